@@ -1,0 +1,51 @@
+/* Reading what the dynamic loader reads from an ELF file: the header,
+ * PT_INTERP and the dynamic section, through the program headers (section
+ * headers may be stripped).  Every offset is bounded by libelf against the
+ * file; the file is mapped, never read whole. */
+#ifndef DISTILL_ELF_H
+#define DISTILL_ELF_H
+
+#include "distill/error.h"
+#include "distill/util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct elf_info {
+  int elf_class; /* ELFCLASS32 or ELFCLASS64 */
+  int data;      /* ELFDATA2LSB or ELFDATA2MSB */
+  int osabi;
+  int machine;   /* EM_* */
+  int type;      /* ET_EXEC, ET_DYN, ... */
+  char *interp;  /* PT_INTERP, NULL when absent */
+  bool dynamic;  /* has PT_DYNAMIC */
+  char *soname;
+  struct strv needed; /* DT_NEEDED in order */
+  char *rpath;        /* DT_RPATH, NULL when absent */
+  char *runpath;      /* DT_RUNPATH, NULL when absent */
+  uint64_t flags_1;   /* DT_FLAGS_1 */
+};
+
+enum elf_read_result {
+  ELF_READ_OK = 0,
+  ELF_READ_ERROR = -1,     /* unreadable or malformed ELF; err set */
+  ELF_READ_NOT_ELF = -2,   /* not an ELF file; err says what it is */
+};
+
+/* Read `host_path`; `name` is how errors call it. */
+int elf_read(const char *host_path, const char *name, struct elf_info *out, struct derror *err);
+void elf_info_free(struct elf_info *info);
+
+/* A program that needs no loader: no PT_INTERP and no DT_NEEDED
+ * (static, and static-pie which has PT_DYNAMIC but needs nothing). */
+bool elf_is_static(const struct elf_info *info);
+
+/* The OCI architecture ("amd64", "arm64", ...) and variant ("v7" or NULL);
+ * NULL when the machine is not one distill knows. */
+const char *elf_oci_arch(const struct elf_info *info, const char **variant);
+/* Debian's multiarch tuple ("x86_64-linux-gnu"), NULL when unknown. */
+const char *elf_multiarch(const struct elf_info *info);
+/* True when `lib` could be loaded into a process of `exe`. */
+bool elf_compatible(const struct elf_info *exe, const struct elf_info *lib);
+
+#endif

@@ -1,0 +1,36 @@
+/* One layer of the image: the rootfs entries of a layer as a POSIX pax tar
+ * (libarchive), hashed uncompressed (the diff_id) and compressed (the blob
+ * digest) in one pass. */
+#ifndef DISTILL_LAYER_H
+#define DISTILL_LAYER_H
+
+#include "distill/digest.h"
+#include "distill/error.h"
+#include "distill/rootfs.h"
+
+#include <stdint.h>
+
+enum compression { COMPRESSION_GZIP, COMPRESSION_NONE };
+
+#define LAYER_GZIP_LEVEL 6
+
+struct layer_blob {
+  char digest[DIGEST_STR_LEN];  /* of the blob as stored */
+  char diff_id[DIGEST_STR_LEN]; /* of the uncompressed tar */
+  uint64_t size;                /* of the blob */
+  const char *media_type;
+  size_t n_entries;
+  int fd;                       /* temporary file holding the blob, or -1 */
+};
+
+/* True when no entry of the image belongs to `layer`. */
+bool layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer);
+
+/* Write layer `layer` of `fs` (its entries and, before them, the entries of
+ * their parent directories) to `fd`.  `fs` must be finished. */
+int layer_write(const struct rootfs *fs, enum rootfs_layer layer, int64_t epoch, enum compression comp, int fd,
+                struct layer_blob *out, struct derror *err);
+
+const char *compression_name(enum compression comp);
+
+#endif

@@ -1,0 +1,24 @@
+/* What an image may contain and with which owners and modes
+ * (DESIGN.md section 3). */
+#ifndef DISTILL_POLICY_H
+#define DISTILL_POLICY_H
+
+#include "distill/error.h"
+#include "distill/rootfs.h"
+
+#include <stdbool.h>
+
+/* Normalise every entry not marked `fixed`: owned by 0:0, directories 0755,
+ * executables 0755, other files 0644; explicit modes keep their bits less
+ * setuid, setgid, sticky and group/other write.  Fixed entries lose setuid and
+ * setgid only. */
+void policy_normalize(struct rootfs *fs);
+
+/* The name of a shell or package manager `name` is, or NULL. */
+const char *policy_forbidden_name(const char *name);
+
+/* Refuse shells and package managers, by the base name of every file and
+ * symlink of the image. */
+int policy_check(const struct rootfs *fs, struct derror *err);
+
+#endif

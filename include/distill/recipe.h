@@ -1,0 +1,128 @@
+/* The recipe: a YAML file describing an image (DESIGN.md section 1). */
+#ifndef DISTILL_RECIPE_H
+#define DISTILL_RECIPE_H
+
+#include "distill/error.h"
+#include "distill/util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Where a value came from, for errors raised after parsing. */
+struct recipe_pos {
+  unsigned line, column; /* 1-based */
+};
+
+/* A content source, as written.  Relative sources are read under the
+ * recipe's directory, absolute ones inside the sysroot (`in_sysroot`). */
+struct recipe_source {
+  char *source;
+  bool in_sysroot;
+};
+
+struct recipe_binary {
+  struct recipe_source src;
+  char *path; /* in the image */
+  struct recipe_pos pos;
+};
+
+struct recipe_library {
+  char *name; /* a soname or an absolute path in the sysroot */
+  struct recipe_pos pos;
+};
+
+struct recipe_file {
+  struct recipe_source src;
+  char *path;
+  int mode; /* -1: from the source */
+  struct recipe_pos pos;
+};
+
+struct recipe_directory {
+  struct recipe_source src;
+  char *path;
+  struct strv exclude;
+  struct recipe_pos pos;
+};
+
+struct recipe_symlink {
+  char *path;
+  char *target;
+  struct recipe_pos pos;
+};
+
+struct recipe_user {
+  char *name;
+  uint32_t uid, gid;
+  char *home;
+};
+
+struct recipe_group {
+  char *name;
+  uint32_t gid;
+};
+
+enum recipe_path_type { RECIPE_PATH_DIRECTORY, RECIPE_PATH_FILE };
+
+struct recipe_path {
+  char *path;
+  enum recipe_path_type type;
+  uint32_t uid, gid;
+  int mode;
+  struct recipe_pos pos;
+};
+
+enum recipe_ca { RECIPE_CA_SYSROOT, RECIPE_CA_NONE, RECIPE_CA_PATH };
+
+/* An ordered string map (environment, labels, annotations). */
+struct recipe_kv {
+  char *key, *value;
+};
+struct recipe_map {
+  struct recipe_kv *items;
+  size_t n;
+};
+
+#define RECIPE_ARRAY(type, name) \
+  type *name;                    \
+  size_t n_##name
+
+struct recipe {
+  char *file;      /* as given */
+  char *dir;       /* directory of the recipe, for relative sources */
+  char *name;
+  char *tag;
+  char *sysroot;
+  RECIPE_ARRAY(struct recipe_binary, binaries);
+  RECIPE_ARRAY(struct recipe_library, libraries);
+  RECIPE_ARRAY(struct recipe_file, files);
+  RECIPE_ARRAY(struct recipe_directory, directories);
+  RECIPE_ARRAY(struct recipe_symlink, symlinks);
+  enum recipe_ca ca;
+  struct recipe_source ca_source;
+  bool tzdata;
+  char *run_as;
+  RECIPE_ARRAY(struct recipe_user, users);
+  RECIPE_ARRAY(struct recipe_group, groups);
+  RECIPE_ARRAY(struct recipe_path, paths);
+  struct strv entrypoint;
+  struct strv cmd;
+  bool has_entrypoint, has_cmd;
+  struct recipe_map environment;
+  char *work_dir;
+  struct strv ports;   /* normalised "PORT/PROTO" */
+  struct strv volumes;
+  struct recipe_map labels;
+  struct recipe_map annotations;
+  char *stop_signal;
+};
+
+/* Parse a recipe file.  Errors read "FILE:LINE:COL: KEY.PATH: reason". */
+int recipe_load(const char *file, struct recipe *out, struct derror *err);
+/* Parse a recipe from memory; `file` names it in errors and sets its dir. */
+int recipe_parse(const char *file, const char *data, size_t len, struct recipe *out, struct derror *err);
+void recipe_free(struct recipe *r);
+
+
+#endif

@@ -1,0 +1,41 @@
+/* Confined path resolution inside a root directory, as a chroot would see it:
+ * ".." stops at the root and absolute symlink targets restart at the root. */
+#ifndef DISTILL_SYSROOT_H
+#define DISTILL_SYSROOT_H
+
+#include "distill/error.h"
+
+#include <sys/stat.h>
+
+/* The loader and the kernel give up after 40 symlinks (ELOOP). */
+#define SYSROOT_MAX_SYMLINKS 40
+
+struct sysroot {
+  char *root; /* host path of the root, without trailing slash ("" for "/") */
+};
+
+/* A symlink met on the way: `path` (in-root, absolute) points to `target`. */
+typedef int (*sysroot_link_fn)(void *data, const char *path, const char *target, struct derror *err);
+
+int sysroot_open(struct sysroot *s, const char *root, struct derror *err);
+void sysroot_close(struct sysroot *s);
+
+/* Resolve the in-root absolute `path` through every symlink, calling `on_link`
+ * (which may be NULL) for each symlink crossed, in order.  On success
+ * `*resolved` is the in-root path of the final object and `st` its lstat(),
+ * and 0 is returned.  When a component does not exist (or is not a
+ * directory where one is needed) -2 is returned with `*resolved` set to the
+ * path that was missing and no error set; other failures return -1. */
+int sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_link, void *data,
+                    char **resolved, struct stat *st, struct derror *err);
+
+/* Locate a content source: an absolute one inside the sysroot (resolved as
+ * above; missing is an error), a relative one under `base_dir` on the host
+ * (symlinks followed).  Gives the host path to read and its stat(). */
+int sysroot_locate(const struct sysroot *s, const char *base_dir, const char *source, struct stat *st,
+                   char **host_path, struct derror *err);
+
+/* The host path of an in-root path (no resolution). */
+char *sysroot_host_path(const struct sysroot *s, const char *in_root);
+
+#endif

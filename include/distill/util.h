@@ -1,0 +1,87 @@
+/* Allocation that cannot fail silently, scope-bound cleanup, small helpers. */
+#ifndef DISTILL_UTIL_H
+#define DISTILL_UTIL_H
+
+#include "distill/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+_Noreturn void oom(void);
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) DISTILL_PRINTF(1, 2);
+
+static inline void *
+steal_pointer_(void *pp)
+{
+  void **p = pp, *v = *p;
+  *p = NULL;
+  return v;
+}
+#define steal_pointer(pp) steal_pointer_(pp)
+
+void cleanup_freep(void *p);
+void cleanup_closep(int *fd);
+#define cleanup_free __attribute__((cleanup(cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(cleanup_closep)))
+
+/* A growable array of strings (NULL-terminated at items[n]). */
+struct strv {
+  char **items;
+  size_t n, cap;
+};
+void strv_push(struct strv *v, const char *s);
+void strv_push_take(struct strv *v, char *s);
+bool strv_contains(const struct strv *v, const char *s);
+void strv_free(struct strv *v);
+
+/* A growable byte buffer. */
+struct buf {
+  char *data;
+  size_t len, cap;
+};
+void buf_append(struct buf *b, const void *data, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...) DISTILL_PRINTF(2, 3);
+void buf_free(struct buf *b);
+
+/* Read a whole regular file of at most `max` bytes. */
+int read_file(const char *path, size_t max, struct buf *out, struct derror *err);
+/* Write all of `n` bytes, retrying on short writes and EINTR. */
+int write_all(int fd, const void *data, size_t n);
+
+/* Join an absolute directory and a relative or absolute name, normalising
+ * duplicate slashes; `dir` "/" and name "x" give "/x". */
+char *path_join(const char *dir, const char *name);
+/* The directory part of an absolute path ("/" for "/x"). */
+char *path_dirname(const char *path);
+const char *path_basename(const char *path);
+/* Lexically normalise an absolute image path: collapse "//" and ".",
+ * refuse "..".  Returns NULL when the path is not absolute or has "..". */
+char *path_normalize(const char *path);
+
+/* Levenshtein distance, for suggestions of a near key. */
+size_t edit_distance(const char *a, const char *b);
+
+
+
+/* Output written to a temporary file beside its destination and renamed
+ * into place on commit; on abort (or a crash) the destination is untouched
+ * and the temporary file is removed. */
+struct atomic_file {
+  char *path; /* destination */
+  char *tmp;  /* temporary name, NULL once committed or aborted */
+  int fd;
+};
+int atomic_open(struct atomic_file *f, const char *path, struct derror *err);
+int atomic_commit(struct atomic_file *f, struct derror *err);
+void atomic_abort(struct atomic_file *f);
+/* An unnamed temporary file in the directory of `path`, for scratch data. */
+int scratch_file(const char *path, struct derror *err);
+#endif

@@ -1,0 +1,338 @@
+/* distill build RECIPE: recipe -> plan -> layers -> archive. */
+#include "distill/commands.h"
+#include "distill/layer.h"
+#include "distill/oci.h"
+#include "distill/plan.h"
+#include "distill/recipe.h"
+#include "distill/util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Year 9999: far enough, and what every tar and JSON reader can print. */
+#define EPOCH_MAX 253402300799LL
+
+struct build_options {
+  const char *recipe;
+  const char *output;
+  const char *name_tag;
+  const char *sysroot;
+  int64_t epoch;
+  enum compression comp;
+  int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+};
+
+static const char usage_text[] =
+  "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR]\n"
+  "                    [--source-date-epoch N] [--compression gzip|none]\n"
+  "                    [--jobs N] [--cache DIR | --no-cache] [-q | -v]\n"
+  "\n"
+  "Build the OCI image a recipe describes into one tar archive.\n"
+  "\n"
+  "  -o, --output FILE          the archive to write (default: NAME.tar)\n"
+  "  -t, --tag NAME:TAG         the image name and tag (default: the recipe's)\n"
+  "      --sysroot DIR          where absolute sources are read (default: the recipe's, or /)\n"
+  "      --source-date-epoch N  the time of every entry and of the image\n"
+  "                             (default: $SOURCE_DATE_EPOCH, else 0)\n"
+  "      --compression KIND     gzip (default) or none\n"
+  "      --jobs N               worker threads (accepted; layers are written in one thread today)\n"
+  "      --cache DIR, --no-cache  the layer cache (accepted; no cache is kept today)\n"
+  "  -q, --quiet                print nothing but errors\n"
+  "  -v, --verbose              print what goes into each layer\n"
+  "  -h, --help                 show this help\n";
+
+static int usage_error(const char *fmt, ...) DISTILL_PRINTF(1, 2);
+
+static int
+usage_error(const char *fmt, ...)
+{
+  va_list ap;
+
+  fputs("distill: build: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("\nTry 'distill build --help'.\n", stderr);
+  return EXIT_USAGE;
+}
+
+static int
+parse_epoch(const char *s, int64_t *out)
+{
+  char *end;
+
+  if (*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end || v < 0 || v > EPOCH_MAX)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int
+parse_options(int argc, char **argv, struct build_options *o)
+{
+  enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE };
+  static const struct option longopts[] = {
+    { "output", required_argument, NULL, 'o' },
+    { "tag", required_argument, NULL, 't' },
+    { "sysroot", required_argument, NULL, OPT_SYSROOT },
+    { "source-date-epoch", required_argument, NULL, OPT_EPOCH },
+    { "compression", required_argument, NULL, OPT_COMPRESSION },
+    { "jobs", required_argument, NULL, OPT_JOBS },
+    { "cache", required_argument, NULL, OPT_CACHE },
+    { "no-cache", no_argument, NULL, OPT_NO_CACHE },
+    { "quiet", no_argument, NULL, 'q' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *env_epoch = getenv("SOURCE_DATE_EPOCH");
+  bool have_epoch = false, cache = false, no_cache = false;
+  int c;
+
+  memset(o, 0, sizeof *o);
+  o->verbosity = isatty(STDOUT_FILENO) ? 1 : 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "o:t:qvh", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'o':
+      o->output = optarg;
+      break;
+    case 't':
+      o->name_tag = optarg;
+      break;
+    case OPT_SYSROOT:
+      o->sysroot = optarg;
+      break;
+    case OPT_EPOCH:
+      if (parse_epoch(optarg, &o->epoch) < 0)
+        return usage_error("--source-date-epoch: \"%s\" is not a number of seconds from 0 to 253402300799",
+                           optarg);
+      have_epoch = true;
+      break;
+    case OPT_COMPRESSION:
+      if (strcmp(optarg, "gzip") == 0)
+        o->comp = COMPRESSION_GZIP;
+      else if (strcmp(optarg, "none") == 0)
+        o->comp = COMPRESSION_NONE;
+      else if (strcmp(optarg, "zstd") == 0)
+        return usage_error("--compression %s: not available in this version (gzip or none)", optarg);
+      else
+        return usage_error("--compression: \"%s\" is not gzip or none", optarg);
+      break;
+    case OPT_JOBS: {
+      char *end;
+      long jobs = strtol(optarg, &end, 10);
+      if (*optarg == '\0' || *end || jobs < 1 || jobs > 1024)
+        return usage_error("--jobs: \"%s\" is not a number from 1 to 1024", optarg);
+      break;
+    }
+    case OPT_CACHE:
+      cache = true;
+      break;
+    case OPT_NO_CACHE:
+      no_cache = true;
+      break;
+    case 'q':
+      o->verbosity = 0;
+      break;
+    case 'v':
+      o->verbosity = 2;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      return -1;
+    default:
+      fputs("Try 'distill build --help'.\n", stderr);
+      return EXIT_USAGE;
+    }
+  }
+  if (cache && no_cache)
+    return usage_error("%s", "--cache and --no-cache exclude each other");
+  if (optind != argc - 1)
+    return usage_error("%s", optind >= argc ? "a recipe is required" : "only one recipe at a time");
+  o->recipe = argv[optind];
+  if (!have_epoch && env_epoch && *env_epoch && parse_epoch(env_epoch, &o->epoch) < 0)
+    return usage_error("SOURCE_DATE_EPOCH: \"%s\" is not a number of seconds from 0 to 253402300799",
+                       env_epoch);
+  return 0;
+}
+
+/* -t NAME:TAG; the tag is after the last colon that follows the last slash
+ * (a registry may have a port: localhost:5000/app:1). */
+static int
+apply_name_tag(struct recipe *r, const char *name_tag)
+{
+  const char *slash = strrchr(name_tag, '/');
+  const char *colon = strrchr(slash ? slash : name_tag, ':');
+
+  free(r->name);
+  free(r->tag);
+  if (colon) {
+    r->name = xstrndup(name_tag, (size_t) (colon - name_tag));
+    r->tag = xstrdup(colon + 1);
+  } else {
+    r->name = xstrdup(name_tag);
+    r->tag = xstrdup("latest");
+  }
+  if (*r->name == '\0' || *r->tag == '\0')
+    return -1;
+  return 0;
+}
+
+static const char *const layer_comments[LAYER_COUNT] = {
+  "distill: base (accounts, name service, os-release, certificates)",
+  "distill: libraries (the loader and the shared-library closure)",
+  "distill: application (binaries, files, directories, symlinks, paths)",
+};
+
+static void
+image_env(const struct recipe *r, struct strv *env)
+{
+  bool has_path = false, has_cert = false;
+
+  for (size_t i = 0; i < r->environment.n; i++) {
+    has_path |= strcmp(r->environment.items[i].key, "PATH") == 0;
+    has_cert |= strcmp(r->environment.items[i].key, "SSL_CERT_FILE") == 0;
+  }
+  if (!has_path)
+    strv_push(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has_cert && r->ca != RECIPE_CA_NONE)
+    strv_push(env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt");
+  for (size_t i = 0; i < r->environment.n; i++)
+    strv_push_take(env, xasprintf("%s=%s", r->environment.items[i].key, r->environment.items[i].value));
+}
+
+static char *
+default_output(const struct recipe *r)
+{
+  cleanup_free char *name = xstrdup(path_basename(r->name));
+  return xasprintf("%s.tar", name);
+}
+
+static int
+write_image(const struct build_options *o, const struct recipe *r, const struct plan *p, const char *output,
+            char manifest_digest[DIGEST_STR_LEN], struct derror *err)
+{
+  struct layer_blob layers[LAYER_COUNT];
+  const char *comments[LAYER_COUNT];
+  struct oci_image img = { 0 };
+  struct atomic_file out;
+  int ret = -1;
+
+  img.recipe = r;
+  img.name = r->name;
+  img.tag = r->tag;
+  img.arch = p->arch;
+  img.variant = p->variant;
+  img.uid = p->uid;
+  img.gid = p->gid;
+  img.epoch = o->epoch;
+  img.layers = layers;
+  img.layer_comments = comments;
+  image_env(r, &img.env);
+  if (r->has_entrypoint) {
+    img.has_entrypoint = true;
+    for (size_t i = 0; i < r->entrypoint.n; i++)
+      strv_push(&img.entrypoint, r->entrypoint.items[i]);
+  } else if (r->n_binaries == 1 && !r->has_cmd) {
+    /* One program and no word on how to start it: start it. */
+    img.has_entrypoint = true;
+    strv_push(&img.entrypoint, r->binaries[0].path);
+  }
+
+  if (atomic_open(&out, output, err) < 0)
+    goto done;
+  for (int l = 0; l < LAYER_COUNT; l++) {
+    if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
+      continue;
+    int fd = scratch_file(output, err);
+    if (fd < 0)
+      goto fail;
+    struct layer_blob *b = &layers[img.n_layers];
+    comments[img.n_layers++] = layer_comments[l];
+    if (layer_write(&p->fs, (enum rootfs_layer) l, o->epoch, o->comp, fd, b, err) < 0) {
+      close(fd);
+      img.n_layers--;
+      goto fail;
+    }
+    if (o->verbosity >= 2)
+      printf("layer %d: %zu entries, %llu bytes, %s\n", (int) img.n_layers, b->n_entries,
+             (unsigned long long) b->size, b->digest);
+  }
+  if (oci_write_archive(&img, out.fd, manifest_digest, err) < 0)
+    goto fail;
+  if (atomic_commit(&out, err) < 0)
+    goto done;
+  ret = 0;
+  goto done;
+fail:
+  derror_wrap(err, "write `%s`", output);
+  atomic_abort(&out);
+done:
+  for (size_t i = 0; i < img.n_layers; i++)
+    close(layers[i].fd);
+  strv_free(&img.env);
+  strv_free(&img.entrypoint);
+  return ret;
+}
+
+static void
+print_verbose_plan(const struct plan *p)
+{
+  for (size_t i = 0; i < p->fs.n; i++) {
+    const struct rootfs_entry *e = &p->fs.items[i];
+    printf("%d %04o %u:%u %10llu %s%s%s\n", (int) e->layer, (unsigned) e->mode, e->uid, e->gid,
+           (unsigned long long) e->size, e->path, e->target ? " -> " : "", e->target ? e->target : "");
+  }
+}
+
+int
+cmd_build(int argc, char **argv)
+{
+  struct build_options o;
+  struct derror err = DERROR_INIT;
+  struct recipe r;
+  struct sysroot root = { 0 };
+  struct plan p = { 0 };
+  char digest[DIGEST_STR_LEN];
+  cleanup_free char *output = NULL;
+  int ret = EXIT_FAIL;
+
+  int opt = parse_options(argc, argv, &o);
+  if (opt != 0)
+    return opt < 0 ? EXIT_OK : opt;
+  if (recipe_load(o.recipe, &r, &err) < 0)
+    goto out;
+  if (o.name_tag && apply_name_tag(&r, o.name_tag) < 0) {
+    recipe_free(&r);
+    return usage_error("-t: \"%s\" is not NAME:TAG", o.name_tag);
+  }
+  if (sysroot_open(&root, o.sysroot ? o.sysroot : r.sysroot, &err) < 0)
+    goto out;
+  if (plan_build(&r, &root, &p, &err) < 0)
+    goto out;
+  if (o.verbosity >= 2)
+    print_verbose_plan(&p);
+  output = o.output ? xstrdup(o.output) : default_output(&r);
+  if (write_image(&o, &r, &p, output, digest, &err) < 0)
+    goto out;
+  if (o.verbosity >= 1)
+    printf("%s: %s:%s %s (%s)\n", output, r.name, r.tag, digest, p.arch);
+  ret = EXIT_OK;
+out:
+  if (err.msg)
+    fprintf(stderr, "distill: %s\n", err.msg);
+  derror_clear(&err);
+  plan_free(&p);
+  sysroot_close(&root);
+  recipe_free(&r);
+  return ret;
+}

@@ -1,0 +1,60 @@
+#include "distill/digest.h"
+#include "distill/util.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+void
+digest_init(struct digest *d)
+{
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+  if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+    oom();
+  d->ctx = ctx;
+  d->size = 0;
+}
+
+void
+digest_update(struct digest *d, const void *data, size_t n)
+{
+  if (EVP_DigestUpdate(d->ctx, data, n) != 1)
+    oom();
+  d->size += n;
+}
+
+void
+digest_final(struct digest *d, char out[DIGEST_STR_LEN])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  static const char hex[] = "0123456789abcdef";
+
+  if (EVP_DigestFinal_ex(d->ctx, md, &len) != 1 || len != 32)
+    oom();
+  EVP_MD_CTX_free(d->ctx);
+  d->ctx = NULL;
+  memcpy(out, "sha256:", 7);
+  for (unsigned int i = 0; i < len; i++) {
+    out[7 + 2 * i] = hex[md[i] >> 4];
+    out[7 + 2 * i + 1] = hex[md[i] & 15];
+  }
+  out[DIGEST_STR_LEN - 1] = '\0';
+}
+
+void
+digest_abort(struct digest *d)
+{
+  EVP_MD_CTX_free(d->ctx);
+  d->ctx = NULL;
+}
+
+void
+digest_buffer(const void *data, size_t n, char out[DIGEST_STR_LEN])
+{
+  struct digest d;
+
+  digest_init(&d);
+  digest_update(&d, data, n);
+  digest_final(&d, out);
+}

@@ -1,0 +1,269 @@
+#include "distill/layer.h"
+#include "distill/util.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define CHUNK (128 * 1024)
+
+/* Where the tar stream goes: hashed, compressed, hashed again, written. */
+struct sink {
+  struct digest diff, blob;
+  enum compression comp;
+  z_stream z;
+  int fd;
+  int write_errno;
+  unsigned char out[CHUNK];
+};
+
+static int
+sink_emit(struct sink *s, const void *data, size_t n)
+{
+  digest_update(&s->blob, data, n);
+  if (write_all(s->fd, data, n) < 0) {
+    s->write_errno = errno;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+sink_deflate(struct sink *s, const void *data, size_t n, int flush)
+{
+  s->z.next_in = (Bytef *) data;
+  s->z.avail_in = (uInt) n;
+  do {
+    s->z.next_out = s->out;
+    s->z.avail_out = sizeof s->out;
+    int r = deflate(&s->z, flush);
+    if (r == Z_STREAM_ERROR)
+      return -1;
+    if (sink_emit(s, s->out, sizeof s->out - s->z.avail_out) < 0)
+      return -1;
+  } while (s->z.avail_out == 0 || (flush == Z_FINISH && s->z.avail_in > 0));
+  return 0;
+}
+
+static la_ssize_t
+sink_write(struct archive *a, void *data, const void *buf, size_t n)
+{
+  struct sink *s = data;
+
+  digest_update(&s->diff, buf, n);
+  int r = s->comp == COMPRESSION_GZIP ? sink_deflate(s, buf, n, Z_NO_FLUSH) : sink_emit(s, buf, n);
+  if (r < 0) {
+    archive_set_error(a, s->write_errno ? s->write_errno : EIO, "write layer: %s",
+                      s->write_errno ? strerror(s->write_errno) : "compression failed");
+    return -1;
+  }
+  return (la_ssize_t) n;
+}
+
+/* A gzip member whose header depends on nothing but the level: mtime 0, no
+ * name, OS byte 3 (Unix), as `gzip -n` writes. */
+static int
+sink_open(struct sink *s, enum compression comp, int fd)
+{
+  memset(s, 0, sizeof *s);
+  s->comp = comp;
+  s->fd = fd;
+  digest_init(&s->diff);
+  digest_init(&s->blob);
+  if (comp == COMPRESSION_GZIP) {
+    static gz_header header = { .os = 3, .time = 0 };
+    if (deflateInit2(&s->z, LAYER_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK
+        || deflateSetHeader(&s->z, &header) != Z_OK)
+      return -1;
+  }
+  return 0;
+}
+
+static int
+sink_close(struct sink *s, struct layer_blob *out)
+{
+  int ret = 0;
+
+  if (s->comp == COMPRESSION_GZIP) {
+    ret = sink_deflate(s, NULL, 0, Z_FINISH);
+    deflateEnd(&s->z);
+  }
+  digest_final(&s->diff, out->diff_id);
+  out->size = s->blob.size;
+  digest_final(&s->blob, out->digest);
+  return ret;
+}
+
+static void
+sink_abort(struct sink *s)
+{
+  if (s->comp == COMPRESSION_GZIP)
+    deflateEnd(&s->z);
+  digest_abort(&s->diff);
+  digest_abort(&s->blob);
+}
+
+bool
+layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer)
+{
+  for (size_t i = 0; i < fs->n; i++)
+    if (fs->items[i].layer == layer)
+      return false;
+  return true;
+}
+
+/* Stream a file's content; its size must still be what was planned. */
+static int
+copy_file(struct archive *a, const struct rootfs_entry *e, struct derror *err)
+{
+  cleanup_close int fd = open(e->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  struct stat st;
+  uint64_t left = e->size;
+  cleanup_free char *chunk = xmalloc(CHUNK);
+
+  if (fd < 0)
+    return derror_errno(err, errno, "open `%s`", e->source);
+  if (fstat(fd, &st) < 0)
+    return derror_errno(err, errno, "stat `%s`", e->source);
+  if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != e->size)
+    return derror_set(err, "`%s` changed while the image was being built", e->source);
+  while (left > 0) {
+    ssize_t r = read(fd, chunk, left < CHUNK ? left : CHUNK);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return derror_errno(err, errno, "read `%s`", e->source);
+    if (r == 0)
+      return derror_set(err, "`%s` shrank while the image was being built", e->source);
+    if (archive_write_data(a, chunk, (size_t) r) != r)
+      return derror_set(err, "write `%s`: %s", e->path, archive_error_string(a));
+    left -= (uint64_t) r;
+  }
+  return 0;
+}
+
+static int
+write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_entry *e, int64_t epoch,
+            struct derror *err)
+{
+  cleanup_free char *name = e->type == ROOTFS_DIR ? xasprintf("%s/", e->path + 1) : xstrdup(e->path + 1);
+
+  archive_entry_clear(ae);
+  archive_entry_set_pathname(ae, name);
+  archive_entry_set_uid(ae, e->uid);
+  archive_entry_set_gid(ae, e->gid);
+  archive_entry_set_perm(ae, e->mode & 07777);
+  archive_entry_set_mtime(ae, epoch, 0);
+  switch (e->type) {
+  case ROOTFS_DIR:
+    archive_entry_set_filetype(ae, AE_IFDIR);
+    break;
+  case ROOTFS_SYMLINK:
+    archive_entry_set_filetype(ae, AE_IFLNK);
+    archive_entry_set_symlink(ae, e->target);
+    break;
+  case ROOTFS_FILE:
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_size(ae, (la_int64_t) e->size);
+    break;
+  }
+  if (archive_write_header(a, ae) < ARCHIVE_WARN)
+    return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
+  if (e->type != ROOTFS_FILE || e->size == 0)
+    return 0;
+  if (e->source)
+    return copy_file(a, e, err);
+  if (archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
+    return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
+  return 0;
+}
+
+/* The entries a layer holds: its own and every ancestor directory, so each
+ * layer extracts correctly on its own.  Ancestors keep their own owner and
+ * mode (a home directory stays 65532:65532 0700 in every layer). */
+static bool *
+layer_marks(const struct rootfs *fs, enum rootfs_layer layer, size_t *count)
+{
+  bool *marks = xcalloc(fs->n, sizeof(bool));
+
+  *count = 0;
+  for (size_t i = 0; i < fs->n; i++) {
+    if (fs->items[i].layer != layer)
+      continue;
+    marks[i] = true;
+    cleanup_free char *parent = path_dirname(fs->items[i].path);
+    while (strcmp(parent, "/") != 0) {
+      struct rootfs_entry *p = rootfs_find(fs, parent);
+      if (p == NULL || marks[p - fs->items])
+        break;
+      marks[p - fs->items] = true;
+      char *up = path_dirname(parent);
+      free(parent);
+      parent = up;
+    }
+  }
+  for (size_t i = 0; i < fs->n; i++)
+    *count += marks[i];
+  return marks;
+}
+
+const char *
+compression_name(enum compression comp)
+{
+  return comp == COMPRESSION_GZIP ? "gzip" : "none";
+}
+
+int
+layer_write(const struct rootfs *fs, enum rootfs_layer layer, int64_t epoch, enum compression comp, int fd,
+            struct layer_blob *out, struct derror *err)
+{
+  struct sink *s = xmalloc(sizeof *s);
+  struct archive *a = archive_write_new();
+  struct archive_entry *ae = archive_entry_new();
+  cleanup_free bool *marks = layer_marks(fs, layer, &out->n_entries);
+  int ret = -1;
+
+  if (a == NULL || ae == NULL)
+    oom();
+  out->fd = fd;
+  out->media_type = comp == COMPRESSION_GZIP ? "application/vnd.oci.image.layer.v1.tar+gzip"
+                                             : "application/vnd.oci.image.layer.v1.tar";
+  if (sink_open(s, comp, fd) < 0) {
+    derror_set(err, "zlib: cannot start compression");
+    goto out;
+  }
+  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK
+      || archive_write_open2(a, s, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
+    derror_set(err, "libarchive: %s", archive_error_string(a));
+    sink_abort(s);
+    goto out;
+  }
+  for (size_t i = 0; i < fs->n; i++)
+    if (marks[i] && write_entry(a, ae, &fs->items[i], epoch, err) < 0) {
+      archive_write_free(a);
+      a = NULL;
+      sink_abort(s);
+      goto out;
+    }
+  if (archive_write_close(a) != ARCHIVE_OK) {
+    derror_set(err, "%s", archive_error_string(a));
+    sink_abort(s);
+    goto out;
+  }
+  if (sink_close(s, out) < 0) {
+    derror_errno(err, s->write_errno ? s->write_errno : EIO, "write layer");
+    goto out;
+  }
+  ret = 0;
+out:
+  if (a)
+    archive_write_free(a);
+  archive_entry_free(ae);
+  free(s);
+  return ret;
+}

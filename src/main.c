@@ -1,0 +1,46 @@
+/* distill: the command line.  Parses the command word and hands over. */
+#include "config.h"
+#include "distill/commands.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char help_text[] =
+  "usage: distill COMMAND [ARGS]\n"
+  "\n"
+  "Turn a compiled program into a minimal, reproducible OCI image.\n"
+  "\n"
+  "Commands:\n"
+  "  build RECIPE     build the image a recipe describes into one tar archive\n"
+  "\n"
+  "Options:\n"
+  "  -h, --help       show this help (COMMAND --help for a command's)\n"
+  "      --version    show the version\n";
+
+int
+main(int argc, char **argv)
+{
+  /* Bytes, not characters: libarchive needs a UTF-8 locale to store
+   * non-ASCII names in pax headers; nothing else may depend on it. */
+  if (setlocale(LC_ALL, "C.UTF-8") == NULL)
+    setlocale(LC_ALL, "C");
+
+  if (argc < 2) {
+    fputs(help_text, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(help_text, stdout);
+    return EXIT_OK;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("distill %s\n", DISTILL_VERSION);
+    return EXIT_OK;
+  }
+  if (strcmp(cmd, "build") == 0)
+    return cmd_build(argc - 1, argv + 1);
+  fprintf(stderr, "distill: unknown command \"%s\"\nTry 'distill --help'.\n", cmd);
+  return EXIT_USAGE;
+}

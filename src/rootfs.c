@@ -1,0 +1,328 @@
+#include "distill/rootfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Deep trees are refused rather than exhausting the stack. */
+#define TREE_MAX_DEPTH 128
+
+static struct rootfs_entry *
+add_entry(struct rootfs *fs, const char *path, enum rootfs_type type, enum rootfs_layer layer,
+          const char *origin)
+{
+  if (fs->n == fs->cap) {
+    fs->cap = fs->cap ? fs->cap * 2 : 64;
+    fs->items = xreallocarray(fs->items, fs->cap, sizeof(*fs->items));
+  }
+  struct rootfs_entry *e = &fs->items[fs->n++];
+  memset(e, 0, sizeof *e);
+  e->path = xstrdup(path);
+  e->type = type;
+  e->layer = layer;
+  e->origin = xstrdup(origin);
+  return e;
+}
+
+struct rootfs_entry *
+rootfs_add_dir(struct rootfs *fs, const char *path, enum rootfs_layer layer, mode_t mode, const char *origin)
+{
+  struct rootfs_entry *e = add_entry(fs, path, ROOTFS_DIR, layer, origin);
+  e->mode = mode;
+  return e;
+}
+
+struct rootfs_entry *
+rootfs_add_file(struct rootfs *fs, const char *path, enum rootfs_layer layer, const char *source, uint64_t size,
+                mode_t mode, const char *origin)
+{
+  struct rootfs_entry *e = add_entry(fs, path, ROOTFS_FILE, layer, origin);
+  e->source = xstrdup(source);
+  e->size = size;
+  e->mode = mode;
+  return e;
+}
+
+struct rootfs_entry *
+rootfs_add_data(struct rootfs *fs, const char *path, enum rootfs_layer layer, const char *data, size_t size,
+                mode_t mode, const char *origin)
+{
+  struct rootfs_entry *e = add_entry(fs, path, ROOTFS_FILE, layer, origin);
+  e->data = xmalloc(size);
+  memcpy(e->data, data, size);
+  e->size = size;
+  e->mode = mode;
+  return e;
+}
+
+struct rootfs_entry *
+rootfs_add_symlink(struct rootfs *fs, const char *path, enum rootfs_layer layer, const char *target,
+                   const char *origin)
+{
+  struct rootfs_entry *e = add_entry(fs, path, ROOTFS_SYMLINK, layer, origin);
+  e->target = xstrdup(target);
+  e->mode = 0777;
+  return e;
+}
+
+/* ---- trees ------------------------------------------------------------ */
+
+static bool
+excluded(const struct strv *exclude, const char *name, const char *rel)
+{
+  for (size_t i = 0; exclude && i < exclude->n; i++)
+    if (fnmatch(exclude->items[i], name, 0) == 0 || fnmatch(exclude->items[i], rel, FNM_PATHNAME) == 0)
+      return true;
+  return false;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int add_tree_at(struct rootfs *fs, const char *host, const char *image, const char *rel,
+                       const struct strv *exclude, enum rootfs_layer layer, const char *origin, int depth,
+                       struct derror *err);
+
+static int
+add_tree_node(struct rootfs *fs, const char *host, const char *image, const char *rel, const struct strv *exclude,
+              enum rootfs_layer layer, const char *origin, int depth, struct derror *err)
+{
+  struct stat st;
+
+  if (lstat(host, &st) < 0)
+    return derror_errno(err, errno, "%s: `%s`", origin, host);
+  if (S_ISDIR(st.st_mode)) {
+    rootfs_add_dir(fs, image, layer, st.st_mode & 07777, origin);
+    return add_tree_at(fs, host, image, rel, exclude, layer, origin, depth + 1, err);
+  }
+  if (S_ISREG(st.st_mode)) {
+    rootfs_add_file(fs, image, layer, host, (uint64_t) st.st_size, st.st_mode & 07777, origin);
+    return 0;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = readlink(host, target, sizeof target - 1);
+    if (n < 0)
+      return derror_errno(err, errno, "%s: readlink `%s`", origin, host);
+    target[n] = '\0';
+    rootfs_add_symlink(fs, image, layer, target, origin);
+    return 0;
+  }
+  return derror_set(err, "%s: `%s`: a device, FIFO or socket cannot be put in an image", origin, host);
+}
+
+static int
+add_tree_at(struct rootfs *fs, const char *host, const char *image, const char *rel, const struct strv *exclude,
+            enum rootfs_layer layer, const char *origin, int depth, struct derror *err)
+{
+  struct strv names = { 0 };
+  DIR *d;
+  struct dirent *de;
+  int ret = 0;
+
+  if (depth > TREE_MAX_DEPTH)
+    return derror_set(err, "%s: `%s`: nested deeper than %d directories", origin, host, TREE_MAX_DEPTH);
+  d = opendir(host);
+  if (d == NULL)
+    return derror_errno(err, errno, "%s: open directory `%s`", origin, host);
+  while ((errno = 0, de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+      strv_push(&names, de->d_name);
+  if (errno)
+    ret = derror_errno(err, errno, "%s: read directory `%s`", origin, host);
+  closedir(d);
+  /* Directory order differs between file systems; the image must not. */
+  if (names.n)
+    qsort(names.items, names.n, sizeof(char *), name_cmp);
+  for (size_t i = 0; ret == 0 && i < names.n; i++) {
+    const char *name = names.items[i];
+    cleanup_free char *crel = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
+    if (excluded(exclude, name, crel))
+      continue;
+    cleanup_free char *chost = path_join(host, name);
+    cleanup_free char *cimage = path_join(image, name);
+    ret = add_tree_node(fs, chost, cimage, crel, exclude, layer, origin, depth, err);
+  }
+  strv_free(&names);
+  return ret;
+}
+
+int
+rootfs_add_tree(struct rootfs *fs, const char *host_dir, const char *image_dir, const struct strv *exclude,
+                enum rootfs_layer layer, const char *origin, struct derror *err)
+{
+  struct stat st;
+
+  if (stat(host_dir, &st) < 0)
+    return derror_errno(err, errno, "%s: `%s`", origin, host_dir);
+  if (!S_ISDIR(st.st_mode))
+    return derror_set(err, "%s: `%s` is not a directory", origin, host_dir);
+  rootfs_add_dir(fs, image_dir, layer, st.st_mode & 07777, origin);
+  return add_tree_at(fs, host_dir, image_dir, "", exclude, layer, origin, 0, err);
+}
+
+/* ---- finishing -------------------------------------------------------- */
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+  const struct rootfs_entry *x = a, *y = b;
+  int c = strcmp(x->path, y->path);
+
+  if (c)
+    return c;
+  /* Equal paths: the earlier layer first, so the survivor is stable. */
+  return (int) x->layer - (int) y->layer;
+}
+
+static void
+entry_free(struct rootfs_entry *e)
+{
+  free(e->path);
+  free(e->source);
+  free(e->data);
+  free(e->target);
+  free(e->origin);
+}
+
+static const char *
+type_name(enum rootfs_type t)
+{
+  switch (t) {
+  case ROOTFS_FILE:
+    return "a file";
+  case ROOTFS_DIR:
+    return "a directory";
+  case ROOTFS_SYMLINK:
+    return "a symlink";
+  }
+  return "?";
+}
+
+/* Two claims on one path are the same when they would write the same entry;
+ * the closure meets `/lib -> usr/lib` once per library, for instance. */
+static bool
+same_entry(const struct rootfs_entry *a, const struct rootfs_entry *b)
+{
+  if (a->type != b->type || a->mode != b->mode || a->uid != b->uid || a->gid != b->gid)
+    return false;
+  switch (a->type) {
+  case ROOTFS_SYMLINK:
+    return strcmp(a->target, b->target) == 0;
+  case ROOTFS_DIR:
+    return true;
+  case ROOTFS_FILE:
+    if (a->source && b->source)
+      return strcmp(a->source, b->source) == 0;
+    return !a->source && !b->source && a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+  }
+  return false;
+}
+
+static int
+dedupe(struct rootfs *fs, struct derror *err)
+{
+  size_t out = 0;
+
+  for (size_t i = 0; i < fs->n; i++) {
+    if (out > 0 && strcmp(fs->items[out - 1].path, fs->items[i].path) == 0) {
+      struct rootfs_entry *keep = &fs->items[out - 1], *dup = &fs->items[i];
+      /* A directory implied by one source and listed by another. */
+      if (keep->type == ROOTFS_DIR && dup->type == ROOTFS_DIR && (keep->implicit || dup->implicit)) {
+        if (keep->implicit) {
+          dup->layer = keep->layer < dup->layer ? keep->layer : dup->layer;
+          entry_free(keep);
+          *keep = *dup;
+        } else {
+          entry_free(dup);
+        }
+        continue;
+      }
+      if (!same_entry(keep, dup))
+        return derror_set(err, "`%s` is claimed twice: as %s by %s and as %s by %s", keep->path,
+                          type_name(keep->type), keep->origin, type_name(dup->type), dup->origin);
+      entry_free(dup);
+      continue;
+    }
+    if (out != i)
+      fs->items[out] = fs->items[i];
+    out++;
+  }
+  fs->n = out;
+  return 0;
+}
+
+static void
+sort_entries(struct rootfs *fs)
+{
+  if (fs->n)
+    qsort(fs->items, fs->n, sizeof(*fs->items), entry_cmp);
+}
+
+struct rootfs_entry *
+rootfs_find(const struct rootfs *fs, const char *path)
+{
+  size_t lo = 0, hi = fs->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(fs->items[mid].path, path);
+    if (c == 0)
+      return &fs->items[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+int
+rootfs_finish(struct rootfs *fs, struct derror *err)
+{
+  size_t n_before;
+
+  sort_entries(fs);
+  if (dedupe(fs, err) < 0)
+    return -1;
+  /* Every ancestor of every entry must be a directory of the image. */
+  n_before = fs->n;
+  for (size_t i = 0; i < n_before; i++) {
+    cleanup_free char *parent = path_dirname(fs->items[i].path);
+    enum rootfs_layer layer = fs->items[i].layer;
+    cleanup_free char *child = xstrdup(fs->items[i].path);
+    cleanup_free char *origin = xstrdup(fs->items[i].origin);
+    while (strcmp(parent, "/") != 0) {
+      struct rootfs_entry *p = rootfs_find(fs, parent);
+      if (p && p->type != ROOTFS_DIR)
+        return derror_set(err, "`%s` (from %s) is below `%s`, which is %s (from %s)", child, origin, parent,
+                          type_name(p->type), p->origin);
+      if (p)
+        break;
+      struct rootfs_entry *d = rootfs_add_dir(fs, parent, layer, 0755, origin);
+      d->implicit = true;
+      char *up = path_dirname(parent);
+      free(parent);
+      parent = up;
+    }
+  }
+  sort_entries(fs);
+  return dedupe(fs, err);
+}
+
+void
+rootfs_free(struct rootfs *fs)
+{
+  for (size_t i = 0; i < fs->n; i++)
+    entry_free(&fs->items[i]);
+  free(fs->items);
+  memset(fs, 0, sizeof *fs);
+}

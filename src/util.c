@@ -1,0 +1,383 @@
+#include "distill/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+_Noreturn void
+oom(void)
+{
+  fputs("distill: out of memory\n", stderr);
+  exit(1);
+}
+
+void *
+xmalloc(size_t n)
+{
+  void *p = malloc(n ? n : 1);
+  if (p == NULL)
+    oom();
+  return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (p == NULL)
+    oom();
+  return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+  /* reallocarray() checks n * size for overflow. */
+  void *q = reallocarray(p, n ? n : 1, size ? size : 1);
+  if (q == NULL)
+    oom();
+  return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+  char *d = strdup(s);
+  if (d == NULL)
+    oom();
+  return d;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+  char *d = strndup(s, n);
+  if (d == NULL)
+    oom();
+  return d;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+  int r;
+
+  va_start(ap, fmt);
+  r = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  if (r < 0)
+    oom();
+  return s;
+}
+
+void
+cleanup_freep(void *p)
+{
+  free(*(void **) p);
+}
+
+void
+cleanup_closep(int *fd)
+{
+  if (*fd >= 0)
+    close(*fd);
+}
+
+void
+strv_push_take(struct strv *v, char *s)
+{
+  if (v->n + 2 > v->cap) {
+    v->cap = v->cap ? v->cap * 2 : 8;
+    v->items = xreallocarray(v->items, v->cap, sizeof(*v->items));
+  }
+  v->items[v->n++] = s;
+  v->items[v->n] = NULL;
+}
+
+void
+strv_push(struct strv *v, const char *s)
+{
+  strv_push_take(v, xstrdup(s));
+}
+
+bool
+strv_contains(const struct strv *v, const char *s)
+{
+  for (size_t i = 0; i < v->n; i++)
+    if (strcmp(v->items[i], s) == 0)
+      return true;
+  return false;
+}
+
+void
+strv_free(struct strv *v)
+{
+  for (size_t i = 0; i < v->n; i++)
+    free(v->items[i]);
+  free(v->items);
+  v->items = NULL;
+  v->n = v->cap = 0;
+}
+
+void
+buf_append(struct buf *b, const void *data, size_t n)
+{
+  if (n > SIZE_MAX - b->len - 1)
+    oom();
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    b->data = xreallocarray(b->data, cap, 1);
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, data, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+  int r;
+
+  va_start(ap, fmt);
+  r = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  if (r < 0)
+    oom();
+  buf_append(b, s, (size_t) r);
+  free(s);
+}
+
+void
+buf_free(struct buf *b)
+{
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+int
+read_file(const char *path, size_t max, struct buf *out, struct derror *err)
+{
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  struct stat st;
+  char chunk[65536];
+
+  if (fd < 0)
+    return derror_errno(err, errno, "open `%s`", path);
+  if (fstat(fd, &st) < 0)
+    return derror_errno(err, errno, "stat `%s`", path);
+  if (!S_ISREG(st.st_mode))
+    return derror_set(err, "`%s`: not a regular file", path);
+  for (;;) {
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return derror_errno(err, errno, "read `%s`", path);
+    if (r == 0)
+      break;
+    if (out->len + (size_t) r > max)
+      return derror_set(err, "`%s`: larger than %zu bytes", path, max);
+    buf_append(out, chunk, (size_t) r);
+  }
+  if (out->data == NULL)
+    buf_append(out, "", 0);
+  return 0;
+}
+
+int
+write_all(int fd, const void *data, size_t n)
+{
+  const char *p = data;
+
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    p += w;
+    n -= (size_t) w;
+  }
+  return 0;
+}
+
+char *
+path_join(const char *dir, const char *name)
+{
+  size_t dl = strlen(dir);
+
+  while (dl > 0 && dir[dl - 1] == '/')
+    dl--;
+  while (*name == '/')
+    name++;
+  if (*name == '\0')
+    return dl ? xstrndup(dir, dl) : xstrdup("/");
+  return xasprintf("%.*s/%s", (int) dl, dir, name);
+}
+
+char *
+path_dirname(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+
+  if (slash == NULL)
+    return xstrdup(".");
+  while (slash > path && slash[-1] == '/')
+    slash--;
+  if (slash == path)
+    return xstrdup("/");
+  return xstrndup(path, (size_t) (slash - path));
+}
+
+const char *
+path_basename(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+char *
+path_normalize(const char *path)
+{
+  struct buf out = { 0 };
+  const char *p = path;
+
+  if (path[0] != '/')
+    return NULL;
+  while (*p) {
+    const char *start, *end;
+
+    while (*p == '/')
+      p++;
+    start = p;
+    while (*p && *p != '/')
+      p++;
+    end = p;
+    if (end == start || (end - start == 1 && start[0] == '.'))
+      continue;
+    if (end - start == 2 && start[0] == '.' && start[1] == '.') {
+      buf_free(&out);
+      return NULL;
+    }
+    buf_append(&out, "/", 1);
+    buf_append(&out, start, (size_t) (end - start));
+  }
+  if (out.len == 0)
+    buf_append(&out, "/", 1);
+  return out.data;
+}
+
+size_t
+edit_distance(const char *a, const char *b)
+{
+  size_t la = strlen(a), lb = strlen(b);
+  cleanup_free size_t *row = xcalloc(lb + 1, sizeof(size_t));
+
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+int
+atomic_open(struct atomic_file *f, const char *path, struct derror *err)
+{
+  struct stat st;
+
+  memset(f, 0, sizeof *f);
+  f->fd = -1;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return derror_set(err, "output `%s` is a directory", path);
+  cleanup_free char *dir = path_dirname(path);
+  f->tmp = xasprintf("%s/.%s.XXXXXX", dir, path_basename(path));
+  f->fd = mkostemp(f->tmp, O_CLOEXEC);
+  if (f->fd < 0) {
+    int e = errno;
+    free(f->tmp);
+    f->tmp = NULL;
+    return derror_errno(err, e, "create a temporary file in `%s`", dir);
+  }
+  f->path = xstrdup(path);
+  return 0;
+}
+
+int
+atomic_commit(struct atomic_file *f, struct derror *err)
+{
+  mode_t mask = umask(0);
+
+  umask(mask);
+  /* mkostemp() makes 0600; the output is as readable as any new file. */
+  if (fchmod(f->fd, 0666 & ~mask) < 0 || fsync(f->fd) < 0) {
+    derror_errno(err, errno, "write `%s`", f->path);
+    atomic_abort(f);
+    return -1;
+  }
+  if (close(f->fd) < 0) {
+    f->fd = -1;
+    derror_errno(err, errno, "write `%s`", f->path);
+    atomic_abort(f);
+    return -1;
+  }
+  f->fd = -1;
+  if (rename(f->tmp, f->path) < 0) {
+    derror_errno(err, errno, "rename to `%s`", f->path);
+    atomic_abort(f);
+    return -1;
+  }
+  free(f->tmp);
+  free(f->path);
+  f->tmp = f->path = NULL;
+  return 0;
+}
+
+void
+atomic_abort(struct atomic_file *f)
+{
+  if (f->fd >= 0)
+    close(f->fd);
+  f->fd = -1;
+  if (f->tmp)
+    unlink(f->tmp);
+  free(f->tmp);
+  free(f->path);
+  f->tmp = f->path = NULL;
+}
+
+int
+scratch_file(const char *path, struct derror *err)
+{
+  cleanup_free char *dir = path_dirname(path);
+  cleanup_free char *tmp = xasprintf("%s/.distill-scratch.XXXXXX", dir);
+  int fd = mkostemp(tmp, O_CLOEXEC);
+
+  if (fd < 0)
+    return derror_errno(err, errno, "create a temporary file in `%s`", dir);
+  unlink(tmp);
+  return fd;
+}
