@@ -5,6 +5,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Bounds for hostile files: the loader itself has no use for more. */
@@ -177,6 +178,17 @@ elf_read(const char *host_path, const char *name, struct elf_info *out, struct d
   out->type = eh.e_type;
   if (elf_getphdrnum(e, &phnum) != 0)
     return derror_set(err, "`%s`: malformed program headers: %s", name, elf_errmsg(-1));
+  /* libelf quietly gives no headers when the table lies past the end of a
+   * truncated file; the loader would refuse it, and so do we. */
+  struct stat st;
+  size_t phentsize = gelf_fsize(e, ELF_T_PHDR, 1, EV_CURRENT);
+  if (fstat(fd, &st) < 0)
+    return derror_errno(err, errno, "stat `%s`", name);
+  uint64_t fsize = (uint64_t) st.st_size;
+  if ((eh.e_type == ET_EXEC || eh.e_type == ET_DYN) && phnum == 0)
+    return derror_set(err, "`%s`: no program headers", name);
+  if (phentsize == 0 || eh.e_phoff > fsize || phnum > (fsize - eh.e_phoff) / phentsize)
+    return derror_set(err, "`%s`: truncated: the program headers lie past the end of the file", name);
 
   GElf_Phdr dynp = { 0 };
   seg.load = xcalloc(phnum, sizeof(*seg.load));

@@ -957,9 +957,20 @@ check_recipe(struct ctx *c, yaml_node_t *root)
 /* ---- loading ---------------------------------------------------------- */
 
 static int
-yaml_error(const char *file, yaml_parser_t *p, struct derror *err)
+yaml_error(const char *file, yaml_parser_t *p, const char *data, struct derror *err)
 {
   const char *what = p->problem ? p->problem : "malformed YAML";
+
+  /* The reader (encoding errors) reports a byte offset, not a mark. */
+  if (p->error == YAML_READER_ERROR) {
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < p->problem_offset; i++, col++)
+      if (data[i] == '\n') {
+        line++;
+        col = 0;
+      }
+    return derror_set(err, "%s:%zu:%zu: %s", file, line, col, what);
+  }
 
   if (p->context)
     return derror_set(err, "%s:%zu:%zu: %s %s", file, p->problem_mark.line + 1, p->problem_mark.column + 1,
@@ -981,7 +992,7 @@ prescan(const char *file, const char *data, size_t len, struct derror *err)
   yaml_parser_set_input_string(&p, (const unsigned char *) data, len);
   for (;;) {
     if (!yaml_parser_parse(&p, &ev)) {
-      ret = yaml_error(file, &p, err);
+      ret = yaml_error(file, &p, data, err);
       break;
     }
     yaml_event_type_t type = ev.type;
@@ -1040,7 +1051,7 @@ recipe_parse(const char *file, const char *data, size_t len, struct recipe *out,
     oom();
   yaml_parser_set_input_string(&parser, (const unsigned char *) data, len);
   if (!yaml_parser_load(&parser, &doc)) {
-    ret = yaml_error(file, &parser, err);
+    ret = yaml_error(file, &parser, data, err);
     yaml_parser_delete(&parser);
     return ret;
   }
@@ -1050,7 +1061,7 @@ recipe_parse(const char *file, const char *data, size_t len, struct recipe *out,
     goto out;
   }
   if (!yaml_parser_load(&parser, &extra)) {
-    ret = yaml_error(file, &parser, err);
+    ret = yaml_error(file, &parser, data, err);
     goto out;
   }
   bool more = yaml_document_get_root_node(&extra) != NULL;

@@ -267,10 +267,11 @@ sort_entries(struct rootfs *fs)
     qsort(fs->items, fs->n, sizeof(*fs->items), entry_cmp);
 }
 
-struct rootfs_entry *
-rootfs_find(const struct rootfs *fs, const char *path)
+/* Binary search over the first `n` entries, which are sorted. */
+static struct rootfs_entry *
+find_in(const struct rootfs *fs, size_t n, const char *path)
 {
-  size_t lo = 0, hi = fs->n;
+  size_t lo = 0, hi = n;
 
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -285,6 +286,12 @@ rootfs_find(const struct rootfs *fs, const char *path)
   return NULL;
 }
 
+struct rootfs_entry *
+rootfs_find(const struct rootfs *fs, const char *path)
+{
+  return find_in(fs, fs->n, path);
+}
+
 int
 rootfs_finish(struct rootfs *fs, struct derror *err)
 {
@@ -293,7 +300,9 @@ rootfs_finish(struct rootfs *fs, struct derror *err)
   sort_entries(fs);
   if (dedupe(fs, err) < 0)
     return -1;
-  /* Every ancestor of every entry must be a directory of the image. */
+  /* Every ancestor of every entry must be a directory of the image.  The
+   * parents added here go after the sorted part and are merged (keeping
+   * the earliest layer) by the second dedupe. */
   n_before = fs->n;
   for (size_t i = 0; i < n_before; i++) {
     cleanup_free char *parent = path_dirname(fs->items[i].path);
@@ -301,7 +310,7 @@ rootfs_finish(struct rootfs *fs, struct derror *err)
     cleanup_free char *child = xstrdup(fs->items[i].path);
     cleanup_free char *origin = xstrdup(fs->items[i].origin);
     while (strcmp(parent, "/") != 0) {
-      struct rootfs_entry *p = rootfs_find(fs, parent);
+      struct rootfs_entry *p = find_in(fs, n_before, parent);
       if (p && p->type != ROOTFS_DIR)
         return derror_set(err, "`%s` (from %s) is below `%s`, which is %s (from %s)", child, origin, parent,
                           type_name(p->type), p->origin);

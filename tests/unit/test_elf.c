@@ -1,0 +1,94 @@
+#include "testlib.h"
+
+#include "distill/elf.h"
+
+#include <elf.h>
+
+static const char hello[] = "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n";
+
+static void
+test_dynamic_program(void **state)
+{
+  struct elf_info info;
+  struct derror err = DERROR_INIT;
+
+  /* A real binary of this machine. */
+  assert_int_equal(elf_read("/usr/bin/curl", "/usr/bin/curl", &info, &err), 0);
+  assert_int_equal(info.elf_class, ELFCLASS64);
+  assert_non_null(info.interp);
+  assert_true(strv_contains(&info.needed, "libcurl.so.4"));
+  assert_true(strv_contains(&info.needed, "libc.so.6"));
+  assert_false(elf_is_static(&info));
+  const char *variant;
+  assert_string_equal(elf_oci_arch(&info, &variant), "amd64");
+  assert_string_equal(elf_multiarch(&info), "x86_64-linux-gnu");
+  elf_info_free(&info);
+}
+
+static void
+test_fixtures(void **state)
+{
+  char *dir = tl_tmpdir();
+  cleanup_free char *stat_prog = xasprintf("%s/static", dir);
+  cleanup_free char *pie = xasprintf("%s/static-pie", dir);
+  cleanup_free char *lib = xasprintf("%s/libx.so", dir);
+  struct elf_info info;
+  struct derror err = DERROR_INIT;
+
+  tl_cc(stat_prog, hello, "-static");
+  tl_cc(pie, hello, "-static-pie");
+  tl_cc(lib, "int x(void) { return 1; }\n",
+        "-shared -fPIC -Wl,-soname,libx.so.1 -Wl,-rpath,'$ORIGIN/../lib' -Wl,--enable-new-dtags");
+
+  assert_int_equal(elf_read(stat_prog, "static", &info, &err), 0);
+  assert_true(elf_is_static(&info));
+  assert_false(info.dynamic);
+  elf_info_free(&info);
+
+  assert_int_equal(elf_read(pie, "static-pie", &info, &err), 0);
+  assert_true(elf_is_static(&info));
+  assert_true(info.dynamic);
+  assert_int_equal(info.type, ET_DYN);
+  elf_info_free(&info);
+
+  assert_int_equal(elf_read(lib, "libx.so", &info, &err), 0);
+  assert_string_equal(info.soname, "libx.so.1");
+  assert_string_equal(info.runpath, "$ORIGIN/../lib");
+  assert_null(info.rpath);
+  assert_null(info.interp);
+  elf_info_free(&info);
+  tl_rmtree(dir);
+}
+
+static void
+test_not_elf(void **state)
+{
+  char *dir = tl_tmpdir();
+  cleanup_free char *script = tl_write(dir, "run.sh", "#!/bin/sh\necho hi\n");
+  cleanup_free char *text = tl_write(dir, "notes.txt", "hello\n");
+  cleanup_free char *trunc = xasprintf("%s/trunc", dir);
+  struct elf_info info;
+  struct derror err = DERROR_INIT;
+
+  assert_int_equal(elf_read(script, "run.sh", &info, &err), ELF_READ_NOT_ELF);
+  assert_string_equal(err.msg, "`run.sh`: a script (#!), not an ELF program");
+  assert_int_equal(elf_read(text, "notes.txt", &info, &err), ELF_READ_NOT_ELF);
+  assert_string_equal(err.msg, "`notes.txt`: not an ELF file");
+  /* The first 100 bytes of a real program: the header promises more. */
+  assert_int_equal(tl_sh("head -c 100 /usr/bin/curl > '%s'", trunc), 0);
+  assert_int_equal(elf_read(trunc, "trunc", &info, &err), ELF_READ_ERROR);
+  assert_non_null(strstr(err.msg, "`trunc`: "));
+  derror_clear(&err);
+  tl_rmtree(dir);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_dynamic_program),
+    cmocka_unit_test(test_fixtures),
+    cmocka_unit_test(test_not_elf),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

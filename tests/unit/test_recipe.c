@@ -1,0 +1,277 @@
+#include "testlib.h"
+
+#include "distill/recipe.h"
+
+static const char full[] =
+  "name: jq\n"
+  "tag: \"1.6\"\n"
+  "sysroot: /\n"
+  "contents:\n"
+  "  binaries:\n"
+  "    - /usr/bin/jq\n"
+  "    - source: build/server\n"
+  "      path: /usr/local/bin/server\n"
+  "  libraries:\n"
+  "    - libgcc_s.so.1\n"
+  "    - /usr/lib/x86_64-linux-gnu/libz.so.1\n"
+  "  files:\n"
+  "    - source: conf/app.toml\n"
+  "      path: /etc/app/app.toml\n"
+  "      mode: 0444\n"
+  "  directories:\n"
+  "    - source: /usr/lib/python3.11\n"
+  "      path: /usr/lib/python3.11\n"
+  "      exclude: [\"__pycache__\", \"test\"]\n"
+  "  symlinks:\n"
+  "    - path: /usr/bin/python3\n"
+  "      target: python3.11\n"
+  "ca-certificates: true\n"
+  "tzdata: false\n"
+  "accounts:\n"
+  "  run-as: app\n"
+  "  users:  [{name: app, uid: 10001, gid: 10001, home: /home/app}]\n"
+  "  groups: [{name: app, gid: 10001}]\n"
+  "paths:\n"
+  "  - {path: /var/lib/app, type: directory, uid: 65532, gid: 65532, mode: 0700}\n"
+  "  - {path: /var/log/app.log, type: file}\n"
+  "entrypoint: [/usr/bin/jq]\n"
+  "cmd: [--version]\n"
+  "environment: {TZ: UTC, LANG: C.UTF-8}\n"
+  "work-dir: /home/nonroot\n"
+  "ports: [8080/tcp, 53/udp, 9090]\n"
+  "volumes: [/var/lib/app]\n"
+  "labels: {maintainer: me}\n"
+  "annotations: {org.opencontainers.image.source: \"https://example.org/app\"}\n"
+  "stop-signal: SIGTERM\n";
+
+static void
+test_full_recipe(void **state)
+{
+  struct recipe r;
+  struct derror err = DERROR_INIT;
+
+  assert_int_equal(recipe_parse("/srv/app/app.yaml", full, strlen(full), &r, &err), 0);
+  assert_null(err.msg);
+  assert_string_equal(r.name, "jq");
+  assert_string_equal(r.tag, "1.6");
+  assert_string_equal(r.sysroot, "/");
+  assert_string_equal(r.dir, "/srv/app");
+  assert_int_equal(r.n_binaries, 2);
+  assert_string_equal(r.binaries[0].src.source, "/usr/bin/jq");
+  assert_true(r.binaries[0].src.in_sysroot);
+  assert_string_equal(r.binaries[0].path, "/usr/bin/jq");
+  assert_int_equal(r.binaries[0].pos.line, 6);
+  assert_int_equal(r.binaries[0].pos.column, 7);
+  assert_string_equal(r.binaries[1].src.source, "build/server");
+  assert_false(r.binaries[1].src.in_sysroot);
+  assert_string_equal(r.binaries[1].path, "/usr/local/bin/server");
+  assert_int_equal(r.n_libraries, 2);
+  assert_string_equal(r.libraries[0].name, "libgcc_s.so.1");
+  assert_int_equal(r.n_files, 1);
+  assert_int_equal(r.files[0].mode, 0444);
+  assert_string_equal(r.files[0].path, "/etc/app/app.toml");
+  assert_int_equal(r.n_directories, 1);
+  assert_int_equal(r.directories[0].exclude.n, 2);
+  assert_string_equal(r.directories[0].exclude.items[1], "test");
+  assert_int_equal(r.n_symlinks, 1);
+  assert_string_equal(r.symlinks[0].target, "python3.11");
+  assert_int_equal(r.ca, RECIPE_CA_SYSROOT);
+  assert_false(r.tzdata);
+  assert_string_equal(r.run_as, "app");
+  assert_int_equal(r.n_users, 1);
+  assert_int_equal(r.users[0].uid, 10001);
+  assert_string_equal(r.users[0].home, "/home/app");
+  assert_int_equal(r.n_groups, 1);
+  assert_int_equal(r.n_paths, 2);
+  assert_int_equal(r.paths[0].mode, 0700);
+  assert_int_equal(r.paths[0].uid, 65532);
+  /* A path without owner belongs to the user the image runs as. */
+  assert_int_equal(r.paths[1].type, RECIPE_PATH_FILE);
+  assert_int_equal(r.paths[1].uid, 10001);
+  assert_int_equal(r.paths[1].mode, 0644);
+  assert_int_equal(r.entrypoint.n, 1);
+  assert_int_equal(r.cmd.n, 1);
+  assert_int_equal(r.environment.n, 2);
+  assert_string_equal(r.environment.items[0].key, "TZ");
+  assert_string_equal(r.environment.items[1].value, "C.UTF-8");
+  assert_string_equal(r.work_dir, "/home/nonroot");
+  assert_int_equal(r.ports.n, 3);
+  assert_string_equal(r.ports.items[2], "9090/tcp");
+  assert_string_equal(r.volumes.items[0], "/var/lib/app");
+  assert_string_equal(r.labels.items[0].key, "maintainer");
+  assert_string_equal(r.annotations.items[0].value, "https://example.org/app");
+  assert_string_equal(r.stop_signal, "SIGTERM");
+  recipe_free(&r);
+}
+
+static void
+test_defaults(void **state)
+{
+  struct recipe r;
+  struct derror err = DERROR_INIT;
+  const char *text = "name: static\n";
+
+  assert_int_equal(recipe_parse("static.yaml", text, strlen(text), &r, &err), 0);
+  assert_string_equal(r.tag, "latest");
+  assert_string_equal(r.sysroot, "/");
+  assert_string_equal(r.run_as, "nonroot");
+  assert_string_equal(r.work_dir, "/home/nonroot");
+  assert_int_equal(r.ca, RECIPE_CA_SYSROOT);
+  assert_false(r.has_entrypoint);
+  assert_true(r.dir[0] == '/');
+  recipe_free(&r);
+}
+
+static void
+test_normalised_values(void **state)
+{
+  struct recipe r;
+  struct derror err = DERROR_INIT;
+  const char *text = "name: a/b\n"
+                     "sysroot: roots/arm64\n"
+                     "ca-certificates: certs/bundle.pem\n"
+                     "contents: {binaries: [/usr//bin/./x], files: [{source: a, path: /a, mode: 0o640}]}\n"
+                     "stop-signal: HUP\n";
+
+  assert_int_equal(recipe_parse("/r/x.yaml", text, strlen(text), &r, &err), 0);
+  assert_string_equal(r.binaries[0].path, "/usr/bin/x");
+  assert_string_equal(r.sysroot, "/r/roots/arm64");
+  assert_int_equal(r.ca, RECIPE_CA_PATH);
+  assert_string_equal(r.ca_source.source, "certs/bundle.pem");
+  assert_int_equal(r.files[0].mode, 0640);
+  assert_string_equal(r.stop_signal, "SIGHUP");
+  recipe_free(&r);
+}
+
+struct bad {
+  const char *yaml;
+  const char *error;
+};
+
+/* Each error class with the exact message a user reads. */
+static const struct bad bad_recipes[] = {
+  { "", "t.yaml: empty recipe" },
+  { "- a\n", "t.yaml:1:1: a recipe must be a mapping of keys" },
+  { "tag: x\n", "t.yaml:1:1: missing required key \"name\"" },
+  { "name: x\ncontens: {}\n", "t.yaml:2:1: contens: unknown key; did you mean \"contents\"?" },
+  { "name: x\nzzzzzzzz: 1\n", "t.yaml:2:1: zzzzzzzz: unknown key" },
+  { "name: x\nname: y\n", "t.yaml:2:1: name: duplicate key" },
+  { "name: X\n", "t.yaml:1:7: name: \"X\" is not a valid image name (lower case letters, digits, '.', '_', '-', '/')" },
+  { "name: x\ntag: \"-a\"\n", "t.yaml:2:6: tag: \"-a\" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)" },
+  { "name: x\ncontents:\n  binaries:\n    - bin/x\n",
+    "t.yaml:4:7: contents.binaries[0]: must be an absolute path" },
+  { "name: x\ncontents:\n  binaries:\n    - {source: a, path: /usr/../etc/x}\n",
+    "t.yaml:4:25: contents.binaries[0].path: must not contain '..'" },
+  { "name: x\ncontents:\n  binaries:\n    - {source: a}\n",
+    "t.yaml:4:7: contents.binaries[0]: missing required key \"path\" (the source is relative)" },
+  { "name: x\ncontents:\n  binaries:\n    - {sorce: /a}\n",
+    "t.yaml:4:8: contents.binaries[0].sorce: unknown key; did you mean \"source\"?" },
+  { "name: x\ncontents:\n  files:\n    - {source: a, path: /a, mode: 644}\n",
+    "t.yaml:4:35: contents.files[0].mode: must be octal with a leading 0, such as 0644 (got \"644\")" },
+  { "name: x\ncontents:\n  files:\n    - {source: a, path: /a, mode: 0987}\n",
+    "t.yaml:4:35: contents.files[0].mode: must be an octal mode such as 0644 (got \"0987\")" },
+  { "name: x\ncontents:\n  files:\n    - {source: a, path: /a, mode: 017777}\n",
+    "t.yaml:4:35: contents.files[0].mode: must be at most 07777" },
+  { "name: x\ncontents:\n  libraries: [lib/x.so]\n",
+    "t.yaml:3:15: contents.libraries[0]: must be a soname (libfoo.so.1) or an absolute path" },
+  { "name: x\ncontents:\n  binaries: /usr/bin/x\n", "t.yaml:3:13: contents.binaries: must be a list" },
+  { "name: x\naccounts: {users: [{name: app, uid: 4294967295}]}\n",
+    "t.yaml:2:37: accounts.users[0].uid: must be an integer from 0 to 4294967294" },
+  { "name: x\naccounts: {users: [{name: app, uid: -1}]}\n",
+    "t.yaml:2:37: accounts.users[0].uid: must be an integer from 0 to 4294967294" },
+  { "name: x\naccounts: {users: [{name: app, uid: 65532}]}\n",
+    "t.yaml:2:37: accounts.users[0].uid: uid 65532 belongs to the built-in user nonroot" },
+  { "name: x\naccounts: {users: [{name: root, uid: 7}]}\n",
+    "t.yaml:2:27: accounts.users[0].name: \"root\" is built in and cannot be redefined" },
+  { "name: x\naccounts: {users: [{name: App, uid: 7}]}\n",
+    "t.yaml:2:27: accounts.users[0].name: \"App\" is not a valid name (lower case letters, digits, '_' and '-')" },
+  { "name: x\naccounts: {run-as: root}\n", "t.yaml:2:20: accounts.run-as: must not be root: images run as a non-root user" },
+  { "name: x\naccounts: {run-as: app}\n", "t.yaml: accounts.run-as: no user named \"app\" (built in: nonroot, nobody)" },
+  { "name: x\npaths: [{path: /a, type: fifo}]\n",
+    "t.yaml:2:26: paths[0].type: must be \"directory\" or \"file\" (got \"fifo\")" },
+  { "name: x\nports: [70000]\n", "t.yaml:2:9: ports[0]: \"70000\": port must be a number from 1 to 65535" },
+  { "name: x\nports: [80/icmp]\n", "t.yaml:2:9: ports[0]: \"80/icmp\": protocol must be tcp, udp or sctp" },
+  { "name: x\nports: [80, 80/tcp]\n", "t.yaml:2:13: ports[1]: duplicate port" },
+  { "name: x\nstop-signal: SIGFOO\n", "t.yaml:2:14: stop-signal: \"SIGFOO\" is not a signal name such as SIGTERM" },
+  { "name: x\nenvironment: {1X: a}\n", "t.yaml:2:15: environment.1X: not a valid environment variable name" },
+  { "name: x\nenvironment: {A: [1]}\n", "t.yaml:2:18: environment.A: must be a string" },
+  { "name: x\nwork-dir: home\n", "t.yaml:2:11: work-dir: must be an absolute path" },
+  { "name: x\ntzdata: yes please\n", "t.yaml:2:9: tzdata: must be true or false" },
+  { "name: x\nca-certificates: [a]\n", "t.yaml:2:18: ca-certificates: must be true, false or the path of a PEM bundle" },
+  { "name: x\nentrypoint: /bin/x\n", "t.yaml:2:13: entrypoint: must be a list of strings" },
+  { "name: &a x\ntag: *a\n", "t.yaml:2:6: YAML aliases are not allowed in a recipe" },
+  { "name: x\n---\nname: y\n", "t.yaml:2:1: only one YAML document is allowed" },
+  { "name: [x\n", "t.yaml:2:1: while parsing a flow sequence did not find expected ',' or ']'" },
+  { "name: \"\xff\"\n", "t.yaml:1:8: invalid leading UTF-8 octet" },
+  { "name: x\nlabels: {a: [b]}\n", "t.yaml:2:13: labels.a: must be a string" },
+};
+
+static void
+test_errors(void **state)
+{
+  int failures = 0;
+
+  for (size_t i = 0; i < sizeof bad_recipes / sizeof *bad_recipes; i++) {
+    struct recipe r;
+    struct derror err = DERROR_INIT;
+    int ret = recipe_parse("t.yaml", bad_recipes[i].yaml, strlen(bad_recipes[i].yaml), &r, &err);
+    if (ret == 0 || err.msg == NULL || strcmp(err.msg, bad_recipes[i].error) != 0) {
+      print_error("case %zu:\n  yaml:     %s\n  expected: %s\n  got:      %s\n", i, bad_recipes[i].yaml,
+                  bad_recipes[i].error, err.msg ? err.msg : "(success)");
+      failures++;
+    }
+    derror_clear(&err);
+    recipe_free(&r);
+  }
+  assert_int_equal(failures, 0);
+}
+
+static void
+test_depth_bounded(void **state)
+{
+  struct buf b = { 0 };
+  struct recipe r;
+  struct derror err = DERROR_INIT;
+
+  buf_printf(&b, "name: x\nlabels: ");
+  for (int i = 0; i < 100; i++)
+    buf_printf(&b, "[");
+  assert_int_equal(recipe_parse("t.yaml", b.data, b.len, &r, &err), -1);
+  assert_non_null(strstr(err.msg, "nested deeper than 32 levels"));
+  derror_clear(&err);
+  recipe_free(&r);
+  buf_free(&b);
+}
+
+static void
+test_load_from_file(void **state)
+{
+  char *dir = tl_tmpdir();
+  cleanup_free char *path = tl_write(dir, "sub/app.yaml", "name: app\ncontents: {files: [{source: a.txt, path: /a}]}\n");
+  struct recipe r;
+  struct derror err = DERROR_INIT;
+
+  assert_int_equal(recipe_load(path, &r, &err), 0);
+  cleanup_free char *expect_dir = xasprintf("%s/sub", dir);
+  assert_string_equal(r.dir, expect_dir);
+  recipe_free(&r);
+
+  cleanup_free char *missing = xasprintf("%s/none.yaml", dir);
+  assert_int_equal(recipe_load(missing, &r, &err), -1);
+  cleanup_free char *expect = xasprintf("open `%s`: No such file or directory", missing);
+  assert_string_equal(err.msg, expect);
+  derror_clear(&err);
+  recipe_free(&r);
+  tl_rmtree(dir);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_full_recipe),    cmocka_unit_test(test_defaults),
+    cmocka_unit_test(test_normalised_values), cmocka_unit_test(test_errors),
+    cmocka_unit_test(test_depth_bounded),  cmocka_unit_test(test_load_from_file),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,146 @@
+#include "testlib.h"
+
+#include "distill/sysroot.h"
+
+struct seen {
+  struct strv links;
+};
+
+static int
+record(void *data, const char *path, const char *target, struct derror *err)
+{
+  struct seen *s = data;
+  strv_push_take(&s->links, xasprintf("%s -> %s", path, target));
+  return 0;
+}
+
+/* A root with merged /usr, an absolute symlink and ways to try to leave. */
+static char *
+make_root(void)
+{
+  char *dir = tl_tmpdir();
+  free(tl_write(dir, "usr/lib/x86_64-linux-gnu/libz.so.1.2.13", "z"));
+  free(tl_write(dir, "etc/secret", "inside"));
+  assert_int_equal(tl_sh("cd '%s' && ln -s usr/lib lib && ln -s libz.so.1.2.13 usr/lib/x86_64-linux-gnu/libz.so.1"
+                         " && mkdir usr/lib64 && ln -s /lib/x86_64-linux-gnu/libz.so.1 usr/lib64/abs"
+                         " && ln -s ../../../../../../etc/secret usr/up && ln -s /../../etc/secret usr/absup"
+                         " && ln -s loop2 loop1 && ln -s loop1 loop2",
+                         dir),
+                   0);
+  return dir;
+}
+
+static void
+test_resolve_records_chain(void **state)
+{
+  char *dir = make_root();
+  struct sysroot root;
+  struct derror err = DERROR_INIT;
+  struct seen seen = { 0 };
+  char *resolved = NULL;
+  struct stat st;
+
+  assert_int_equal(sysroot_open(&root, dir, &err), 0);
+  assert_int_equal(sysroot_resolve(&root, "/usr/lib64/abs", record, &seen, &resolved, &st, &err), 0);
+  assert_string_equal(resolved, "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13");
+  assert_true(S_ISREG(st.st_mode));
+  assert_int_equal(seen.links.n, 3);
+  assert_string_equal(seen.links.items[0], "/usr/lib64/abs -> /lib/x86_64-linux-gnu/libz.so.1");
+  assert_string_equal(seen.links.items[1], "/lib -> usr/lib");
+  assert_string_equal(seen.links.items[2], "/usr/lib/x86_64-linux-gnu/libz.so.1 -> libz.so.1.2.13");
+  free(resolved);
+  strv_free(&seen.links);
+  sysroot_close(&root);
+  tl_rmtree(dir);
+}
+
+/* ".." and absolute targets stop at the root, as in a chroot: both links
+ * land on the root's own /etc/secret, never the host's. */
+static void
+test_confined(void **state)
+{
+  char *dir = make_root();
+  struct sysroot root;
+  struct derror err = DERROR_INIT;
+  char *resolved = NULL;
+  struct stat st;
+
+  assert_int_equal(sysroot_open(&root, dir, &err), 0);
+  assert_int_equal(sysroot_resolve(&root, "/usr/up", NULL, NULL, &resolved, &st, &err), 0);
+  assert_string_equal(resolved, "/etc/secret");
+  free(resolved);
+  assert_int_equal(sysroot_resolve(&root, "/usr/absup", NULL, NULL, &resolved, &st, &err), 0);
+  assert_string_equal(resolved, "/etc/secret");
+  free(resolved);
+  assert_int_equal(sysroot_resolve(&root, "/../../../etc/secret", NULL, NULL, &resolved, &st, &err), 0);
+  assert_string_equal(resolved, "/etc/secret");
+  free(resolved);
+  cleanup_free char *host = sysroot_host_path(&root, "/etc/secret");
+  cleanup_free char *text = tl_read(host, NULL);
+  assert_string_equal(text, "inside");
+  sysroot_close(&root);
+  tl_rmtree(dir);
+}
+
+static void
+test_missing_and_loops(void **state)
+{
+  char *dir = make_root();
+  struct sysroot root;
+  struct derror err = DERROR_INIT;
+  char *resolved = NULL;
+  struct stat st;
+
+  assert_int_equal(sysroot_open(&root, dir, &err), 0);
+  assert_int_equal(sysroot_resolve(&root, "/lib/x86_64-linux-gnu/libnone.so", NULL, NULL, &resolved, &st, &err), -2);
+  assert_null(err.msg);
+  assert_string_equal(resolved, "/usr/lib/x86_64-linux-gnu/libnone.so");
+  free(resolved);
+  assert_int_equal(sysroot_resolve(&root, "/nodir/x/y", NULL, NULL, &resolved, &st, &err), -2);
+  free(resolved);
+  assert_int_equal(sysroot_resolve(&root, "/loop1", NULL, NULL, &resolved, &st, &err), -1);
+  assert_string_equal(err.msg, "`/loop1`: more than 40 symlinks (a loop at `/loop1`?)");
+  derror_clear(&err);
+  sysroot_close(&root);
+  tl_rmtree(dir);
+}
+
+static void
+test_locate(void **state)
+{
+  char *dir = make_root();
+  struct sysroot root;
+  struct derror err = DERROR_INIT;
+  char *host = NULL;
+  struct stat st;
+
+  assert_int_equal(sysroot_open(&root, dir, &err), 0);
+  assert_int_equal(sysroot_locate(&root, "/nowhere", "/lib/x86_64-linux-gnu/libz.so.1", &st, &host, &err), 0);
+  cleanup_free char *expect = xasprintf("%s/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", dir);
+  assert_string_equal(host, expect);
+  free(host);
+  /* Relative sources are under the recipe's directory, on the host. */
+  assert_int_equal(sysroot_locate(&root, dir, "etc/secret", &st, &host, &err), 0);
+  free(host);
+  assert_int_equal(sysroot_locate(&root, "/", "/etc/none", &st, &host, &err), -1);
+  cleanup_free char *msg = xasprintf("`/etc/none`: not found in the sysroot `%s`", root.root);
+  assert_string_equal(err.msg, msg);
+  derror_clear(&err);
+  sysroot_close(&root);
+  assert_int_equal(sysroot_open(&root, "/nonexistent-root", &err), -1);
+  assert_string_equal(err.msg, "sysroot `/nonexistent-root`: No such file or directory");
+  derror_clear(&err);
+  tl_rmtree(dir);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_resolve_records_chain),
+    cmocka_unit_test(test_confined),
+    cmocka_unit_test(test_missing_and_loops),
+    cmocka_unit_test(test_locate),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
