@@ -112,11 +112,14 @@ openssl_reason(void)
   return r ? r : "malformed";
 }
 
+/* The line of the first "-----BEGIN" at or after `offset`. */
 static size_t
-line_of(const char *data, size_t offset)
+line_of(const char *data, size_t len, size_t offset)
 {
-  size_t line = 1;
-  for (size_t i = 0; i < offset; i++)
+  const char *begin = memmem(data + offset, len - offset, "-----BEGIN", 10);
+  size_t end = begin ? (size_t) (begin - data) : offset, line = 1;
+
+  for (size_t i = 0; i < end; i++)
     line += data[i] == '\n';
   return line;
 }
@@ -178,7 +181,7 @@ base_check_certificates(const char *data, size_t len, const char *name, struct d
       } else if (count == 0 && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
         derror_set(err, "`%s`: no certificates in it", name);
       } else {
-        derror_set(err, "`%s`: certificate %d (near line %zu): %s", name, count + 1, line_of(data, start),
+        derror_set(err, "`%s`: certificate %d (line %zu): %s", name, count + 1, line_of(data, len, start),
                    openssl_reason());
       }
       ERR_clear_error();
@@ -192,14 +195,14 @@ base_check_certificates(const char *data, size_t len, const char *name, struct d
     OPENSSL_free(header);
     OPENSSL_free(der);
     if (!is_cert) {
-      derror_set(err, "`%s`: block %d (near line %zu) is a \"%s\", not a certificate", name, count + 1,
-                 line_of(data, start), pem_name);
+      derror_set(err, "`%s`: block %d (line %zu) is a \"%s\", not a certificate", name, count + 1,
+                 line_of(data, len, start), pem_name);
       OPENSSL_free(pem_name);
       break;
     }
     OPENSSL_free(pem_name);
     if (cert == NULL) {
-      derror_set(err, "`%s`: certificate %d (near line %zu): %s", name, count + 1, line_of(data, start),
+      derror_set(err, "`%s`: certificate %d (line %zu): %s", name, count + 1, line_of(data, len, start),
                  openssl_reason());
       ERR_clear_error();
       break;

@@ -1,0 +1,144 @@
+#include "testlib.h"
+
+#include "distill/oci.h"
+
+#include <jansson.h>
+
+static void
+make_image(struct oci_image *img, struct recipe *r, struct layer_blob *layers)
+{
+  static const char *comments[] = { "base", "app" };
+  struct derror err = DERROR_INIT;
+  const char *text = "name: jq\ntag: \"1.6\"\ncmd: [--version]\nports: [8080/tcp]\nvolumes: [/data]\n"
+                     "labels: {b: \"2\", a: \"1\"}\nannotations: {org.opencontainers.image.source: x}\n"
+                     "stop-signal: TERM\n";
+
+  assert_int_equal(recipe_parse("/r/jq.yaml", text, strlen(text), r, &err), 0);
+  memset(img, 0, sizeof *img);
+  memset(layers, 0, 2 * sizeof *layers);
+  img->recipe = r;
+  img->name = r->name;
+  img->tag = r->tag;
+  img->arch = "amd64";
+  img->uid = img->gid = 65532;
+  strv_push(&img->env, "PATH=/usr/bin");
+  img->has_entrypoint = true;
+  strv_push(&img->entrypoint, "/usr/bin/jq");
+  img->epoch = 1700000000;
+  for (int i = 0; i < 2; i++) {
+    digest_buffer(i ? "b" : "a", 1, layers[i].digest);
+    digest_buffer(i ? "B" : "A", 1, layers[i].diff_id);
+    layers[i].size = 100 + (uint64_t) i;
+    layers[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+    layers[i].fd = -1;
+  }
+  img->layers = layers;
+  img->layer_comments = comments;
+  img->n_layers = 2;
+}
+
+static void
+free_image(struct oci_image *img, struct recipe *r)
+{
+  strv_free(&img->env);
+  strv_free(&img->entrypoint);
+  recipe_free(r);
+}
+
+static void
+test_config(void **state)
+{
+  struct oci_image img;
+  struct recipe r;
+  struct layer_blob layers[2];
+  json_error_t jerr;
+
+  make_image(&img, &r, layers);
+  cleanup_free char *config = oci_config_json(&img);
+  /* Sorted keys, compact: the first keys of the document in order. */
+  assert_int_equal(strncmp(config, "{\"architecture\":\"amd64\",\"config\":{\"Cmd\":[\"--version\"],", 52), 0);
+  json_t *j = json_loads(config, 0, &jerr);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "created")), "2023-11-14T22:13:20Z");
+  assert_string_equal(json_string_value(json_object_get(j, "os")), "linux");
+  json_t *c = json_object_get(j, "config");
+  assert_string_equal(json_string_value(json_object_get(c, "User")), "65532:65532");
+  assert_string_equal(json_string_value(json_object_get(c, "WorkingDir")), "/home/nonroot");
+  assert_string_equal(json_string_value(json_object_get(c, "StopSignal")), "SIGTERM");
+  assert_non_null(json_object_get(json_object_get(c, "ExposedPorts"), "8080/tcp"));
+  assert_non_null(json_object_get(json_object_get(c, "Volumes"), "/data"));
+  assert_string_equal(json_string_value(json_array_get(json_object_get(c, "Entrypoint"), 0)), "/usr/bin/jq");
+  json_t *diff_ids = json_object_get(json_object_get(j, "rootfs"), "diff_ids");
+  assert_int_equal(json_array_size(diff_ids), 2);
+  assert_string_equal(json_string_value(json_array_get(diff_ids, 1)), layers[1].diff_id);
+  assert_int_equal(json_array_size(json_object_get(j, "history")), 2);
+  json_decref(j);
+  free_image(&img, &r);
+}
+
+static void
+test_manifest_index_docker(void **state)
+{
+  struct oci_image img;
+  struct recipe r;
+  struct layer_blob layers[2];
+  json_error_t jerr;
+  char cd[DIGEST_STR_LEN];
+
+  make_image(&img, &r, layers);
+  digest_buffer("config", 6, cd);
+  cleanup_free char *manifest = oci_manifest_json(&img, cd, 6);
+  json_t *m = json_loads(manifest, 0, &jerr);
+  assert_int_equal(json_integer_value(json_object_get(m, "schemaVersion")), 2);
+  assert_string_equal(json_string_value(json_object_get(m, "mediaType")), "application/vnd.oci.image.manifest.v1+json");
+  json_t *cfg = json_object_get(m, "config");
+  assert_string_equal(json_string_value(json_object_get(cfg, "digest")), cd);
+  assert_int_equal(json_integer_value(json_object_get(cfg, "size")), 6);
+  json_t *l0 = json_array_get(json_object_get(m, "layers"), 0);
+  assert_string_equal(json_string_value(json_object_get(l0, "digest")), layers[0].digest);
+  assert_int_equal(json_integer_value(json_object_get(l0, "size")), 100);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(m, "annotations"),
+                                                        "org.opencontainers.image.source")), "x");
+  json_decref(m);
+
+  cleanup_free char *index = oci_index_json(&img, cd, 6);
+  json_t *ix = json_loads(index, 0, &jerr);
+  json_t *ann = json_object_get(json_array_get(json_object_get(ix, "manifests"), 0), "annotations");
+  assert_string_equal(json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name")), "1.6");
+  assert_string_equal(json_string_value(json_object_get(ann, "io.containerd.image.name")), "docker.io/library/jq:1.6");
+  json_decref(ix);
+
+  cleanup_free char *docker = oci_docker_manifest_json(&img, cd);
+  cleanup_free char *expect = xasprintf("[{\"Config\":\"blobs/sha256/%s\",\"Layers\":[\"blobs/sha256/%s\","
+                                        "\"blobs/sha256/%s\"],\"RepoTags\":[\"jq:1.6\"]}]",
+                                        cd + 7, layers[0].digest + 7, layers[1].digest + 7);
+  assert_string_equal(docker, expect);
+
+  free(r.name);
+  r.name = xstrdup("localhost:5000/team/jq");
+  img.name = r.name;
+  cleanup_free char *index2 = oci_index_json(&img, cd, 6);
+  assert_non_null(strstr(index2, "\"io.containerd.image.name\":\"localhost:5000/team/jq:1.6\""));
+  free_image(&img, &r);
+}
+
+static void
+test_time(void **state)
+{
+  char t[32];
+  oci_time(0, t);
+  assert_string_equal(t, "1970-01-01T00:00:00Z");
+  oci_time(253402300799LL, t);
+  assert_string_equal(t, "9999-12-31T23:59:59Z");
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_config),
+    cmocka_unit_test(test_manifest_index_docker),
+    cmocka_unit_test(test_time),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
