@@ -1,0 +1,83 @@
+#!/bin/bash
+# The command line: exit statuses, error messages, and output that is
+# never left half-written.
+. "$(dirname "$0")/lib.sh"
+need gcc jq
+
+# expect STATUS MESSAGE CMD...: CMD exits with STATUS and stderr has MESSAGE.
+expect() {
+	local want="$1" msg="$2"
+	shift 2
+	local got=0
+	"$@" >"$WORK/out" 2>"$WORK/err" || got=$?
+	[ "$got" = "$want" ] || fail "$* exited $got, not $want: $(cat "$WORK/err")"
+	grep -qF -- "$msg" "$WORK/err" || fail "$*: stderr lacks \"$msg\": $(cat "$WORK/err")"
+}
+
+"$DISTILL" --version | grep -qE '^distill [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version"
+"$DISTILL" --help | grep -q 'build RECIPE' || fail "--help"
+"$DISTILL" build --help | grep -q -- '--source-date-epoch' || fail "build --help"
+expect 2 'unknown command "bulid"' "$DISTILL" bulid
+expect 2 'usage: distill' "$DISTILL"
+expect 2 'a recipe is required' "$DISTILL" build
+expect 2 'only one recipe at a time' "$DISTILL" build a.yaml b.yaml
+expect 2 '--compression: "lzma" is not gzip or none' "$DISTILL" build --compression lzma x.yaml
+expect 2 '--source-date-epoch: "yesterday" is not a number' "$DISTILL" build --source-date-epoch yesterday x.yaml
+SOURCE_DATE_EPOCH=-5 expect 2 'SOURCE_DATE_EPOCH: "-5" is not a number' "$DISTILL" build x.yaml
+expect 1 "distill: open \`$WORK/none.yaml\`: No such file or directory" "$DISTILL" build "$WORK/none.yaml"
+
+# A bad recipe: file, line, column, key, reason, and a suggestion.
+printf 'name: app\ncontents:\n  binaires: [/usr/bin/curl]\n' >"$WORK/typo.yaml"
+expect 1 "distill: $WORK/typo.yaml:3:3: contents.binaires: unknown key; did you mean \"binaries\"?" "$DISTILL" build "$WORK/typo.yaml"
+
+# A good image first, to see that failures leave it alone.
+printf 'int main(void) { return 0; }\n' >"$WORK/ok.c"
+gcc -static -o "$WORK/ok" "$WORK/ok.c"
+printf 'name: app\ncontents:\n  binaries: [{source: ok, path: /app}]\n' >"$WORK/app.yaml"
+"$DISTILL" build "$WORK/app.yaml" -o "$WORK/app.tar" --source-date-epoch 1700000000
+before=$(sha256sum <"$WORK/app.tar")
+[ "$(image_config "$WORK/app.tar" | jq -r .created)" = "2023-11-14T22:13:20Z" ] || fail "created from --source-date-epoch"
+[ "$(tar -tvf "$WORK/app.tar" index.json | awk '{print $4}')" = "2023-11-14" ] || fail "archive mtimes from the epoch"
+SOURCE_DATE_EPOCH=1700000000 "$DISTILL" build "$WORK/app.yaml" -o "$WORK/env.tar"
+cmp -s "$WORK/app.tar" "$WORK/env.tar" || fail "SOURCE_DATE_EPOCH and --source-date-epoch differ"
+
+no_leftovers() {
+	local left
+	left=$(find "$WORK" -name '.*.tar.*' -o -name '.distill-scratch.*')
+	[ -z "$left" ] || fail "temporary files left behind: $left"
+	[ "$(sha256sum <"$WORK/app.tar")" = "$before" ] || fail "a failed build changed the previous output"
+}
+
+# a script is not a program
+printf '#!/bin/sh\necho hi\n' >"$WORK/run"
+printf 'name: app\ncontents:\n  binaries: [{source: run, path: /app}]\n' >"$WORK/script.yaml"
+expect 1 "contents.binaries[0]: \`run\`: a script (#!), not an ELF program" "$DISTILL" build "$WORK/script.yaml" -o "$WORK/app.tar"
+no_leftovers
+# a shell is refused, under its own name or the image's
+printf 'name: app\ncontents:\n  binaries: [/usr/bin/dash]\n' >"$WORK/shell.yaml"
+expect 1 'is a shell or package manager ("dash")' "$DISTILL" build "$WORK/shell.yaml" -o "$WORK/app.tar"
+printf 'name: app\ncontents:\n  binaries: [{source: ok, path: /bin/sh}]\n' >"$WORK/shell2.yaml"
+expect 1 'is a shell or package manager ("sh")' "$DISTILL" build "$WORK/shell2.yaml" -o "$WORK/app.tar"
+no_leftovers
+# two contents on one path
+printf 'name: app\ncontents:\n  binaries: [{source: ok, path: /app}]\n  symlinks: [{path: /app, target: x}]\n' >"$WORK/twice.yaml"
+expect 1 '`/app` is claimed twice' "$DISTILL" build "$WORK/twice.yaml" -o "$WORK/app.tar"
+no_leftovers
+# a missing library names who needs it
+gcc -shared -fPIC -Wl,-soname,libgone.so.1 -o "$WORK/libgone.so.1" -x c - <<<'int gone(void) { return 1; }'
+gcc -o "$WORK/needs" -x c - -x none "$WORK/libgone.so.1" <<<'int gone(void); int main(void) { return gone(); }'
+printf 'name: app\ncontents:\n  binaries: [{source: needs, path: /needs}]\n' >"$WORK/needs.yaml"
+expect 1 'library `libgone.so.1` needed by `/needs`: not found in the sysroot' "$DISTILL" build "$WORK/needs.yaml" -o "$WORK/app.tar"
+no_leftovers
+# the output cannot be written
+expect 1 "create a temporary file in \`$WORK/no/such\`: No such file or directory" "$DISTILL" build "$WORK/app.yaml" -o "$WORK/no/such/app.tar"
+mkdir "$WORK/dir.tar"
+expect 1 "output \`$WORK/dir.tar\` is a directory" "$DISTILL" build "$WORK/app.yaml" -o "$WORK/dir.tar"
+no_leftovers
+
+# -t names the image; stdout is quiet when it is not a terminal
+"$DISTILL" build "$WORK/app.yaml" -o "$WORK/named.tar" -t registry.example:5000/team/app:1.2 >"$WORK/stdout"
+[ ! -s "$WORK/stdout" ] || fail "output on a non-terminal stdout: $(cat "$WORK/stdout")"
+tar -xOf "$WORK/named.tar" index.json | jq -e '.manifests[0].annotations["io.containerd.image.name"] == "registry.example:5000/team/app:1.2"' >/dev/null || fail "-t name"
+tar -xOf "$WORK/named.tar" manifest.json | jq -e '.[0].RepoTags == ["registry.example:5000/team/app:1.2"]' >/dev/null || fail "-t RepoTags"
+echo "PASS: command line"
