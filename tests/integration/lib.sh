@@ -29,7 +29,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/distill-it.XXXXXX")
 CLEANUP=""
 cleanup() {
 	eval "$CLEANUP"
-	rm -rf "$WORK"
+	rm -rf "$WORK" 2>/dev/null || true
 }
 trap cleanup EXIT
 

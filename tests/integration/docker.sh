@@ -1,0 +1,46 @@
+#!/bin/bash
+# docker load and docker run, and containerd's ctr import and run, against a
+# scratch dockerd (and the containerd it manages) living in the test's own
+# directory: no system daemon is touched.
+. "$(dirname "$0")/lib.sh"
+need dockerd containerd ctr runc jq
+need_root
+# Debian's client, matching its daemon (another client may shadow it on PATH).
+DOCKER=/usr/bin/docker
+[ -x "$DOCKER" ] || skip "$DOCKER (Debian's docker.io) is not installed"
+
+# Socket paths must stay short (108 bytes): keep the daemon under /tmp.
+D=$(mktemp -d /tmp/distill-dockerd.XXXXXX)
+dockerd --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/pid" -H "unix://$D/sock" \
+	--iptables=false --ip6tables=false --bridge=none --storage-driver=vfs >"$WORK/dockerd.log" 2>&1 &
+pid=$!
+on_exit "kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf '$D' 2>/dev/null || true"
+for i in $(seq 120); do
+	[ -S "$D/sock" ] && "$DOCKER" -H "unix://$D/sock" info >/dev/null 2>&1 && break
+	kill -0 "$pid" 2>/dev/null || { cat "$WORK/dockerd.log"; fail "dockerd exited"; }
+	sleep 0.5
+done
+dk() { "$DOCKER" -H "unix://$D/sock" "$@"; }
+dk info >/dev/null 2>&1 || { tail -20 "$WORK/dockerd.log"; fail "dockerd did not start"; }
+
+"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o "$WORK/curl.tar" -t distill-test/curl:docker
+dk load -i "$WORK/curl.tar" | tee "$WORK/load.txt"
+grep -qx 'Loaded image: distill-test/curl:docker' "$WORK/load.txt" || fail "docker load did not name the image"
+[ "$(dk image inspect --format '{{.Config.User}}' distill-test/curl:docker)" = "65532:65532" ] || fail "docker: User"
+out=$(dk run --rm --network none distill-test/curl:docker | head -1)
+echo "$out"
+[ "$out" = "$(curl --version | head -1)" ] || fail "docker run: $out"
+ids=$(dk run --rm --network none distill-test/curl:docker -s file:///proc/self/status | awk '/^(Uid|Gid):/ {print $2}' | tr '\n' ' ')
+[ "$ids" = "65532 65532 " ] || fail "docker: the container does not run as 65532:65532 ($ids)"
+
+# containerd reads the OCI index: the name from io.containerd.image.name and
+# the manifest digest from index.json.
+C=(ctr -a "$D/exec/containerd/containerd.sock" -n distill-test)
+"${C[@]}" images import "$WORK/curl.tar"
+name=$("${C[@]}" images ls -q)
+[ "$name" = "docker.io/distill-test/curl:docker" ] || fail "ctr import named the image \"$name\""
+digest=$("${C[@]}" images ls | awk 'NR == 2 {print $3}')
+[ "$digest" = "$(manifest_digest "$WORK/curl.tar")" ] || fail "ctr import digest $digest"
+out=$("${C[@]}" run --rm "$name" "ctr-$$" | head -1)
+[ "$out" = "$(curl --version | head -1)" ] || fail "ctr run: $out"
+echo "PASS: docker load/run and ctr import/run"
