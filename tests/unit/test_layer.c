@@ -84,6 +84,20 @@ read_back(const char *path, const struct expect *exp, size_t n_exp)
   archive_read_free(a);
 }
 
+/* Write one layer of `fs` to `path` (or nowhere, for NULL). */
+static void
+write_layer(const struct rootfs *fs, enum rootfs_layer layer, enum compression comp, const char *path,
+            struct layer_blob *blob)
+{
+  struct derror err = DERROR_INIT;
+  int fd = open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+  assert_true(fd >= 0);
+  if (layer_write(fs, layer, EPOCH, comp, fd, blob, &err) < 0)
+    fail_msg("%s", err.msg);
+  close(fd);
+}
+
 static void
 test_layers_read_back(void **state)
 {
@@ -93,13 +107,9 @@ test_layers_read_back(void **state)
   cleanup_free char *name2 = NULL;
   struct rootfs fs = { 0 };
   struct layer_blob blob;
-  struct derror err = DERROR_INIT;
 
   make_fs(&fs, source);
-  int fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
-  assert_true(fd >= 0);
-  assert_int_equal(layer_write(&fs, LAYER_APP, EPOCH, COMPRESSION_NONE, fd, &blob, &err), 0);
-  close(fd);
+  write_layer(&fs, LAYER_APP, COMPRESSION_NONE, out, &blob);
   name2 = xasprintf("%s", long_name + 1);
   /* Parents from other layers come with their own owner and mode. */
   const struct expect app[] = {
@@ -128,9 +138,7 @@ test_layers_read_back(void **state)
   /* Records are whole 512-byte blocks. */
   assert_int_equal(len % 512, 0);
 
-  fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
-  assert_int_equal(layer_write(&fs, LAYER_LIBRARIES, EPOCH, COMPRESSION_NONE, fd, &blob, &err), 0);
-  close(fd);
+  write_layer(&fs, LAYER_LIBRARIES, COMPRESSION_NONE, out, &blob);
   const struct expect libs[] = { { "lib", AE_IFLNK, 0777, 0, NULL, "usr/lib" } };
   read_back(out, libs, 1);
   rootfs_free(&fs);
@@ -145,15 +153,10 @@ test_gzip(void **state)
   cleanup_free char *out = xasprintf("%s/layer.tar.gz", dir);
   struct rootfs fs = { 0 };
   struct layer_blob plain, gz;
-  struct derror err = DERROR_INIT;
 
   make_fs(&fs, source);
-  int fd = open("/dev/null", O_WRONLY);
-  assert_int_equal(layer_write(&fs, LAYER_BASE, EPOCH, COMPRESSION_NONE, fd, &plain, &err), 0);
-  close(fd);
-  fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
-  assert_int_equal(layer_write(&fs, LAYER_BASE, EPOCH, COMPRESSION_GZIP, fd, &gz, &err), 0);
-  close(fd);
+  write_layer(&fs, LAYER_BASE, COMPRESSION_NONE, NULL, &plain);
+  write_layer(&fs, LAYER_BASE, COMPRESSION_GZIP, out, &gz);
   assert_string_equal(gz.diff_id, plain.diff_id);
   assert_string_equal(gz.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
 

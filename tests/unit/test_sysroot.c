@@ -30,18 +30,44 @@ make_root(void)
   return dir;
 }
 
+struct fixture {
+  char *dir;
+  struct sysroot root;
+};
+
+static int
+setup(void **state)
+{
+  struct fixture *f = xcalloc(1, sizeof *f);
+  struct derror err = DERROR_INIT;
+
+  f->dir = make_root();
+  assert_int_equal(sysroot_open(&f->root, f->dir, &err), 0);
+  *state = f;
+  return 0;
+}
+
+static int
+teardown(void **state)
+{
+  struct fixture *f = *state;
+
+  sysroot_close(&f->root);
+  tl_rmtree(f->dir);
+  free(f);
+  return 0;
+}
+
 static void
 test_resolve_records_chain(void **state)
 {
-  char *dir = make_root();
-  struct sysroot root;
+  struct fixture *f = *state;
   struct derror err = DERROR_INIT;
   struct seen seen = { 0 };
   char *resolved = NULL;
   struct stat st;
 
-  assert_int_equal(sysroot_open(&root, dir, &err), 0);
-  assert_int_equal(sysroot_resolve(&root, "/usr/lib64/abs", record, &seen, &resolved, &st, &err), 0);
+  assert_int_equal(sysroot_resolve(&f->root, "/usr/lib64/abs", record, &seen, &resolved, &st, &err), 0);
   assert_string_equal(resolved, "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13");
   assert_true(S_ISREG(st.st_mode));
   assert_int_equal(seen.links.n, 3);
@@ -50,8 +76,6 @@ test_resolve_records_chain(void **state)
   assert_string_equal(seen.links.items[2], "/usr/lib/x86_64-linux-gnu/libz.so.1 -> libz.so.1.2.13");
   free(resolved);
   strv_free(&seen.links);
-  sysroot_close(&root);
-  tl_rmtree(dir);
 }
 
 /* ".." and absolute targets stop at the root, as in a chroot: both links
@@ -59,88 +83,77 @@ test_resolve_records_chain(void **state)
 static void
 test_confined(void **state)
 {
-  char *dir = make_root();
-  struct sysroot root;
+  struct fixture *f = *state;
   struct derror err = DERROR_INIT;
   char *resolved = NULL;
   struct stat st;
 
-  assert_int_equal(sysroot_open(&root, dir, &err), 0);
-  assert_int_equal(sysroot_resolve(&root, "/usr/up", NULL, NULL, &resolved, &st, &err), 0);
+  assert_int_equal(sysroot_resolve(&f->root, "/usr/up", NULL, NULL, &resolved, &st, &err), 0);
   assert_string_equal(resolved, "/etc/secret");
   free(resolved);
-  assert_int_equal(sysroot_resolve(&root, "/usr/absup", NULL, NULL, &resolved, &st, &err), 0);
+  assert_int_equal(sysroot_resolve(&f->root, "/usr/absup", NULL, NULL, &resolved, &st, &err), 0);
   assert_string_equal(resolved, "/etc/secret");
   free(resolved);
-  assert_int_equal(sysroot_resolve(&root, "/../../../etc/secret", NULL, NULL, &resolved, &st, &err), 0);
+  assert_int_equal(sysroot_resolve(&f->root, "/../../../etc/secret", NULL, NULL, &resolved, &st, &err), 0);
   assert_string_equal(resolved, "/etc/secret");
   free(resolved);
-  cleanup_free char *host = sysroot_host_path(&root, "/etc/secret");
+  cleanup_free char *host = sysroot_host_path(&f->root, "/etc/secret");
   cleanup_free char *text = tl_read(host, NULL);
   assert_string_equal(text, "inside");
-  sysroot_close(&root);
-  tl_rmtree(dir);
 }
 
 static void
 test_missing_and_loops(void **state)
 {
-  char *dir = make_root();
-  struct sysroot root;
+  struct fixture *f = *state;
   struct derror err = DERROR_INIT;
   char *resolved = NULL;
   struct stat st;
 
-  assert_int_equal(sysroot_open(&root, dir, &err), 0);
-  assert_int_equal(sysroot_resolve(&root, "/lib/x86_64-linux-gnu/libnone.so", NULL, NULL, &resolved, &st, &err), -2);
+  assert_int_equal(sysroot_resolve(&f->root, "/lib/x86_64-linux-gnu/libnone.so", NULL, NULL, &resolved, &st, &err), -2);
   assert_null(err.msg);
   assert_string_equal(resolved, "/usr/lib/x86_64-linux-gnu/libnone.so");
   free(resolved);
-  assert_int_equal(sysroot_resolve(&root, "/nodir/x/y", NULL, NULL, &resolved, &st, &err), -2);
+  assert_int_equal(sysroot_resolve(&f->root, "/nodir/x/y", NULL, NULL, &resolved, &st, &err), -2);
   free(resolved);
-  assert_int_equal(sysroot_resolve(&root, "/loop1", NULL, NULL, &resolved, &st, &err), -1);
+  assert_int_equal(sysroot_resolve(&f->root, "/loop1", NULL, NULL, &resolved, &st, &err), -1);
   assert_string_equal(err.msg, "`/loop1`: more than 40 symlinks (a loop at `/loop1`?)");
   derror_clear(&err);
-  sysroot_close(&root);
-  tl_rmtree(dir);
 }
 
 static void
 test_locate(void **state)
 {
-  char *dir = make_root();
-  struct sysroot root;
+  struct fixture *f = *state;
   struct derror err = DERROR_INIT;
   char *host = NULL;
   struct stat st;
 
-  assert_int_equal(sysroot_open(&root, dir, &err), 0);
-  assert_int_equal(sysroot_locate(&root, "/nowhere", "/lib/x86_64-linux-gnu/libz.so.1", &st, &host, &err), 0);
-  cleanup_free char *expect = xasprintf("%s/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", dir);
+  assert_int_equal(sysroot_locate(&f->root, "/nowhere", "/lib/x86_64-linux-gnu/libz.so.1", &st, &host, &err), 0);
+  cleanup_free char *expect = xasprintf("%s/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", f->dir);
   assert_string_equal(host, expect);
   free(host);
   /* Relative sources are under the recipe's directory, on the host. */
-  assert_int_equal(sysroot_locate(&root, dir, "etc/secret", &st, &host, &err), 0);
+  assert_int_equal(sysroot_locate(&f->root, f->dir, "etc/secret", &st, &host, &err), 0);
   free(host);
-  assert_int_equal(sysroot_locate(&root, "/", "/etc/none", &st, &host, &err), -1);
-  cleanup_free char *msg = xasprintf("`/etc/none`: not found in the sysroot `%s`", root.root);
+  assert_int_equal(sysroot_locate(&f->root, "/", "/etc/none", &st, &host, &err), -1);
+  cleanup_free char *msg = xasprintf("`/etc/none`: not found in the sysroot `%s`", f->root.root);
   assert_string_equal(err.msg, msg);
   derror_clear(&err);
-  sysroot_close(&root);
-  assert_int_equal(sysroot_open(&root, "/nonexistent-root", &err), -1);
+  struct sysroot none;
+  assert_int_equal(sysroot_open(&none, "/nonexistent-root", &err), -1);
   assert_string_equal(err.msg, "sysroot `/nonexistent-root`: No such file or directory");
   derror_clear(&err);
-  tl_rmtree(dir);
 }
 
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_resolve_records_chain),
-    cmocka_unit_test(test_confined),
-    cmocka_unit_test(test_missing_and_loops),
-    cmocka_unit_test(test_locate),
+    cmocka_unit_test_setup_teardown(test_resolve_records_chain, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_confined, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_missing_and_loops, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_locate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
