@@ -390,8 +390,14 @@ load_needed(struct closure *c, int req, const char *name, struct derror *err)
       goto out;
     }
   }
-  derror_set(err, "library `%s` needed by `%s`: not found in the sysroot (searched %zu directories from %s)",
-             name, object_name(c, req), dirs.n, dirs.n ? dirs.items[0] : "-");
+  struct buf searched = { 0 };
+  for (size_t i = 0; i < dirs.n && i < 8; i++)
+    buf_printf(&searched, "%s%s", i ? ", " : "", dirs.items[i]);
+  if (dirs.n > 8)
+    buf_printf(&searched, " and %zu more", dirs.n - 8);
+  derror_set(err, "library `%s` needed by `%s`: not found in the sysroot (searched %s)", name,
+             object_name(c, req), searched.data ? searched.data : "nothing");
+  buf_free(&searched);
 out:
   strv_free(&dirs);
   return ret;

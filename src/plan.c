@@ -173,8 +173,10 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct plan *p, s
                   r->libraries[i].pos.column, i);
       goto out;
     }
-  if (closure_resolve(&cl, err) < 0)
+  if (closure_resolve(&cl, err) < 0) {
+    derror_wrap(err, "%s", r->file);
     goto out;
+  }
   if (p->arch == NULL && cl.have_ref)
     p->arch = elf_oci_arch(&cl.ref, &p->variant);
   if (p->arch == NULL)

@@ -304,6 +304,10 @@ edit_distance(const char *a, const char *b)
   return row[lb];
 }
 
+/* The output has no name until it is complete: an O_TMPFILE inode is
+ * linked under a temporary name only at commit, then renamed over the
+ * destination, so a build killed at any point leaves no partial file.
+ * File systems without O_TMPFILE get a named temporary file instead. */
 int
 atomic_open(struct atomic_file *f, const char *path, struct derror *err)
 {
@@ -314,8 +318,18 @@ atomic_open(struct atomic_file *f, const char *path, struct derror *err)
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return derror_set(err, "output `%s` is a directory", path);
   cleanup_free char *dir = path_dirname(path);
-  f->tmp = xasprintf("%s/.%s.XXXXXX", dir, path_basename(path));
-  f->fd = mkostemp(f->tmp, O_CLOEXEC);
+  mode_t mask = umask(0);
+  umask(mask);
+  f->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666 & ~mask);
+  if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    f->tmp = xasprintf("%s/.%s.XXXXXX", dir, path_basename(path));
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd >= 0 && fchmod(f->fd, 0666 & ~mask) < 0) {
+      int e = errno;
+      atomic_abort(f);
+      return derror_errno(err, e, "create a temporary file in `%s`", dir);
+    }
+  }
   if (f->fd < 0) {
     int e = errno;
     free(f->tmp);
@@ -326,14 +340,31 @@ atomic_open(struct atomic_file *f, const char *path, struct derror *err)
   return 0;
 }
 
+/* Give an unnamed O_TMPFILE inode a temporary name beside the output. */
+static int
+name_tmpfile(struct atomic_file *f)
+{
+  cleanup_free char *dir = path_dirname(f->path);
+  char proc[64];
+
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
+  for (int tries = 0; tries < 100; tries++) {
+    char *tmp = xasprintf("%s/.%s.%06x", dir, path_basename(f->path), (unsigned) random() & 0xffffff);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
+      f->tmp = tmp;
+      return 0;
+    }
+    free(tmp);
+    if (errno != EEXIST)
+      return -1;
+  }
+  return -1;
+}
+
 int
 atomic_commit(struct atomic_file *f, struct derror *err)
 {
-  mode_t mask = umask(0);
-
-  umask(mask);
-  /* mkostemp() makes 0600; the output is as readable as any new file. */
-  if (fchmod(f->fd, 0666 & ~mask) < 0 || fsync(f->fd) < 0) {
+  if (fsync(f->fd) < 0 || (f->tmp == NULL && name_tmpfile(f) < 0)) {
     derror_errno(err, errno, "write `%s`", f->path);
     atomic_abort(f);
     return -1;
@@ -373,11 +404,15 @@ int
 scratch_file(const char *path, struct derror *err)
 {
   cleanup_free char *dir = path_dirname(path);
-  cleanup_free char *tmp = xasprintf("%s/.distill-scratch.XXXXXX", dir);
-  int fd = mkostemp(tmp, O_CLOEXEC);
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    cleanup_free char *tmp = xasprintf("%s/.distill-scratch.XXXXXX", dir);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd >= 0)
+      unlink(tmp);
+  }
   if (fd < 0)
     return derror_errno(err, errno, "create a temporary file in `%s`", dir);
-  unlink(tmp);
   return fd;
 }

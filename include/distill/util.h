@@ -73,10 +73,10 @@ size_t edit_distance(const char *a, const char *b);
 
 /* Output written to a temporary file beside its destination and renamed
  * into place on commit; on abort (or a crash) the destination is untouched
- * and the temporary file is removed. */
+ * and no temporary file remains. */
 struct atomic_file {
   char *path; /* destination */
-  char *tmp;  /* temporary name, NULL once committed or aborted */
+  char *tmp;  /* temporary name, while the file has one */
   int fd;
 };
 int atomic_open(struct atomic_file *f, const char *path, struct derror *err);
