@@ -540,6 +540,7 @@ user_item(struct ctx *c, void *item, yaml_node_t *n, const char *kp)
 {
   struct recipe_user *u = item;
 
+  u->pos = pos_of(n);
   u->uid = u->gid = UINT32_MAX;
   if (walk_map(c, n, kp, user_keys, user_key, u) < 0)
     return -1;
@@ -576,6 +577,7 @@ group_item(struct ctx *c, void *item, yaml_node_t *n, const char *kp)
 {
   struct recipe_group *g = item;
 
+  g->pos = pos_of(n);
   g->gid = UINT32_MAX;
   if (walk_map(c, n, kp, group_keys, group_key, g) < 0)
     return -1;
@@ -595,6 +597,7 @@ accounts_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
 
   switch (key) {
   case 0:
+    r->run_as_pos = pos_of(v);
     if (get_nonempty(c, v, kp, &r->run_as) < 0)
       return -1;
     if (strcmp(r->run_as, "root") == 0)
@@ -921,16 +924,17 @@ check_recipe(struct ctx *c, yaml_node_t *root)
   for (size_t i = 0; i < r->n_users; i++)
     for (size_t j = 0; j < i; j++)
       if (strcmp(r->users[i].name, r->users[j].name) == 0 || r->users[i].uid == r->users[j].uid)
-        return derror_set(c->err, "%s: accounts.users[%zu]: name or uid already used by accounts.users[%zu]",
-                          c->file, i, j);
+        return derror_set(c->err, "%s:%u:%u: accounts.users[%zu]: name or uid already used by accounts.users[%zu]",
+                          c->file, r->users[i].pos.line, r->users[i].pos.column, i, j);
   for (size_t i = 0; i < r->n_groups; i++)
     for (size_t j = 0; j < i; j++)
       if (strcmp(r->groups[i].name, r->groups[j].name) == 0 || r->groups[i].gid == r->groups[j].gid)
-        return derror_set(c->err, "%s: accounts.groups[%zu]: name or gid already used by accounts.groups[%zu]",
-                          c->file, i, j);
+        return derror_set(c->err,
+                          "%s:%u:%u: accounts.groups[%zu]: name or gid already used by accounts.groups[%zu]",
+                          c->file, r->groups[i].pos.line, r->groups[i].pos.column, i, j);
   if (!user_exists(r, r->run_as, &uid, &gid))
-    return derror_set(c->err, "%s: accounts.run-as: no user named \"%s\" (built in: nonroot, nobody)", c->file,
-                      r->run_as);
+    return derror_set(c->err, "%s:%u:%u: accounts.run-as: no user named \"%s\" (built in: nonroot, nobody)",
+                      c->file, r->run_as_pos.line, r->run_as_pos.column, r->run_as);
   /* Paths without owners belong to the user the image runs as. */
   for (size_t i = 0; i < r->n_paths; i++) {
     struct recipe_path *p = &r->paths[i];

@@ -56,11 +56,13 @@ struct recipe_user {
   char *name;
   uint32_t uid, gid;
   char *home;
+  struct recipe_pos pos;
 };
 
 struct recipe_group {
   char *name;
   uint32_t gid;
+  struct recipe_pos pos;
 };
 
 enum recipe_path_type { RECIPE_PATH_DIRECTORY, RECIPE_PATH_FILE };
@@ -103,6 +105,7 @@ struct recipe {
   struct recipe_source ca_source;
   bool tzdata;
   char *run_as;
+  struct recipe_pos run_as_pos; /* 0:0 when defaulted */
   RECIPE_ARRAY(struct recipe_user, users);
   RECIPE_ARRAY(struct recipe_group, groups);
   RECIPE_ARRAY(struct recipe_path, paths);
