@@ -247,7 +247,7 @@ add_os_release(struct rootfs *fs, const struct sysroot *root, struct derror *err
   struct stat st;
   int r = sysroot_resolve(root, "/etc/os-release", NULL, NULL, &resolved, &st, err);
 
-  if (r == -1)
+  if (r < 0 && r != SYSROOT_MISSING)
     return derror_wrap(err, "os-release");
   if (r == 0 && S_ISREG(st.st_mode)) {
     cleanup_free char *host = sysroot_host_path(root, resolved);

@@ -3,14 +3,32 @@
 #include <ctype.h>
 #include <elf.h>
 #include <errno.h>
-#include <glob.h>
 #include <string.h>
 #include <sys/stat.h>
 
-/* ld.so.conf files include each other; ldconfig has no loop check either,
- * so bound the depth. */
-#define CONF_MAX_DEPTH 8
-#define CONF_MAX_BYTES (1024 * 1024)
+const char *
+closure_how_name(enum closure_how how)
+{
+  switch (how) {
+  case CLOSURE_PROGRAM:
+    return "program";
+  case CLOSURE_INTERP:
+    return "interpreter";
+  case CLOSURE_PATH:
+    return "path";
+  case CLOSURE_RPATH:
+    return "rpath";
+  case CLOSURE_RUNPATH:
+    return "runpath";
+  case CLOSURE_CACHE:
+    return "cache";
+  case CLOSURE_CONF:
+    return "ld.so.conf";
+  case CLOSURE_DEFAULT:
+    return "default";
+  }
+  return "?";
+}
 
 void
 closure_init(struct closure *c, const struct sysroot *root, struct rootfs *fs, enum rootfs_layer layer)
@@ -19,6 +37,7 @@ closure_init(struct closure *c, const struct sysroot *root, struct rootfs *fs, e
   c->root = root;
   c->fs = fs;
   c->layer = layer;
+  c->cwd = "/";
 }
 
 void
@@ -34,18 +53,23 @@ closure_free(struct closure *c)
   }
   free(c->objects);
   strv_free(&c->conf_dirs);
+  strv_free(&c->missing);
+  strv_free(&c->warnings);
+  ldcache_free(&c->cache);
   memset(c, 0, sizeof *c);
 }
 
+/* `process` is the root the object is loaded under, or -1: a root itself. */
 static int
 new_object(struct closure *c, const char *name, const char *path, const char *real, struct elf_info *elf,
-           int loader)
+           int loader, int process, enum closure_how how)
 {
   if (c->n_objects == c->cap_objects) {
     c->cap_objects = c->cap_objects ? c->cap_objects * 2 : 32;
     c->objects = xreallocarray(c->objects, c->cap_objects, sizeof(*c->objects));
   }
-  struct closure_object *o = &c->objects[c->n_objects];
+  int idx = (int) c->n_objects++;
+  struct closure_object *o = &c->objects[idx];
   memset(o, 0, sizeof *o);
   o->name = xstrdup(name);
   o->path = xstrdup(path);
@@ -54,6 +78,8 @@ new_object(struct closure *c, const char *name, const char *path, const char *re
   o->elf = *elf;
   memset(elf, 0, sizeof *elf);
   o->loader = loader;
+  o->process = process >= 0 ? process : idx;
+  o->how = how;
   if (!c->have_ref) {
     c->ref.elf_class = o->elf.elf_class;
     c->ref.data = o->elf.data;
@@ -61,87 +87,151 @@ new_object(struct closure *c, const char *name, const char *path, const char *re
     c->ref.osabi = o->elf.osabi;
     c->have_ref = true;
   }
-  return (int) c->n_objects++;
+  return idx;
 }
 
-/* ---- ld.so.conf ------------------------------------------------------- */
-
-static int read_conf(const struct sysroot *root, const char *path, struct strv *dirs, int depth,
-                     struct derror *err);
-
-static int
-read_conf_glob(const struct sysroot *root, const char *conf, const char *pattern, struct strv *dirs, int depth,
-               struct derror *err)
+static const char *
+object_name(const struct closure *c, int idx)
 {
-  cleanup_free char *dir = path_dirname(conf);
-  cleanup_free char *abs = pattern[0] == '/' ? xstrdup(pattern) : path_join(dir, pattern);
-  cleanup_free char *host = sysroot_host_path(root, abs);
-  size_t skip = strlen(root->root);
-  glob_t g;
-  int ret = 0;
-
-  int r = glob(host, 0, NULL, &g);
-  if (r == GLOB_NOMATCH)
-    return 0;
-  if (r != 0)
-    return derror_set(err, "`%s`: include `%s`: cannot expand", conf, pattern);
-  for (size_t i = 0; ret == 0 && i < g.gl_pathc; i++)
-    ret = read_conf(root, g.gl_pathv[i] + skip, dirs, depth + 1, err);
-  globfree(&g);
-  return ret;
+  return idx >= 0 ? c->objects[idx].path : "the recipe";
 }
 
-static int
-read_conf(const struct sysroot *root, const char *path, struct strv *dirs, int depth, struct derror *err)
+/* ---- the sysroot's layout --------------------------------------------- */
+
+static bool
+is_dir(const struct closure *c, const char *path)
 {
-  cleanup_free char *resolved = NULL, *host = NULL;
-  struct buf b = { 0 };
+  cleanup_free char *resolved = NULL;
+  struct derror err = DERROR_INIT;
   struct stat st;
-  int ret = 0;
+  int r = sysroot_resolve(c->root, path, NULL, NULL, &resolved, &st, &err);
 
-  if (depth > CONF_MAX_DEPTH)
-    return derror_set(err, "`%s`: includes nested deeper than %d", path, CONF_MAX_DEPTH);
-  int r = sysroot_resolve(root, path, NULL, NULL, &resolved, &st, err);
-  if (r == -2)
-    return 0;
-  if (r < 0 || !S_ISREG(st.st_mode))
-    return r < 0 ? -1 : 0;
-  host = sysroot_host_path(root, resolved);
-  if (read_file(host, CONF_MAX_BYTES, &b, err) < 0)
-    return -1;
-  char *save = NULL;
-  for (char *line = strtok_r(b.data, "\n", &save); ret == 0 && line; line = strtok_r(NULL, "\n", &save)) {
-    char *hash = strchr(line, '#');
-    if (hash)
-      *hash = '\0';
-    char *word = line + strspn(line, " \t\r");
-    word[strcspn(word, "\r")] = '\0';
-    if (*word == '\0')
-      continue;
-    if (strncmp(word, "include", 7) == 0 && (word[7] == ' ' || word[7] == '\t')) {
-      char *isave = NULL;
-      for (char *pat = strtok_r(word + 8, " \t", &isave); ret == 0 && pat; pat = strtok_r(NULL, " \t", &isave))
-        ret = read_conf_glob(root, path, pat, dirs, depth, err);
+  derror_clear(&err);
+  return r == SYSROOT_OK && S_ISDIR(st.st_mode);
+}
+
+/* Debian's loader searches /lib/<triplet>, /usr/lib/<triplet>, /lib and
+ * /usr/lib; a layout without multiarch directories is a lib64 one for
+ * 64-bit objects (Fedora, Arch, Alpine's glibc). */
+void
+closure_system_dirs(const struct closure *c, struct strv *dirs)
+{
+  const char *mt = elf_multiarch(&c->ref);
+  cleanup_free char *lib = mt ? xasprintf("/lib/%s", mt) : NULL;
+  cleanup_free char *usrlib = mt ? xasprintf("/usr/lib/%s", mt) : NULL;
+
+  if (mt && (is_dir(c, lib) || is_dir(c, usrlib))) {
+    strv_push(dirs, lib);
+    strv_push(dirs, usrlib);
+  } else if (c->ref.elf_class == ELFCLASS64) {
+    strv_push(dirs, "/lib64");
+    strv_push(dirs, "/usr/lib64");
+    return;
+  }
+  strv_push(dirs, "/lib");
+  strv_push(dirs, "/usr/lib");
+}
+
+static bool
+under_system_dir(const struct closure *c, const char *path)
+{
+  struct strv sys = { 0 };
+  bool under = false;
+
+  closure_system_dirs(c, &sys);
+  for (size_t i = 0; i < sys.n && !under; i++) {
+    size_t n = strlen(sys.items[i]);
+    under = strncmp(path, sys.items[i], n) == 0 && path[n] == '/';
+  }
+  strv_free(&sys);
+  return under;
+}
+
+/* Subdirectories tried before each searched directory, in the loader's
+ * order of priority: glibc-hwcaps (2.33+) then the legacy hwcap and
+ * platform ones (until 2.37).  The CPU picks at run time, so every one
+ * present is copied. */
+static const char *const *
+variant_dirs(const struct closure *c)
+{
+  static const char *const x86_64[] = {
+    "glibc-hwcaps/x86-64-v4", "glibc-hwcaps/x86-64-v3", "glibc-hwcaps/x86-64-v2",
+    "tls/x86_64/x86_64", "tls/x86_64", "tls", "x86_64/x86_64", "x86_64", NULL,
+  };
+  static const char *const ppc64le[] = { "glibc-hwcaps/power10", "glibc-hwcaps/power9", "tls", NULL };
+  static const char *const s390x[] = { "glibc-hwcaps/z16", "glibc-hwcaps/z15", "glibc-hwcaps/z14",
+                                       "glibc-hwcaps/z13", "tls", NULL };
+  static const char *const other[] = { "tls", NULL };
+
+  switch (c->ref.machine) {
+  case EM_X86_64:
+    return x86_64;
+  case EM_PPC64:
+    return ppc64le;
+  case EM_S390:
+    return s390x;
+  default:
+    return other;
+  }
+}
+
+static const char *
+platform_name(const struct elf_info *ref)
+{
+  switch (ref->machine) {
+  case EM_X86_64:
+    return "x86_64";
+  case EM_AARCH64:
+    return "aarch64";
+  case EM_386:
+    return "i686";
+  case EM_ARM:
+    return "v7l";
+  case EM_PPC64:
+    return "power8";
+  case EM_S390:
+    return "z900";
+  case EM_RISCV:
+    return "riscv64";
+  default:
+    return NULL;
+  }
+}
+
+/* ---- dynamic string tokens -------------------------------------------- */
+
+/* Expand $ORIGIN, $LIB and $PLATFORM (and their ${} forms) in a path from
+ * DT_RPATH, DT_RUNPATH or a DT_NEEDED with a slash; unknown tokens stay as
+ * they are, as the loader leaves them. */
+static char *
+expand_tokens(const struct closure *c, const char *elem, const char *origin)
+{
+  static const char *const tokens[] = { "ORIGIN", "LIB", "PLATFORM" };
+  const char *mt = elf_multiarch(&c->ref);
+  cleanup_free char *lib = mt ? xasprintf("lib/%s", mt) : xstrdup(c->ref.elf_class == ELFCLASS64 ? "lib64" : "lib");
+  struct buf b = { 0 };
+
+  buf_append(&b, "", 0);
+  for (const char *p = elem; *p;) {
+    size_t t, len = 0;
+    bool braced = p[0] == '$' && p[1] == '{';
+    for (t = 0; p[0] == '$' && t < 3; t++) {
+      const char *q = p + 1 + braced;
+      len = strlen(tokens[t]);
+      bool ends = braced ? q[len] == '}' : !(q[len] == '_' || isalnum((unsigned char) q[len]));
+      if (strncmp(q, tokens[t], len) == 0 && ends)
+        break;
+    }
+    if (p[0] != '$' || t == 3) {
+      buf_append(&b, p, 1);
+      p++;
       continue;
     }
-    if (strncmp(word, "hwcap", 5) == 0 && (word[5] == ' ' || word[5] == '\t'))
-      continue;
-    /* A directory, possibly followed by blanks or an old "=TYPE". */
-    word[strcspn(word, " \t=")] = '\0';
-    char *norm = word[0] == '/' ? path_normalize(word) : NULL;
-    if (norm && !strv_contains(dirs, norm))
-      strv_push_take(dirs, norm);
-    else
-      free(norm);
+    const char *value = t == 0 ? origin : t == 1 ? lib : platform_name(&c->ref);
+    buf_append(&b, value ? value : "", value ? strlen(value) : 0);
+    p += 1 + len + (braced ? 2 : 0);
   }
-  buf_free(&b);
-  return ret;
-}
-
-int
-closure_read_ld_so_conf(const struct sysroot *root, struct strv *dirs, struct derror *err)
-{
-  return read_conf(root, "/etc/ld.so.conf", dirs, 0, err);
+  return b.data;
 }
 
 /* ---- candidates ------------------------------------------------------- */
@@ -174,233 +264,306 @@ add_links(struct closure *c, const struct links *l, const char *why)
     rootfs_add_symlink(c->fs, l->paths.items[i], c->layer, l->targets.items[i], why);
 }
 
-static const char *
-object_name(const struct closure *c, int idx)
-{
-  return idx >= 0 ? c->objects[idx].path : "the recipe";
-}
+/* What became of one file name the loader tried. */
+enum probe {
+  PROBE_FOUND,   /* loaded (or already loaded under another name) */
+  PROBE_ABSENT,  /* not there: the search goes on */
+  PROBE_OTHER,   /* another class or machine: the search goes on */
+  PROBE_STOP,    /* open failed otherwise (a symlink loop): the loader
+                    gives up the rest of this list of directories */
+  PROBE_ERROR,   /* the loader stops with an error */
+};
 
-/* Try to load `path` for `name`.  Returns 1 and the object's index when it
- * is usable, 0 when it is missing or for another architecture (the loader
- * goes on searching), -1 on an error that would stop the loader. */
-static int
-try_path(struct closure *c, const char *name, const char *path, int loader, int *idx, struct derror *err)
+struct request {
+  const char *name; /* as requested */
+  int loader;       /* requesting object, or -1 */
+  int process;      /* the process it is loaded into, or -1 */
+  enum closure_how how;
+  bool other_class; /* a candidate for another machine was passed by */
+};
+
+static enum probe
+try_path(struct closure *c, struct request *rq, const char *path, const char *variant, struct derror *err)
 {
   struct links links = { 0 };
   cleanup_free char *resolved = NULL, *host = NULL, *why = NULL;
   struct elf_info elf;
   struct stat st;
-  int ret = -1;
+  enum probe ret = PROBE_ERROR;
 
   int r = sysroot_resolve(c->root, path, collect_link, &links, &resolved, &st, err);
-  if (r == -2) {
-    ret = 0;
+  if (r == SYSROOT_MISSING || r == SYSROOT_LOOP) {
+    derror_clear(err);
+    ret = r == SYSROOT_MISSING ? PROBE_ABSENT : PROBE_STOP;
     goto out;
   }
   if (r < 0)
     goto out;
-  why = xasprintf("the closure of %s", object_name(c, loader));
   if (!S_ISREG(st.st_mode)) {
-    derror_set(err, "`%s` (for `%s`, needed by `%s`) is not a regular file", path, name, object_name(c, loader));
+    derror_set(err, "library `%s` needed by `%s`: `%s`: cannot read file data: %s", rq->name,
+               object_name(c, rq->loader), path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
     goto out;
   }
+  why = xasprintf("the closure of %s", object_name(c, rq->loader));
+  /* The same file is mapped once per process, whatever name led to it. */
   for (size_t i = 0; i < c->n_objects; i++)
-    if (strcmp(c->objects[i].real, resolved) == 0) {
+    if (c->objects[i].process == rq->process && rq->process >= 0 && strcmp(c->objects[i].real, resolved) == 0) {
       add_links(c, &links, why);
-      *idx = (int) i;
-      ret = 1;
+      ret = PROBE_FOUND;
       goto out;
     }
   host = sysroot_host_path(c->root, resolved);
-  if (elf_read(host, path, &elf, err) < 0) {
-    derror_wrap(err, "library `%s` needed by `%s`", name, object_name(c, loader));
+  int v = elf_read_candidate(host, path, c->have_ref ? &c->ref : NULL, &elf, err);
+  if (v == ELF_CANDIDATE_OTHER) {
+    rq->other_class = true;
+    ret = PROBE_OTHER;
     goto out;
   }
-  if (c->have_ref && !elf_compatible(&c->ref, &elf)) {
-    elf_info_free(&elf);
-    ret = 0;
+  if (v < 0) {
+    derror_wrap(err, "library `%s` needed by `%s`", rq->name, object_name(c, rq->loader));
     goto out;
   }
   add_links(c, &links, why);
   rootfs_add_file(c->fs, resolved, c->layer, host, (uint64_t) st.st_size, 0755, why);
-  *idx = new_object(c, name, path, resolved, &elf, loader);
-  ret = 1;
+  int idx = new_object(c, rq->name, path, resolved, &elf, rq->loader, rq->process, rq->how);
+  c->objects[idx].variant = variant;
+  if (rq->process < 0)
+    rq->process = c->objects[idx].process;
+  ret = PROBE_FOUND;
 out:
   links_free(&links);
   return ret;
 }
 
-/* ---- search ----------------------------------------------------------- */
+/* One searched directory: its hwcaps variants, then the directory. */
+static enum probe
+try_dir(struct closure *c, struct request *rq, const char *dir, struct derror *err)
+{
+  const char *const *variants = variant_dirs(c);
+  bool found_variant = false;
+
+  for (size_t i = 0; variants[i]; i++) {
+    cleanup_free char *sub = path_join(dir, variants[i]);
+    cleanup_free char *path = path_join(sub, rq->name);
+    enum probe p = try_path(c, rq, path, variants[i], err);
+    if (p == PROBE_ERROR)
+      return p;
+    found_variant |= p == PROBE_FOUND;
+  }
+  cleanup_free char *path = path_join(dir, rq->name);
+  enum probe p = try_path(c, rq, path, NULL, err);
+  if (p == PROBE_ABSENT && found_variant) {
+    /* Only a CPU with the variant finds it here; others go on searching. */
+    strv_push_take(&c->warnings, xasprintf("`%s` needed by `%s` is only in glibc-hwcaps or legacy hwcap "
+                                           "subdirectories of `%s`",
+                                           rq->name, object_name(c, rq->loader), dir));
+    return PROBE_FOUND;
+  }
+  return p;
+}
+
+/* A list of directories from DT_RPATH or DT_RUNPATH: each element has its
+ * tokens expanded; an empty element is the process's directory. */
+static enum probe
+try_list(struct closure *c, struct request *rq, const char *list, const char *origin, struct strv *searched,
+         struct derror *err)
+{
+  const char *p = list;
+
+  for (;;) {
+    size_t len = strcspn(p, ":");
+    cleanup_free char *elem = xstrndup(p, len);
+    cleanup_free char *expanded = expand_tokens(c, elem, origin);
+    cleanup_free char *dir = expanded[0] == '/' ? xstrdup(expanded) : path_join(c->cwd, expanded);
+    strv_push(searched, dir);
+    enum probe r = try_dir(c, rq, dir, err);
+    if (r == PROBE_FOUND || r == PROBE_ERROR || r == PROBE_STOP)
+      return r;
+    if (p[len] == '\0')
+      return PROBE_ABSENT;
+    p += len + 1;
+  }
+}
+
+static enum probe
+try_dirs(struct closure *c, struct request *rq, const struct strv *dirs, bool nodeflib, struct strv *searched,
+         struct derror *err)
+{
+  for (size_t i = 0; i < dirs->n; i++) {
+    /* With DF_1_NODEFLIB, what the cache knows under the system
+     * directories is not used; conf directories stand for the cache. */
+    if (nodeflib && under_system_dir(c, dirs->items[i]))
+      continue;
+    strv_push(searched, dirs->items[i]);
+    enum probe r = try_dir(c, rq, dirs->items[i], err);
+    if (r != PROBE_ABSENT && r != PROBE_OTHER)
+      return r;
+  }
+  return PROBE_ABSENT;
+}
+
+static int
+load_cache(struct closure *c, struct derror *err)
+{
+  if (c->cache_state != 0)
+    return 0;
+  int r = ldcache_load(c->root, &c->cache, err);
+  if (r < 0)
+    return derror_wrap(err, "ld.so.cache");
+  c->cache_state = r == 1 ? 1 : 2;
+  if (c->cache_state == 2 && !c->conf_loaded) {
+    if (ldconf_read(c->root, &c->conf_dirs, err) < 0)
+      return derror_wrap(err, "ld.so.conf");
+    c->conf_loaded = true;
+  }
+  return 0;
+}
+
+static enum probe
+try_cache(struct closure *c, struct request *rq, bool nodeflib, struct strv *searched, struct derror *err)
+{
+  if (load_cache(c, err) < 0)
+    return PROBE_ERROR;
+  if (c->cache_state == 2) {
+    rq->how = CLOSURE_CONF;
+    return try_dirs(c, rq, &c->conf_dirs, nodeflib, searched, err);
+  }
+  strv_push(searched, "/etc/ld.so.cache");
+  const char *path = ldcache_lookup(&c->cache, rq->name, ldcache_flags(c->ref.machine, c->ref.elf_class));
+  if (path == NULL || (nodeflib && under_system_dir(c, path)))
+    return PROBE_ABSENT;
+  rq->how = CLOSURE_CACHE;
+  cleanup_free char *dir = path_dirname(path);
+  /* The answer itself, then the hwcaps variants beside it. */
+  enum probe r = try_path(c, rq, path, NULL, err);
+  if (r == PROBE_FOUND) {
+    const char *const *variants = variant_dirs(c);
+    for (size_t i = 0; variants[i]; i++) {
+      cleanup_free char *sub = path_join(dir, variants[i]);
+      cleanup_free char *vpath = path_join(sub, rq->name);
+      if (try_path(c, rq, vpath, variants[i], err) == PROBE_ERROR)
+        return PROBE_ERROR;
+    }
+  }
+  return r == PROBE_STOP ? PROBE_ABSENT : r;
+}
 
 static bool
-already_loaded(const struct closure *c, const char *name)
+already_loaded(const struct closure *c, int process, const char *name)
 {
-  for (size_t i = 0; i < c->n_objects; i++) {
+  for (size_t i = 0; process >= 0 && i < c->n_objects; i++) {
     const struct closure_object *o = &c->objects[i];
-    if (strcmp(o->name, name) == 0 || (o->elf.soname && strcmp(o->elf.soname, name) == 0))
+    if (o->process == process
+        && (strcmp(o->name, name) == 0 || (o->elf.soname && strcmp(o->elf.soname, name) == 0)))
       return true;
   }
   return false;
 }
 
-static const char *
-platform_name(const struct elf_info *ref)
+/* The RPATH search of glibc: the requester's and each loader's up the
+ * chain, then the program's, used only while the requester has no
+ * DT_RUNPATH.  The program's own DT_RPATH counts only without DT_RUNPATH. */
+static enum probe
+search_rpath(struct closure *c, struct request *rq, int req, struct strv *searched, struct derror *err)
 {
-  const char *mt = elf_multiarch(ref);
-  static const struct {
-    const char *prefix, *platform;
-  } map[] = { { "x86_64", "x86_64" }, { "aarch64", "aarch64" }, { "i386", "i686" }, { "arm-", "v7l" },
-              { "powerpc64le", "power8" }, { "s390x", "z900" }, { "riscv64", "riscv64" } };
+  int main = rq->process;
+  bool did_main = false;
 
-  for (size_t i = 0; mt && i < sizeof map / sizeof *map; i++)
-    if (strncmp(mt, map[i].prefix, strlen(map[i].prefix)) == 0)
-      return map[i].platform;
-  return NULL;
+  rq->how = CLOSURE_RPATH;
+  for (int o = req; o >= 0; o = c->objects[o].loader) {
+    const struct closure_object *obj = &c->objects[o];
+    if (obj->elf.rpath == NULL || (o == main && obj->elf.runpath))
+      continue;
+    enum probe r = try_list(c, rq, obj->elf.rpath, obj->origin, searched, err);
+    if (r == PROBE_FOUND || r == PROBE_ERROR)
+      return r;
+    did_main |= o == main;
+  }
+  if (!did_main && main >= 0 && c->objects[main].elf.rpath && !c->objects[main].elf.runpath)
+    return try_list(c, rq, c->objects[main].elf.rpath, c->objects[main].origin, searched, err);
+  return PROBE_ABSENT;
 }
 
-/* Expand $ORIGIN, $LIB and $PLATFORM (and their ${} forms) in one element
- * of a DT_RPATH or DT_RUNPATH; unknown tokens stay as they are. */
-static char *
-expand_tokens(const struct closure *c, const char *elem, const char *origin)
+static void
+record_missing(struct closure *c, const struct request *rq, const struct strv *searched)
 {
-  static const char *const tokens[] = { "ORIGIN", "LIB", "PLATFORM" };
-  cleanup_free char *lib = NULL;
-  const char *mt = elf_multiarch(&c->ref);
   struct buf b = { 0 };
 
-  lib = mt ? xasprintf("lib/%s", mt) : xstrdup(c->ref.elf_class == 2 ? "lib64" : "lib");
-  for (const char *p = elem; *p;) {
-    size_t t, len = 0;
-    bool braced = p[0] == '$' && p[1] == '{';
-    for (t = 0; p[0] == '$' && t < 3; t++) {
-      len = strlen(tokens[t]);
-      const char *q = p + 1 + braced;
-      if (strncmp(q, tokens[t], len) == 0 && (braced ? q[len] == '}' : !(q[len] == '_' || isalnum((unsigned char) q[len]))))
-        break;
-    }
-    if (p[0] != '$' || t == 3) {
-      buf_append(&b, p, 1);
-      p++;
-      continue;
-    }
-    const char *value = t == 0 ? origin : t == 1 ? lib : platform_name(&c->ref);
-    if (value == NULL)
-      value = "";
-    buf_append(&b, value, strlen(value));
-    p += 1 + len + (braced ? 2 : 0);
-  }
-  if (b.data == NULL)
-    buf_append(&b, "", 0);
-  return b.data;
+  buf_printf(&b, "library `%s` needed by `%s`: not found", rq->name, object_name(c, rq->loader));
+  if (rq->other_class)
+    buf_printf(&b, ", only one for another architecture");
+  buf_printf(&b, " (searched ");
+  for (size_t i = 0; i < searched->n && i < 8; i++)
+    buf_printf(&b, "%s%s", i ? ", " : "", searched->items[i]);
+  if (searched->n > 8)
+    buf_printf(&b, " and %zu more", searched->n - 8);
+  buf_printf(&b, "%s)", searched->n ? "" : "nothing");
+  strv_push_take(&c->missing, b.data);
 }
 
-static void
-push_path_list(const struct closure *c, struct strv *dirs, const char *list, const char *origin)
-{
-  cleanup_free char *copy = xstrdup(list);
-  char *save = NULL;
-
-  for (char *e = strtok_r(copy, ":", &save); e; e = strtok_r(NULL, ":", &save)) {
-    char *dir = expand_tokens(c, e, origin);
-    if (dir[0] == '/' && !strv_contains(dirs, dir))
-      strv_push_take(dirs, dir);
-    else
-      free(dir);
-  }
-}
-
-static void
-default_dirs(const struct closure *c, struct strv *dirs)
-{
-  const char *mt = elf_multiarch(&c->ref);
-
-  if (mt) {
-    strv_push_take(dirs, xasprintf("/lib/%s", mt));
-    strv_push_take(dirs, xasprintf("/usr/lib/%s", mt));
-  }
-  if (c->ref.elf_class == 2) {
-    strv_push(dirs, "/lib64");
-    strv_push(dirs, "/usr/lib64");
-  }
-  strv_push(dirs, "/lib");
-  strv_push(dirs, "/usr/lib");
-}
-
-/* The directories searched for a DT_NEEDED of object `req` (-1: dlopen from
- * the program), in the loader's order. */
 static int
-search_dirs(struct closure *c, int req, struct strv *dirs, struct derror *err)
+search(struct closure *c, int req, int process, const char *name, struct derror *err)
 {
   const struct closure_object *r = req >= 0 ? &c->objects[req] : NULL;
+  const struct closure_object *main = process >= 0 ? &c->objects[process] : NULL;
+  struct request rq = { name, req, process, CLOSURE_RPATH, false };
+  struct strv searched = { 0 };
+  enum probe p = PROBE_ABSENT;
+  /* NODEFLIB is read from the requester, or the program for dlopen. */
+  bool nodeflib = ((r ? r : main) && ((r ? r : main)->elf.flags_1 & DF_1_NODEFLIB));
 
-  if (!c->conf_loaded) {
-    if (closure_read_ld_so_conf(c->root, &c->conf_dirs, err) < 0)
-      return derror_wrap(err, "ld.so.conf");
-    c->conf_loaded = true;
-  }
-  /* DT_RPATH of the requester and of the objects that loaded it, up to the
-   * program, only while the requester has no DT_RUNPATH; an object's own
-   * DT_RPATH is ignored when it has a DT_RUNPATH. */
   if (r == NULL || r->elf.runpath == NULL)
-    for (int o = req; o >= 0; o = c->objects[o].loader)
-      if (c->objects[o].elf.rpath && c->objects[o].elf.runpath == NULL)
-        push_path_list(c, dirs, c->objects[o].elf.rpath, c->objects[o].origin);
-  /* DT_RUNPATH applies to the object's own DT_NEEDED only. */
-  if (r && r->elf.runpath)
-    push_path_list(c, dirs, r->elf.runpath, r->origin);
-  if (r && (r->elf.flags_1 & DF_1_NODEFLIB))
-    return 0;
-  for (size_t i = 0; i < c->conf_dirs.n; i++)
-    if (!strv_contains(dirs, c->conf_dirs.items[i]))
-      strv_push(dirs, c->conf_dirs.items[i]);
-  struct strv defaults = { 0 };
-  default_dirs(c, &defaults);
-  for (size_t i = 0; i < defaults.n; i++)
-    if (!strv_contains(dirs, defaults.items[i]))
-      strv_push(dirs, defaults.items[i]);
-  strv_free(&defaults);
+    p = search_rpath(c, &rq, req, &searched, err);
+  if (p != PROBE_FOUND && p != PROBE_ERROR && r && r->elf.runpath) {
+    rq.how = CLOSURE_RUNPATH;
+    p = try_list(c, &rq, r->elf.runpath, r->origin, &searched, err);
+  }
+  if (p != PROBE_FOUND && p != PROBE_ERROR)
+    p = try_cache(c, &rq, nodeflib, &searched, err);
+  if (p != PROBE_FOUND && p != PROBE_ERROR && !nodeflib) {
+    struct strv sys = { 0 };
+    closure_system_dirs(c, &sys);
+    rq.how = CLOSURE_DEFAULT;
+    p = try_dirs(c, &rq, &sys, false, &searched, err);
+    strv_free(&sys);
+  }
+  if (p != PROBE_FOUND && p != PROBE_ERROR)
+    record_missing(c, &rq, &searched);
+  strv_free(&searched);
+  return p == PROBE_ERROR ? -1 : 0;
+}
+
+/* A DT_NEEDED (or dlopen name) with a slash is a path: tokens expanded, a
+ * relative one taken from the process's directory, never searched. */
+static int
+open_path(struct closure *c, int req, int process, const char *name, struct derror *err)
+{
+  cleanup_free char *expanded = expand_tokens(c, name, req >= 0 ? c->objects[req].origin : "/");
+  cleanup_free char *path = expanded[0] == '/' ? xstrdup(expanded) : path_join(c->cwd, expanded);
+  struct request rq = { name, req, process, CLOSURE_PATH, false };
+  struct strv searched = { 0 };
+
+  enum probe p = try_path(c, &rq, path, NULL, err);
+  if (p == PROBE_ERROR)
+    return -1;
+  if (p != PROBE_FOUND) {
+    strv_push(&searched, path);
+    record_missing(c, &rq, &searched);
+    strv_free(&searched);
+  }
   return 0;
 }
 
 static int
 load_needed(struct closure *c, int req, const char *name, struct derror *err)
 {
-  struct strv dirs = { 0 };
-  int idx, ret = -1;
+  int process = c->objects[req].process;
 
-  if (strchr(name, '/')) {
-    /* A name with a slash is opened as it is, not searched for. */
-    cleanup_free char *path = name[0] == '/' ? xstrdup(name) : path_join(c->objects[req].origin, name);
-    int r = try_path(c, name, path, req, &idx, err);
-    if (r == 0)
-      return derror_set(err, "library `%s` needed by `%s`: not found in the sysroot", name, object_name(c, req));
-    return r < 0 ? -1 : 0;
-  }
-  if (already_loaded(c, name))
+  if (strchr(name, '/'))
+    return open_path(c, req, process, name, err);
+  if (already_loaded(c, process, name))
     return 0;
-  if (search_dirs(c, req, &dirs, err) < 0)
-    goto out;
-  for (size_t i = 0; i < dirs.n; i++) {
-    cleanup_free char *path = path_join(dirs.items[i], name);
-    int r = try_path(c, name, path, req, &idx, err);
-    if (r < 0)
-      goto out;
-    if (r > 0) {
-      ret = 0;
-      goto out;
-    }
-  }
-  struct buf searched = { 0 };
-  for (size_t i = 0; i < dirs.n && i < 8; i++)
-    buf_printf(&searched, "%s%s", i ? ", " : "", dirs.items[i]);
-  if (dirs.n > 8)
-    buf_printf(&searched, " and %zu more", dirs.n - 8);
-  derror_set(err, "library `%s` needed by `%s`: not found in the sysroot (searched %s)", name,
-             object_name(c, req), searched.data ? searched.data : "nothing");
-  buf_free(&searched);
-out:
-  strv_free(&dirs);
-  return ret;
+  return search(c, req, process, name, err);
 }
 
 int
@@ -408,34 +571,37 @@ closure_add_program(struct closure *c, const char *name, const char *origin, str
                     struct derror *err)
 {
   cleanup_free char *interp = elf->interp ? xstrdup(elf->interp) : NULL;
-  int idx = new_object(c, name, name, name, elf, -1);
+
+  if (c->have_ref && !elf_compatible(&c->ref, elf))
+    return derror_set(err, "`%s` is for another architecture than the first program", name);
+  int idx = new_object(c, name, name, name, elf, -1, -1, CLOSURE_PROGRAM);
   free(c->objects[idx].origin);
   c->objects[idx].origin = xstrdup(origin);
-
-  if (interp) {
-    int loader_idx;
-    int r = try_path(c, interp, interp, idx, &loader_idx, err);
-    if (r == 0)
-      return derror_set(err, "interpreter `%s` of `%s`: not found in the sysroot", interp, name);
-    if (r < 0)
-      return -1;
-  }
+  if (interp == NULL)
+    return 0;
+  /* The kernel maps the interpreter; it is not searched for. */
+  struct request rq = { interp, idx, idx, CLOSURE_INTERP, false };
+  enum probe p = try_path(c, &rq, interp, NULL, err);
+  if (p == PROBE_ERROR)
+    return -1;
+  if (p != PROBE_FOUND)
+    strv_push_take(&c->missing, xasprintf("interpreter `%s` of `%s`: not found in the sysroot%s", interp, name,
+                                          p == PROBE_OTHER ? " for this architecture" : ""));
   return 0;
 }
 
 int
 closure_add_library(struct closure *c, const char *name, struct derror *err)
 {
-  int idx;
+  /* dlopen() from the first program: its process and search paths. */
+  int loader = c->n_objects > 0 && c->objects[0].how == CLOSURE_PROGRAM ? 0 : -1;
+  int process = loader >= 0 ? c->objects[loader].process : -1;
 
-  if (name[0] == '/') {
-    int r = try_path(c, name, name, -1, &idx, err);
-    if (r == 0)
-      return derror_set(err, "library `%s`: not found in the sysroot%s", name,
-                        c->have_ref ? " (or not for the program's architecture)" : "");
-    return r < 0 ? -1 : 0;
-  }
-  return load_needed(c, -1, name, err);
+  if (name[0] == '/')
+    return open_path(c, loader, process, name, err);
+  if (already_loaded(c, process, name))
+    return 0;
+  return search(c, loader, process, name, err);
 }
 
 int

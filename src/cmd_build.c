@@ -319,6 +319,8 @@ cmd_build(int argc, char **argv)
     goto out;
   if (plan_build(&r, &root, &p, &err) < 0)
     goto out;
+  for (size_t i = 0; i < p.warnings.n; i++)
+    fprintf(stderr, "distill: warning: %s\n", p.warnings.items[i]);
   if (o.verbosity >= 2)
     print_verbose_plan(&p);
   output = o.output ? xstrdup(o.output) : default_output(&r);

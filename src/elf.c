@@ -216,6 +216,42 @@ out:
   return ret;
 }
 
+int
+elf_read_candidate(const char *host_path, const char *name, const struct elf_info *ref, struct elf_info *out,
+                   struct derror *err)
+{
+  unsigned char h[EI_NIDENT + 4];
+  cleanup_close int fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+  memset(out, 0, sizeof *out);
+  if (fd < 0)
+    return derror_errno(err, errno, "open `%s`", name);
+  ssize_t n = pread(fd, h, sizeof h, 0);
+  if (n < 0)
+    return derror_errno(err, errno, "`%s`: cannot read file data", name);
+  if ((size_t) n < sizeof h)
+    return derror_set(err, "`%s`: file too short", name);
+  if (memcmp(h, ELFMAG, SELFMAG) != 0)
+    return derror_set(err, "`%s`: not an ELF file (invalid ELF header)", name);
+  if (ref && h[EI_CLASS] != ref->elf_class)
+    return ELF_CANDIDATE_OTHER;
+  if (ref && h[EI_DATA] != ref->data)
+    return derror_set(err, "`%s`: ELF data encoding differs from the program's", name);
+  if (h[EI_OSABI] != ELFOSABI_SYSV && h[EI_OSABI] != ELFOSABI_GNU)
+    return derror_set(err, "`%s`: ELF file OS ABI invalid (%u)", name, h[EI_OSABI]);
+  int machine = h[EI_DATA] == ELFDATA2MSB ? (h[EI_NIDENT + 2] << 8 | h[EI_NIDENT + 3])
+                                          : (h[EI_NIDENT + 3] << 8 | h[EI_NIDENT + 2]);
+  if (ref && machine != ref->machine)
+    return ELF_CANDIDATE_OTHER;
+  if (elf_read(host_path, name, out, err) < 0)
+    return ELF_CANDIDATE_ERROR;
+  if (out->type != ET_DYN && out->type != ET_EXEC) {
+    elf_info_free(out);
+    return derror_set(err, "`%s`: only ET_DYN and ET_EXEC objects can be loaded", name);
+  }
+  return ELF_CANDIDATE_OK;
+}
+
 void
 elf_info_free(struct elf_info *info)
 {

@@ -4,8 +4,11 @@
 #include "distill/elf.h"
 #include "distill/policy.h"
 
+#include <elf.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The architecture of an image without programs: the build machine's. */
 static const char *
@@ -104,20 +107,86 @@ add_file(const struct recipe *r, size_t i, const struct sysroot *root, struct pl
   return 0;
 }
 
+static bool
+has_elf_magic(const char *host)
+{
+  char magic[4];
+  cleanup_close int fd = open(host, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+  return fd >= 0 && pread(fd, magic, 4, 0) == 4 && memcmp(magic, ELFMAG, SELFMAG) == 0;
+}
+
+/* ELF programs and libraries inside a tree bring their closure: each is
+ * the root of a process of its own (a Python extension is loaded into the
+ * interpreter, whose closure is already there).  Objects for another
+ * machine are data to the image (test fixtures, firmware) and left alone. */
 static int
-add_directory(const struct recipe *r, size_t i, const struct sysroot *root, struct plan *p, struct derror *err)
+add_tree_objects(struct plan *p, struct closure *cl, size_t from, const char *what, struct derror *err)
+{
+  struct strv paths = { 0 }, hosts = { 0 };
+  int ret = 0;
+
+  /* Collected first: the closure adds entries, which moves the table. */
+  for (size_t i = from; i < p->fs.n; i++)
+    if (p->fs.items[i].type == ROOTFS_FILE && p->fs.items[i].source && has_elf_magic(p->fs.items[i].source)) {
+      strv_push(&paths, p->fs.items[i].path);
+      strv_push(&hosts, p->fs.items[i].source);
+    }
+  for (size_t i = 0; ret == 0 && i < paths.n; i++) {
+    struct elf_info elf;
+    if (elf_read(hosts.items[i], paths.items[i], &elf, err) < 0) {
+      ret = derror_wrap(err, "%s", what);
+      break;
+    }
+    if ((cl->have_ref && !elf_compatible(&cl->ref, &elf)) || (elf.interp == NULL && elf.needed.n == 0)) {
+      elf_info_free(&elf);
+      continue;
+    }
+    cleanup_free char *origin = path_dirname(paths.items[i]);
+    if (closure_add_program(cl, paths.items[i], origin, &elf, err) < 0)
+      ret = derror_wrap(err, "%s", what);
+  }
+  strv_free(&paths);
+  strv_free(&hosts);
+  return ret;
+}
+
+static int
+add_directory(const struct recipe *r, size_t i, const struct sysroot *root, struct closure *cl, struct plan *p,
+              struct derror *err)
 {
   const struct recipe_directory *d = &r->directories[i];
   cleanup_free char *what = xasprintf("%s:%u:%u: contents.directories[%zu]", r->file, d->pos.line,
                                       d->pos.column, i);
   cleanup_free char *host = NULL;
   struct stat st;
+  size_t from = p->fs.n;
 
   if (sysroot_locate(root, r->dir, d->src.source, &st, &host, err) < 0)
     return derror_wrap(err, "%s", what);
   if (!S_ISDIR(st.st_mode))
     return derror_set(err, "%s: `%s` is not a directory", what, d->src.source);
-  return rootfs_add_tree(&p->fs, host, d->path, &d->exclude, LAYER_APP, what, err);
+  if (rootfs_add_tree(&p->fs, host, d->path, &d->exclude, LAYER_APP, what, err) < 0)
+    return -1;
+  return add_tree_objects(p, cl, from, what, err);
+}
+
+/* Every library not found, in one message. */
+static int
+missing_error(const struct recipe *r, const struct strv *missing, struct derror *err)
+{
+  struct buf b = { 0 };
+
+  if (missing->n == 1) {
+    derror_set(err, "%s: %s", r->file, missing->items[0]);
+    return -1;
+  }
+  buf_printf(&b, "%s: %zu libraries not found:", r->file, missing->n);
+  for (size_t i = 0; i < missing->n; i++)
+    buf_printf(&b, "\n  %s", missing->items[i]);
+  derror_set(err, "%s", b.data);
+  buf_free(&b);
+  return -1;
 }
 
 static void
@@ -164,6 +233,8 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct plan *p, s
   if (base_add(&p->fs, r, root, err) < 0)
     return -1;
   closure_init(&cl, root, &p->fs, LAYER_LIBRARIES);
+  /* An empty RPATH element is the process's directory: the image's. */
+  cl.cwd = r->work_dir ? r->work_dir : "/";
   for (size_t i = 0; i < r->n_binaries; i++)
     if (add_binary(r, i, root, &cl, p, err) < 0)
       goto out;
@@ -173,21 +244,27 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct plan *p, s
                   r->libraries[i].pos.column, i);
       goto out;
     }
+  for (size_t i = 0; i < r->n_files; i++)
+    if (add_file(r, i, root, p, err) < 0)
+      goto out;
+  for (size_t i = 0; i < r->n_directories; i++)
+    if (add_directory(r, i, root, &cl, p, err) < 0)
+      goto out;
+  add_symlinks_and_paths(r, p);
   if (closure_resolve(&cl, err) < 0) {
     derror_wrap(err, "%s", r->file);
+    goto out;
+  }
+  for (size_t i = 0; i < cl.warnings.n; i++)
+    strv_push(&p->warnings, cl.warnings.items[i]);
+  if (cl.missing.n > 0) {
+    missing_error(r, &cl.missing, err);
     goto out;
   }
   if (p->arch == NULL && cl.have_ref)
     p->arch = elf_oci_arch(&cl.ref, &p->variant);
   if (p->arch == NULL)
     p->arch = host_arch();
-  for (size_t i = 0; i < r->n_files; i++)
-    if (add_file(r, i, root, p, err) < 0)
-      goto out;
-  for (size_t i = 0; i < r->n_directories; i++)
-    if (add_directory(r, i, root, p, err) < 0)
-      goto out;
-  add_symlinks_and_paths(r, p);
   if (rootfs_finish(&p->fs, err) < 0)
     goto out;
   policy_normalize(&p->fs);
@@ -203,4 +280,5 @@ void
 plan_free(struct plan *p)
 {
   rootfs_free(&p->fs);
+  strv_free(&p->warnings);
 }

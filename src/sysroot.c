@@ -86,7 +86,7 @@ sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_li
     if (lstat(host, st) < 0) {
       if (errno == ENOENT || errno == ENOTDIR) {
         *resolved = steal_pointer(&done.data);
-        ret = -2;
+        ret = SYSROOT_MISSING;
         goto out;
       }
       derror_errno(err, errno, "`%s`", path);
@@ -96,13 +96,14 @@ sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_li
       bool last = todo[pos + strspn(todo + pos, "/")] == '\0';
       if (!last && !S_ISDIR(st->st_mode)) {
         *resolved = steal_pointer(&done.data);
-        ret = -2;
+        ret = SYSROOT_MISSING;
         goto out;
       }
       continue;
     }
     if (++hops > SYSROOT_MAX_SYMLINKS) {
       derror_set(err, "`%s`: more than %d symlinks (a loop at `%s`?)", path, SYSROOT_MAX_SYMLINKS, done.data);
+      ret = SYSROOT_LOOP;
       goto out;
     }
     char target[PATH_MAX];
@@ -158,7 +159,7 @@ sysroot_locate(const struct sysroot *s, const char *base_dir, const char *source
     return 0;
   }
   int r = sysroot_resolve(s, source, NULL, NULL, &resolved, st, err);
-  if (r == -2)
+  if (r == SYSROOT_MISSING)
     return derror_set(err, "`%s`: not found in the sysroot `%s`", source, *s->root ? s->root : "/");
   if (r < 0)
     return -1;

@@ -1,54 +1,79 @@
 /* The shared-library closure of ELF objects, by the search rules of glibc's
- * dynamic loader (elf/dl-load.c), read inside a sysroot and never by running
- * anything.  Every path the loader would open is added to the rootfs: the
- * symlinks met on the way stay symlinks, the objects are regular files. */
+ * dynamic loader (elf/dl-load.c, _dl_map_object), read inside a sysroot and
+ * never by running anything.  Every path the loader would open is added to
+ * the rootfs: the symlinks met on the way stay symlinks, the objects are
+ * regular files. */
 #ifndef DISTILL_CLOSURE_H
 #define DISTILL_CLOSURE_H
 
 #include "distill/elf.h"
 #include "distill/error.h"
+#include "distill/ldconfig.h"
 #include "distill/rootfs.h"
 #include "distill/sysroot.h"
 
-/* One object of the closure. */
+/* How an object was found, in the loader's order of search. */
+enum closure_how {
+  CLOSURE_PROGRAM,  /* placed by the recipe */
+  CLOSURE_INTERP,   /* PT_INTERP */
+  CLOSURE_PATH,     /* a name with a slash, or an absolute dlopen */
+  CLOSURE_RPATH,
+  CLOSURE_RUNPATH,
+  CLOSURE_CACHE,    /* /etc/ld.so.cache */
+  CLOSURE_CONF,     /* /etc/ld.so.conf, when the sysroot has no cache */
+  CLOSURE_DEFAULT,  /* the loader's system directories */
+};
+
+const char *closure_how_name(enum closure_how how);
+
 struct closure_object {
-  char *name;     /* as requested (DT_NEEDED, PT_INTERP or the recipe) */
-  char *path;     /* in-root path the loader opens */
-  char *real;     /* in-root path after symlinks */
-  char *origin;   /* $ORIGIN: directory of `path` */
+  char *name;   /* as requested (DT_NEEDED, PT_INTERP or the recipe) */
+  char *path;   /* in-root path the loader opens */
+  char *real;   /* in-root path after symlinks */
+  char *origin; /* $ORIGIN: directory of `path`, symlinks not resolved */
   struct elf_info elf;
-  int loader;     /* index of the object that needed it, -1 for roots */
-  bool processed; /* its DT_NEEDED have been resolved */
+  int loader;   /* index of the object that needed it, -1 for roots */
+  int process;  /* index of the root: each program is its own process */
+  enum closure_how how;
+  const char *variant; /* glibc-hwcaps or legacy subdirectory, or NULL */
+  bool processed;      /* its DT_NEEDED have been resolved */
 };
 
 struct closure {
   const struct sysroot *root;
   struct rootfs *fs;
   enum rootfs_layer layer;
-  struct elf_info ref;    /* class and machine every object must match */
+  struct elf_info ref; /* class and machine every object must match */
   bool have_ref;
-  struct strv conf_dirs;  /* from /etc/ld.so.conf, read once */
+  const char *cwd;     /* the process's directory: empty or relative elements */
+  struct ldcache cache;
+  int cache_state;     /* 0 unread, 1 present, 2 absent */
+  struct strv conf_dirs;
   bool conf_loaded;
   struct closure_object *objects;
   size_t n_objects, cap_objects;
+  struct strv missing;  /* one sentence per library not found */
+  struct strv warnings;
 };
 
 void closure_init(struct closure *c, const struct sysroot *root, struct rootfs *fs, enum rootfs_layer layer);
 void closure_free(struct closure *c);
 
-/* A program placed in the image (not searched for): its interpreter and
- * its DT_NEEDED.  `name` is its image path; `origin` the directory $ORIGIN
- * means for it.  Takes over `elf`, leaving it empty. */
+/* A program or library placed in the image (not searched for), the root of
+ * a process of its own: its interpreter and its DT_NEEDED.  `name` is its
+ * image path, `origin` the directory $ORIGIN means for it.  Takes over
+ * `elf`, leaving it empty. */
 int closure_add_program(struct closure *c, const char *name, const char *origin, struct elf_info *elf,
                         struct derror *err);
-/* A library loaded with dlopen(): a soname searched for like a DT_NEEDED
- * of the program, or an absolute in-root path. */
+/* A library loaded with dlopen() by the first program (or by nothing): a
+ * soname searched for like its DT_NEEDED, or an absolute in-root path. */
 int closure_add_library(struct closure *c, const char *name, struct derror *err);
-/* Resolve everything added so far. */
+/* Resolve everything added so far, breadth first.  Libraries not found are
+ * collected in `missing`; -1 means an error that stops the loader itself
+ * (a file under a searched name that is not a loadable ELF object). */
 int closure_resolve(struct closure *c, struct derror *err);
 
-/* The directories of the sysroot's /etc/ld.so.conf, includes expanded, in
- * order and without repeats. */
-int closure_read_ld_so_conf(const struct sysroot *root, struct strv *dirs, struct derror *err);
+/* The loader's system directories for the sysroot's layout. */
+void closure_system_dirs(const struct closure *c, struct strv *dirs);
 
 #endif

@@ -34,6 +34,17 @@ enum elf_read_result {
 
 /* Read `host_path`; `name` is how errors call it. */
 int elf_read(const char *host_path, const char *name, struct elf_info *out, struct derror *err);
+
+/* What the loader decides about a file found under a searched name, before
+ * it maps it (glibc's open_verify): another class or machine is passed by
+ * and the search goes on; anything else wrong stops the loader. */
+enum elf_candidate_result {
+  ELF_CANDIDATE_OK = 0,     /* `out` read */
+  ELF_CANDIDATE_ERROR = -1, /* err set, as the loader would fail */
+  ELF_CANDIDATE_OTHER = 1,  /* another class or machine than `ref` */
+};
+int elf_read_candidate(const char *host_path, const char *name, const struct elf_info *ref, struct elf_info *out,
+                       struct derror *err);
 void elf_info_free(struct elf_info *info);
 
 /* A program that needs no loader: no PT_INTERP and no DT_NEEDED

@@ -13,6 +13,7 @@ struct plan {
   const char *arch;    /* OCI architecture */
   const char *variant; /* or NULL */
   uint32_t uid, gid;   /* the user the image runs as */
+  struct strv warnings; /* for stderr: what the image may lack */
 };
 
 int plan_build(const struct recipe *r, const struct sysroot *root, struct plan *out, struct derror *err);

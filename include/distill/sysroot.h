@@ -10,6 +10,13 @@
 /* The loader and the kernel give up after 40 symlinks (ELOOP). */
 #define SYSROOT_MAX_SYMLINKS 40
 
+enum sysroot_result {
+  SYSROOT_OK = 0,
+  SYSROOT_ERROR = -1,   /* err set */
+  SYSROOT_MISSING = -2, /* a component does not exist; err not set */
+  SYSROOT_LOOP = -3,    /* more than SYSROOT_MAX_SYMLINKS links; err set */
+};
+
 struct sysroot {
   char *root; /* host path of the root, without trailing slash ("" for "/") */
 };
@@ -23,9 +30,10 @@ void sysroot_close(struct sysroot *s);
 /* Resolve the in-root absolute `path` through every symlink, calling `on_link`
  * (which may be NULL) for each symlink crossed, in order.  On success
  * `*resolved` is the in-root path of the final object and `st` its lstat(),
- * and 0 is returned.  When a component does not exist (or is not a
- * directory where one is needed) -2 is returned with `*resolved` set to the
- * path that was missing and no error set; other failures return -1. */
+ * and SYSROOT_OK is returned.  When a component does not exist (or is not a
+ * directory where one is needed) SYSROOT_MISSING is returned with
+ * `*resolved` set to the path that was missing and no error set; a symlink
+ * loop is SYSROOT_LOOP and other failures SYSROOT_ERROR, both with `err`. */
 int sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_link, void *data,
                     char **resolved, struct stat *st, struct derror *err);
 

@@ -67,7 +67,7 @@ no_leftovers
 gcc -shared -fPIC -Wl,-soname,libgone.so.1 -o "$WORK/libgone.so.1" -x c - <<<'int gone(void) { return 1; }'
 gcc -o "$WORK/needs" -x c - -x none "$WORK/libgone.so.1" <<<'int gone(void); int main(void) { return gone(); }'
 printf 'name: app\ncontents:\n  binaries: [{source: needs, path: /needs}]\n' >"$WORK/needs.yaml"
-expect 1 'library `libgone.so.1` needed by `/needs`: not found in the sysroot' "$DISTILL" build "$WORK/needs.yaml" -o "$WORK/app.tar"
+expect 1 'library `libgone.so.1` needed by `/needs`: not found (searched /etc/ld.so.cache, ' "$DISTILL" build "$WORK/needs.yaml" -o "$WORK/app.tar"
 no_leftovers
 # the output cannot be written
 expect 1 "create a temporary file in \`$WORK/no/such\`: No such file or directory" "$DISTILL" build "$WORK/app.yaml" -o "$WORK/no/such/app.tar"

@@ -110,13 +110,13 @@ test_missing_and_loops(void **state)
   char *resolved = NULL;
   struct stat st;
 
-  assert_int_equal(sysroot_resolve(&f->root, "/lib/x86_64-linux-gnu/libnone.so", NULL, NULL, &resolved, &st, &err), -2);
+  assert_int_equal(sysroot_resolve(&f->root, "/lib/x86_64-linux-gnu/libnone.so", NULL, NULL, &resolved, &st, &err), SYSROOT_MISSING);
   assert_null(err.msg);
   assert_string_equal(resolved, "/usr/lib/x86_64-linux-gnu/libnone.so");
   free(resolved);
-  assert_int_equal(sysroot_resolve(&f->root, "/nodir/x/y", NULL, NULL, &resolved, &st, &err), -2);
+  assert_int_equal(sysroot_resolve(&f->root, "/nodir/x/y", NULL, NULL, &resolved, &st, &err), SYSROOT_MISSING);
   free(resolved);
-  assert_int_equal(sysroot_resolve(&f->root, "/loop1", NULL, NULL, &resolved, &st, &err), -1);
+  assert_int_equal(sysroot_resolve(&f->root, "/loop1", NULL, NULL, &resolved, &st, &err), SYSROOT_LOOP);
   assert_string_equal(err.msg, "`/loop1`: more than 40 symlinks (a loop at `/loop1`?)");
   derror_clear(&err);
 }
