@@ -13,6 +13,7 @@ static const char help_text[] =
   "\n"
   "Commands:\n"
   "  build RECIPE     build the image a recipe describes into one tar archive\n"
+  "  closure ELF...   the shared libraries the loader would load, without running anything\n"
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
@@ -41,6 +42,8 @@ main(int argc, char **argv)
   }
   if (strcmp(cmd, "build") == 0)
     return cmd_build(argc - 1, argv + 1);
+  if (strcmp(cmd, "closure") == 0)
+    return cmd_closure(argc - 1, argv + 1);
   fprintf(stderr, "distill: unknown command \"%s\"\nTry 'distill --help'.\n", cmd);
   return EXIT_USAGE;
 }

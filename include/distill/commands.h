@@ -6,5 +6,6 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 int cmd_build(int argc, char **argv);
+int cmd_closure(int argc, char **argv);
 
 #endif
