@@ -1,5 +1,6 @@
 /* distill build RECIPE: recipe -> plan -> layers -> archive. */
 #include "distill/commands.h"
+#include "distill/elf.h"
 #include "distill/layer.h"
 #include "distill/oci.h"
 #include "distill/plan.h"
@@ -21,13 +22,14 @@ struct build_options {
   const char *output;
   const char *name_tag;
   const char *sysroot;
+  const char *platform;
   int64_t epoch;
   enum compression comp;
   int verbosity; /* 0 quiet, 1 normal, 2 verbose */
 };
 
 static const char usage_text[] =
-  "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR]\n"
+  "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--platform P]\n"
   "                    [--source-date-epoch N] [--compression gzip|none]\n"
   "                    [--jobs N] [--cache DIR | --no-cache] [-q | -v]\n"
   "\n"
@@ -36,6 +38,7 @@ static const char usage_text[] =
   "  -o, --output FILE          the archive to write (default: NAME.tar)\n"
   "  -t, --tag NAME:TAG         the image name and tag (default: the recipe's)\n"
   "      --sysroot DIR          where absolute sources are read (default: the recipe's, or /)\n"
+  "      --platform P           linux/amd64, linux/arm64, ...: must be the programs' own\n"
   "      --source-date-epoch N  the time of every entry and of the image\n"
   "                             (default: $SOURCE_DATE_EPOCH, else 0)\n"
   "      --compression KIND     gzip (default) or none\n"
@@ -78,11 +81,12 @@ parse_epoch(const char *s, int64_t *out)
 static int
 parse_options(int argc, char **argv, struct build_options *o)
 {
-  enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE };
+  enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE, OPT_PLATFORM };
   static const struct option longopts[] = {
     { "output", required_argument, NULL, 'o' },
     { "tag", required_argument, NULL, 't' },
     { "sysroot", required_argument, NULL, OPT_SYSROOT },
+    { "platform", required_argument, NULL, OPT_PLATFORM },
     { "source-date-epoch", required_argument, NULL, OPT_EPOCH },
     { "compression", required_argument, NULL, OPT_COMPRESSION },
     { "jobs", required_argument, NULL, OPT_JOBS },
@@ -111,6 +115,13 @@ parse_options(int argc, char **argv, struct build_options *o)
     case OPT_SYSROOT:
       o->sysroot = optarg;
       break;
+    case OPT_PLATFORM: {
+      const char *arch, *variant;
+      if (elf_parse_platform(optarg, &arch, &variant) < 0)
+        return usage_error("--platform: \"%s\" is not a platform such as linux/amd64 or linux/arm64", optarg);
+      o->platform = optarg;
+      break;
+    }
     case OPT_EPOCH:
       if (parse_epoch(optarg, &o->epoch) < 0)
         return usage_error("--source-date-epoch: \"%s\" is not a number of seconds from 0 to 253402300799",
@@ -184,6 +195,23 @@ apply_name_tag(struct recipe *r, const char *name_tag)
   }
   if (*r->name == '\0' || *r->tag == '\0')
     return -1;
+  return 0;
+}
+
+/* --platform and the recipe's platform must say the same. */
+static int
+apply_platform(struct recipe *r, const char *platform, struct derror *err)
+{
+  const char *arch, *variant;
+
+  elf_parse_platform(platform, &arch, &variant);
+  if (r->platform && (strcmp(arch, r->platform_arch) != 0 || (variant && r->platform_variant
+                                                               && strcmp(variant, r->platform_variant) != 0)))
+    return derror_set(err, "--platform %s disagrees with the recipe's platform %s", platform, r->platform);
+  free(r->platform);
+  r->platform = xstrdup(platform);
+  r->platform_arch = arch;
+  r->platform_variant = variant;
   return 0;
 }
 
@@ -315,6 +343,8 @@ cmd_build(int argc, char **argv)
     recipe_free(&r);
     return usage_error("-t: \"%s\" is not NAME:TAG", o.name_tag);
   }
+  if (o.platform && apply_platform(&r, o.platform, &err) < 0)
+    goto out;
   if (sysroot_open(&root, o.sysroot ? o.sysroot : r.sysroot, &err) < 0)
     goto out;
   if (plan_build(&r, &root, &p, &err) < 0)

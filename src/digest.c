@@ -1,12 +1,20 @@
 #include "distill/digest.h"
 #include "distill/util.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <string.h>
 
 void
 digest_init(struct digest *d)
 {
+  /* Nothing of the host's OpenSSL configuration has a say in a digest. */
+  static bool initialised;
+  if (!initialised) {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+    initialised = true;
+  }
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
   if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)

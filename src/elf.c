@@ -302,6 +302,45 @@ elf_oci_arch(const struct elf_info *info, const char **variant)
   return i >= 0 ? arches[i].arch : NULL;
 }
 
+int
+elf_parse_platform(const char *s, const char **arch, const char **variant)
+{
+  static const char *const variants[] = { "v5", "v6", "v7", "v8", NULL };
+  cleanup_free char *copy = xstrdup(s);
+  char *parts[3] = { NULL, NULL, NULL };
+  size_t n = 0;
+
+  for (char *save = NULL, *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+    if (n == 3)
+      return -1;
+    parts[n++] = t;
+  }
+  size_t a = 0;
+  if (n > 0 && strcmp(parts[0], "linux") == 0)
+    a = 1;
+  else if (n == 3)
+    return -1;
+  if (a >= n)
+    return -1;
+  *arch = NULL;
+  for (size_t i = 0; i < sizeof arches / sizeof *arches; i++)
+    if (strcmp(arches[i].arch, parts[a]) == 0)
+      *arch = arches[i].arch;
+  if (*arch == NULL)
+    return -1;
+  *variant = NULL;
+  if (a + 1 < n) {
+    for (size_t i = 0; variants[i]; i++)
+      if (strcmp(variants[i], parts[a + 1]) == 0)
+        *variant = variants[i];
+    if (*variant == NULL)
+      return -1;
+  } else if (strcmp(*arch, "arm") == 0) {
+    *variant = "v7"; /* Debian's armhf */
+  }
+  return 0;
+}
+
 const char *
 elf_multiarch(const struct elf_info *info)
 {

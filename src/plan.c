@@ -263,6 +263,16 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct plan *p, s
   }
   if (p->arch == NULL && cl.have_ref)
     p->arch = elf_oci_arch(&cl.ref, &p->variant);
+  /* A stated platform must be the programs' own; without programs it
+   * names the image's. */
+  if (r->platform_arch) {
+    if (p->arch && strcmp(p->arch, r->platform_arch) != 0) {
+      derror_set(err, "%s: the platform is %s, but the programs are for %s", r->file, r->platform, p->arch);
+      goto out;
+    }
+    p->arch = r->platform_arch;
+    p->variant = r->platform_variant ? r->platform_variant : p->variant;
+  }
   if (p->arch == NULL)
     p->arch = host_arch();
   if (rootfs_finish(&p->fs, err) < 0)

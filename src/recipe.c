@@ -5,6 +5,7 @@
  * an absolute path".  The key tables below are the schema of DESIGN.md
  * section 1; an unknown key is refused with the nearest known one. */
 #include "distill/recipe.h"
+#include "distill/elf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -793,12 +794,12 @@ valid_tag(const char *s)
 static const char *const top_keys[] = {
   "name",     "tag",          "sysroot",   "contents", "ca-certificates", "tzdata",      "accounts",
   "paths",    "entrypoint",   "cmd",       "environment", "work-dir",     "ports",       "volumes",
-  "labels",   "annotations",  "stop-signal", NULL,
+  "labels",   "annotations",  "stop-signal", "platform", NULL,
 };
 
 enum {
   K_NAME, K_TAG, K_SYSROOT, K_CONTENTS, K_CA, K_TZDATA, K_ACCOUNTS, K_PATHS, K_ENTRYPOINT, K_CMD,
-  K_ENVIRONMENT, K_WORKDIR, K_PORTS, K_VOLUMES, K_LABELS, K_ANNOTATIONS, K_STOPSIGNAL,
+  K_ENVIRONMENT, K_WORKDIR, K_PORTS, K_VOLUMES, K_LABELS, K_ANNOTATIONS, K_STOPSIGNAL, K_PLATFORM,
 };
 
 static int
@@ -889,6 +890,12 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
     return get_map(c, v, kp, &r->labels, false);
   case K_ANNOTATIONS:
     return get_map(c, v, kp, &r->annotations, false);
+  case K_PLATFORM:
+    if (get_nonempty(c, v, kp, &r->platform) < 0)
+      return -1;
+    if (elf_parse_platform(r->platform, &r->platform_arch, &r->platform_variant) < 0)
+      return perr(c, v, kp, "\"%s\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7", r->platform);
+    return 0;
   default:
     return get_signal(c, v, kp, &r->stop_signal);
   }
@@ -1168,5 +1175,6 @@ recipe_free(struct recipe *r)
   free(r->run_as);
   free(r->work_dir);
   free(r->stop_signal);
+  free(r->platform);
   memset(r, 0, sizeof *r);
 }

@@ -54,6 +54,11 @@ bool elf_is_static(const struct elf_info *info);
 /* The OCI architecture ("amd64", "arm64", ...) and variant ("v7" or NULL);
  * NULL when the machine is not one distill knows. */
 const char *elf_oci_arch(const struct elf_info *info, const char **variant);
+/* Parse an OCI platform "linux/arm64", "linux/arm/v7" or "arm64": the
+ * architecture and variant (NULL when none) as static strings; -1 when the
+ * OS is not linux or the architecture unknown. */
+int elf_parse_platform(const char *s, const char **arch, const char **variant);
+
 /* Debian's multiarch tuple ("x86_64-linux-gnu"), NULL when unknown. */
 const char *elf_multiarch(const struct elf_info *info);
 /* True when `lib` could be loaded into a process of `exe`. */

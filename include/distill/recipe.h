@@ -96,6 +96,8 @@ struct recipe {
   char *name;
   char *tag;
   char *sysroot;
+  char *platform;       /* "linux/ARCH[/VARIANT]" as written, or NULL */
+  const char *platform_arch, *platform_variant;
   RECIPE_ARRAY(struct recipe_binary, binaries);
   RECIPE_ARRAY(struct recipe_library, libraries);
   RECIPE_ARRAY(struct recipe_file, files);
