@@ -45,8 +45,10 @@ find_new_table(const char *d, size_t size, size_t *start)
     *start = 0;
     return 1;
   }
-  if (size < 16 || memcmp(d, CACHE_MAGIC_OLD, 11) != 0)
+  if (size < 11 || memcmp(d, CACHE_MAGIC_OLD, 11) != 0)
     return -1;
+  if (size < 16)
+    return 0;
   uint64_t n = rd32(d + 12);
   uint64_t off = (16 + n * CACHE_OLD_ENTRY_SIZE + 7) & ~(uint64_t) 7;
   if (off + CACHE_HEADER_SIZE > size || memcmp(d + off, CACHE_MAGIC_NEW, 20) != 0)
