@@ -49,6 +49,7 @@ closure_free(struct closure *c)
     free(o->path);
     free(o->real);
     free(o->origin);
+    free(o->host);
     elf_info_free(&o->elf);
   }
   free(c->objects);
@@ -327,6 +328,7 @@ try_path(struct closure *c, struct request *rq, const char *path, const char *va
   rootfs_add_file(c->fs, resolved, c->layer, host, (uint64_t) st.st_size, 0755, why);
   int idx = new_object(c, rq->name, path, resolved, &elf, rq->loader, rq->process, rq->how);
   c->objects[idx].variant = variant;
+  c->objects[idx].host = xstrdup(host);
   if (rq->process < 0)
     rq->process = c->objects[idx].process;
   ret = PROBE_FOUND;
@@ -567,8 +569,8 @@ load_needed(struct closure *c, int req, const char *name, struct derror *err)
 }
 
 int
-closure_add_program(struct closure *c, const char *name, const char *origin, struct elf_info *elf,
-                    struct derror *err)
+closure_add_program(struct closure *c, const char *name, const char *origin, const char *host,
+                    struct elf_info *elf, struct derror *err)
 {
   cleanup_free char *interp = elf->interp ? xstrdup(elf->interp) : NULL;
 
@@ -577,6 +579,7 @@ closure_add_program(struct closure *c, const char *name, const char *origin, str
   int idx = new_object(c, name, name, name, elf, -1, -1, CLOSURE_PROGRAM);
   free(c->objects[idx].origin);
   c->objects[idx].origin = xstrdup(origin);
+  c->objects[idx].host = xstrdup(host);
   if (interp == NULL)
     return 0;
   /* The kernel maps the interpreter; it is not searched for. */

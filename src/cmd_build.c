@@ -351,8 +351,11 @@ cmd_build(int argc, char **argv)
     goto out;
   for (size_t i = 0; i < p.warnings.n; i++)
     fprintf(stderr, "distill: warning: %s\n", p.warnings.items[i]);
-  if (o.verbosity >= 2)
+  if (o.verbosity >= 2) {
     print_verbose_plan(&p);
+    for (size_t i = 0; i < p.hints.n; i++)
+      printf("hint: %s\n", p.hints.items[i]);
+  }
   output = o.output ? xstrdup(o.output) : default_output(&r);
   if (write_image(&o, &r, &p, output, digest, &err) < 0)
     goto out;

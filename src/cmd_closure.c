@@ -87,7 +87,7 @@ add_argument(struct closure *c, const struct sysroot *root, const char *arg, str
     return -1;
   /* $ORIGIN of a program is its real directory (the kernel's view). */
   cleanup_free char *origin = path_dirname(resolved);
-  return closure_add_program(c, path, origin, &elf, err);
+  return closure_add_program(c, path, origin, host, &elf, err);
 }
 
 int

@@ -252,6 +252,34 @@ elf_read_candidate(const char *host_path, const char *name, const struct elf_inf
   return ELF_CANDIDATE_OK;
 }
 
+bool
+elf_imports_any(const char *host_path, const char *const names[])
+{
+  cleanup_close int fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  cleanup_elf Elf *e = NULL;
+  Elf_Scn *scn = NULL;
+
+  if (fd < 0 || elf_version(EV_CURRENT) == EV_NONE || (e = elf_begin(fd, ELF_C_READ_MMAP, NULL)) == NULL)
+    return false;
+  while ((scn = elf_nextscn(e, scn)) != NULL) {
+    GElf_Shdr sh;
+    if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0)
+      continue;
+    Elf_Data *data = elf_getdata(scn, NULL);
+    size_t count = data ? data->d_size / sh.sh_entsize : 0;
+    for (size_t i = 0; i < count; i++) {
+      GElf_Sym sym;
+      if (gelf_getsym(data, (int) i, &sym) == NULL || sym.st_shndx != SHN_UNDEF)
+        continue;
+      const char *name = elf_strptr(e, sh.sh_link, sym.st_name);
+      for (size_t j = 0; name && names[j]; j++)
+        if (strcmp(name, names[j]) == 0)
+          return true;
+    }
+  }
+  return false;
+}
+
 void
 elf_info_free(struct elf_info *info)
 {

@@ -2,6 +2,7 @@
 #include "distill/base.h"
 #include "distill/closure.h"
 #include "distill/elf.h"
+#include "distill/hints.h"
 #include "distill/policy.h"
 
 #include <elf.h>
@@ -81,10 +82,20 @@ add_binary(const struct recipe *r, size_t i, const struct sysroot *root, struct 
   }
   p->arch = arch;
   p->variant = variant;
-  rootfs_add_file(&p->fs, b->path, LAYER_APP, host, (uint64_t) st.st_size, st.st_mode & 07777, what);
+  if (st.st_mode & (S_ISUID | S_ISGID)) {
+    bool origin = (elf.rpath && strstr(elf.rpath, "ORIGIN")) || (elf.runpath && strstr(elf.runpath, "ORIGIN"));
+    /* The loader ignores $ORIGIN outside trusted directories in setuid
+     * programs; without the bit, in the image, it follows it. */
+    strv_push_take(&p->warnings, xasprintf("%s: `%s` is set%s: the bit is dropped in the image%s", what,
+                                           b->src.source, (st.st_mode & S_ISUID) ? "uid" : "gid",
+                                           origin ? "; its $ORIGIN search path, which the loader ignores for "
+                                                    "setuid programs, is followed there" : ""));
+  }
+  rootfs_add_file(&p->fs, b->path, LAYER_APP, host, (uint64_t) st.st_size,
+                  st.st_mode & 07777, what);
   /* At run time $ORIGIN is the directory the program sits in, in the image. */
   cleanup_free char *origin = path_dirname(b->path);
-  if (closure_add_program(cl, b->path, origin, &elf, err) < 0)
+  if (closure_add_program(cl, b->path, origin, host, &elf, err) < 0)
     return derror_wrap(err, "%s", what);
   return 0;
 }
@@ -143,7 +154,7 @@ add_tree_objects(struct plan *p, struct closure *cl, size_t from, const char *wh
       continue;
     }
     cleanup_free char *origin = path_dirname(paths.items[i]);
-    if (closure_add_program(cl, paths.items[i], origin, &elf, err) < 0)
+    if (closure_add_program(cl, paths.items[i], origin, hosts.items[i], &elf, err) < 0)
       ret = derror_wrap(err, "%s", what);
   }
   strv_free(&paths);
@@ -257,6 +268,7 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct plan *p, s
   }
   for (size_t i = 0; i < cl.warnings.n; i++)
     strv_push(&p->warnings, cl.warnings.items[i]);
+  hints_for_closure(&cl, root, &p->hints);
   if (cl.missing.n > 0) {
     missing_error(r, &cl.missing, err);
     goto out;
@@ -291,4 +303,5 @@ plan_free(struct plan *p)
 {
   rootfs_free(&p->fs);
   strv_free(&p->warnings);
+  strv_free(&p->hints);
 }

@@ -31,6 +31,7 @@ struct closure_object {
   char *path;   /* in-root path the loader opens */
   char *real;   /* in-root path after symlinks */
   char *origin; /* $ORIGIN: directory of `path`, symlinks not resolved */
+  char *host;   /* where its bytes are read */
   struct elf_info elf;
   int loader;   /* index of the object that needed it, -1 for roots */
   int process;  /* index of the root: each program is its own process */
@@ -61,10 +62,10 @@ void closure_free(struct closure *c);
 
 /* A program or library placed in the image (not searched for), the root of
  * a process of its own: its interpreter and its DT_NEEDED.  `name` is its
- * image path, `origin` the directory $ORIGIN means for it.  Takes over
- * `elf`, leaving it empty. */
-int closure_add_program(struct closure *c, const char *name, const char *origin, struct elf_info *elf,
-                        struct derror *err);
+ * image path, `origin` the directory $ORIGIN means for it, `host` where it
+ * is read.  Takes over `elf`, leaving it empty. */
+int closure_add_program(struct closure *c, const char *name, const char *origin, const char *host,
+                        struct elf_info *elf, struct derror *err);
 /* A library loaded with dlopen() by the first program (or by nothing): a
  * soname searched for like its DT_NEEDED, or an absolute in-root path. */
 int closure_add_library(struct closure *c, const char *name, struct derror *err);

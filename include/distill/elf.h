@@ -47,6 +47,11 @@ int elf_read_candidate(const char *host_path, const char *name, const struct elf
                        struct derror *err);
 void elf_info_free(struct elf_info *info);
 
+/* True when the object imports (has an undefined dynamic symbol named)
+ * one of `names`, NULL-terminated; read from SHT_DYNSYM, false when the
+ * section headers are stripped. */
+bool elf_imports_any(const char *host_path, const char *const names[]);
+
 /* A program that needs no loader: no PT_INTERP and no DT_NEEDED
  * (static, and static-pie which has PT_DYNAMIC but needs nothing). */
 bool elf_is_static(const struct elf_info *info);

@@ -14,6 +14,7 @@ struct plan {
   const char *variant; /* or NULL */
   uint32_t uid, gid;   /* the user the image runs as */
   struct strv warnings; /* for stderr: what the image may lack */
+  struct strv hints;    /* for -v: libraries the programs may dlopen */
 };
 
 int plan_build(const struct recipe *r, const struct sysroot *root, struct plan *out, struct derror *err);

@@ -75,6 +75,33 @@ mkdir "$WORK/dir.tar"
 expect 1 "output \`$WORK/dir.tar\` is a directory" "$DISTILL" build "$WORK/app.yaml" -o "$WORK/dir.tar"
 no_leftovers
 
+# a setuid program: accepted, the bit dropped, with a warning naming $ORIGIN
+gcc -o "$WORK/suid" -x c - -Wl,-rpath,'$ORIGIN/lib' <<<'int main(void) { return 0; }'
+chmod 4755 "$WORK/suid"
+printf 'name: app\nca-certificates: false\ncontents:\n  binaries: [{source: suid, path: /suid}]\n' >"$WORK/suid.yaml"
+"$DISTILL" build -v "$WORK/suid.yaml" -o "$WORK/suid.tar" 2>"$WORK/err" >"$WORK/out" || fail "setuid: $(cat "$WORK/err")"
+grep -qF 'is setuid: the bit is dropped in the image; its $ORIGIN search path, which the loader ignores for setuid programs, is followed there' "$WORK/err" || fail "no setuid warning: $(cat "$WORK/err")"
+grep -qE '^2 0755 0:0 +[0-9]+ /suid$' "$WORK/out" || fail "the setuid bit is kept: $(grep suid "$WORK/out")"
+
+# dlopen hints with -v, and the library they name brings its closure
+printf '#include <pthread.h>\nstatic void *f(void *a) { return a; }\nint main(void) { pthread_t t; pthread_create(&t, 0, f, 0); pthread_cancel(t); return 0; }\n' | gcc -x c - -o "$WORK/cancel" -pthread
+printf 'name: app\nca-certificates: false\ncontents:\n  binaries: [{source: cancel, path: /cancel}]\n' >"$WORK/cancel.yaml"
+"$DISTILL" build -v "$WORK/cancel.yaml" -o "$WORK/cancel.tar" >"$WORK/out"
+grep -qF 'hint: /cancel: `/cancel` calls pthread_cancel or pthread_exit, for which glibc loads libgcc_s.so.1 with dlopen' "$WORK/out" || fail "no libgcc_s hint"
+printf '  libraries: [libgcc_s.so.1]\n' >>"$WORK/cancel.yaml"
+"$DISTILL" build -v "$WORK/cancel.yaml" -o "$WORK/cancel.tar" >"$WORK/out"
+grep -q 'libgcc_s' "$WORK/out" || fail "libgcc_s.so.1 not in the image"
+! grep -q 'hint: /cancel: .*pthread_cancel' "$WORK/out" || fail "the hint stays once libgcc_s.so.1 is there"
+
+# ELF objects inside contents.directories bring their closure
+mkdir -p "$WORK/plugins"
+gcc -shared -fPIC -o "$WORK/plugins/zplugin.so" -x c - -lz <<<'#include <zlib.h>
+const char *v(void) { return zlibVersion(); }'
+printf 'name: app\nca-certificates: false\ncontents:\n  directories: [{source: plugins, path: /opt/plugins}]\n' >"$WORK/plugins.yaml"
+"$DISTILL" build -v "$WORK/plugins.yaml" -o "$WORK/plugins.tar" >"$WORK/out"
+grep -qE ' /usr/lib/x86_64-linux-gnu/libz\.so\.1\.' "$WORK/out" || fail "the plugin's libz is not in the image"
+grep -qE ' /usr/lib/x86_64-linux-gnu/libc\.so\.6$' "$WORK/out" || fail "the plugin's libc is not in the image"
+
 # -t names the image; stdout is quiet when it is not a terminal
 "$DISTILL" build "$WORK/app.yaml" -o "$WORK/named.tar" -t registry.example:5000/team/app:1.2 >"$WORK/stdout"
 [ ! -s "$WORK/stdout" ] || fail "output on a non-terminal stdout: $(cat "$WORK/stdout")"

@@ -19,7 +19,7 @@ test_host_curl_matches_loader(void **state)
   assert_int_equal(sysroot_open(&root, "/", &err), 0);
   closure_init(&c, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read("/usr/bin/curl", "/usr/bin/curl", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/usr/bin/curl", "/usr/bin", &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/usr/bin/curl", "/usr/bin", "/usr/bin/curl", &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_int_equal(rootfs_finish(&fs, &err), 0);
 
@@ -104,7 +104,7 @@ closure_of_prog(const char *dir, struct rootfs *fs, struct derror *err)
   assert_int_equal(sysroot_open(&root, dir, err), 0);
   closure_init(&c, &root, fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(host, "/opt/app/bin/prog", &elf, err), 0);
-  ret = closure_add_program(&c, "/opt/app/bin/prog", "/opt/app/bin", &elf, err);
+  ret = closure_add_program(&c, "/opt/app/bin/prog", "/opt/app/bin", host, &elf, err);
   if (ret == 0)
     ret = closure_resolve(&c, err);
   if (ret == 0 && c.missing.n > 0)
@@ -213,7 +213,7 @@ test_static_needs_nothing(void **state)
   assert_int_equal(sysroot_open(&root, d, &err), 0);
   closure_init(&c, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(prog, "hello", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/hello", "/", &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/hello", "/", prog, &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_int_equal(fs.n, 0);
   closure_free(&c);

@@ -141,7 +141,7 @@ test_cache_wins_over_conf(void **state)
   assert_int_equal(sysroot_open(&root, d, &err), 0);
   closure_init(&c, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(prog, "/prog", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/prog", "/", &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/prog", "/", prog, &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_int_equal(c.missing.n, 0);
   assert_int_equal(c.n_objects, 2);
@@ -154,7 +154,7 @@ test_cache_wins_over_conf(void **state)
   assert_int_equal(unlink(cache), 0);
   closure_init(&c, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(prog, "/prog", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/prog", "/", &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/prog", "/", prog, &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_string_equal(c.objects[1].path, "/opt/conf/libfoo.so.1");
   assert_int_equal(c.objects[1].how, CLOSURE_CONF);
