@@ -140,6 +140,18 @@ test_normalised_values(void **state)
   assert_string_equal(r.ca_source.source, "certs/bundle.pem");
   assert_int_equal(r.files[0].mode, 0640);
   assert_string_equal(r.stop_signal, "SIGHUP");
+  assert_null(r.platform);
+  recipe_free(&r);
+
+  const char *arm = "name: a\nplatform: linux/arm\n";
+  assert_int_equal(recipe_parse("/r/x.yaml", arm, strlen(arm), &r, &err), 0);
+  assert_string_equal(r.platform_arch, "arm");
+  assert_string_equal(r.platform_variant, "v7");
+  recipe_free(&r);
+  const char *arm64 = "name: a\nplatform: arm64\n";
+  assert_int_equal(recipe_parse("/r/x.yaml", arm64, strlen(arm64), &r, &err), 0);
+  assert_string_equal(r.platform_arch, "arm64");
+  assert_null(r.platform_variant);
   recipe_free(&r);
 }
 
@@ -209,6 +221,11 @@ static const struct bad bad_recipes[] = {
   { "name: [x\n", "t.yaml:2:1: while parsing a flow sequence did not find expected ',' or ']'" },
   { "name: \"\xff\"\n", "t.yaml:1:8: invalid leading UTF-8 octet" },
   { "name: x\nlabels: {a: [b]}\n", "t.yaml:2:13: labels.a: must be a string" },
+  { "name: x\nplatform: windows/amd64\n",
+    "t.yaml:2:11: platform: \"windows/amd64\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7" },
+  { "name: x\nplatform: linux/mips\n",
+    "t.yaml:2:11: platform: \"linux/mips\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7" },
+  { "name: x\nplatfrom: linux/arm64\n", "t.yaml:2:1: platfrom: unknown key; did you mean \"platform\"?" },
 };
 
 static void
