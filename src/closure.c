@@ -219,8 +219,9 @@ expand_tokens(const struct closure *c, const char *elem, const char *origin)
     for (t = 0; p[0] == '$' && t < 3; t++) {
       const char *q = p + 1 + braced;
       len = strlen(tokens[t]);
-      bool ends = braced ? q[len] == '}' : !(q[len] == '_' || isalnum((unsigned char) q[len]));
-      if (strncmp(q, tokens[t], len) == 0 && ends)
+      /* q[len] is read only once the token matched: it is then in bounds */
+      if (strncmp(q, tokens[t], len) == 0
+          && (braced ? q[len] == '}' : !(q[len] == '_' || isalnum((unsigned char) q[len]))))
         break;
     }
     if (p[0] != '$' || t == 3) {
