@@ -198,6 +198,13 @@ def fx_two_step_loop_ahead(d):
     return ahead(d, "ln -s x bad/liba.so && ln -s liba.so bad/x")
 
 
+def fx_empty_element(d):
+    """An empty RUNPATH element is the process's working directory: both run from d/here."""
+    lib(d, f"{d}/here/libe.so", "fe")
+    prog(d, f"{d}/exe", ["fe"], [f"{d}/here/libe.so"], "-Wl,-rpath,:/nonexistent " + NEW)
+    return f"{d}/exe", f"{d}/here"
+
+
 def fx_static(d):
     prog(d, f"{d}/exe", [], [], "-static")
     return f"{d}/exe"
@@ -224,7 +231,7 @@ FIXTURES = [
     fx_rpath_chain, fx_runpath_not_inherited, fx_runpath_disables_rpath, fx_rpath_past_runpath,
     fx_origin_symlinked_dir, fx_lib_platform, fx_hwcaps, fx_slash_needed, fx_nodeflib, fx_nodeflib_missing,
     fx_class32_ahead, fx_non_elf_ahead, fx_truncated_ahead, fx_directory_ahead, fx_osabi_ahead,
-    fx_self_loop_ahead, fx_two_step_loop_ahead, fx_static, fx_static_pie, fx_pie, fx_non_pie,
+    fx_self_loop_ahead, fx_two_step_loop_ahead, fx_empty_element, fx_static, fx_static_pie, fx_pie, fx_non_pie,
 ]
 
 # ---- the two answers -----------------------------------------------------
@@ -232,13 +239,15 @@ FIXTURES = [
 LINE_FOUND = re.compile(r"^\t(\S+) => (/\S+) \(0x[0-9a-f]+\)$")
 LINE_MISSING = re.compile(r"^\t(\S+) => not found$")
 LINE_INTERP = re.compile(r"^\t(/\S+) \(0x[0-9a-f]+\)$")
+# found through a relative directory (an empty element): printed as opened
+LINE_RELATIVE = re.compile(r"^\t([^/\s]\S*/?\S*) \(0x[0-9a-f]+\)$")
 
 
-def loader_answer(exe):
+def loader_answer(exe, cwd):
     """('ok'|'missing'|'error'|'static', set of real paths, set of missing names, message)."""
     # ldd's way: the loader in trace mode lists what is missing and goes on
     env = dict(os.environ, LD_TRACE_LOADED_OBJECTS="1")
-    r = subprocess.run([LDSO, exe], capture_output=True, text=True, env=env)
+    r = subprocess.run([LDSO, exe], capture_output=True, text=True, env=env, cwd=cwd)
     if "not a dynamic executable" in r.stdout + r.stderr or "statically linked" in r.stdout + r.stderr:
         return "static", set(), set(), ""
     if "error while loading shared libraries" in r.stderr:
@@ -256,11 +265,13 @@ def loader_answer(exe):
             found.add(os.path.realpath(m.groups()[-1]))
         elif LINE_MISSING.match(line):
             missing.add(LINE_MISSING.match(line).group(1))
+        elif LINE_RELATIVE.match(line) and not line.startswith("\tlinux-vdso"):
+            found.add(os.path.realpath(os.path.join(cwd, LINE_RELATIVE.match(line).group(1))))
     return ("missing" if missing else "ok"), found, missing, r.stderr.strip()
 
 
-def distill_answer(exe):
-    r = subprocess.run([DISTILL, "closure", "--json", exe], capture_output=True, text=True)
+def distill_answer(exe, cwd=None):
+    r = subprocess.run([DISTILL, "closure", "--json", exe], capture_output=True, text=True, cwd=cwd)
     if not r.stdout.strip():
         return r.returncode, None, set(), set(), r.stderr.strip()
     doc = json.loads(r.stdout)
@@ -378,12 +389,15 @@ def main():
             d = f"{work}/{name}"
             os.mkdir(d)
             exe = fx(d)
-            loader = loader_answer(exe)
-            ok, note = compare(name, loader, distill_answer(exe))
+            exe, cwd = exe if isinstance(exe, tuple) else (exe, d)
+            loader = loader_answer(exe, cwd)
+            ok, note = compare(name, loader, distill_answer(exe, cwd))
             agree += ok
             failures += not ok
             print(f"| {name} | {loader[0]} | {lddtree_answer(exe, loader)} | {'agrees' if ok else 'DIFFERS'}: {note} |")
-            if ok and loader[0] == "ok":
+            # (an image's working directory is its own: the empty element
+            # fixture is checked against the loader only)
+            if ok and loader[0] == "ok" and cwd == d:
                 runnable.append((name, exe))
         # a script is refused, not searched
         script = f"{work}/script"
