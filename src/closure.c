@@ -99,18 +99,6 @@ object_name(const struct closure *c, int idx)
 
 /* ---- the sysroot's layout --------------------------------------------- */
 
-static bool
-is_dir(const struct closure *c, const char *path)
-{
-  cleanup_free char *resolved = NULL;
-  struct derror err = DERROR_INIT;
-  struct stat st;
-  int r = sysroot_resolve(c->root, path, NULL, NULL, &resolved, &st, &err);
-
-  derror_clear(&err);
-  return r == SYSROOT_OK && S_ISDIR(st.st_mode);
-}
-
 /* Debian's loader searches /lib/<triplet>, /usr/lib/<triplet>, /lib and
  * /usr/lib; a layout without multiarch directories is a lib64 one for
  * 64-bit objects (Fedora, Arch, Alpine's glibc). */
@@ -121,7 +109,7 @@ closure_system_dirs(const struct closure *c, struct strv *dirs)
   cleanup_free char *lib = mt ? xasprintf("/lib/%s", mt) : NULL;
   cleanup_free char *usrlib = mt ? xasprintf("/usr/lib/%s", mt) : NULL;
 
-  if (mt && (is_dir(c, lib) || is_dir(c, usrlib))) {
+  if (mt && (sysroot_is(c->root, lib, S_IFDIR) || sysroot_is(c->root, usrlib, S_IFDIR))) {
     strv_push(dirs, lib);
     strv_push(dirs, usrlib);
   } else if (c->ref.elf_class == ELFCLASS64) {

@@ -18,18 +18,6 @@ find_in_process(const struct closure *c, size_t program, const char *prefix)
   return NULL;
 }
 
-static bool
-exists(const struct sysroot *root, const char *path, bool dir)
-{
-  cleanup_free char *resolved = NULL;
-  struct derror err = DERROR_INIT;
-  struct stat st;
-  int r = sysroot_resolve(root, path, NULL, NULL, &resolved, &st, &err);
-
-  derror_clear(&err);
-  return r == SYSROOT_OK && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-}
-
 /* glibc unwinds threads with libgcc_s.so.1, which it dlopen()s the first
  * time pthread_cancel() or pthread_exit() runs. */
 static void
@@ -103,7 +91,7 @@ hint_openssl(const struct closure *c, const struct sysroot *root, size_t p, stru
     return;
   cleanup_free char *dir = path_dirname(crypto->real);
   cleanup_free char *modules = path_join(dir, "ossl-modules");
-  if (exists(root, modules, true))
+  if (sysroot_is(root, modules, S_IFDIR))
     strv_push_take(out, xasprintf("%s: OpenSSL loads providers from `%s` (legacy.so, fips.so) and engines "
                                   "with dlopen: add the ones the program uses as contents.files",
                                   c->objects[p].path, modules));
@@ -120,7 +108,7 @@ hint_python(const struct closure *c, const struct sysroot *root, size_t p, struc
   if (sscanf(name, lib ? "libpython3.%u" : "python3.%u", &minor) != 1)
     return;
   cleanup_free char *stdlib = xasprintf("/usr/lib/python3.%u", minor);
-  if (exists(root, stdlib, true))
+  if (sysroot_is(root, stdlib, S_IFDIR))
     strv_push_take(out, xasprintf("%s: Python imports its standard library and loads lib-dynload/*.so with "
                                   "dlopen: add `%s` as contents.directories",
                                   c->objects[p].path, stdlib));

@@ -166,3 +166,15 @@ sysroot_locate(const struct sysroot *s, const char *base_dir, const char *source
   *host_path = sysroot_host_path(s, resolved);
   return 0;
 }
+
+bool
+sysroot_is(const struct sysroot *s, const char *path, mode_t type)
+{
+  cleanup_free char *resolved = NULL;
+  struct derror err = DERROR_INIT;
+  struct stat st;
+  int r = sysroot_resolve(s, path, NULL, NULL, &resolved, &st, &err);
+
+  derror_clear(&err);
+  return r == SYSROOT_OK && (st.st_mode & S_IFMT) == type;
+}

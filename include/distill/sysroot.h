@@ -5,6 +5,7 @@
 
 #include "distill/error.h"
 
+#include <stdbool.h>
 #include <sys/stat.h>
 
 /* The loader and the kernel give up after 40 symlinks (ELOOP). */
@@ -42,6 +43,10 @@ int sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn o
  * (symlinks followed).  Gives the host path to read and its stat(). */
 int sysroot_locate(const struct sysroot *s, const char *base_dir, const char *source, struct stat *st,
                    char **host_path, struct derror *err);
+
+/* True when the in-root `path` resolves to an object of type `type`
+ * (S_IFDIR, S_IFREG); any failure is false. */
+bool sysroot_is(const struct sysroot *s, const char *path, mode_t type);
 
 /* The host path of an in-root path (no resolution). */
 char *sysroot_host_path(const struct sysroot *s, const char *in_root);
