@@ -214,6 +214,26 @@ base_check_certificates(const char *data, size_t len, const char *name, struct d
   return ret;
 }
 
+void
+base_expired_certificates(const char *data, size_t len, time_t now, struct strv *subjects)
+{
+  BIO *bio = BIO_new_mem_buf(data, (int) len);
+  X509 *cert;
+
+  if (bio == NULL)
+    oom();
+  while ((cert = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL)) != NULL) {
+    if (X509_cmp_time(X509_get0_notAfter(cert), &now) < 0) {
+      char name[256];
+      X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof name);
+      strv_push(subjects, name);
+    }
+    X509_free(cert);
+  }
+  ERR_clear_error();
+  BIO_free(bio);
+}
+
 static int
 add_certificates(struct rootfs *fs, const struct recipe *r, const struct sysroot *root, struct derror *err)
 {

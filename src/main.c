@@ -14,6 +14,8 @@ static const char help_text[] =
   "Commands:\n"
   "  build RECIPE     build the image a recipe describes into one tar archive\n"
   "  closure ELF...   the shared libraries the loader would load, without running anything\n"
+  "  inspect IMAGE    an image's config, layers and files\n"
+  "  check IMAGE      hardening checks of an image; exit 1 on a failure\n"
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
@@ -44,6 +46,10 @@ main(int argc, char **argv)
     return cmd_build(argc - 1, argv + 1);
   if (strcmp(cmd, "closure") == 0)
     return cmd_closure(argc - 1, argv + 1);
+  if (strcmp(cmd, "inspect") == 0)
+    return cmd_inspect(argc - 1, argv + 1);
+  if (strcmp(cmd, "check") == 0)
+    return cmd_check(argc - 1, argv + 1);
   fprintf(stderr, "distill: unknown command \"%s\"\nTry 'distill --help'.\n", cmd);
   return EXIT_USAGE;
 }

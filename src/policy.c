@@ -6,23 +6,42 @@
 
 /* An image without these cannot be used to pivot: no interpreter to run a
  * dropped script, no way to install tools.  Patterns are fnmatch(3) ones. */
-static const char *const forbidden[] = {
-  /* shells */
+static const char *const shells[] = {
   "sh", "bash", "rbash", "dash", "ash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "csh", "tcsh", "fish", "yash",
-  "posh", "busybox", "toybox",
-  /* package managers */
+  "posh", "busybox", "toybox", NULL,
+};
+static const char *const package_managers[] = {
   "apt", "apt-get", "apt-cache", "aptitude", "dpkg", "dpkg-deb", "apk", "rpm", "yum", "dnf", "microdnf", "tdnf",
   "zypper", "pacman", "emerge", "opkg", "ipkg", "xbps-install", "nix-env", "pip", "pip[0-9]*", "easy_install",
   NULL,
 };
 
+static const char *
+match(const char *const patterns[], const char *name)
+{
+  for (size_t i = 0; patterns[i]; i++)
+    if (fnmatch(patterns[i], name, 0) == 0)
+      return patterns[i];
+  return NULL;
+}
+
+const char *
+policy_shell_name(const char *name)
+{
+  return match(shells, name);
+}
+
+const char *
+policy_package_manager_name(const char *name)
+{
+  return match(package_managers, name);
+}
+
 const char *
 policy_forbidden_name(const char *name)
 {
-  for (size_t i = 0; forbidden[i]; i++)
-    if (fnmatch(forbidden[i], name, 0) == 0)
-      return forbidden[i];
-  return NULL;
+  const char *what = policy_shell_name(name);
+  return what ? what : policy_package_manager_name(name);
 }
 
 static mode_t

@@ -9,6 +9,7 @@
 #include "distill/sysroot.h"
 
 #include <stddef.h>
+#include <time.h>
 
 #define BASE_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
@@ -24,5 +25,9 @@ char *base_os_release(const char *sysroot_text);
  * `name` is how errors call the bundle.  Returns the number of
  * certificates, or -1. */
 int base_check_certificates(const char *data, size_t len, const char *name, struct derror *err);
+
+/* The subjects of the certificates of a bundle that expired before `now`
+ * (a bundle base_check_certificates() accepted). */
+void base_expired_certificates(const char *data, size_t len, time_t now, struct strv *subjects);
 
 #endif

@@ -16,6 +16,8 @@ void policy_normalize(struct rootfs *fs);
 
 /* The name of a shell or package manager `name` is, or NULL. */
 const char *policy_forbidden_name(const char *name);
+const char *policy_shell_name(const char *name);
+const char *policy_package_manager_name(const char *name);
 
 /* Refuse shells and package managers, by the base name of every file and
  * symlink of the image. */

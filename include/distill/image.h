@@ -1,0 +1,77 @@
+/* Reading an image archive, ours or anyone's: an OCI layout in a tar
+ * (skopeo's oci-archive, distill, docker save since 25) or Docker's
+ * manifest.json (docker save before 25, podman).  Blob digests and diff_ids
+ * are verified; the layers are applied in order with OCI whiteouts into one
+ * file tree, in memory, never extracted to disk.  Every entry of every
+ * layer is kept as well, so that what a later layer deleted is still seen. */
+#ifndef DISTILL_IMAGE_H
+#define DISTILL_IMAGE_H
+
+#include "distill/digest.h"
+#include "distill/error.h"
+#include "distill/util.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Bounds on hostile archives. */
+#define IMAGE_MAX_JSON (4u * 1024 * 1024)
+#define IMAGE_MAX_LAYERS 1024
+#define IMAGE_MAX_ENTRIES (4u * 1024 * 1024)
+
+/* What the content of a regular file revealed while it was read. */
+enum image_mark {
+  IMAGE_MARK_PRIVATE_KEY = 1 << 0, /* a PEM or OpenSSH private key */
+  IMAGE_MARK_SHELL = 1 << 1,       /* the text of a known shell */
+  IMAGE_MARK_PACKAGE_MANAGER = 1 << 2,
+  IMAGE_MARK_ELF = 1 << 3,
+};
+
+struct image_file {
+  char *path;   /* "/usr/bin/x" */
+  char type;    /* 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'c' 'b' 'p' 's' */
+  mode_t mode;  /* permission bits with setuid/setgid/sticky */
+  uint32_t uid, gid;
+  uint64_t size;
+  char *target; /* symlink or hardlink target */
+  int layer;    /* index of the layer that wrote it */
+  unsigned marks;
+  const char *what; /* the shell or package manager the content shows */
+};
+
+struct image_layer {
+  char digest[DIGEST_STR_LEN];
+  char diff_id[DIGEST_STR_LEN];
+  char *media_type;
+  uint64_t size;
+  size_t n_entries;
+};
+
+struct image {
+  char *name;            /* the reference, when the archive names one */
+  char manifest_digest[DIGEST_STR_LEN];
+  char config_digest[DIGEST_STR_LEN];
+  json_t *config;        /* the image config */
+  struct image_layer *layers;
+  size_t n_layers;
+  struct image_file *files; /* the merged tree, sorted by path */
+  size_t n_files;
+  struct image_file *history; /* every entry of every layer, in order */
+  size_t n_history, cap_history;
+};
+
+int image_read(const char *archive, struct image *img, struct derror *err);
+void image_free(struct image *img);
+
+/* The file at `path` in the merged tree, following symlinks (hops bounded;
+ * a loop is an error) when `follow`.  NULL with err unset when absent. */
+const struct image_file *image_lookup(const struct image *img, const char *path, bool follow, struct derror *err);
+
+/* Read the whole content of a regular file of the merged tree (at most
+ * `max` bytes) by reading its layer again. */
+int image_read_file(const char *archive, const struct image *img, const struct image_file *f, size_t max,
+                    struct buf *out, struct derror *err);
+
+#endif
