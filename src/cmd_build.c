@@ -1,4 +1,5 @@
 /* distill build RECIPE: recipe -> plan -> layers -> archive. */
+#include "distill/check.h"
 #include "distill/commands.h"
 #include "distill/elf.h"
 #include "distill/layer.h"
@@ -245,6 +246,31 @@ default_output(const struct recipe *r)
   return xasprintf("%s.tar", name);
 }
 
+/* The image is read back with the code `distill check` uses, before it
+ * gets its name: an image that fails a check is never written. */
+static int
+self_check(int fd, struct derror *err)
+{
+  char path[64];
+  struct image img;
+  struct check_report rep;
+  struct buf failed = { 0 };
+
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  if (image_read(path, &img, err) < 0)
+    return derror_wrap(err, "reading the image back");
+  check_image(path, &img, &rep, err);
+  for (size_t i = 0; i < CHECK_COUNT; i++)
+    for (size_t j = 0; rep.results[i].status == CHECK_FAIL && j < rep.results[i].findings.n; j++)
+      buf_printf(&failed, "\n  %s: %s", rep.results[i].id, rep.results[i].findings.items[j]);
+  if (failed.data)
+    derror_set(err, "the image fails distill check:%s", failed.data);
+  buf_free(&failed);
+  check_report_free(&rep);
+  image_free(&img);
+  return err->msg ? -1 : 0;
+}
+
 static int
 write_image(const struct build_options *o, const struct recipe *r, const struct plan *p, const char *output,
             char manifest_digest[DIGEST_STR_LEN], struct derror *err)
@@ -296,6 +322,8 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
              (unsigned long long) b->size, b->digest);
   }
   if (oci_write_archive(&img, out.fd, manifest_digest, err) < 0)
+    goto fail;
+  if (self_check(out.fd, err) < 0)
     goto fail;
   if (atomic_commit(&out, err) < 0)
     goto done;
