@@ -280,8 +280,9 @@ try_path(struct closure *c, struct request *rq, const char *path, const char *va
   struct elf_info elf;
   struct stat st;
   enum probe ret = PROBE_ERROR;
+  int r, v, idx;
 
-  int r = sysroot_resolve(c->root, path, collect_link, &links, &resolved, &st, err);
+  r = sysroot_resolve(c->root, path, collect_link, &links, &resolved, &st, err);
   if (r == SYSROOT_MISSING || r == SYSROOT_LOOP) {
     derror_clear(err);
     ret = r == SYSROOT_MISSING ? PROBE_ABSENT : PROBE_STOP;
@@ -303,7 +304,7 @@ try_path(struct closure *c, struct request *rq, const char *path, const char *va
       goto out;
     }
   host = sysroot_host_path(c->root, resolved);
-  int v = elf_read_candidate(host, path, c->have_ref ? &c->ref : NULL, &elf, err);
+  v = elf_read_candidate(host, path, c->have_ref ? &c->ref : NULL, &elf, err);
   if (v == ELF_CANDIDATE_OTHER) {
     rq->other_class = true;
     ret = PROBE_OTHER;
@@ -315,7 +316,7 @@ try_path(struct closure *c, struct request *rq, const char *path, const char *va
   }
   add_links(c, &links, why);
   rootfs_add_file(c->fs, resolved, c->layer, host, (uint64_t) st.st_size, 0755, why);
-  int idx = new_object(c, rq->name, path, resolved, &elf, rq->loader, rq->process, rq->how);
+  idx = new_object(c, rq->name, path, resolved, &elf, rq->loader, rq->process, rq->how);
   c->objects[idx].variant = variant;
   c->objects[idx].host = xstrdup(host);
   if (rq->process < 0)

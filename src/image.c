@@ -195,12 +195,16 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
              struct derror *err)
 {
   json_t *index = member_json(archive, m, "index.json", err), *manifest = NULL, *nested = NULL;
+  json_t *desc, *ann, *layers;
+  const char *digest, *ref, *cdigest;
+  cleanup_free char *mname = NULL, *cname = NULL;
+  size_t n;
   int ret = -1;
 
   if (index == NULL)
     return -1;
-  json_t *desc = json_array_get(json_object_get(index, "manifests"), 0);
-  const char *digest = jstr(desc, "digest");
+  desc = json_array_get(json_object_get(index, "manifests"), 0);
+  digest = jstr(desc, "digest");
   /* an index of indexes (skopeo's multi-platform archives): its first */
   for (int depth = 0; desc && depth < 4; depth++) {
     const char *mt = jstr(desc, "mediaType");
@@ -222,32 +226,32 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
     derror_set(err, "`%s`: index.json names no image manifest", archive);
     goto out;
   }
-  json_t *ann = json_object_get(json_array_get(json_object_get(index, "manifests"), 0), "annotations");
-  const char *ref = jstr(ann, "io.containerd.image.name");
+  ann = json_object_get(json_array_get(json_object_get(index, "manifests"), 0), "annotations");
+  ref = jstr(ann, "io.containerd.image.name");
   if (ref == NULL)
     ref = jstr(ann, "org.opencontainers.image.ref.name");
   img->name = ref ? xstrdup(ref) : NULL;
   snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", digest);
-  cleanup_free char *mname = blob_name(digest);
+  mname = blob_name(digest);
   if ((manifest = member_json(archive, m, mname, err)) == NULL) {
     derror_wrap(err, "the manifest %s", digest);
     goto out;
   }
-  const char *cdigest = jstr(json_object_get(manifest, "config"), "digest");
-  json_t *layers = json_object_get(manifest, "layers");
+  cdigest = jstr(json_object_get(manifest, "config"), "digest");
+  layers = json_object_get(manifest, "layers");
   if (!valid_digest(cdigest) || !json_is_array(layers)) {
     derror_set(err, "`%s`: the manifest %s has no config or layers", archive, digest);
     goto out;
   }
   snprintf(img->config_digest, sizeof img->config_digest, "%s", cdigest);
-  size_t n = json_array_size(layers);
+  n = json_array_size(layers);
   if (n > IMAGE_MAX_LAYERS) {
     derror_set(err, "`%s`: %zu layers, more than %d", archive, n, IMAGE_MAX_LAYERS);
     goto out;
   }
   img->layers = xcalloc(n, sizeof *img->layers);
   pl->members = xcalloc(n, sizeof(char *));
-  for (size_t i = 0; i < n; i++, img->n_layers++, pl->n++) {
+  for (size_t i = 0; i < n; i++, img->n_layers++) {
     json_t *l = json_array_get(layers, i);
     const char *ld = jstr(l, "digest");
     if (!valid_digest(ld)) {
@@ -255,13 +259,14 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
       goto out;
     }
     pl->members[i] = blob_name(ld);
+    pl->n = i + 1;
     if (member_find(m, pl->members[i]) == NULL) {
       derror_set(err, "`%s`: the manifest names layer %s, which the archive does not hold", archive, ld);
       goto out;
     }
     set_layer(img, i, ld, jstr(l, "mediaType"), (uint64_t) json_integer_value(json_object_get(l, "size")));
   }
-  cleanup_free char *cname = blob_name(cdigest);
+  cname = blob_name(cdigest);
   if ((img->config = member_json(archive, m, cname, err)) == NULL) {
     derror_wrap(err, "the config %s", cdigest);
     goto out;
@@ -278,27 +283,30 @@ static int
 docker_manifest(const char *archive, const struct members *m, struct image *img, struct plan_layers *pl,
                 struct derror *err)
 {
-  json_t *doc = member_json(archive, m, "manifest.json", err);
+  json_t *doc = member_json(archive, m, "manifest.json", err), *first, *layers;
+  const char *config, *tag;
+  const struct member *c;
+  size_t n;
   int ret = -1;
 
   if (doc == NULL)
     return -1;
-  json_t *first = json_array_get(doc, 0);
-  const char *config = jstr(first, "Config");
-  json_t *layers = json_object_get(first, "Layers");
+  first = json_array_get(doc, 0);
+  config = jstr(first, "Config");
+  layers = json_object_get(first, "Layers");
   if (config == NULL || !json_is_array(layers)) {
     derror_set(err, "`%s`: manifest.json has no Config or Layers", archive);
     goto out;
   }
-  const char *tag = json_string_value(json_array_get(json_object_get(first, "RepoTags"), 0));
+  tag = json_string_value(json_array_get(json_object_get(first, "RepoTags"), 0));
   img->name = tag ? xstrdup(tag) : NULL;
-  const struct member *c = member_find(m, member_name(config));
+  c = member_find(m, member_name(config));
   if (c == NULL) {
     derror_set(err, "`%s`: manifest.json names the config `%s`, which the archive does not hold", archive, config);
     goto out;
   }
   snprintf(img->config_digest, sizeof img->config_digest, "%s", c->digest);
-  size_t n = json_array_size(layers);
+  n = json_array_size(layers);
   if (n > IMAGE_MAX_LAYERS) {
     derror_set(err, "`%s`: %zu layers, more than %d", archive, n, IMAGE_MAX_LAYERS);
     goto out;
@@ -768,6 +776,8 @@ image_read(const char *archive, struct image *img, struct derror *err)
   struct members m = { 0 };
   struct plan_layers pl = { 0 };
   struct pathmap map = { 0 };
+  json_t *diff_ids;
+  size_t n = 0;
   int ret = -1;
 
   memset(img, 0, sizeof *img);
@@ -776,7 +786,7 @@ image_read(const char *archive, struct image *img, struct derror *err)
   if (member_find(&m, "index.json") ? oci_manifest(archive, &m, img, &pl, err) < 0
                                      : docker_manifest(archive, &m, img, &pl, err) < 0)
     goto out;
-  json_t *diff_ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
+  diff_ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
   if (json_array_size(diff_ids) != img->n_layers) {
     derror_set(err, "`%s`: the config lists %zu diff_ids for %zu layers", archive, json_array_size(diff_ids),
                img->n_layers);
@@ -787,7 +797,6 @@ image_read(const char *archive, struct image *img, struct derror *err)
     if (read_layer(archive, img, &map, i, pl.members[i], json_string_value(json_array_get(diff_ids, i)), err) < 0)
       goto out;
   /* drop what whiteouts removed, then sort */
-  size_t n = 0;
   for (size_t i = 0; i < img->n_files; i++)
     if (img->files[i].path)
       img->files[n++] = img->files[i];

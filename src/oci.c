@@ -211,6 +211,16 @@ struct member {
   uint64_t size;
 };
 
+/* libarchive's message, with the system's reason when it has one
+ * ("Write error" alone does not say the disk is full). */
+static int
+archive_failed(struct archive *a, const char *what, struct derror *err)
+{
+  if (archive_errno(a) > 0)
+    return derror_errno(err, archive_errno(a), "%s", what);
+  return derror_set(err, "%s: %s", what, archive_error_string(a));
+}
+
 static int
 write_member(struct archive *a, struct archive_entry *ae, const struct member *m, int64_t epoch,
              struct derror *err)
@@ -225,12 +235,12 @@ write_member(struct archive *a, struct archive_entry *ae, const struct member *m
   archive_entry_set_mtime(ae, epoch, 0);
   archive_entry_set_size(ae, dir ? 0 : (la_int64_t) m->size);
   if (archive_write_header(a, ae) < ARCHIVE_WARN)
-    return derror_set(err, "%s: %s", m->name, archive_error_string(a));
+    return archive_failed(a, m->name, err);
   if (dir || m->size == 0)
     return 0;
   if (m->data) {
     if (archive_write_data(a, m->data, m->size) != (la_ssize_t) m->size)
-      return derror_set(err, "%s: %s", m->name, archive_error_string(a));
+      return archive_failed(a, m->name, err);
     return 0;
   }
   cleanup_free char *chunk = xmalloc(128 * 1024);
@@ -243,7 +253,7 @@ write_member(struct archive *a, struct archive_entry *ae, const struct member *m
     if (r <= 0)
       return derror_errno(err, r < 0 ? errno : EIO, "read back %s", m->name);
     if (archive_write_data(a, chunk, (size_t) r) != r)
-      return derror_set(err, "%s: %s", m->name, archive_error_string(a));
+      return archive_failed(a, m->name, err);
     left -= (uint64_t) r;
     off += r;
   }
@@ -315,7 +325,7 @@ oci_write_archive(const struct oci_image *img, int fd, char manifest_digest[DIGE
     if (write_member(a, ae, &m[i], img->epoch, err) < 0)
       goto out;
   if (archive_write_close(a) != ARCHIVE_OK) {
-    derror_set(err, "%s", archive_error_string(a));
+    archive_failed(a, "the archive", err);
     goto out;
   }
   ret = 0;

@@ -1034,6 +1034,9 @@ recipe_parse(const char *file, const char *data, size_t len, struct recipe *out,
   yaml_parser_t parser;
   yaml_document_t doc, extra;
   struct ctx c = { file, &doc, out, err };
+  yaml_node_t *root;
+  bool more;
+  size_t extra_line;
   int ret = -1;
 
   memset(out, 0, sizeof *out);
@@ -1066,7 +1069,7 @@ recipe_parse(const char *file, const char *data, size_t len, struct recipe *out,
     yaml_parser_delete(&parser);
     return ret;
   }
-  yaml_node_t *root = yaml_document_get_root_node(&doc);
+  root = yaml_document_get_root_node(&doc);
   if (root == NULL) {
     ret = derror_set(err, "%s: empty recipe", file);
     goto out;
@@ -1075,8 +1078,8 @@ recipe_parse(const char *file, const char *data, size_t len, struct recipe *out,
     ret = yaml_error(file, &parser, data, err);
     goto out;
   }
-  bool more = yaml_document_get_root_node(&extra) != NULL;
-  size_t extra_line = extra.start_mark.line + 1;
+  more = yaml_document_get_root_node(&extra) != NULL;
+  extra_line = extra.start_mark.line + 1;
   yaml_document_delete(&extra);
   if (more) {
     ret = derror_set(err, "%s:%zu:1: only one YAML document is allowed", file, extra_line);
