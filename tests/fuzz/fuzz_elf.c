@@ -1,0 +1,32 @@
+/* libFuzzer: the ELF reader, the loader's candidate check, and the closure
+ * of the object against this machine as the sysroot. */
+#include "distill/closure.h"
+#include "memfile.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  static struct sysroot root;
+  const char *path = memfile(data, size);
+  struct derror err = DERROR_INIT;
+  struct elf_info elf, cand;
+
+  if (root.root == NULL && sysroot_open(&root, "/", &err) < 0)
+    abort();
+  if (elf_read_candidate(path, "fuzz", NULL, &cand, &err) == ELF_CANDIDATE_OK)
+    elf_info_free(&cand);
+  derror_clear(&err);
+  if (elf_read(path, "fuzz", &elf, &err) == 0) {
+    struct rootfs fs = { 0 };
+    struct closure c;
+    closure_init(&c, &root, &fs, LAYER_LIBRARIES);
+    if (closure_add_program(&c, "/fuzz/prog", "/fuzz", path, &elf, &err) == 0)
+      closure_resolve(&c, &err);
+    closure_free(&c);
+    rootfs_free(&fs);
+  }
+  derror_clear(&err);
+  return 0;
+}
