@@ -59,6 +59,10 @@ expect 1 'is a shell or package manager ("dash")' "$DISTILL" build "$WORK/shell.
 printf 'name: app\ncontents:\n  binaries: [{source: ok, path: /bin/sh}]\n' >"$WORK/shell2.yaml"
 expect 1 'is a shell or package manager ("sh")' "$DISTILL" build "$WORK/shell2.yaml" -o "$WORK/app.tar"
 no_leftovers
+# a device is not a file
+printf 'name: app\ncontents:\n  files: [{source: /dev/null, path: /etc/x}]\n' >"$WORK/dev.yaml"
+expect 1 'contents.files[0]: `/dev/null` is a device, FIFO or socket, not a file' "$DISTILL" build "$WORK/dev.yaml" -o "$WORK/app.tar"
+no_leftovers
 # two contents on one path
 printf 'name: app\ncontents:\n  binaries: [{source: ok, path: /app}]\n  symlinks: [{path: /app, target: x}]\n' >"$WORK/twice.yaml"
 expect 1 '`/app` is claimed twice' "$DISTILL" build "$WORK/twice.yaml" -o "$WORK/app.tar"

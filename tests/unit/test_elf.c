@@ -82,6 +82,49 @@ test_not_elf(void **state)
   tl_rmtree(dir);
 }
 
+/* Patch `n` bytes at `off` of a copy of /usr/bin/true. */
+static char *
+patched(const char *dir, const char *name, long off, const char *bytes, int n)
+{
+  char *path = xasprintf("%s/%s", dir, name);
+  assert_int_equal(tl_sh("cp /usr/bin/true '%s'", path), 0);
+  int fd = open(path, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, bytes, (size_t) n, off), n);
+  close(fd);
+  return path;
+}
+
+static void
+test_hostile(void **state)
+{
+  char *dir = tl_tmpdir();
+  struct elf_info info;
+  struct derror err = DERROR_INIT;
+
+  /* e_phoff far past the end of the file */
+  cleanup_free char *far = patched(dir, "far", 32, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8);
+  assert_int_equal(elf_read(far, "far", &info, &err), ELF_READ_ERROR);
+  assert_non_null(strstr(err.msg, "`far`: "));
+  /* 65535 program headers in a small file */
+  cleanup_free char *many = patched(dir, "many", 56, "\xff\xff", 2);
+  assert_int_equal(elf_read(many, "many", &info, &err), ELF_READ_ERROR);
+  assert_non_null(strstr(err.msg, "`many`: "));
+  /* an ELF class that does not exist */
+  cleanup_free char *cls = patched(dir, "class", 4, "\x07", 1);
+  assert_int_equal(elf_read(cls, "class", &info, &err), ELF_READ_ERROR);
+  assert_int_equal(elf_read_candidate(cls, "class", NULL, &info, &err), ELF_CANDIDATE_ERROR);
+  derror_clear(&err);
+
+  /* 8 GiB, sparse: only the headers are read */
+  cleanup_free char *huge = xasprintf("%s/huge", dir);
+  assert_int_equal(tl_sh("cp /usr/bin/true '%s' && truncate -s 8G '%s'", huge, huge), 0);
+  assert_int_equal(elf_read(huge, "huge", &info, &err), 0);
+  assert_true(info.needed.n > 0);
+  elf_info_free(&info);
+  tl_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -89,6 +132,7 @@ main(void)
     cmocka_unit_test(test_dynamic_program),
     cmocka_unit_test(test_fixtures),
     cmocka_unit_test(test_not_elf),
+    cmocka_unit_test(test_hostile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
