@@ -29,8 +29,13 @@ os.environ.setdefault("SOURCE_DIR", ".")
 import hostile
 out = sys.argv[1]
 hostile.archive(f"{out}/plain.tar")
-hostile.archive(f"{out}/two-layers.tar", [hostile.GOOD_LAYER, [("etc/.wh.passwd", "f", b"", 0o644),
-                ("usr/", "d", None, 0o755), ("usr/bin/", "d", None, 0o755), ("usr/bin/x", "l", "../../etc", 0o777)]])
+second = [("etc/.wh.passwd", "f", b"", 0o644), ("srv/.wh..wh..opq", "f", b"", 0o644),
+          ("usr/", "d", None, 0o755), ("usr/bin/", "d", None, 0o755), ("usr/bin/x", "l", "../../etc", 0o777),
+          ("usr/bin/y", "h", "usr/bin/x", 0o755),
+          ("root/.ssh/id_rsa", "f", b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n", 0o600)]
+hostile.archive(f"{out}/two-layers.tar", [hostile.GOOD_LAYER, second])
+# plain layers let mutations reach the tar headers and the whiteouts
+hostile.archive(f"{out}/plain-layers.tar", [hostile.GOOD_LAYER, second], compress=False)
 PY
 
 for t in recipe elf image; do

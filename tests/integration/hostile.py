@@ -43,16 +43,16 @@ def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
 GOOD_LAYER = [("etc/", "d", None, 0o755), ("etc/passwd", "f", b"root:x:0:0::/root:/sbin/nologin\n", 0o644)]
 
 
-def archive(path, layers=(GOOD_LAYER,), mutate=lambda files, docs: None):
-    """An OCI archive of gzip layers; mutate(files, docs) may spoil it."""
+def archive(path, layers=(GOOD_LAYER,), mutate=lambda files, docs: None, compress=True):
+    """An OCI archive of gzip (or plain) layers; mutate(files, docs) may spoil it."""
     files, docs = {}, {}
     diff_ids, descs = [], []
     for entries in layers:
         raw = tar_bytes(entries)
-        blob = gzip.compress(raw, mtime=0)
+        blob = gzip.compress(raw, mtime=0) if compress else raw
         diff_ids.append(sha(raw))
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(blob),
-                      "size": len(blob)})
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compress else ""),
+                      "digest": sha(blob), "size": len(blob)})
         files["blobs/sha256/" + sha(blob)[7:]] = blob
     docs["config"] = {"architecture": "amd64", "os": "linux", "config": {"User": "65532:65532"},
                       "rootfs": {"type": "layers", "diff_ids": diff_ids}}
