@@ -191,6 +191,16 @@ set_layer(struct image *img, size_t i, const char *digest, const char *media_typ
 }
 
 static int
+alloc_layers(const char *archive, struct image *img, struct plan_layers *pl, size_t n, struct derror *err)
+{
+  if (n > IMAGE_MAX_LAYERS)
+    return derror_set(err, "`%s`: %zu layers, more than %d", archive, n, IMAGE_MAX_LAYERS);
+  img->layers = xcalloc(n, sizeof *img->layers);
+  pl->members = xcalloc(n, sizeof(char *));
+  return 0;
+}
+
+static int
 oci_manifest(const char *archive, const struct members *m, struct image *img, struct plan_layers *pl,
              struct derror *err)
 {
@@ -245,12 +255,8 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
   }
   snprintf(img->config_digest, sizeof img->config_digest, "%s", cdigest);
   n = json_array_size(layers);
-  if (n > IMAGE_MAX_LAYERS) {
-    derror_set(err, "`%s`: %zu layers, more than %d", archive, n, IMAGE_MAX_LAYERS);
+  if (alloc_layers(archive, img, pl, n, err) < 0)
     goto out;
-  }
-  img->layers = xcalloc(n, sizeof *img->layers);
-  pl->members = xcalloc(n, sizeof(char *));
   for (size_t i = 0; i < n; i++, img->n_layers++) {
     json_t *l = json_array_get(layers, i);
     const char *ld = jstr(l, "digest");
@@ -307,12 +313,8 @@ docker_manifest(const char *archive, const struct members *m, struct image *img,
   }
   snprintf(img->config_digest, sizeof img->config_digest, "%s", c->digest);
   n = json_array_size(layers);
-  if (n > IMAGE_MAX_LAYERS) {
-    derror_set(err, "`%s`: %zu layers, more than %d", archive, n, IMAGE_MAX_LAYERS);
+  if (alloc_layers(archive, img, pl, n, err) < 0)
     goto out;
-  }
-  img->layers = xcalloc(n, sizeof *img->layers);
-  pl->members = xcalloc(n, sizeof(char *));
   for (size_t i = 0; i < n; i++, img->n_layers++, pl->n++) {
     const char *name = json_string_value(json_array_get(layers, i));
     const struct member *l = name ? member_find(m, member_name(name)) : NULL;
