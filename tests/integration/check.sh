@@ -68,6 +68,13 @@ skopeo copy -q "oci:$L:bad" "docker-archive:$WORK/bad-docker.tar:bad:1"
 [ "$(jq -c '[.checks[] | .status]' "$WORK/report.json")" = "$(jq -c '[.checks[] | .status]' "$WORK/report2.json")" ] ||
 	fail "docker-archive and oci layout disagree"
 
+# And with zstd layers (skopeo recompresses).
+skopeo copy -q --dest-compress --dest-compress-format zstd "oci:$L:bad" "oci-archive:$WORK/bad-zstd.tar:bad"
+"$DISTILL" inspect "$WORK/bad-zstd.tar" | grep -q '^-rwsr-xr-x 0:0 .* /usr/sbin/helper$' || fail "zstd layers not read"
+"$DISTILL" check --json "$WORK/bad-zstd.tar" >"$WORK/report3.json" || true
+[ "$(jq -c '[.checks[] | .status]' "$WORK/report.json")" = "$(jq -c '[.checks[] | .status]' "$WORK/report3.json")" ] ||
+	fail "zstd layers and gzip layers disagree"
+
 # distill's own images have no failure.
 for recipe in static curl jq; do
 	"$DISTILL" build "$SOURCE_DIR/recipes/$recipe.yaml" -o "$WORK/$recipe.tar"

@@ -266,6 +266,23 @@ test_depth_bounded(void **state)
 }
 
 static void
+test_size_bounded(void **state)
+{
+  struct buf b = { 0 };
+  struct recipe r;
+  struct derror err = DERROR_INIT;
+
+  buf_printf(&b, "name: x\nlabels:\n");
+  for (int i = 0; b.len <= 1024 * 1024; i++)
+    buf_printf(&b, "  k%d: \"%0100d\"\n", i, i);
+  assert_int_equal(recipe_parse("big.yaml", b.data, b.len, &r, &err), -1);
+  assert_string_equal(err.msg, "big.yaml: larger than 1048576 bytes");
+  derror_clear(&err);
+  recipe_free(&r);
+  buf_free(&b);
+}
+
+static void
 test_load_from_file(void **state)
 {
   char *dir = tl_tmpdir();
@@ -294,6 +311,7 @@ main(void)
     cmocka_unit_test(test_full_recipe),    cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_normalised_values), cmocka_unit_test(test_errors),
     cmocka_unit_test(test_depth_bounded),  cmocka_unit_test(test_load_from_file),
+    cmocka_unit_test(test_size_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
