@@ -171,6 +171,11 @@ write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_ent
     archive_entry_set_filetype(ae, AE_IFREG);
     archive_entry_set_size(ae, (la_int64_t) e->size);
     break;
+  case ROOTFS_HARDLINK:
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_hardlink(ae, e->target + 1);
+    archive_entry_set_size(ae, 0);
+    break;
   }
   if (archive_write_header(a, ae) < ARCHIVE_WARN)
     return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));

@@ -53,6 +53,7 @@ normal_mode(const struct rootfs_entry *e)
   case ROOTFS_SYMLINK:
     return 0777;
   case ROOTFS_FILE:
+  case ROOTFS_HARDLINK:
     break;
   }
   return (e->mode & 0111) ? 0755 : 0644;

@@ -104,7 +104,11 @@ add_tree_node(struct rootfs *fs, const char *host, const char *image, const char
     return add_tree_at(fs, host, image, rel, exclude, layer, origin, depth + 1, err);
   }
   if (S_ISREG(st.st_mode)) {
-    rootfs_add_file(fs, image, layer, host, (uint64_t) st.st_size, st.st_mode & 07777, origin);
+    struct rootfs_entry *e = rootfs_add_file(fs, image, layer, host, (uint64_t) st.st_size, st.st_mode & 07777,
+                                             origin);
+    e->linked = st.st_nlink > 1;
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
     return 0;
   }
   if (S_ISLNK(st.st_mode)) {
@@ -203,6 +207,8 @@ type_name(enum rootfs_type t)
     return "a directory";
   case ROOTFS_SYMLINK:
     return "a symlink";
+  case ROOTFS_HARDLINK:
+    return "a hardlink";
   }
   return "?";
 }
@@ -216,6 +222,7 @@ same_entry(const struct rootfs_entry *a, const struct rootfs_entry *b)
     return false;
   switch (a->type) {
   case ROOTFS_SYMLINK:
+  case ROOTFS_HARDLINK:
     return strcmp(a->target, b->target) == 0;
   case ROOTFS_DIR:
     return true;
@@ -292,6 +299,50 @@ rootfs_find(const struct rootfs *fs, const char *path)
   return find_in(fs, fs->n, path);
 }
 
+static int
+inode_cmp(const void *a, const void *b, void *data)
+{
+  const struct rootfs *fs = data;
+  const struct rootfs_entry *x = &fs->items[*(const size_t *) a], *y = &fs->items[*(const size_t *) b];
+
+  if (x->dev != y->dev)
+    return x->dev < y->dev ? -1 : 1;
+  if (x->ino != y->ino)
+    return x->ino < y->ino ? -1 : 1;
+  if (x->layer != y->layer)
+    return (int) x->layer - (int) y->layer;
+  return strcmp(x->path, y->path);
+}
+
+/* Names of one inode within a layer: the first in bytewise order keeps the
+ * content, the others point to it.  The choice depends on the names only,
+ * never on the order a directory lists them. */
+static void
+link_hardlinks(struct rootfs *fs)
+{
+  size_t *idx = xcalloc(fs->n, sizeof(size_t)), n = 0;
+
+  for (size_t i = 0; i < fs->n; i++)
+    if (fs->items[i].type == ROOTFS_FILE && fs->items[i].linked && fs->items[i].source)
+      idx[n++] = i;
+  if (n)
+    qsort_r(idx, n, sizeof(size_t), inode_cmp, fs);
+  for (size_t i = 1; i < n; i++) {
+    struct rootfs_entry *first = &fs->items[idx[i - 1]], *e = &fs->items[idx[i]];
+    if (e->dev != first->dev || e->ino != first->ino || e->layer != first->layer)
+      continue;
+    /* keep pointing at the group's first entry */
+    while (first->type == ROOTFS_HARDLINK)
+      first = rootfs_find(fs, first->target);
+    e->type = ROOTFS_HARDLINK;
+    e->target = xstrdup(first->path);
+    free(e->source);
+    e->source = NULL;
+    e->size = 0;
+  }
+  free(idx);
+}
+
 int
 rootfs_finish(struct rootfs *fs, struct derror *err)
 {
@@ -324,7 +375,10 @@ rootfs_finish(struct rootfs *fs, struct derror *err)
     }
   }
   sort_entries(fs);
-  return dedupe(fs, err);
+  if (dedupe(fs, err) < 0)
+    return -1;
+  link_hardlinks(fs);
+  return 0;
 }
 
 void

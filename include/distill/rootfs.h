@@ -12,7 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum rootfs_type { ROOTFS_FILE, ROOTFS_DIR, ROOTFS_SYMLINK };
+/* A hardlink names an earlier ROOTFS_FILE of the same layer (its target). */
+enum rootfs_type { ROOTFS_FILE, ROOTFS_DIR, ROOTFS_SYMLINK, ROOTFS_HARDLINK };
 
 /* Layers in image order; an empty layer is left out of the image. */
 enum rootfs_layer { LAYER_BASE, LAYER_LIBRARIES, LAYER_APP, LAYER_COUNT };
@@ -29,7 +30,10 @@ struct rootfs_entry {
   char *source;  /* ROOTFS_FILE: host path of the content, or NULL */
   char *data;    /* ROOTFS_FILE without source: the content */
   uint64_t size;
-  char *target;  /* ROOTFS_SYMLINK */
+  char *target;  /* ROOTFS_SYMLINK, ROOTFS_HARDLINK */
+  dev_t dev;     /* with ino: the source's identity, when it has links */
+  ino_t ino;
+  bool linked;   /* the source has more than one name */
   char *origin;  /* what added it, for errors ("contents.files[2]") */
 };
 
@@ -55,6 +59,8 @@ struct rootfs_entry *rootfs_add_symlink(struct rootfs *fs, const char *path, enu
 int rootfs_add_tree(struct rootfs *fs, const char *host_dir, const char *image_dir, const struct strv *exclude,
                     enum rootfs_layer layer, const char *origin, struct derror *err);
 
+/* Sort, merge, add parents; then files of one tree that are one inode
+ * become hardlinks to the first of their names in sorted order. */
 int rootfs_finish(struct rootfs *fs, struct derror *err);
 /* After rootfs_finish(): the entry at `path`, or NULL. */
 struct rootfs_entry *rootfs_find(const struct rootfs *fs, const char *path);

@@ -123,6 +123,32 @@ test_tree_with_exclude(void **state)
   tl_rmtree(dir);
 }
 
+/* Names of one inode: the first in bytewise order keeps the content,
+ * whatever order the directory lists them in. */
+static void
+test_hardlinks(void **state)
+{
+  char *dir = tl_tmpdir();
+  struct rootfs fs = { 0 };
+  struct derror err = DERROR_INIT;
+
+  free(tl_write(dir, "t/a/z", "same"));
+  assert_int_equal(tl_sh("cd '%s/t' && mkdir a-b && ln a/z a-b/c && ln a/z b && echo other > single", dir), 0);
+  cleanup_free char *src = xasprintf("%s/t", dir);
+  assert_int_equal(rootfs_add_tree(&fs, src, "/t", NULL, LAYER_APP, "d", &err), 0);
+  assert_int_equal(rootfs_finish(&fs, &err), 0);
+  /* "/t/a-b/c" < "/t/a/z" < "/t/b" bytewise ('-' is below '/') */
+  assert_int_equal(rootfs_find(&fs, "/t/a-b/c")->type, ROOTFS_FILE);
+  assert_int_equal(rootfs_find(&fs, "/t/a-b/c")->size, 4);
+  assert_int_equal(rootfs_find(&fs, "/t/a/z")->type, ROOTFS_HARDLINK);
+  assert_string_equal(rootfs_find(&fs, "/t/a/z")->target, "/t/a-b/c");
+  assert_int_equal(rootfs_find(&fs, "/t/b")->type, ROOTFS_HARDLINK);
+  assert_string_equal(rootfs_find(&fs, "/t/b")->target, "/t/a-b/c");
+  assert_int_equal(rootfs_find(&fs, "/t/single")->type, ROOTFS_FILE);
+  rootfs_free(&fs);
+  tl_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -131,6 +157,7 @@ main(void)
     cmocka_unit_test(test_duplicates_and_conflicts),
     cmocka_unit_test(test_parent_not_a_directory),
     cmocka_unit_test(test_tree_with_exclude),
+    cmocka_unit_test(test_hardlinks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
