@@ -716,6 +716,7 @@ read_layer(const char *archive, struct image *img, struct pathmap *map, size_t l
     e->uid = (uint32_t) archive_entry_uid(ae);
     e->gid = (uint32_t) archive_entry_gid(ae);
     e->size = e->type == 'f' ? (uint64_t) archive_entry_size(ae) : 0;
+    e->mtime = archive_entry_mtime(ae);
     e->layer = (int) li;
     if (e->type == 'l')
       e->target = xstrdup(archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
@@ -730,16 +731,21 @@ read_layer(const char *archive, struct image *img, struct pathmap *map, size_t l
     }
     if (e->type == 'f') {
       struct scan s = { .first = true };
+      struct digest d;
+      digest_init(&d);
       for (;;) {
         la_ssize_t n = archive_read_data(lr.tar, chunk, CHUNK);
         if (n < 0) {
+          digest_abort(&d);
           derror_set(err, "`%s`: layer %zu: `%s`: %s", archive, li + 1, path, archive_error_string(lr.tar));
           goto out;
         }
         if (n == 0)
           break;
         scan_chunk(&s, chunk, (size_t) n);
+        digest_update(&d, chunk, (size_t) n);
       }
+      digest_final(&d, e->digest);
       e->marks = s.marks;
       e->what = s.what;
     }

@@ -16,6 +16,7 @@ static const char help_text[] =
   "  closure ELF...   the shared libraries the loader would load, without running anything\n"
   "  inspect IMAGE    an image's config, layers and files\n"
   "  check IMAGE      hardening checks of an image; exit 1 on a failure\n"
+  "  diff A B         how two images differ; exit 0 when identical\n"
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
@@ -50,6 +51,8 @@ main(int argc, char **argv)
     return cmd_inspect(argc - 1, argv + 1);
   if (strcmp(cmd, "check") == 0)
     return cmd_check(argc - 1, argv + 1);
+  if (strcmp(cmd, "diff") == 0)
+    return cmd_diff(argc - 1, argv + 1);
   fprintf(stderr, "distill: unknown command \"%s\"\nTry 'distill --help'.\n", cmd);
   return EXIT_USAGE;
 }

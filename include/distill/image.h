@@ -35,6 +35,8 @@ struct image_file {
   mode_t mode;  /* permission bits with setuid/setgid/sticky */
   uint32_t uid, gid;
   uint64_t size;
+  int64_t mtime;
+  char digest[DIGEST_STR_LEN]; /* of the content, regular files */
   char *target; /* symlink or hardlink target */
   int layer;    /* index of the layer that wrote it */
   unsigned marks;
