@@ -2,9 +2,12 @@
 #include "config.h"
 #include "distill/commands.h"
 
+#include <archive.h>
 #include <locale.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 static const char help_text[] =
   "usage: distill COMMAND [ARGS]\n"
@@ -20,7 +23,7 @@ static const char help_text[] =
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
-  "      --version    show the version\n";
+  "      --version    show the version, and those of the libraries the bytes depend on\n";
 
 int
 main(int argc, char **argv)
@@ -40,7 +43,9 @@ main(int argc, char **argv)
     return EXIT_OK;
   }
   if (strcmp(cmd, "--version") == 0) {
-    printf("distill %s\n", DISTILL_VERSION);
+    /* The bytes of an image depend on these too: zlib writes the layers. */
+    printf("distill %s\nzlib %s\n%s\n%s\n", DISTILL_VERSION, zlibVersion(), archive_version_string(),
+           OpenSSL_version(OPENSSL_VERSION));
     return EXIT_OK;
   }
   if (strcmp(cmd, "build") == 0)
