@@ -256,6 +256,44 @@ diff_layers(struct diff *d, const struct image *a, const struct image *b, bool f
   }
 }
 
+/* One line per difference, except that a file change shared by more than
+ * GROUP_MIN files (an epoch moves every mtime) is one line naming the first
+ * file and the count; --json keeps every file. */
+#define GROUP_MIN 3
+
+static void
+print_text(json_t *items)
+{
+  json_t *count = json_object(); /* what -> number of files with it */
+  size_t i;
+  json_t *v;
+
+  json_array_foreach(items, i, v)
+  {
+    if (strcmp(json_string_value(json_object_get(v, "kind")), "file") != 0)
+      continue;
+    const char *what = json_string_value(json_object_get(v, "what"));
+    json_t *n = json_object_get(count, what);
+    json_object_set_new(count, what, json_integer(n ? json_integer_value(n) + 1 : 1));
+  }
+  json_array_foreach(items, i, v)
+  {
+    const char *kind = json_string_value(json_object_get(v, "kind"));
+    const char *where = json_string_value(json_object_get(v, "where"));
+    const char *what = json_string_value(json_object_get(v, "what"));
+    json_t *n = strcmp(kind, "file") == 0 ? json_object_get(count, what) : NULL;
+    json_int_t many = n ? json_integer_value(n) : 0;
+
+    if (many > GROUP_MIN) {
+      printf("%s %s and %lld more: %s\n", kind, where, (long long) many - 1, what);
+      json_object_set_new(count, what, json_integer(-1)); /* printed */
+    } else if (many >= 0) {
+      printf("%s %s: %s\n", kind, where, what);
+    }
+  }
+  json_decref(count);
+}
+
 int
 cmd_diff(int argc, char **argv)
 {
@@ -317,13 +355,7 @@ cmd_diff(int argc, char **argv)
   } else if (strcmp(da, db) == 0) {
     printf("identical: %s\n", da);
   } else {
-    size_t i;
-    json_t *v;
-    json_array_foreach(d.items, i, v)
-    {
-      printf("%s %s: %s\n", json_string_value(json_object_get(v, "kind")),
-             json_string_value(json_object_get(v, "where")), json_string_value(json_object_get(v, "what")));
-    }
+    print_text(d.items);
     printf("%zu difference%s\n", json_array_size(d.items), json_array_size(d.items) == 1 ? "" : "s");
   }
   ret = strcmp(da, db) == 0 ? EXIT_OK : EXIT_FAIL;

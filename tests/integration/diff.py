@@ -198,9 +198,17 @@ def main():
 
     expect("a changed mode", base, build("mode", change=lambda t: os.chmod(f"{t}/b", 0o755)), 1,
            present=["file /srv/b: mode 0644 -> 0755"], absent=["file /srv/b: content", "file /srv/a", "config"])
-    expect("a changed epoch", base, build("epoch", epoch=1700000001), 1,
-           present=["file /srv/a: mtime 1700000000 -> 1700000001", "config created: "],
-           absent=["file /srv/a: content", "file /srv/a: mode"])
+    epoch = build("epoch", epoch=1700000001)
+    out = expect("a changed epoch", base, epoch, 1, present=["file /etc and ", "config created: "],
+                 absent=["file /srv/a: content", "file /srv/a: mode", "file /srv/a: mtime"])
+    # every file's mtime moved: one line in the text, every file in --json
+    grouped = [line for line in out.splitlines() if line.endswith(": mtime 1700000000 -> 1700000001")]
+    code, out, _ = diff(base, epoch, "--json")
+    moved = [d["where"] for d in json.loads(out)["differences"] if d["what"] == "mtime 1700000000 -> 1700000001"]
+    ok = (len(grouped) == 1 and grouped[0].startswith(f"file /etc and {len(moved) - 1} more:")
+          and "/srv/a" in moved and "/srv/sub/words" in moved and len(moved) > 10)
+    failures += not ok
+    print(f"{'ok' if ok else 'FAIL'}: the epoch's {len(moved)} mtimes are one line of text and each in --json")
     expect("a changed environment entry", base, build("env", greeting="bye"), 1,
            present=['config config.Env: removed "GREETING=hello"', 'config config.Env: added "GREETING=bye"'],
            absent=["file", "layer"])
