@@ -26,12 +26,13 @@ struct build_options {
   const char *platform;
   int64_t epoch;
   enum compression comp;
+  unsigned jobs;
   int verbosity; /* 0 quiet, 1 normal, 2 verbose */
 };
 
 static const char usage_text[] =
   "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--platform P]\n"
-  "                    [--source-date-epoch N] [--compression gzip|none]\n"
+  "                    [--source-date-epoch N] [--compression gzip|zstd|none]\n"
   "                    [--jobs N] [--cache DIR | --no-cache] [-q | -v]\n"
   "\n"
   "Build the OCI image a recipe describes into one tar archive.\n"
@@ -42,8 +43,8 @@ static const char usage_text[] =
   "      --platform P           linux/amd64, linux/arm64, ...: must be the programs' own\n"
   "      --source-date-epoch N  the time of every entry and of the image\n"
   "                             (default: $SOURCE_DATE_EPOCH, else 0)\n"
-  "      --compression KIND     gzip (default) or none\n"
-  "      --jobs N               worker threads (accepted; layers are written in one thread today)\n"
+  "      --compression KIND     gzip (default), zstd or none\n"
+  "      --jobs N               compression threads (default: the CPUs); the bytes do not depend on it\n"
   "      --cache DIR, --no-cache  the layer cache (accepted; no cache is kept today)\n"
   "  -q, --quiet                print nothing but errors\n"
   "  -v, --verbose              print what goes into each layer\n"
@@ -103,6 +104,7 @@ parse_options(int argc, char **argv, struct build_options *o)
   int c;
 
   memset(o, 0, sizeof *o);
+  o->jobs = compress_default_jobs();
   o->verbosity = isatty(STDOUT_FILENO) ? 1 : 0;
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:t:qvh", longopts, NULL)) != -1) {
@@ -135,15 +137,16 @@ parse_options(int argc, char **argv, struct build_options *o)
       else if (strcmp(optarg, "none") == 0)
         o->comp = COMPRESSION_NONE;
       else if (strcmp(optarg, "zstd") == 0)
-        return usage_error("--compression %s: not available in this version (gzip or none)", optarg);
+        o->comp = COMPRESSION_ZSTD;
       else
-        return usage_error("--compression: \"%s\" is not gzip or none", optarg);
+        return usage_error("--compression: \"%s\" is not gzip, zstd or none", optarg);
       break;
     case OPT_JOBS: {
       char *end;
       long jobs = strtol(optarg, &end, 10);
       if (*optarg == '\0' || *end || jobs < 1 || jobs > 1024)
         return usage_error("--jobs: \"%s\" is not a number from 1 to 1024", optarg);
+      o->jobs = (unsigned) jobs;
       break;
     }
     case OPT_CACHE:
@@ -312,7 +315,8 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
       goto fail;
     struct layer_blob *b = &layers[img.n_layers];
     comments[img.n_layers++] = layer_comments[l];
-    if (layer_write(&p->fs, (enum rootfs_layer) l, o->epoch, o->comp, fd, b, err) < 0) {
+    struct layer_options lo = { .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs };
+    if (layer_write(&p->fs, (enum rootfs_layer) l, &lo, fd, b, err) < 0) {
       close(fd);
       img.n_layers--;
       goto fail;

@@ -8,45 +8,27 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define CHUNK (128 * 1024)
 
 /* Where the tar stream goes: hashed, compressed, hashed again, written. */
 struct sink {
   struct digest diff, blob;
-  enum compression comp;
-  z_stream z;
+  struct compressor *comp;
   int fd;
   int write_errno;
-  unsigned char out[CHUNK];
 };
 
 static int
-sink_emit(struct sink *s, const void *data, size_t n)
+sink_emit(void *ctx, const void *data, size_t n)
 {
+  struct sink *s = ctx;
+
   digest_update(&s->blob, data, n);
   if (write_all(s->fd, data, n) < 0) {
     s->write_errno = errno;
     return -1;
   }
-  return 0;
-}
-
-static int
-sink_deflate(struct sink *s, const void *data, size_t n, int flush)
-{
-  s->z.next_in = (Bytef *) data;
-  s->z.avail_in = (uInt) n;
-  do {
-    s->z.next_out = s->out;
-    s->z.avail_out = sizeof s->out;
-    int r = deflate(&s->z, flush);
-    if (r == Z_STREAM_ERROR)
-      return -1;
-    if (sink_emit(s, s->out, sizeof s->out - s->z.avail_out) < 0)
-      return -1;
-  } while (s->z.avail_out == 0 || (flush == Z_FINISH && s->z.avail_in > 0));
   return 0;
 }
 
@@ -56,8 +38,7 @@ sink_write(struct archive *a, void *data, const void *buf, size_t n)
   struct sink *s = data;
 
   digest_update(&s->diff, buf, n);
-  int r = s->comp == COMPRESSION_GZIP ? sink_deflate(s, buf, n, Z_NO_FLUSH) : sink_emit(s, buf, n);
-  if (r < 0) {
+  if (compressor_write(s->comp, buf, n) < 0) {
     archive_set_error(a, s->write_errno ? s->write_errno : EIO, "write layer: %s",
                       s->write_errno ? strerror(s->write_errno) : "compression failed");
     return -1;
@@ -65,34 +46,25 @@ sink_write(struct archive *a, void *data, const void *buf, size_t n)
   return (la_ssize_t) n;
 }
 
-/* A gzip member whose header depends on nothing but the level: mtime 0, no
- * name, OS byte 3 (Unix), as `gzip -n` writes. */
 static int
-sink_open(struct sink *s, enum compression comp, int fd)
+sink_open(struct sink *s, const struct layer_options *opt, int fd)
 {
   memset(s, 0, sizeof *s);
-  s->comp = comp;
   s->fd = fd;
+  s->comp = compressor_new(opt->comp, opt->jobs, sink_emit, s);
+  if (s->comp == NULL)
+    return -1;
   digest_init(&s->diff);
   digest_init(&s->blob);
-  if (comp == COMPRESSION_GZIP) {
-    static gz_header header = { .os = 3, .time = 0 };
-    if (deflateInit2(&s->z, LAYER_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK
-        || deflateSetHeader(&s->z, &header) != Z_OK)
-      return -1;
-  }
   return 0;
 }
 
 static int
 sink_close(struct sink *s, struct layer_blob *out)
 {
-  int ret = 0;
+  int ret = compressor_finish(s->comp);
 
-  if (s->comp == COMPRESSION_GZIP) {
-    ret = sink_deflate(s, NULL, 0, Z_FINISH);
-    deflateEnd(&s->z);
-  }
+  compressor_free(s->comp);
   digest_final(&s->diff, out->diff_id);
   out->size = s->blob.size;
   digest_final(&s->blob, out->digest);
@@ -102,8 +74,7 @@ sink_close(struct sink *s, struct layer_blob *out)
 static void
 sink_abort(struct sink *s)
 {
-  if (s->comp == COMPRESSION_GZIP)
-    deflateEnd(&s->z);
+  compressor_free(s->comp);
   digest_abort(&s->diff);
   digest_abort(&s->blob);
 }
@@ -217,14 +188,8 @@ layer_marks(const struct rootfs *fs, enum rootfs_layer layer, size_t *count)
   return marks;
 }
 
-const char *
-compression_name(enum compression comp)
-{
-  return comp == COMPRESSION_GZIP ? "gzip" : "none";
-}
-
 int
-layer_write(const struct rootfs *fs, enum rootfs_layer layer, int64_t epoch, enum compression comp, int fd,
+layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
             struct layer_blob *out, struct derror *err)
 {
   struct sink *s = xmalloc(sizeof *s);
@@ -236,10 +201,9 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, int64_t epoch, enu
   if (a == NULL || ae == NULL)
     oom();
   out->fd = fd;
-  out->media_type = comp == COMPRESSION_GZIP ? "application/vnd.oci.image.layer.v1.tar+gzip"
-                                             : "application/vnd.oci.image.layer.v1.tar";
-  if (sink_open(s, comp, fd) < 0) {
-    derror_set(err, "zlib: cannot start compression");
+  out->media_type = compression_media_type(opt->comp);
+  if (sink_open(s, opt, fd) < 0) {
+    derror_set(err, "%s: cannot start compression", compression_library(opt->comp));
     goto out;
   }
   if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK
@@ -249,7 +213,7 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, int64_t epoch, enu
     goto out;
   }
   for (size_t i = 0; i < fs->n; i++)
-    if (marks[i] && write_entry(a, ae, &fs->items[i], epoch, err) < 0) {
+    if (marks[i] && write_entry(a, ae, &fs->items[i], opt->epoch, err) < 0) {
       archive_write_free(a);
       a = NULL;
       sink_abort(s);

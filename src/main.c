@@ -1,6 +1,7 @@
 /* distill: the command line.  Parses the command word and hands over. */
 #include "config.h"
 #include "distill/commands.h"
+#include "distill/compress.h"
 
 #include <archive.h>
 #include <locale.h>
@@ -43,8 +44,9 @@ main(int argc, char **argv)
     return EXIT_OK;
   }
   if (strcmp(cmd, "--version") == 0) {
-    /* The bytes of an image depend on these too: zlib writes the layers. */
-    printf("distill %s\nzlib %s\n%s\n%s\n", DISTILL_VERSION, zlibVersion(), archive_version_string(),
+    /* The bytes of an image depend on the compressors too. */
+    printf("distill %s\n%s\n%s\nzlib %s\n%s\n%s\n", DISTILL_VERSION, compression_library(COMPRESSION_GZIP),
+           compression_library(COMPRESSION_ZSTD), zlibVersion(), archive_version_string(),
            OpenSSL_version(OPENSSL_VERSION));
     return EXIT_OK;
   }

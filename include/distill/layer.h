@@ -4,15 +4,12 @@
 #ifndef DISTILL_LAYER_H
 #define DISTILL_LAYER_H
 
+#include "distill/compress.h"
 #include "distill/digest.h"
 #include "distill/error.h"
 #include "distill/rootfs.h"
 
 #include <stdint.h>
-
-enum compression { COMPRESSION_GZIP, COMPRESSION_NONE };
-
-#define LAYER_GZIP_LEVEL 6
 
 struct layer_blob {
   char digest[DIGEST_STR_LEN];  /* of the blob as stored */
@@ -26,11 +23,15 @@ struct layer_blob {
 /* True when no entry of the image belongs to `layer`. */
 bool layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer);
 
+struct layer_options {
+  int64_t epoch;         /* every entry's mtime */
+  enum compression comp;
+  unsigned jobs;         /* compression threads; the bytes do not depend on it */
+};
+
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of
  * their parent directories) to `fd`.  `fs` must be finished. */
-int layer_write(const struct rootfs *fs, enum rootfs_layer layer, int64_t epoch, enum compression comp, int fd,
+int layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
                 struct layer_blob *out, struct derror *err);
-
-const char *compression_name(enum compression comp);
 
 #endif

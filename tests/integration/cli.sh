@@ -21,7 +21,7 @@ expect 2 'unknown command "bulid"' "$DISTILL" bulid
 expect 2 'usage: distill' "$DISTILL"
 expect 2 'a recipe is required' "$DISTILL" build
 expect 2 'only one recipe at a time' "$DISTILL" build a.yaml b.yaml
-expect 2 '--compression: "lzma" is not gzip or none' "$DISTILL" build --compression lzma x.yaml
+expect 2 '--compression: "lzma" is not gzip, zstd or none' "$DISTILL" build --compression lzma x.yaml
 expect 2 '--source-date-epoch: "yesterday" is not a number' "$DISTILL" build --source-date-epoch yesterday x.yaml
 SOURCE_DATE_EPOCH=-5 expect 2 'SOURCE_DATE_EPOCH: "-5" is not a number' "$DISTILL" build x.yaml
 expect 1 "distill: open \`$WORK/none.yaml\`: No such file or directory" "$DISTILL" build "$WORK/none.yaml"

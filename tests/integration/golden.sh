@@ -3,8 +3,9 @@
 # script, built at a fixed epoch, must give the digests recorded in
 # golden.json. The config and the diff_ids (the layers' tar bytes) depend on
 # distill alone and are checked on every machine; the layer blobs and the
-# manifest also depend on the compressor, so golden.json names the zlib they
-# belong to, and another zlib is a loud failure, not a skip.
+# manifest also depend on the compressor, so golden.json names the gzip
+# library they belong to (libdeflate), and another one, or another version,
+# is a loud failure, not a skip.
 #
 #   golden.sh           check
 #   golden.sh --update  record this machine's digests in golden.json
@@ -67,17 +68,17 @@ stop-signal: SIGINT
 Y
 
 "$DISTILL" build "$WORK/golden.yaml" --sysroot "$ROOT" --source-date-epoch 1700000000 -o "$WORK/golden.tar" -q
-zlib=$("$DISTILL" --version | sed -n 's/^zlib //p')
-[ -n "$zlib" ] || fail "distill --version does not name its zlib"
+compressor=$("$DISTILL" --version | grep '^libdeflate ' || true)
+[ -n "$compressor" ] || fail "distill --version does not name its gzip library (libdeflate)"
 
 blob() { tar -xOf "$WORK/golden.tar" "blobs/sha256/${1#sha256:}"; }
 manifest=$(manifest_digest "$WORK/golden.tar")
 blob "$manifest" >"$WORK/manifest.json"
 config=$(jq -r .config.digest "$WORK/manifest.json")
-jq -n --arg zlib "$zlib" --arg manifest "$manifest" --arg config "$config" \
+jq -n --arg compressor "$compressor" --arg manifest "$manifest" --arg config "$config" \
 	--argjson diff_ids "$(blob "$config" | jq -c .rootfs.diff_ids)" \
 	--argjson layers "$(jq -c '[.layers[].digest]' "$WORK/manifest.json")" \
-	'{zlib: $zlib, config: $config, diff_ids: $diff_ids, layers: $layers, manifest: $manifest}' >"$WORK/actual.json"
+	'{compressor: $compressor, config: $config, diff_ids: $diff_ids, layers: $layers, manifest: $manifest}' >"$WORK/actual.json"
 
 if [ "${1:-}" = --update ]; then
 	cp "$WORK/actual.json" "$GOLDEN"
@@ -99,15 +100,15 @@ intended, it changes every user's digests: say so in the release notes and recor
 fi
 echo "ok: the config and the diff_ids are the golden ones"
 
-# The compressed bytes: only comparable with the same zlib.
-if [ "$zlib" != "$(jq -r .zlib "$GOLDEN")" ]; then
-	fail "the golden layer and manifest digests belong to zlib $(jq -r .zlib "$GOLDEN"), and distill uses zlib $zlib \
-here: the uncompressed layers matched, the compressed ones cannot be checked. Record this zlib's digests with \
+# The compressed bytes: only comparable with the same compressor.
+if [ "$compressor" != "$(jq -r .compressor "$GOLDEN")" ]; then
+	fail "the golden layer and manifest digests belong to $(jq -r .compressor "$GOLDEN"), and distill uses $compressor \
+here: the uncompressed layers matched, the compressed ones cannot be checked. Record this compressor's digests with \
 $0 --update if it is the one releases are built with"
 fi
 if [ "$(got .layers)" != "$(want .layers)" ] || [ "$(got .manifest)" != "$(want .manifest)" ]; then
 	echo "expected:"; cat "$GOLDEN"
 	echo "built:"; cat "$WORK/actual.json"
-	fail "same zlib ($zlib), same layer content, other compressed bytes: the gzip settings changed"
+	fail "same compressor ($compressor), same layer content, other compressed bytes: the gzip settings changed"
 fi
-echo "PASS: the golden image: manifest $manifest (zlib $zlib)"
+echo "PASS: the golden image: manifest $manifest ($compressor)"

@@ -37,7 +37,8 @@ write_image(const char *dir)
   for (int i = 0; i < 2; i++) {
     int fd = scratch_file(path, &err);
     assert_true(fd >= 0);
-    assert_int_equal(layer_write(&fs, i == 0 ? LAYER_BASE : LAYER_APP, 0, COMPRESSION_GZIP, fd, &layers[i], &err), 0);
+    struct layer_options opt = { .epoch = 0, .comp = COMPRESSION_GZIP, .jobs = 1 };
+    assert_int_equal(layer_write(&fs, i == 0 ? LAYER_BASE : LAYER_APP, &opt, fd, &layers[i], &err), 0);
   }
   img.recipe = &r;
   img.name = "t";
