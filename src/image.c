@@ -1,5 +1,6 @@
 #include "distill/image.h"
 #include "distill/policy.h"
+#include "distill/scan.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -429,8 +430,8 @@ normalize_entry(const char *raw, char **out)
   return 0;
 }
 
-static struct image_file *
-history_add(struct image *img)
+struct image_file *
+image_history_add(struct image *img)
 {
   if (img->n_history == img->cap_history) {
     img->cap_history = img->cap_history ? img->cap_history * 2 : 256;
@@ -439,74 +440,6 @@ history_add(struct image *img)
   struct image_file *f = &img->history[img->n_history++];
   memset(f, 0, sizeof *f);
   return f;
-}
-
-/* ---- content scanning ------------------------------------------------- */
-
-static const struct {
-  const char *needle;
-  unsigned mark;
-  const char *what;
-} signatures[] = {
-  { "BusyBox v", IMAGE_MARK_SHELL, "busybox" },
-  { "Toybox ", IMAGE_MARK_SHELL, "toybox" },
-  { "GNU bash, version", IMAGE_MARK_SHELL, "bash" },
-  { "Usage: getopts optstring var [arg...]", IMAGE_MARK_SHELL, "dash" },
-  { "ZSH_VERSION", IMAGE_MARK_SHELL, "zsh" },
-  { "KSH_VERSION", IMAGE_MARK_SHELL, "ksh" },
-  { "Debian `dpkg' package management program", IMAGE_MARK_PACKAGE_MANAGER, "dpkg" },
-  { "apt-get is a command line interface", IMAGE_MARK_PACKAGE_MANAGER, "apt-get" },
-  { "RPM version %s", IMAGE_MARK_PACKAGE_MANAGER, "rpm" },
-  { "apk-tools ", IMAGE_MARK_PACKAGE_MANAGER, "apk" },
-};
-
-struct scan {
-  unsigned marks;
-  const char *what;
-  bool first;
-  char tail[96]; /* the end of the previous chunk, for needles across chunks */
-  size_t tail_len;
-};
-
-/* A PEM private key: "-----BEGIN ...PRIVATE KEY-----" at a line start. */
-static bool
-has_private_key(const char *p, size_t n)
-{
-  const char *end = p + n;
-  while ((p = memmem(p, (size_t) (end - p), "-----BEGIN ", 11)) != NULL) {
-    const char *eol = memchr(p, '\n', (size_t) (end - p));
-    size_t line = eol ? (size_t) (eol - p) : (size_t) (end - p);
-    if (line < 64 && memmem(p, line, "PRIVATE KEY-----", 16))
-      return true;
-    p += 11;
-  }
-  return false;
-}
-
-static void
-scan_chunk(struct scan *s, const char *data, size_t n)
-{
-  if (s->first && n >= 4 && memcmp(data, "\177ELF", 4) == 0)
-    s->marks |= IMAGE_MARK_ELF;
-  s->first = false;
-  /* scan the seam between chunks, then the chunk */
-  char seam[192];
-  size_t head = n < sizeof seam - s->tail_len ? n : sizeof seam - s->tail_len;
-  memcpy(seam, s->tail, s->tail_len);
-  memcpy(seam + s->tail_len, data, head);
-  const char *parts[2] = { seam, data };
-  size_t lens[2] = { s->tail_len + head, n };
-  for (int k = 0; k < 2; k++) {
-    if (!(s->marks & IMAGE_MARK_ELF) && has_private_key(parts[k], lens[k]))
-      s->marks |= IMAGE_MARK_PRIVATE_KEY;
-    for (size_t i = 0; i < sizeof signatures / sizeof *signatures && s->what == NULL; i++)
-      if ((s->marks & IMAGE_MARK_ELF) && memmem(parts[k], lens[k], signatures[i].needle, strlen(signatures[i].needle))) {
-        s->marks |= signatures[i].mark;
-        s->what = signatures[i].what;
-      }
-  }
-  s->tail_len = n < sizeof s->tail ? n : sizeof s->tail;
-  memcpy(s->tail, data + n - s->tail_len, s->tail_len);
 }
 
 /* ---- one layer -------------------------------------------------------- */
@@ -685,8 +618,8 @@ apply_entry(struct image *img, struct pathmap *map, const struct image_file *e)
 }
 
 static int
-read_layer(const char *archive, struct image *img, struct pathmap *map, size_t li, const char *member,
-           const char *want_diff_id, struct derror *err)
+read_layer(const char *archive, struct image *img, size_t li, const char *member, const char *want_diff_id,
+           struct derror *err)
 {
   struct layer_reader lr;
   struct archive_entry *ae;
@@ -709,7 +642,7 @@ read_layer(const char *archive, struct image *img, struct pathmap *map, size_t l
       derror_set(err, "`%s`: more than %u entries", archive, IMAGE_MAX_ENTRIES);
       goto out;
     }
-    struct image_file *e = history_add(img);
+    struct image_file *e = image_history_add(img);
     e->path = path;
     e->type = entry_type(ae);
     e->mode = archive_entry_perm(ae) & 07777;
@@ -730,7 +663,8 @@ read_layer(const char *archive, struct image *img, struct pathmap *map, size_t l
       e->target = t;
     }
     if (e->type == 'f') {
-      struct scan s = { .first = true };
+      struct scan s;
+      scan_init(&s);
       struct digest d;
       digest_init(&d);
       for (;;) {
@@ -750,7 +684,6 @@ read_layer(const char *archive, struct image *img, struct pathmap *map, size_t l
       e->what = s.what;
     }
     img->layers[li].n_entries++;
-    apply_entry(img, map, e);
   }
   if (r != ARCHIVE_EOF) {
     derror_set(err, "`%s`: layer %zu: %s", archive, li + 1, archive_error_string(lr.tar));
@@ -778,14 +711,31 @@ file_cmp(const void *a, const void *b)
   return strcmp(((const struct image_file *) a)->path, ((const struct image_file *) b)->path);
 }
 
+void
+image_merge(struct image *img)
+{
+  struct pathmap map = { 0 };
+  size_t n = 0;
+
+  map_grow(&map, img);
+  for (size_t i = 0; i < img->n_history; i++)
+    apply_entry(img, &map, &img->history[i]);
+  free(map.slots);
+  /* drop what whiteouts removed, then sort */
+  for (size_t i = 0; i < img->n_files; i++)
+    if (img->files[i].path)
+      img->files[n++] = img->files[i];
+  img->n_files = n;
+  if (n)
+    qsort(img->files, n, sizeof *img->files, file_cmp);
+}
+
 int
 image_read(const char *archive, struct image *img, struct derror *err)
 {
   struct members m = { 0 };
   struct plan_layers pl = { 0 };
-  struct pathmap map = { 0 };
   json_t *diff_ids;
-  size_t n = 0;
   int ret = -1;
 
   memset(img, 0, sizeof *img);
@@ -800,23 +750,15 @@ image_read(const char *archive, struct image *img, struct derror *err)
                img->n_layers);
     goto out;
   }
-  map_grow(&map, img);
   for (size_t i = 0; i < img->n_layers; i++)
-    if (read_layer(archive, img, &map, i, pl.members[i], json_string_value(json_array_get(diff_ids, i)), err) < 0)
+    if (read_layer(archive, img, i, pl.members[i], json_string_value(json_array_get(diff_ids, i)), err) < 0)
       goto out;
-  /* drop what whiteouts removed, then sort */
-  for (size_t i = 0; i < img->n_files; i++)
-    if (img->files[i].path)
-      img->files[n++] = img->files[i];
-  img->n_files = n;
-  if (n)
-    qsort(img->files, n, sizeof *img->files, file_cmp);
+  image_merge(img);
   ret = 0;
 out:
   for (size_t i = 0; i < pl.n; i++)
     free(pl.members[i]);
   free(pl.members);
-  free(map.slots);
   members_free(&m);
   if (ret < 0)
     image_free(img);

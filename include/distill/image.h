@@ -9,6 +9,7 @@
 
 #include "distill/digest.h"
 #include "distill/error.h"
+#include "distill/scan.h"
 #include "distill/util.h"
 
 #include <jansson.h>
@@ -21,14 +22,6 @@
 #define IMAGE_MAX_LAYERS 1024
 #define IMAGE_MAX_ENTRIES (4u * 1024 * 1024)
 
-/* What the content of a regular file revealed while it was read. */
-enum image_mark {
-  IMAGE_MARK_PRIVATE_KEY = 1 << 0, /* a PEM or OpenSSH private key */
-  IMAGE_MARK_SHELL = 1 << 1,       /* the text of a known shell */
-  IMAGE_MARK_PACKAGE_MANAGER = 1 << 2,
-  IMAGE_MARK_ELF = 1 << 3,
-};
-
 struct image_file {
   char *path;   /* "/usr/bin/x" */
   char type;    /* 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'c' 'b' 'p' 's' */
@@ -39,7 +32,7 @@ struct image_file {
   char digest[DIGEST_STR_LEN]; /* of the content, regular files */
   char *target; /* symlink or hardlink target */
   int layer;    /* index of the layer that wrote it */
-  unsigned marks;
+  unsigned marks; /* enum scan_mark: what the content revealed */
   const char *what; /* the shell or package manager the content shows */
 };
 
@@ -65,6 +58,12 @@ struct image {
 };
 
 int image_read(const char *archive, struct image *img, struct derror *err);
+
+/* Describing an image without reading an archive (the build describes what
+ * it wrote): add every entry of every layer in order to the history, then
+ * merge them, whiteouts applied, into the sorted tree of `files`. */
+struct image_file *image_history_add(struct image *img);
+void image_merge(struct image *img);
 void image_free(struct image *img);
 
 /* The file at `path` in the merged tree, following symlinks (hops bounded;

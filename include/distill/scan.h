@@ -1,0 +1,28 @@
+/* What the content of a regular file reveals, found while it streams by in
+ * chunks of any size (needles across chunk seams are found too): used by
+ * the image reader and by the build as it writes each layer. */
+#ifndef DISTILL_SCAN_H
+#define DISTILL_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum scan_mark {
+  IMAGE_MARK_PRIVATE_KEY = 1 << 0, /* a PEM or OpenSSH private key */
+  IMAGE_MARK_SHELL = 1 << 1,       /* the text of a known shell */
+  IMAGE_MARK_PACKAGE_MANAGER = 1 << 2,
+  IMAGE_MARK_ELF = 1 << 3,
+};
+
+struct scan {
+  unsigned marks;
+  const char *what; /* the shell or package manager the content shows */
+  bool first;
+  char tail[96];    /* the end of the previous chunk, for needles across chunks */
+  size_t tail_len;
+};
+
+void scan_init(struct scan *s);
+void scan_chunk(struct scan *s, const void *data, size_t n);
+
+#endif
