@@ -249,20 +249,68 @@ default_output(const struct recipe *r)
   return xasprintf("%s.tar", name);
 }
 
-/* The image is read back with the code `distill check` uses, before it
- * gets its name: an image that fails a check is never written. */
+/* The build's record of what it wrote, in the image reader's terms: every
+ * entry of every layer in order, with what the scan of its bytes found as
+ * they went into the layer. */
+struct record {
+  struct image img;
+  int layer;     /* index among the image's layers */
+  int64_t epoch;
+};
+
+static void
+record_entry(void *ctx, const struct rootfs_entry *e, const struct scan *content)
+{
+  struct record *r = ctx;
+  struct image_file *f = image_history_add(&r->img);
+  static const char types[] = { [ROOTFS_FILE] = 'f', [ROOTFS_DIR] = 'd', [ROOTFS_SYMLINK] = 'l',
+                                [ROOTFS_HARDLINK] = 'h' };
+
+  f->path = xstrdup(e->path);
+  f->type = types[e->type];
+  f->mode = e->mode & 07777;
+  f->uid = e->uid;
+  f->gid = e->gid;
+  f->size = e->type == ROOTFS_FILE ? e->size : 0;
+  f->mtime = r->epoch;
+  f->target = e->target ? xstrdup(e->target) : NULL;
+  f->layer = r->layer;
+  f->marks = content->marks;
+  f->what = content->what;
+}
+
+/* Before the image gets its name it passes the checks of `distill check`
+ * (check_image), run on the build's record of every entry and byte it
+ * wrote; the CA bundle is read back from the archive itself. An image that
+ * fails a check is never written. */
 static int
-self_check(int fd, struct derror *err)
+self_check(int fd, const struct oci_image *oimg, const char *manifest_digest, struct record *rec,
+           struct derror *err)
 {
   char path[64];
-  struct image img;
   struct check_report rep;
   struct buf failed = { 0 };
+  cleanup_free char *config = oci_config_json(oimg);
+  struct image *img = &rec->img;
 
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  if (image_read(path, &img, err) < 0)
-    return derror_wrap(err, "reading the image back");
-  check_image(path, &img, &rep, err);
+  img->config = json_loads(config, 0, NULL);
+  if (img->config == NULL)
+    return derror_set(err, "the image config is not JSON");
+  digest_buffer(config, strlen(config), img->config_digest);
+  snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", manifest_digest);
+  img->n_layers = oimg->n_layers;
+  img->layers = xcalloc(oimg->n_layers ? oimg->n_layers : 1, sizeof *img->layers);
+  for (size_t i = 0; i < oimg->n_layers; i++) {
+    const struct layer_blob *b = &oimg->layers[i];
+    snprintf(img->layers[i].digest, sizeof img->layers[i].digest, "%s", b->digest);
+    snprintf(img->layers[i].diff_id, sizeof img->layers[i].diff_id, "%s", b->diff_id);
+    img->layers[i].media_type = xstrdup(b->media_type);
+    img->layers[i].size = b->size;
+    img->layers[i].n_entries = b->n_entries;
+  }
+  image_merge(img);
+  check_image(path, img, &rep, err);
   for (size_t i = 0; i < CHECK_COUNT; i++)
     for (size_t j = 0; rep.results[i].status == CHECK_FAIL && j < rep.results[i].findings.n; j++)
       buf_printf(&failed, "\n  %s: %s", rep.results[i].id, rep.results[i].findings.items[j]);
@@ -270,7 +318,6 @@ self_check(int fd, struct derror *err)
     derror_set(err, "the image fails distill check:%s", failed.data);
   buf_free(&failed);
   check_report_free(&rep);
-  image_free(&img);
   return err->msg ? -1 : 0;
 }
 
@@ -281,6 +328,7 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
   struct layer_blob layers[LAYER_COUNT];
   const char *comments[LAYER_COUNT];
   struct oci_image img = { 0 };
+  struct record rec = { .epoch = o->epoch };
   struct atomic_file out;
   int ret = -1;
 
@@ -315,7 +363,10 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
       goto fail;
     struct layer_blob *b = &layers[img.n_layers];
     comments[img.n_layers++] = layer_comments[l];
-    struct layer_options lo = { .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs };
+    struct layer_options lo = {
+      .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs, .written = record_entry, .ctx = &rec,
+    };
+    rec.layer = (int) img.n_layers - 1;
     if (layer_write(&p->fs, (enum rootfs_layer) l, &lo, fd, b, err) < 0) {
       close(fd);
       img.n_layers--;
@@ -327,7 +378,7 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
   }
   if (oci_write_archive(&img, out.fd, manifest_digest, err) < 0)
     goto fail;
-  if (self_check(out.fd, err) < 0)
+  if (self_check(out.fd, &img, manifest_digest, &rec, err) < 0)
     goto fail;
   if (atomic_commit(&out, err) < 0)
     goto done;
@@ -339,6 +390,7 @@ fail:
 done:
   for (size_t i = 0; i < img.n_layers; i++)
     close(layers[i].fd);
+  image_free(&rec.img);
   strv_free(&img.env);
   strv_free(&img.entrypoint);
   return ret;

@@ -90,7 +90,7 @@ layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer)
 
 /* Stream a file's content; its size must still be what was planned. */
 static int
-copy_file(struct archive *a, const struct rootfs_entry *e, struct derror *err)
+copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, struct derror *err)
 {
   cleanup_close int fd = open(e->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   struct stat st;
@@ -113,6 +113,7 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct derror *err)
       return derror_set(err, "`%s` shrank while the image was being built", e->source);
     if (archive_write_data(a, chunk, (size_t) r) != r)
       return derror_set(err, "write `%s`: %s", e->path, archive_error_string(a));
+    scan_chunk(sc, chunk, (size_t) r);
     left -= (uint64_t) r;
   }
   return 0;
@@ -120,7 +121,7 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct derror *err)
 
 static int
 write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_entry *e, int64_t epoch,
-            struct derror *err)
+            struct scan *sc, struct derror *err)
 {
   cleanup_free char *name = e->type == ROOTFS_DIR ? xasprintf("%s/", e->path + 1) : xstrdup(e->path + 1);
 
@@ -153,9 +154,10 @@ write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_ent
   if (e->type != ROOTFS_FILE || e->size == 0)
     return 0;
   if (e->source)
-    return copy_file(a, e, err);
+    return copy_file(a, e, sc, err);
   if (archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
     return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
+  scan_chunk(sc, e->data, e->size);
   return 0;
 }
 
@@ -212,13 +214,20 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     sink_abort(s);
     goto out;
   }
-  for (size_t i = 0; i < fs->n; i++)
-    if (marks[i] && write_entry(a, ae, &fs->items[i], opt->epoch, err) < 0) {
+  for (size_t i = 0; i < fs->n; i++) {
+    struct scan sc;
+    if (!marks[i])
+      continue;
+    scan_init(&sc);
+    if (write_entry(a, ae, &fs->items[i], opt->epoch, &sc, err) < 0) {
       archive_write_free(a);
       a = NULL;
       sink_abort(s);
       goto out;
     }
+    if (opt->written)
+      opt->written(opt->ctx, &fs->items[i], &sc);
+  }
   if (archive_write_close(a) != ARCHIVE_OK) {
     derror_set(err, "%s", archive_error_string(a));
     sink_abort(s);

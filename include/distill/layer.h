@@ -8,6 +8,7 @@
 #include "distill/digest.h"
 #include "distill/error.h"
 #include "distill/rootfs.h"
+#include "distill/scan.h"
 
 #include <stdint.h>
 
@@ -27,6 +28,10 @@ struct layer_options {
   int64_t epoch;         /* every entry's mtime */
   enum compression comp;
   unsigned jobs;         /* compression threads; the bytes do not depend on it */
+  /* Told of each entry once written, in order, with what the scan of its
+   * content found (enum scan_mark); may be NULL. */
+  void (*written)(void *ctx, const struct rootfs_entry *e, const struct scan *content);
+  void *ctx;
 };
 
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of

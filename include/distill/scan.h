@@ -17,8 +17,8 @@ enum scan_mark {
 struct scan {
   unsigned marks;
   const char *what; /* the shell or package manager the content shows */
-  bool first;
-  char tail[96];    /* the end of the previous chunk, for needles across chunks */
+  unsigned magic;   /* bytes of the ELF magic seen so far; 5: not ELF */
+  char tail[96];    /* the last bytes so far, for needles across chunks */
   size_t tail_len;
 };
 
