@@ -329,6 +329,7 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
   const char *comments[LAYER_COUNT];
   struct oci_image img = { 0 };
   struct record rec = { .epoch = o->epoch };
+  struct oci_archive arc = { 0 };
   struct atomic_file out;
   int ret = -1;
 
@@ -355,28 +356,25 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
 
   if (atomic_open(&out, output, err) < 0)
     goto done;
+  if (oci_archive_open(&arc, out.fd, o->epoch, err) < 0)
+    goto fail;
   for (int l = 0; l < LAYER_COUNT; l++) {
     if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
       continue;
-    int fd = scratch_file(output, err);
-    if (fd < 0)
-      goto fail;
     struct layer_blob *b = &layers[img.n_layers];
-    comments[img.n_layers++] = layer_comments[l];
     struct layer_options lo = {
       .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs, .written = record_entry, .ctx = &rec,
     };
-    rec.layer = (int) img.n_layers - 1;
-    if (layer_write(&p->fs, (enum rootfs_layer) l, &lo, fd, b, err) < 0) {
-      close(fd);
-      img.n_layers--;
+    rec.layer = (int) img.n_layers;
+    if (oci_archive_blob_begin(&arc, err) < 0 || layer_write(&p->fs, (enum rootfs_layer) l, &lo, out.fd, b, err) < 0
+        || oci_archive_blob_end(&arc, b->digest, b->size, err) < 0)
       goto fail;
-    }
+    comments[img.n_layers++] = layer_comments[l];
     if (o->verbosity >= 2)
       printf("layer %d: %zu entries, %llu bytes, %s\n", (int) img.n_layers, b->n_entries,
              (unsigned long long) b->size, b->digest);
   }
-  if (oci_write_archive(&img, out.fd, manifest_digest, err) < 0)
+  if (oci_archive_close(&arc, &img, manifest_digest, err) < 0)
     goto fail;
   if (self_check(out.fd, &img, manifest_digest, &rec, err) < 0)
     goto fail;
@@ -386,10 +384,9 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
   goto done;
 fail:
   derror_wrap(err, "write `%s`", output);
+  oci_archive_abort(&arc);
   atomic_abort(&out);
 done:
-  for (size_t i = 0; i < img.n_layers; i++)
-    close(layers[i].fd);
   image_free(&rec.img);
   strv_free(&img.env);
   strv_free(&img.entrypoint);

@@ -202,7 +202,6 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
 
   if (a == NULL || ae == NULL)
     oom();
-  out->fd = fd;
   out->media_type = compression_media_type(opt->comp);
   if (sink_open(s, opt, fd) < 0) {
     derror_set(err, "%s: cannot start compression", compression_library(opt->comp));

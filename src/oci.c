@@ -1,10 +1,9 @@
 #include "distill/oci.h"
 #include "distill/util.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -204,83 +203,129 @@ oci_repositories_json(const struct oci_image *img)
 
 /* ---- the archive ------------------------------------------------------ */
 
-struct member {
-  char name[96];
-  const char *data; /* in memory, or */
-  int fd;           /* a blob file */
-  uint64_t size;
-};
-
-/* libarchive's message, with the system's reason when it has one
- * ("Write error" alone does not say the disk is full). */
-static int
-archive_failed(struct archive *a, const char *what, struct derror *err)
+/* A numeric header field: octal digits and a NUL when they fit, else
+ * base-256 (the high bit of the first byte set), which GNU tar, libarchive
+ * and Go's archive/tar read: sizes from 8 GiB, times after 2242. */
+static void
+tar_number(char *field, size_t len, uint64_t v)
 {
-  if (archive_errno(a) > 0)
-    return derror_errno(err, archive_errno(a), "%s", what);
-  return derror_set(err, "%s: %s", what, archive_error_string(a));
+  if (v < (1ull << (3 * (len - 1)))) {
+    snprintf(field, len, "%0*llo", (int) len - 1, (unsigned long long) v);
+    return;
+  }
+  memset(field, 0, len);
+  field[0] = (char) 0x80;
+  for (size_t i = len - 1; i > 0 && v; i--, v >>= 8)
+    field[i] = (char) (v & 0xff);
+}
+
+/* A ustar header (POSIX.1-1988) for a member of the outer archive: names
+ * are short (blobs/sha256/ and 64 hex digits at most), owners 0:0. */
+static void
+tar_header(char block[512], const char *name, bool dir, uint64_t size, int64_t mtime)
+{
+  unsigned sum = 0;
+
+  memset(block, 0, 512);
+  memcpy(block, name, strlen(name));
+  tar_number(block + 100, 8, dir ? 0755 : 0644);
+  tar_number(block + 108, 8, 0);
+  tar_number(block + 116, 8, 0);
+  tar_number(block + 124, 12, size);
+  tar_number(block + 136, 12, (uint64_t) mtime);
+  block[156] = dir ? '5' : '0';
+  memcpy(block + 257, "ustar", 6);
+  memcpy(block + 263, "00", 2);
+  memset(block + 148, ' ', 8);
+  for (int i = 0; i < 512; i++)
+    sum += (unsigned char) block[i];
+  snprintf(block + 148, 8, "%06o", sum);
 }
 
 static int
-write_member(struct archive *a, struct archive_entry *ae, const struct member *m, int64_t epoch,
-             struct derror *err)
+put(struct oci_archive *a, const void *data, size_t n, const char *what, struct derror *err)
 {
-  size_t len = strlen(m->name);
-  bool dir = len > 0 && m->name[len - 1] == '/';
-
-  archive_entry_clear(ae);
-  archive_entry_set_pathname(ae, m->name);
-  archive_entry_set_filetype(ae, dir ? AE_IFDIR : AE_IFREG);
-  archive_entry_set_perm(ae, dir ? 0755 : 0644);
-  archive_entry_set_mtime(ae, epoch, 0);
-  archive_entry_set_size(ae, dir ? 0 : (la_int64_t) m->size);
-  if (archive_write_header(a, ae) < ARCHIVE_WARN)
-    return archive_failed(a, m->name, err);
-  if (dir || m->size == 0)
-    return 0;
-  if (m->data) {
-    if (archive_write_data(a, m->data, m->size) != (la_ssize_t) m->size)
-      return archive_failed(a, m->name, err);
-    return 0;
-  }
-  cleanup_free char *chunk = xmalloc(128 * 1024);
-  uint64_t left = m->size;
-  off_t off = 0;
-  while (left > 0) {
-    ssize_t r = pread(m->fd, chunk, left < 128 * 1024 ? left : 128 * 1024, off);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return derror_errno(err, r < 0 ? errno : EIO, "read back %s", m->name);
-    if (archive_write_data(a, chunk, (size_t) r) != r)
-      return archive_failed(a, m->name, err);
-    left -= (uint64_t) r;
-    off += r;
-  }
+  if (write_all(a->fd, data, n) < 0)
+    return derror_errno(err, errno, "write %s", what);
+  a->off += (off_t) n;
   return 0;
 }
 
 static int
-member_cmp(const void *a, const void *b)
+pad(struct oci_archive *a, const char *what, struct derror *err)
 {
-  return strcmp(((const struct member *) a)->name, ((const struct member *) b)->name);
+  static const char zeros[512];
+  size_t rest = (size_t) (a->off % 512);
+  return rest ? put(a, zeros, 512 - rest, what, err) : 0;
 }
 
-static void
-add_member(struct member *m, size_t *n, const char *name, const char *data, int fd, uint64_t size)
+static int
+member(struct oci_archive *a, const char *name, const void *data, size_t n, struct derror *err)
 {
-  struct member *x = &m[(*n)++];
-  snprintf(x->name, sizeof x->name, "%s", name);
-  x->data = data;
-  x->fd = fd;
-  x->size = size;
+  char block[512];
+  size_t len = strlen(name);
+
+  tar_header(block, name, len && name[len - 1] == '/', n, a->epoch);
+  if (put(a, block, sizeof block, name, err) < 0 || put(a, data, n, name, err) < 0)
+    return -1;
+  return pad(a, name, err);
 }
 
 int
-oci_write_archive(const struct oci_image *img, int fd, char manifest_digest[DIGEST_STR_LEN], struct derror *err)
+oci_archive_open(struct oci_archive *a, int fd, int64_t epoch, struct derror *err)
+{
+  memset(a, 0, sizeof *a);
+  a->fd = fd;
+  a->epoch = epoch;
+  a->off = lseek(fd, 0, SEEK_CUR);
+  if (a->off < 0)
+    return derror_errno(err, errno, "the archive");
+  if (member(a, "blobs/", NULL, 0, err) < 0 || member(a, "blobs/sha256/", NULL, 0, err) < 0)
+    return -1;
+  return 0;
+}
+
+int
+oci_archive_blob_begin(struct oci_archive *a, struct derror *err)
+{
+  static const char placeholder[512];
+
+  a->blob_at = a->off;
+  return put(a, placeholder, sizeof placeholder, "a blob", err);
+}
+
+int
+oci_archive_blob_end(struct oci_archive *a, const char *digest, uint64_t size, struct derror *err)
+{
+  char name[96], block[512];
+
+  snprintf(name, sizeof name, "blobs/sha256/%s", digest + 7);
+  for (size_t i = 0; i < a->blobs.n; i++)
+    if (strcmp(a->blobs.items[i], digest) == 0) {
+      /* the same blob twice (two equal layers): one member */
+      if (ftruncate(a->fd, a->blob_at) < 0 || lseek(a->fd, a->blob_at, SEEK_SET) < 0)
+        return derror_errno(err, errno, "write %s", name);
+      a->off = a->blob_at;
+      return 0;
+    }
+  a->off = a->blob_at + 512 + (off_t) size;
+  if (lseek(a->fd, 0, SEEK_CUR) != a->off)
+    return derror_set(err, "write %s: the blob is not %llu bytes", name, (unsigned long long) size);
+  if (pad(a, name, err) < 0)
+    return -1;
+  tar_header(block, name, false, size, a->epoch);
+  if (pwrite(a->fd, block, sizeof block, a->blob_at) != (ssize_t) sizeof block)
+    return derror_errno(err, errno, "write %s", name);
+  strv_push(&a->blobs, digest);
+  return 0;
+}
+
+int
+oci_archive_close(struct oci_archive *a, const struct oci_image *img, char manifest_digest[DIGEST_STR_LEN],
+                  struct derror *err)
 {
   cleanup_free char *config = oci_config_json(img);
-  char config_digest[DIGEST_STR_LEN];
+  char config_digest[DIGEST_STR_LEN], name[96];
   digest_buffer(config, strlen(config), config_digest);
   cleanup_free char *manifest = oci_manifest_json(img, config_digest, strlen(config));
   digest_buffer(manifest, strlen(manifest), manifest_digest);
@@ -288,49 +333,27 @@ oci_write_archive(const struct oci_image *img, int fd, char manifest_digest[DIGE
   cleanup_free char *docker = oci_docker_manifest_json(img, config_digest);
   cleanup_free char *repositories = oci_repositories_json(img);
   static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-  cleanup_free struct member *m = xcalloc(img->n_layers + 8, sizeof *m);
-  size_t n = 0;
-  char name[96];
+  static const char end[1024];
   int ret = -1;
 
-  add_member(m, &n, "blobs/", NULL, -1, 0);
-  add_member(m, &n, "blobs/sha256/", NULL, -1, 0);
   snprintf(name, sizeof name, "blobs/sha256/%s", config_digest + 7);
-  add_member(m, &n, name, config, -1, strlen(config));
+  if (member(a, name, config, strlen(config), err) < 0)
+    goto out;
   snprintf(name, sizeof name, "blobs/sha256/%s", manifest_digest + 7);
-  add_member(m, &n, name, manifest, -1, strlen(manifest));
-  for (size_t i = 0; i < img->n_layers; i++) {
-    bool seen = false;
-    snprintf(name, sizeof name, "blobs/sha256/%s", img->layers[i].digest + 7);
-    for (size_t j = 0; j < n; j++)
-      seen |= strcmp(m[j].name, name) == 0;
-    if (!seen) /* two equal layers are one blob */
-      add_member(m, &n, name, NULL, img->layers[i].fd, img->layers[i].size);
-  }
-  add_member(m, &n, "index.json", index, -1, strlen(index));
-  add_member(m, &n, "manifest.json", docker, -1, strlen(docker));
-  add_member(m, &n, "oci-layout", layout, -1, sizeof layout - 1);
-  add_member(m, &n, "repositories", repositories, -1, strlen(repositories));
-  qsort(m, n, sizeof *m, member_cmp);
-
-  struct archive *a = archive_write_new();
-  struct archive_entry *ae = archive_entry_new();
-  if (a == NULL || ae == NULL)
-    oom();
-  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK || archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-    derror_set(err, "libarchive: %s", archive_error_string(a));
+  if (member(a, name, manifest, strlen(manifest), err) < 0 || member(a, "index.json", index, strlen(index), err) < 0
+      || member(a, "manifest.json", docker, strlen(docker), err) < 0
+      || member(a, "oci-layout", layout, sizeof layout - 1, err) < 0
+      || member(a, "repositories", repositories, strlen(repositories), err) < 0
+      || put(a, end, sizeof end, "the end of the archive", err) < 0)
     goto out;
-  }
-  for (size_t i = 0; i < n; i++)
-    if (write_member(a, ae, &m[i], img->epoch, err) < 0)
-      goto out;
-  if (archive_write_close(a) != ARCHIVE_OK) {
-    archive_failed(a, "the archive", err);
-    goto out;
-  }
   ret = 0;
 out:
-  archive_write_free(a);
-  archive_entry_free(ae);
+  strv_free(&a->blobs);
   return ret;
+}
+
+void
+oci_archive_abort(struct oci_archive *a)
+{
+  strv_free(&a->blobs);
 }

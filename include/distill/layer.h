@@ -18,7 +18,6 @@ struct layer_blob {
   uint64_t size;                /* of the blob */
   const char *media_type;
   size_t n_entries;
-  int fd;                       /* temporary file holding the blob, or -1 */
 };
 
 /* True when no entry of the image belongs to `layer`. */

@@ -9,6 +9,7 @@
 #include "distill/recipe.h"
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct oci_image {
   const struct recipe *recipe;
@@ -36,9 +37,27 @@ char *oci_repositories_json(const struct oci_image *img);
 /* RFC 3339 UTC time of an epoch ("1970-01-01T00:00:00Z"). */
 void oci_time(int64_t epoch, char out[32]);
 
-/* Write the image archive to `fd`; `manifest_digest` receives the digest
- * of the image manifest. */
-int oci_write_archive(const struct oci_image *img, int fd, char manifest_digest[DIGEST_STR_LEN],
+/* The image archive, written in one pass to a seekable file: ustar members
+ * "blobs/", "blobs/sha256/", the layer blobs in layer order (each streamed
+ * straight into the archive behind a header filled in once its digest and
+ * size are known), the config and manifest blobs, index.json,
+ * manifest.json, oci-layout and repositories.  Owners 0:0, every mtime the
+ * epoch. */
+struct oci_archive {
+  int fd;
+  off_t off;      /* where the next member starts */
+  off_t blob_at;  /* the header of the blob being written */
+  int64_t epoch;
+  struct strv blobs; /* digests written */
+};
+
+int oci_archive_open(struct oci_archive *a, int fd, int64_t epoch, struct derror *err);
+/* Between begin and end the caller writes the blob's bytes to a->fd. */
+int oci_archive_blob_begin(struct oci_archive *a, struct derror *err);
+int oci_archive_blob_end(struct oci_archive *a, const char *digest, uint64_t size, struct derror *err);
+/* The documents and the end; `manifest_digest` receives the manifest's. */
+int oci_archive_close(struct oci_archive *a, const struct oci_image *img, char manifest_digest[DIGEST_STR_LEN],
                       struct derror *err);
+void oci_archive_abort(struct oci_archive *a);
 
 #endif

@@ -34,11 +34,14 @@ write_image(const char *dir)
   assert_int_equal(rootfs_finish(&fs, &err), 0);
   assert_int_equal(recipe_parse("/t.yaml", text, strlen(text), &r, &err), 0);
   char *path = xasprintf("%s/image.tar", dir);
+  struct oci_archive a;
+  int out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  assert_int_equal(oci_archive_open(&a, out, 0, &err), 0);
   for (int i = 0; i < 2; i++) {
-    int fd = scratch_file(path, &err);
-    assert_true(fd >= 0);
     struct layer_options opt = { .epoch = 0, .comp = COMPRESSION_GZIP, .jobs = 1 };
-    assert_int_equal(layer_write(&fs, i == 0 ? LAYER_BASE : LAYER_APP, &opt, fd, &layers[i], &err), 0);
+    assert_int_equal(oci_archive_blob_begin(&a, &err), 0);
+    assert_int_equal(layer_write(&fs, i == 0 ? LAYER_BASE : LAYER_APP, &opt, out, &layers[i], &err), 0);
+    assert_int_equal(oci_archive_blob_end(&a, layers[i].digest, layers[i].size, &err), 0);
   }
   img.recipe = &r;
   img.name = "t";
@@ -48,11 +51,8 @@ write_image(const char *dir)
   img.layers = layers;
   img.layer_comments = comments;
   img.n_layers = 2;
-  int out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-  assert_int_equal(oci_write_archive(&img, out, digest, &err), 0);
+  assert_int_equal(oci_archive_close(&a, &img, digest, &err), 0);
   close(out);
-  close(layers[0].fd);
-  close(layers[1].fd);
   recipe_free(&r);
   rootfs_free(&fs);
   return path;

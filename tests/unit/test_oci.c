@@ -2,7 +2,11 @@
 
 #include "distill/oci.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <unistd.h>
 
 static void
 make_image(struct oci_image *img, struct recipe *r, struct layer_blob *layers)
@@ -30,7 +34,6 @@ make_image(struct oci_image *img, struct recipe *r, struct layer_blob *layers)
     digest_buffer(i ? "B" : "A", 1, layers[i].diff_id);
     layers[i].size = 100 + (uint64_t) i;
     layers[i].media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
-    layers[i].fd = -1;
   }
   img->layers = layers;
   img->layer_comments = comments;
@@ -141,6 +144,74 @@ test_time(void **state)
   assert_string_equal(t, "2023-11-14T22:13:20Z");
 }
 
+/* The archive in one pass: blobs streamed behind headers filled in later,
+ * a repeated blob dropped, and times past 2242 in base-256; libarchive
+ * reads every member back with its name, size, time and content. */
+static void
+test_archive_members(void **state)
+{
+  char *dir = tl_tmpdir();
+  cleanup_free char *path = xasprintf("%s/image.tar", dir);
+  struct oci_image img;
+  struct layer_blob layers[2];
+  struct recipe r;
+  struct oci_archive a;
+  struct derror err = DERROR_INIT;
+  char manifest[DIGEST_STR_LEN];
+  const char *blob = "layer bytes, not a multiple of 512";
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+  make_image(&img, &r, layers);
+  img.epoch = 253402300799; /* 9999-12-31T23:59:59Z */
+  digest_buffer(blob, strlen(blob), layers[0].digest);
+  digest_buffer(blob, strlen(blob), layers[1].digest);
+  layers[0].size = layers[1].size = strlen(blob);
+  assert_int_equal(oci_archive_open(&a, fd, img.epoch, &err), 0);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(oci_archive_blob_begin(&a, &err), 0);
+    assert_int_equal(write_all(fd, blob, strlen(blob)), 0);
+    assert_int_equal(oci_archive_blob_end(&a, layers[i].digest, strlen(blob), &err), 0);
+  }
+  /* a blob whose size is not what was written is an error */
+  assert_int_equal(oci_archive_blob_begin(&a, &err), 0);
+  assert_int_equal(oci_archive_blob_end(&a, layers[0].digest + 1, 7, &err), -1);
+  derror_clear(&err);
+  assert_int_equal(ftruncate(fd, a.blob_at), 0);
+  assert_int_equal(lseek(fd, a.blob_at, SEEK_SET), a.blob_at);
+  a.off = a.blob_at;
+  assert_int_equal(oci_archive_close(&a, &img, manifest, &err), 0);
+  close(fd);
+
+  cleanup_free char *blob_name = xasprintf("blobs/sha256/%s", layers[0].digest + 7);
+  const char *want[] = { "blobs/", "blobs/sha256/", blob_name, NULL, NULL, "index.json", "manifest.json",
+                         "oci-layout", "repositories" };
+  struct archive *ar = archive_read_new();
+  struct archive_entry *ae;
+  size_t n = 0;
+  archive_read_support_format_tar(ar);
+  assert_int_equal(archive_read_open_filename(ar, path, 10240), ARCHIVE_OK);
+  while (archive_read_next_header(ar, &ae) == ARCHIVE_OK) {
+    assert_true(n < sizeof want / sizeof *want);
+    if (want[n])
+      assert_string_equal(archive_entry_pathname(ae), want[n]);
+    else
+      assert_true(strncmp(archive_entry_pathname(ae), "blobs/sha256/", 13) == 0);
+    assert_int_equal(archive_entry_mtime(ae), 253402300799);
+    assert_int_equal(archive_entry_uid(ae), 0);
+    if (n == 2) {
+      char got[64] = { 0 };
+      assert_int_equal(archive_entry_size(ae), strlen(blob));
+      assert_int_equal(archive_read_data(ar, got, sizeof got), strlen(blob));
+      assert_string_equal(got, blob);
+    }
+    n++;
+  }
+  assert_int_equal(n, sizeof want / sizeof *want);
+  archive_read_free(ar);
+  free_image(&img, &r);
+  tl_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -148,6 +219,7 @@ main(void)
     cmocka_unit_test(test_config),
     cmocka_unit_test(test_manifest_index_docker),
     cmocka_unit_test(test_time),
+    cmocka_unit_test(test_archive_members),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
