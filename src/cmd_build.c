@@ -1,4 +1,5 @@
 /* distill build RECIPE: recipe -> plan -> layers -> archive. */
+#include "distill/cache.h"
 #include "distill/check.h"
 #include "distill/commands.h"
 #include "distill/elf.h"
@@ -27,6 +28,8 @@ struct build_options {
   int64_t epoch;
   enum compression comp;
   unsigned jobs;
+  const char *cache_dir; /* --cache */
+  bool no_cache;
   int verbosity; /* 0 quiet, 1 normal, 2 verbose */
 };
 
@@ -45,7 +48,9 @@ static const char usage_text[] =
   "                             (default: $SOURCE_DATE_EPOCH, else 0)\n"
   "      --compression KIND     gzip (default), zstd or none\n"
   "      --jobs N               compression threads (default: the CPUs); the bytes do not depend on it\n"
-  "      --cache DIR, --no-cache  the layer cache (accepted; no cache is kept today)\n"
+  "      --cache DIR            the layer cache (default: $XDG_CACHE_HOME/distill or ~/.cache/distill;\n"
+  "                             at most $DISTILL_CACHE_MAX bytes, default 4G)\n"
+  "      --no-cache             compress every layer, keep nothing\n"
   "  -q, --quiet                print nothing but errors\n"
   "  -v, --verbose              print what goes into each layer\n"
   "  -h, --help                 show this help\n";
@@ -151,9 +156,11 @@ parse_options(int argc, char **argv, struct build_options *o)
     }
     case OPT_CACHE:
       cache = true;
+      o->cache_dir = optarg;
       break;
     case OPT_NO_CACHE:
       no_cache = true;
+      o->no_cache = true;
       break;
     case 'q':
       o->verbosity = 0;
@@ -256,6 +263,7 @@ struct record {
   struct image img;
   int layer;     /* index among the image's layers */
   int64_t epoch;
+  struct strv *marks; /* also "MARKS WHAT" per entry, for the cache; or NULL */
 };
 
 static void
@@ -277,6 +285,99 @@ record_entry(void *ctx, const struct rootfs_entry *e, const struct scan *content
   f->layer = r->layer;
   f->marks = content->marks;
   f->what = content->what;
+  if (r->marks)
+    strv_push_take(r->marks, xasprintf("%u %s", content->marks, content->what ? content->what : "-"));
+}
+
+/* A layer from the cache: its entries told to the record as if written,
+ * with the marks the cache kept. -1 when they do not match the layer. */
+static int
+replay_entries(struct record *rec, const struct rootfs *fs, enum rootfs_layer layer, const struct cache_hit *hit)
+{
+  cleanup_free size_t *idx = NULL;
+  size_t n = layer_entries(fs, layer, &idx);
+
+  if (n != hit->marks.n)
+    return -1;
+  for (size_t k = 0; k < n; k++) {
+    struct scan sc;
+    char what[64];
+    scan_init(&sc);
+    if (sscanf(hit->marks.items[k], "%u %63s", &sc.marks, what) != 2)
+      return -1;
+    sc.what = scan_known(what);
+    record_entry(rec, &fs->items[idx[k]], &sc);
+  }
+  return 0;
+}
+
+/* One layer into the archive: from the cache when its key is known there
+ * (1), else written and then kept in the cache (0); -1 on failure. */
+static int
+put_layer(const struct build_options *o, struct cache *c, const struct plan *p, enum rootfs_layer l,
+          struct oci_archive *arc, int fd, struct record *rec, struct layer_blob *b, struct derror *err)
+{
+  struct layer_options lo = {
+    .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs, .written = record_entry, .ctx = rec,
+  };
+  char key[DIGEST_STR_LEN];
+  struct cache_hit hit;
+  bool keyed = c && layer_key(&p->fs, l, &lo, key) == 0;
+
+  if (keyed && cache_lookup(c, key, o->comp, &hit) == 0) {
+    size_t before = rec->img.n_history;
+    int r = oci_archive_blob_begin(arc, err);
+    if (r == 0)
+      r = cache_copy(c, &hit, fd, err);
+    if (r == 0 && replay_entries(rec, &p->fs, l, &hit) < 0)
+      r = derror_set(err, "cache: the record of %s does not match the layer", key);
+    if (r == 0) {
+      snprintf(b->digest, sizeof b->digest, "%s", hit.digest);
+      snprintf(b->diff_id, sizeof b->diff_id, "%s", hit.diff_id);
+      b->size = hit.size;
+      b->media_type = compression_media_type(o->comp);
+      b->n_entries = hit.marks.n;
+      cache_hit_free(&hit);
+      return oci_archive_blob_end(arc, b->digest, b->size, err) < 0 ? -1 : 1;
+    }
+    cache_hit_free(&hit);
+    if (r == -2)
+      return -1;
+    /* unusable: said, forgotten, and the layer written anew */
+    fprintf(stderr, "distill: warning: %s\n", err->msg);
+    derror_clear(err);
+    while (rec->img.n_history > before) {
+      struct image_file *f = &rec->img.history[--rec->img.n_history];
+      free(f->path);
+      free(f->target);
+    }
+    if (oci_archive_blob_cancel(arc, err) < 0)
+      return -1;
+  }
+
+  char *tmp_name = NULL;
+  struct strv marks = { 0 };
+  struct cache_hit what = { .comp = o->comp };
+  int tmp = keyed ? cache_begin(c, &tmp_name) : -1;
+  lo.tee_fd = tmp;
+  rec->marks = tmp >= 0 ? &marks : NULL;
+  int r = oci_archive_blob_begin(arc, err);
+  if (r == 0)
+    r = layer_write(&p->fs, l, &lo, fd, b, err);
+  if (r == 0)
+    r = oci_archive_blob_end(arc, b->digest, b->size, err);
+  rec->marks = NULL;
+  if (r == 0 && tmp >= 0 && !b->tee_failed) {
+    snprintf(what.digest, sizeof what.digest, "%s", b->digest);
+    snprintf(what.diff_id, sizeof what.diff_id, "%s", b->diff_id);
+    what.size = b->size;
+    what.marks = marks;
+    cache_put(c, tmp, tmp_name, key, &what);
+  } else if (tmp >= 0) {
+    cache_discard(tmp, tmp_name);
+  }
+  strv_free(&marks);
+  return r;
 }
 
 /* Before the image gets its name it passes the checks of `distill check`
@@ -322,8 +423,8 @@ self_check(int fd, const struct oci_image *oimg, const char *manifest_digest, st
 }
 
 static int
-write_image(const struct build_options *o, const struct recipe *r, const struct plan *p, const char *output,
-            char manifest_digest[DIGEST_STR_LEN], struct derror *err)
+write_image(const struct build_options *o, struct cache *cache, const struct recipe *r, const struct plan *p,
+            const char *output, char manifest_digest[DIGEST_STR_LEN], struct derror *err)
 {
   struct layer_blob layers[LAYER_COUNT];
   const char *comments[LAYER_COUNT];
@@ -362,17 +463,14 @@ write_image(const struct build_options *o, const struct recipe *r, const struct 
     if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
       continue;
     struct layer_blob *b = &layers[img.n_layers];
-    struct layer_options lo = {
-      .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs, .written = record_entry, .ctx = &rec,
-    };
     rec.layer = (int) img.n_layers;
-    if (oci_archive_blob_begin(&arc, err) < 0 || layer_write(&p->fs, (enum rootfs_layer) l, &lo, out.fd, b, err) < 0
-        || oci_archive_blob_end(&arc, b->digest, b->size, err) < 0)
+    int from = put_layer(o, cache, p, (enum rootfs_layer) l, &arc, out.fd, &rec, b, err);
+    if (from < 0)
       goto fail;
     comments[img.n_layers++] = layer_comments[l];
     if (o->verbosity >= 2)
-      printf("layer %d: %zu entries, %llu bytes, %s\n", (int) img.n_layers, b->n_entries,
-             (unsigned long long) b->size, b->digest);
+      printf("layer %d: %zu entries, %llu bytes, %s%s\n", (int) img.n_layers, b->n_entries,
+             (unsigned long long) b->size, b->digest, from ? " (from the cache)" : "");
   }
   if (oci_archive_close(&arc, &img, manifest_digest, err) < 0)
     goto fail;
@@ -411,6 +509,7 @@ cmd_build(int argc, char **argv)
   struct recipe r;
   struct sysroot root = { 0 };
   struct plan p = { 0 };
+  struct cache cache = { 0 };
   char digest[DIGEST_STR_LEN];
   cleanup_free char *output = NULL;
   int ret = EXIT_FAIL;
@@ -438,7 +537,14 @@ cmd_build(int argc, char **argv)
       printf("hint: %s\n", p.hints.items[i]);
   }
   output = o.output ? xstrdup(o.output) : default_output(&r);
-  if (write_image(&o, &r, &p, output, digest, &err) < 0)
+  if (!o.no_cache && cache_open(&cache, o.cache_dir, &err) < 0) {
+    if (o.cache_dir)
+      goto out;
+    if (o.verbosity >= 2)
+      fprintf(stderr, "distill: warning: %s\n", err.msg);
+    derror_clear(&err);
+  }
+  if (write_image(&o, cache.dir ? &cache : NULL, &r, &p, output, digest, &err) < 0)
     goto out;
   if (o.verbosity >= 1)
     printf("%s: %s:%s %s (%s)\n", output, r.name, r.tag, digest, p.arch);
@@ -447,6 +553,7 @@ out:
   if (err.msg)
     fprintf(stderr, "distill: %s\n", err.msg);
   derror_clear(&err);
+  cache_close(&cache);
   plan_free(&p);
   sysroot_close(&root);
   recipe_free(&r);

@@ -1,3 +1,4 @@
+#include "config.h"
 #include "distill/layer.h"
 #include "distill/util.h"
 
@@ -15,7 +16,7 @@
 struct sink {
   struct digest diff, blob;
   struct compressor *comp;
-  int fd;
+  int fd, tee; /* the archive; a copy for the cache, or -1 */
   int write_errno;
 };
 
@@ -29,6 +30,9 @@ sink_emit(void *ctx, const void *data, size_t n)
     s->write_errno = errno;
     return -1;
   }
+  /* the cache's copy is a bonus: when it cannot be written it is dropped */
+  if (s->tee >= 0 && write_all(s->tee, data, n) < 0)
+    s->tee = -2;
   return 0;
 }
 
@@ -51,6 +55,7 @@ sink_open(struct sink *s, const struct layer_options *opt, int fd)
 {
   memset(s, 0, sizeof *s);
   s->fd = fd;
+  s->tee = opt->tee_fd > 0 ? opt->tee_fd : -1;
   s->comp = compressor_new(opt->comp, opt->jobs, sink_emit, s);
   if (s->comp == NULL)
     return -1;
@@ -190,6 +195,66 @@ layer_marks(const struct rootfs *fs, enum rootfs_layer layer, size_t *count)
   return marks;
 }
 
+size_t
+layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out)
+{
+  size_t n, k = 0;
+  cleanup_free bool *marks = layer_marks(fs, layer, &n);
+
+  *out = xcalloc(n ? n : 1, sizeof **out);
+  for (size_t i = 0; i < fs->n; i++)
+    if (marks[i])
+      (*out)[k++] = i;
+  return n;
+}
+
+int
+layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+          char out[DIGEST_STR_LEN])
+{
+  cleanup_free size_t *idx = NULL;
+  size_t n = layer_entries(fs, layer, &idx);
+  struct digest d;
+  struct buf b = { 0 };
+
+  /* what the bytes depend on besides the entries */
+  buf_printf(&b, "distill layer key 1\n%s\n%s\n%d\n%lld\n", DISTILL_VERSION, compression_library(opt->comp),
+             COMPRESS_CHUNK, (long long) opt->epoch);
+  buf_printf(&b, "%s\n", compression_name(opt->comp));
+  digest_init(&d);
+  for (size_t k = 0; k < n; k++) {
+    const struct rootfs_entry *e = &fs->items[idx[k]];
+    struct stat st;
+    buf_printf(&b, "%d %o %u %u %llu ", (int) e->type, (unsigned) e->mode, e->uid, e->gid,
+               (unsigned long long) e->size);
+    buf_append(&b, e->path, strlen(e->path) + 1);
+    if (e->target)
+      buf_append(&b, e->target, strlen(e->target) + 1);
+    if (e->type == ROOTFS_FILE && e->source) {
+      /* a file is known by its identity: any write changes its mtime or ctime */
+      if (stat(e->source, &st) < 0) {
+        buf_free(&b);
+        digest_abort(&d);
+        return -1;
+      }
+      buf_append(&b, e->source, strlen(e->source) + 1);
+      buf_printf(&b, "%llu %llu %lld %lld.%09ld %lld.%09ld\n", (unsigned long long) st.st_dev,
+                 (unsigned long long) st.st_ino, (long long) st.st_size, (long long) st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec, (long long) st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+    } else if (e->type == ROOTFS_FILE && e->size) {
+      char dd[DIGEST_STR_LEN];
+      digest_buffer(e->data, e->size, dd);
+      buf_printf(&b, "%s\n", dd);
+    }
+    digest_update(&d, b.data, b.len);
+    b.len = 0;
+  }
+  digest_update(&d, b.data, b.len);
+  digest_final(&d, out);
+  buf_free(&b);
+  return 0;
+}
+
 int
 layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
             struct layer_blob *out, struct derror *err)
@@ -236,6 +301,7 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     derror_errno(err, s->write_errno ? s->write_errno : EIO, "write layer");
     goto out;
   }
+  out->tee_failed = s->tee == -2;
   ret = 0;
 out:
   if (a)

@@ -321,6 +321,15 @@ oci_archive_blob_end(struct oci_archive *a, const char *digest, uint64_t size, s
 }
 
 int
+oci_archive_blob_cancel(struct oci_archive *a, struct derror *err)
+{
+  if (ftruncate(a->fd, a->blob_at) < 0 || lseek(a->fd, a->blob_at, SEEK_SET) < 0)
+    return derror_errno(err, errno, "write the archive");
+  a->off = a->blob_at;
+  return 0;
+}
+
+int
 oci_archive_close(struct oci_archive *a, const struct oci_image *img, char manifest_digest[DIGEST_STR_LEN],
                   struct derror *err)
 {

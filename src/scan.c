@@ -136,3 +136,12 @@ scan_init(struct scan *s)
 {
   memset(s, 0, sizeof *s);
 }
+
+const char *
+scan_known(const char *what)
+{
+  for (size_t i = 0; i < NSIG; i++)
+    if (strcmp(signatures[i].what, what) == 0)
+      return signatures[i].what;
+  return NULL;
+}

@@ -18,6 +18,7 @@ struct layer_blob {
   uint64_t size;                /* of the blob */
   const char *media_type;
   size_t n_entries;
+  bool tee_failed; /* the copy to layer_options.tee_fd could not be written */
 };
 
 /* True when no entry of the image belongs to `layer`. */
@@ -31,11 +32,21 @@ struct layer_options {
    * content found (enum scan_mark); may be NULL. */
   void (*written)(void *ctx, const struct rootfs_entry *e, const struct scan *content);
   void *ctx;
+  int tee_fd; /* > 0: the blob is also written there (the cache's copy) */
 };
 
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of
  * their parent directories) to `fd`.  `fs` must be finished. */
 int layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
                 struct layer_blob *out, struct derror *err);
+
+/* The indexes in `fs` of the entries layer_write writes, in order. */
+size_t layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out);
+
+/* The cache's key of a layer: a digest of everything its bytes depend on,
+ * with each source file known by its identity and times (device, inode,
+ * size, mtime, ctime) rather than read. -1 when a source cannot be stat'ed. */
+int layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+              char out[DIGEST_STR_LEN]);
 
 #endif

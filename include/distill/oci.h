@@ -55,6 +55,8 @@ int oci_archive_open(struct oci_archive *a, int fd, int64_t epoch, struct derror
 /* Between begin and end the caller writes the blob's bytes to a->fd. */
 int oci_archive_blob_begin(struct oci_archive *a, struct derror *err);
 int oci_archive_blob_end(struct oci_archive *a, const char *digest, uint64_t size, struct derror *err);
+/* Forget the blob begun: the archive ends where it started. */
+int oci_archive_blob_cancel(struct oci_archive *a, struct derror *err);
 /* The documents and the end; `manifest_digest` receives the manifest's. */
 int oci_archive_close(struct oci_archive *a, const struct oci_image *img, char manifest_digest[DIGEST_STR_LEN],
                       struct derror *err);

@@ -24,5 +24,7 @@ struct scan {
 
 void scan_init(struct scan *s);
 void scan_chunk(struct scan *s, const void *data, size_t n);
+/* The scan's own name for `what` ("busybox", "dpkg"), or NULL. */
+const char *scan_known(const char *what);
 
 #endif

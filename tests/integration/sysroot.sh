@@ -39,7 +39,7 @@ echo "root:x:0:0:the sysroot's passwd:/root:/sbin/nologin" >"$S/etc/passwd"
 
 # (LeakSanitizer cannot run under ptrace; the sanitizer run checks leaks elsewhere)
 (cd "$WORK" && ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-	strace -f -qq -e trace=%file -o "$WORK/trace" "$DISTILL" build hello.yaml -o hello.tar)
+	strace -f -qq -e trace=%file -o "$WORK/trace" "$DISTILL" build hello.yaml -o hello.tar --cache "$WORK/cache")
 
 # The image is arm64, with the sysroot's loader, libc and files.
 skopeo inspect "oci-archive:$WORK/hello.tar" >"$WORK/inspect.json"
