@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,33 +166,117 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
   return 0;
 }
 
+/* A second thread hashes each chunk while the first writes it out. */
+struct hasher {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  const char *buf; /* to hash; NULL when idle */
+  size_t n;
+  bool stop;
+  struct digest d;
+};
+
+static void *
+hasher_run(void *arg)
+{
+  struct hasher *h = arg;
+
+  pthread_mutex_lock(&h->lock);
+  for (;;) {
+    while (h->buf == NULL && !h->stop)
+      pthread_cond_wait(&h->cond, &h->lock);
+    if (h->buf == NULL)
+      break;
+    pthread_mutex_unlock(&h->lock);
+    digest_update(&h->d, h->buf, h->n);
+    pthread_mutex_lock(&h->lock);
+    h->buf = NULL;
+    pthread_cond_broadcast(&h->cond);
+  }
+  pthread_mutex_unlock(&h->lock);
+  return NULL;
+}
+
+static void
+hasher_give(struct hasher *h, const char *buf, size_t n)
+{
+  pthread_mutex_lock(&h->lock);
+  while (h->buf != NULL)
+    pthread_cond_wait(&h->cond, &h->lock);
+  h->buf = buf;
+  h->n = n;
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->lock);
+}
+
+static void
+hasher_wait(struct hasher *h)
+{
+  pthread_mutex_lock(&h->lock);
+  while (h->buf != NULL)
+    pthread_cond_wait(&h->cond, &h->lock);
+  pthread_mutex_unlock(&h->lock);
+}
+
+#define COPY_CHUNK (1u << 20)
+
 int
 cache_copy(struct cache *c, const struct cache_hit *hit, int fd, struct derror *err)
 {
   cleanup_free char *path = blob_path(c, hit->diff_id, hit->comp);
   cleanup_close int in = open(path, O_RDONLY | O_CLOEXEC);
-  cleanup_free char *chunk = xmalloc(1 << 20);
+  cleanup_free char *bufs = xmalloc(2 * (size_t) COPY_CHUNK);
+  struct hasher h = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
   char got[DIGEST_STR_LEN];
-  struct digest d;
+  pthread_t t;
   ssize_t n;
+  int ret = 0, which = 0;
 
   if (in < 0)
     return derror_errno(err, errno, "cache: open `%s`", path);
-  digest_init(&d);
-  while ((n = read(in, chunk, 1 << 20)) > 0) {
-    digest_update(&d, chunk, (size_t) n);
-    if (write_all(fd, chunk, (size_t) n) < 0) {
-      digest_abort(&d);
+  off_t base = lseek(fd, 0, SEEK_CUR);
+  uint64_t started = base > 0 ? (uint64_t) base : 0, copied = 0;
+  digest_init(&h.d);
+  bool threaded = pthread_create(&t, NULL, hasher_run, &h) == 0;
+  for (;;) {
+    char *buf = bufs + (size_t) which * COPY_CHUNK;
+    /* the hasher may still read the other buffer, never this one: it was
+     * given this one two rounds ago and has taken the other since */
+    n = read(in, buf, COPY_CHUNK);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    if (threaded)
+      hasher_give(&h, buf, (size_t) n);
+    else
+      digest_update(&h.d, buf, (size_t) n);
+    if (write_all(fd, buf, (size_t) n) < 0) {
       derror_errno(err, errno, "write");
-      return -2;
+      ret = -2;
+      break;
     }
+    copied += (uint64_t) n;
+    if (base >= 0)
+      write_behind(fd, &started, (uint64_t) base + copied);
+    which ^= 1; /* hasher_give waits until the hasher is done with it */
   }
-  if (n < 0) {
-    digest_abort(&d);
-    return derror_errno(err, errno, "cache: read `%s`", path);
+  if (n < 0 && ret == 0)
+    ret = derror_errno(err, errno, "cache: read `%s`", path);
+  if (threaded) {
+    hasher_wait(&h);
+    pthread_mutex_lock(&h.lock);
+    h.stop = true;
+    pthread_cond_broadcast(&h.cond);
+    pthread_mutex_unlock(&h.lock);
+    pthread_join(t, NULL);
   }
-  uint64_t size = d.size;
-  digest_final(&d, got);
+  if (ret < 0) {
+    digest_abort(&h.d);
+    return ret;
+  }
+  uint64_t size = h.d.size;
+  digest_final(&h.d, got);
   if (size != hit->size || strcmp(got, hit->digest) != 0) {
     unlink(path);
     return derror_set(err, "cache: `%s` is corrupt (%s, %llu bytes; expected %s, %llu bytes): removed", path,
@@ -283,8 +368,10 @@ cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const st
   cleanup_free char *name = tmp_name;
   struct buf b = { 0 };
 
-  /* renamed over an existing blob of the same diff_id: the same bytes */
-  if (fsync(tmp_fd) < 0 || close(tmp_fd) < 0 || rename(name, blob) < 0) {
+  /* No fsync: a blob cut short by a crash fails its digest when used, and
+   * is rebuilt. Renamed over an existing blob of the same diff_id: the same
+   * bytes. */
+  if (close(tmp_fd) < 0 || rename(name, blob) < 0) {
     unlink(name);
     return;
   }

@@ -10,6 +10,7 @@
 #include "distill/util.h"
 
 #include <errno.h>
+#include <time.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -311,14 +312,75 @@ replay_entries(struct record *rec, const struct rootfs *fs, enum rootfs_layer la
   return 0;
 }
 
+/* The content bytes a layer holds. */
+static uint64_t
+layer_bytes(const struct rootfs *fs, enum rootfs_layer layer)
+{
+  cleanup_free size_t *idx = NULL;
+  size_t n = layer_entries(fs, layer, &idx);
+  uint64_t total = 0;
+
+  for (size_t k = 0; k < n; k++)
+    if (fs->items[idx[k]].type == ROOTFS_FILE)
+      total += fs->items[idx[k]].size;
+  return total;
+}
+
+/* The progress line: on a terminal (stdout), once a build has run for half
+ * a second, redrawn at most ten times a second; cleared at the end. */
+struct progress {
+  bool on, shown;
+  struct timespec start, last;
+  uint64_t bytes, total_bytes;
+  size_t entries, total_entries;
+  int layer, n_layers;
+};
+
+static double
+seconds_since(const struct timespec *t)
+{
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void
+progress_update(void *ctx, uint64_t bytes, size_t entries)
+{
+  struct progress *pg = ctx;
+  double elapsed = seconds_since(&pg->start);
+
+  pg->bytes += bytes;
+  pg->entries += entries;
+  if (!pg->on || elapsed < 0.5 || seconds_since(&pg->last) < 0.1)
+    return;
+  clock_gettime(CLOCK_MONOTONIC, &pg->last);
+  printf("\r\033[Klayer %d/%d  %zu/%zu files  %.1f/%.1f MB  %.0f MB/s", pg->layer, pg->n_layers, pg->entries,
+         pg->total_entries, (double) pg->bytes / 1e6, (double) pg->total_bytes / 1e6,
+         (double) pg->bytes / 1e6 / elapsed);
+  fflush(stdout);
+  pg->shown = true;
+}
+
+static void
+progress_end(struct progress *pg)
+{
+  if (pg->shown) {
+    fputs("\r\033[K", stdout);
+    fflush(stdout);
+  }
+}
+
 /* One layer into the archive: from the cache when its key is known there
  * (1), else written and then kept in the cache (0); -1 on failure. */
 static int
 put_layer(const struct build_options *o, struct cache *c, const struct plan *p, enum rootfs_layer l,
-          struct oci_archive *arc, int fd, struct record *rec, struct layer_blob *b, struct derror *err)
+          struct oci_archive *arc, int fd, struct record *rec, struct progress *pg, struct layer_blob *b,
+          struct derror *err)
 {
   struct layer_options lo = {
     .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs, .written = record_entry, .ctx = rec,
+    .progress = progress_update, .progress_ctx = pg,
   };
   char key[DIGEST_STR_LEN];
   struct cache_hit hit;
@@ -338,6 +400,7 @@ put_layer(const struct build_options *o, struct cache *c, const struct plan *p, 
       b->media_type = compression_media_type(o->comp);
       b->n_entries = hit.marks.n;
       cache_hit_free(&hit);
+      progress_update(pg, layer_bytes(&p->fs, l), b->n_entries);
       return oci_archive_blob_end(arc, b->digest, b->size, err) < 0 ? -1 : 1;
     }
     cache_hit_free(&hit);
@@ -431,6 +494,7 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
   struct oci_image img = { 0 };
   struct record rec = { .epoch = o->epoch };
   struct oci_archive arc = { 0 };
+  struct progress pg = { 0 };
   struct atomic_file out;
   int ret = -1;
 
@@ -459,12 +523,23 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
     goto done;
   if (oci_archive_open(&arc, out.fd, o->epoch, err) < 0)
     goto fail;
+  pg.on = o->verbosity == 1;
+  clock_gettime(CLOCK_MONOTONIC, &pg.start);
+  for (int l = 0; l < LAYER_COUNT; l++) {
+    cleanup_free size_t *idx = NULL;
+    if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
+      continue;
+    pg.n_layers++;
+    pg.total_entries += layer_entries(&p->fs, (enum rootfs_layer) l, &idx);
+    pg.total_bytes += layer_bytes(&p->fs, (enum rootfs_layer) l);
+  }
   for (int l = 0; l < LAYER_COUNT; l++) {
     if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
       continue;
     struct layer_blob *b = &layers[img.n_layers];
     rec.layer = (int) img.n_layers;
-    int from = put_layer(o, cache, p, (enum rootfs_layer) l, &arc, out.fd, &rec, b, err);
+    pg.layer++;
+    int from = put_layer(o, cache, p, (enum rootfs_layer) l, &arc, out.fd, &rec, &pg, b, err);
     if (from < 0)
       goto fail;
     comments[img.n_layers++] = layer_comments[l];
@@ -472,6 +547,7 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
       printf("layer %d: %zu entries, %llu bytes, %s%s\n", (int) img.n_layers, b->n_entries,
              (unsigned long long) b->size, b->digest, from ? " (from the cache)" : "");
   }
+  progress_end(&pg);
   if (oci_archive_close(&arc, &img, manifest_digest, err) < 0)
     goto fail;
   if (self_check(out.fd, &img, manifest_digest, &rec, err) < 0)
@@ -481,6 +557,7 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
   ret = 0;
   goto done;
 fail:
+  progress_end(&pg);
   derror_wrap(err, "write `%s`", output);
   oci_archive_abort(&arc);
   atomic_abort(&out);

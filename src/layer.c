@@ -18,6 +18,7 @@ struct sink {
   struct compressor *comp;
   int fd, tee; /* the archive; a copy for the cache, or -1 */
   int write_errno;
+  uint64_t at, started; /* where the next bytes go in fd; writeback begun up to */
 };
 
 static int
@@ -30,6 +31,8 @@ sink_emit(void *ctx, const void *data, size_t n)
     s->write_errno = errno;
     return -1;
   }
+  s->at += n;
+  write_behind(s->fd, &s->started, s->at);
   /* the cache's copy is a bonus: when it cannot be written it is dropped */
   if (s->tee >= 0 && write_all(s->tee, data, n) < 0)
     s->tee = -2;
@@ -56,6 +59,8 @@ sink_open(struct sink *s, const struct layer_options *opt, int fd)
   memset(s, 0, sizeof *s);
   s->fd = fd;
   s->tee = opt->tee_fd > 0 ? opt->tee_fd : -1;
+  off_t at = lseek(fd, 0, SEEK_CUR);
+  s->at = s->started = at > 0 ? (uint64_t) at : 0;
   s->comp = compressor_new(opt->comp, opt->jobs, sink_emit, s);
   if (s->comp == NULL)
     return -1;
@@ -95,7 +100,8 @@ layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer)
 
 /* Stream a file's content; its size must still be what was planned. */
 static int
-copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, struct derror *err)
+copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, const struct layer_options *opt,
+          struct derror *err)
 {
   cleanup_close int fd = open(e->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   struct stat st;
@@ -120,12 +126,14 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, stru
       return derror_set(err, "write `%s`: %s", e->path, archive_error_string(a));
     scan_chunk(sc, chunk, (size_t) r);
     left -= (uint64_t) r;
+    if (opt->progress)
+      opt->progress(opt->progress_ctx, (uint64_t) r, 0);
   }
   return 0;
 }
 
 static int
-write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_entry *e, int64_t epoch,
+write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_entry *e, const struct layer_options *opt,
             struct scan *sc, struct derror *err)
 {
   cleanup_free char *name = e->type == ROOTFS_DIR ? xasprintf("%s/", e->path + 1) : xstrdup(e->path + 1);
@@ -135,7 +143,7 @@ write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_ent
   archive_entry_set_uid(ae, e->uid);
   archive_entry_set_gid(ae, e->gid);
   archive_entry_set_perm(ae, e->mode & 07777);
-  archive_entry_set_mtime(ae, epoch, 0);
+  archive_entry_set_mtime(ae, opt->epoch, 0);
   switch (e->type) {
   case ROOTFS_DIR:
     archive_entry_set_filetype(ae, AE_IFDIR);
@@ -159,7 +167,7 @@ write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_ent
   if (e->type != ROOTFS_FILE || e->size == 0)
     return 0;
   if (e->source)
-    return copy_file(a, e, sc, err);
+    return copy_file(a, e, sc, opt, err);
   if (archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
     return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
   scan_chunk(sc, e->data, e->size);
@@ -283,7 +291,7 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     if (!marks[i])
       continue;
     scan_init(&sc);
-    if (write_entry(a, ae, &fs->items[i], opt->epoch, &sc, err) < 0) {
+    if (write_entry(a, ae, &fs->items[i], opt, &sc, err) < 0) {
       archive_write_free(a);
       a = NULL;
       sink_abort(s);
@@ -291,6 +299,8 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     }
     if (opt->written)
       opt->written(opt->ctx, &fs->items[i], &sc);
+    if (opt->progress)
+      opt->progress(opt->progress_ctx, 0, 1);
   }
   if (archive_write_close(a) != ARCHIVE_OK) {
     derror_set(err, "%s", archive_error_string(a));

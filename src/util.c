@@ -416,3 +416,14 @@ scratch_file(const char *path, struct derror *err)
     return derror_errno(err, errno, "create a temporary file in `%s`", dir);
   return fd;
 }
+
+/* Start writing back what came since the last call, every 8 MiB, without
+ * waiting: the final fsync then finds little left to do. */
+void
+write_behind(int fd, uint64_t *started, uint64_t written)
+{
+  if (written - *started < (8u << 20))
+    return;
+  sync_file_range(fd, (off64_t) *started, (off64_t) (written - *started), SYNC_FILE_RANGE_WRITE);
+  *started = written;
+}

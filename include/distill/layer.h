@@ -33,6 +33,9 @@ struct layer_options {
   void (*written)(void *ctx, const struct rootfs_entry *e, const struct scan *content);
   void *ctx;
   int tee_fd; /* > 0: the blob is also written there (the cache's copy) */
+  /* Told of content bytes read and of entries done, as they go; may be NULL. */
+  void (*progress)(void *ctx, uint64_t bytes, size_t entries);
+  void *progress_ctx;
 };
 
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of

@@ -55,6 +55,9 @@ void buf_free(struct buf *b);
 int read_file(const char *path, size_t max, struct buf *out, struct derror *err);
 /* Write all of `n` bytes, retrying on short writes and EINTR. */
 int write_all(int fd, const void *data, size_t n);
+/* Writeback of a file being written at offsets [*started, written) begun
+ * every 8 MiB (sync_file_range), so that its fsync waits less. */
+void write_behind(int fd, uint64_t *started, uint64_t written);
 
 /* Join an absolute directory and a relative or absolute name, normalising
  * duplicate slashes; `dir` "/" and name "x" give "/x". */

@@ -111,4 +111,19 @@ grep -qE ' /usr/lib/x86_64-linux-gnu/libc\.so\.6$' "$WORK/out" || fail "the plug
 [ ! -s "$WORK/stdout" ] || fail "output on a non-terminal stdout: $(cat "$WORK/stdout")"
 tar -xOf "$WORK/named.tar" index.json | jq -e '.manifests[0].annotations["io.containerd.image.name"] == "registry.example:5000/team/app:1.2"' >/dev/null || fail "-t name"
 tar -xOf "$WORK/named.tar" manifest.json | jq -e '.[0].RepoTags == ["registry.example:5000/team/app:1.2"]' >/dev/null || fail "-t RepoTags"
+# The progress line: on a terminal, for a build longer than half a second
+# (clang's closure, one thread, no cache); not with -q, not without a terminal.
+if command -v script >/dev/null && [ -x /usr/lib/llvm-14/bin/clang ]; then
+	printf 'name: big\nca-certificates: false\ncontents:\n  binaries: [/usr/lib/llvm-14/bin/clang]\n' >"$WORK/big.yaml"
+	big="$DISTILL build $WORK/big.yaml -o $WORK/big.tar --jobs 1 --no-cache"
+	script -qec "$big" /dev/null >"$WORK/tty.txt"
+	grep -qE 'layer [0-9]/[0-9]  [0-9]+/[0-9]+ files  [0-9.]+/[0-9.]+ MB  [0-9]+ MB/s' "$WORK/tty.txt" ||
+		fail "no progress line on a terminal: $(tr '\r' '\n' <"$WORK/tty.txt" | head -3)"
+	script -qec "$big -q" /dev/null >"$WORK/tty-q.txt"
+	[ ! -s "$WORK/tty-q.txt" ] || fail "-q printed on a terminal: $(head -c 200 "$WORK/tty-q.txt")"
+	$big >"$WORK/notty.txt"
+	[ ! -s "$WORK/notty.txt" ] || fail "progress without a terminal: $(head -c 200 "$WORK/notty.txt")"
+else
+	fail "script (bsdutils) or clang (/usr/lib/llvm-14/bin/clang) is missing: .ci/run installs them"
+fi
 echo "PASS: command line"
