@@ -107,17 +107,6 @@ cache_hit_free(struct cache_hit *hit)
   strv_free(&hit->marks);
 }
 
-static bool
-is_digest(const char *s)
-{
-  if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != DIGEST_STR_LEN - 1)
-    return false;
-  for (const char *p = s + 7; *p; p++)
-    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-      return false;
-  return true;
-}
-
 /* The key's record; anything unexpected is a miss, and the record goes. */
 int
 cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit)
@@ -144,7 +133,7 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
   ok = ok && (line = strtok_r(NULL, "\n", &save)) && sscanf(line, "size %llu", &size) == 1;
   ok = ok && (line = strtok_r(NULL, "\n", &save)) && sscanf(line, "compression %15s", comp_name) == 1;
   ok = ok && (line = strtok_r(NULL, "\n", &save)) && sscanf(line, "entries %llu", &entries) == 1;
-  ok = ok && is_digest(hit->digest) && is_digest(hit->diff_id) && strcmp(comp_name, compression_name(comp)) == 0;
+  ok = ok && digest_valid(hit->digest) && digest_valid(hit->diff_id) && strcmp(comp_name, compression_name(comp)) == 0;
   for (unsigned long long i = 0; ok && i < entries; i++) {
     ok = (line = strtok_r(NULL, "\n", &save)) != NULL;
     if (ok)

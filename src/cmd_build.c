@@ -10,11 +10,11 @@
 #include "distill/util.h"
 
 #include <errno.h>
-#include <time.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Year 9999: far enough, and what every tar and JSON reader can print. */
@@ -312,18 +312,18 @@ replay_entries(struct record *rec, const struct rootfs *fs, enum rootfs_layer la
   return 0;
 }
 
-/* The content bytes a layer holds. */
-static uint64_t
-layer_bytes(const struct rootfs *fs, enum rootfs_layer layer)
+/* The entries and content bytes a layer holds. */
+static size_t
+layer_size(const struct rootfs *fs, enum rootfs_layer layer, uint64_t *bytes)
 {
   cleanup_free size_t *idx = NULL;
   size_t n = layer_entries(fs, layer, &idx);
-  uint64_t total = 0;
 
+  *bytes = 0;
   for (size_t k = 0; k < n; k++)
     if (fs->items[idx[k]].type == ROOTFS_FILE)
-      total += fs->items[idx[k]].size;
-  return total;
+      *bytes += fs->items[idx[k]].size;
+  return n;
 }
 
 /* The progress line: on a terminal (stdout), once a build has run for half
@@ -400,7 +400,9 @@ put_layer(const struct build_options *o, struct cache *c, const struct plan *p, 
       b->media_type = compression_media_type(o->comp);
       b->n_entries = hit.marks.n;
       cache_hit_free(&hit);
-      progress_update(pg, layer_bytes(&p->fs, l), b->n_entries);
+      uint64_t bytes;
+      layer_size(&p->fs, l, &bytes);
+      progress_update(pg, bytes, b->n_entries);
       return oci_archive_blob_end(arc, b->digest, b->size, err) < 0 ? -1 : 1;
     }
     cache_hit_free(&hit);
@@ -526,12 +528,12 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
   pg.on = o->verbosity == 1;
   clock_gettime(CLOCK_MONOTONIC, &pg.start);
   for (int l = 0; l < LAYER_COUNT; l++) {
-    cleanup_free size_t *idx = NULL;
+    uint64_t bytes;
     if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
       continue;
     pg.n_layers++;
-    pg.total_entries += layer_entries(&p->fs, (enum rootfs_layer) l, &idx);
-    pg.total_bytes += layer_bytes(&p->fs, (enum rootfs_layer) l);
+    pg.total_entries += layer_size(&p->fs, (enum rootfs_layer) l, &bytes);
+    pg.total_bytes += bytes;
   }
   for (int l = 0; l < LAYER_COUNT; l++) {
     if (layer_is_empty(&p->fs, (enum rootfs_layer) l))

@@ -105,9 +105,9 @@ emit(struct compressor *c, const void *data, size_t n)
   }
 }
 
-/* Emit the oldest chunk once it is compressed, and free its slot. */
-static void
-emit_oldest(struct compressor *c)
+/* The oldest chunk, once a worker has compressed it. */
+static struct slot *
+wait_oldest(struct compressor *c)
 {
   struct slot *s = slot_of(c, c->next_emit);
 
@@ -115,6 +115,15 @@ emit_oldest(struct compressor *c)
   while (s->state != SLOT_DONE)
     pthread_cond_wait(&c->done, &c->lock);
   pthread_mutex_unlock(&c->lock);
+  return s;
+}
+
+/* Emit the oldest chunk once it is compressed, and free its slot. */
+static void
+emit_oldest(struct compressor *c)
+{
+  struct slot *s = wait_oldest(c);
+
   if (s->out_len == 0) {
     c->failed = true;
     c->emit_errno = 0;
@@ -335,11 +344,7 @@ compressor_free(struct compressor *c)
   if (c->comp == COMPRESSION_GZIP && c->threads) {
     /* abandoned mid-stream: let the workers finish what they hold */
     while (c->next_emit < c->fill) {
-      struct slot *s = slot_of(c, c->next_emit);
-      pthread_mutex_lock(&c->lock);
-      while (s->state != SLOT_DONE)
-        pthread_cond_wait(&c->done, &c->lock);
-      pthread_mutex_unlock(&c->lock);
+      wait_oldest(c);
       c->next_emit++;
     }
   }

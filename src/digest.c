@@ -66,3 +66,11 @@ digest_buffer(const void *data, size_t n, char out[DIGEST_STR_LEN])
   digest_update(&d, data, n);
   digest_final(&d, out);
 }
+
+bool
+digest_valid(const char *s)
+{
+  if (s == NULL || strncmp(s, "sha256:", 7) != 0 || strlen(s) != DIGEST_STR_LEN - 1)
+    return false;
+  return strspn(s + 7, "0123456789abcdef") == DIGEST_HEX_LEN;
+}

@@ -160,14 +160,6 @@ jstr(json_t *o, const char *key)
   return json_string_value(json_object_get(o, key));
 }
 
-static bool
-valid_digest(const char *d)
-{
-  if (d == NULL || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
-    return false;
-  return strspn(d + 7, "0123456789abcdef") == 64;
-}
-
 static char *
 blob_name(const char *digest)
 {
@@ -222,7 +214,7 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
     if (mt == NULL || (strcmp(mt, "application/vnd.oci.image.index.v1+json")
                        && strcmp(mt, "application/vnd.docker.distribution.manifest.list.v2+json")))
       break;
-    if (!valid_digest(digest)) {
+    if (!digest_valid(digest)) {
       derror_set(err, "`%s`: index.json: invalid digest", archive);
       goto out;
     }
@@ -233,7 +225,7 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
     desc = json_array_get(json_object_get(nested, "manifests"), 0);
     digest = jstr(desc, "digest");
   }
-  if (!valid_digest(digest)) {
+  if (!digest_valid(digest)) {
     derror_set(err, "`%s`: index.json names no image manifest", archive);
     goto out;
   }
@@ -250,7 +242,7 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
   }
   cdigest = jstr(json_object_get(manifest, "config"), "digest");
   layers = json_object_get(manifest, "layers");
-  if (!valid_digest(cdigest) || !json_is_array(layers)) {
+  if (!digest_valid(cdigest) || !json_is_array(layers)) {
     derror_set(err, "`%s`: the manifest %s has no config or layers", archive, digest);
     goto out;
   }
@@ -261,7 +253,7 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
   for (size_t i = 0; i < n; i++, img->n_layers++) {
     json_t *l = json_array_get(layers, i);
     const char *ld = jstr(l, "digest");
-    if (!valid_digest(ld)) {
+    if (!digest_valid(ld)) {
       derror_set(err, "`%s`: layer %zu of the manifest has an invalid digest", archive, i + 1);
       goto out;
     }

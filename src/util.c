@@ -400,23 +400,6 @@ atomic_abort(struct atomic_file *f)
   f->tmp = f->path = NULL;
 }
 
-int
-scratch_file(const char *path, struct derror *err)
-{
-  cleanup_free char *dir = path_dirname(path);
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-
-  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-    cleanup_free char *tmp = xasprintf("%s/.distill-scratch.XXXXXX", dir);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd >= 0)
-      unlink(tmp);
-  }
-  if (fd < 0)
-    return derror_errno(err, errno, "create a temporary file in `%s`", dir);
-  return fd;
-}
-
 /* Start writing back what came since the last call, every 8 MiB, without
  * waiting: the final fsync then finds little left to do. */
 void

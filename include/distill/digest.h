@@ -2,6 +2,7 @@
 #ifndef DISTILL_DIGEST_H
 #define DISTILL_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,8 @@ void digest_update(struct digest *d, const void *data, size_t n);
 /* Finish into "sha256:<hex>" and free the context. */
 void digest_final(struct digest *d, char out[DIGEST_STR_LEN]);
 void digest_abort(struct digest *d);
+/* True for "sha256:" and 64 lowercase hex digits. */
+bool digest_valid(const char *s);
 /* One-shot digest of a buffer. */
 void digest_buffer(const void *data, size_t n, char out[DIGEST_STR_LEN]);
 

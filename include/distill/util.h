@@ -85,6 +85,5 @@ struct atomic_file {
 int atomic_open(struct atomic_file *f, const char *path, struct derror *err);
 int atomic_commit(struct atomic_file *f, struct derror *err);
 void atomic_abort(struct atomic_file *f);
-/* An unnamed temporary file in the directory of `path`, for scratch data. */
-int scratch_file(const char *path, struct derror *err);
+
 #endif
