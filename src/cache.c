@@ -83,16 +83,10 @@ cache_close(struct cache *c)
   c->dir = NULL;
 }
 
-static int
-level_of(enum compression comp)
-{
-  return comp == COMPRESSION_GZIP ? COMPRESS_GZIP_LEVEL : comp == COMPRESSION_ZSTD ? COMPRESS_ZSTD_LEVEL : 0;
-}
-
 static char *
 blob_path(const struct cache *c, const char *diff_id, enum compression comp)
 {
-  return xasprintf("%s/layers/%s.%s-%d", c->dir, diff_id + 7, compression_name(comp), level_of(comp));
+  return xasprintf("%s/layers/%s.%s-%d", c->dir, diff_id + 7, compression_name(comp), compression_level(comp));
 }
 
 static char *

@@ -371,28 +371,89 @@ progress_end(struct progress *pg)
   }
 }
 
-/* One layer into the archive: from the cache when its key is known there
- * (1), else written and then kept in the cache (0); -1 on failure. */
+/* A layer written but maybe not yet out: what its blob's begin and end
+ * need, in the compressor's own time. */
+struct pending {
+  struct oci_archive *arc;
+  struct cache *cache;
+  enum compression comp;
+  char key[DIGEST_STR_LEN];
+  int tmp; /* the cache's copy being written, or -1 */
+  char *tmp_name;
+  struct strv marks;
+  bool from_cache;
+};
+
+static int
+pending_begin(void *ctx, struct derror *err)
+{
+  struct pending *pl = ctx;
+
+  return oci_archive_blob_begin(pl->arc, err);
+}
+
+static int
+pending_done(void *ctx, struct layer_blob *b, struct derror *err)
+{
+  struct pending *pl = ctx;
+  struct cache_hit what = { .comp = pl->comp };
+
+  if (oci_archive_blob_end(pl->arc, b->digest, b->size, err) < 0)
+    return -1;
+  if (pl->tmp >= 0 && !b->tee_failed) {
+    snprintf(what.digest, sizeof what.digest, "%s", b->digest);
+    snprintf(what.diff_id, sizeof what.diff_id, "%s", b->diff_id);
+    what.size = b->size;
+    what.marks = pl->marks;
+    cache_put(pl->cache, pl->tmp, pl->tmp_name, pl->key, &what);
+  } else if (pl->tmp >= 0) {
+    cache_discard(pl->tmp, pl->tmp_name);
+  }
+  pl->tmp = -1;
+  pl->tmp_name = NULL;
+  return 0;
+}
+
+/* A build that failed: the cache's copies it was writing go. */
+static void
+pending_free(struct pending *pl)
+{
+  if (pl->tmp >= 0)
+    cache_discard(pl->tmp, pl->tmp_name);
+  strv_free(&pl->marks);
+}
+
+/* One layer into the archive: from the cache when its key is known there,
+ * else written by the shared compressor and kept in the cache once out
+ * (pending_done); -1 on failure. */
 static int
 put_layer(const struct build_options *o, struct cache *c, const struct plan *p, enum rootfs_layer l,
-          struct oci_archive *arc, int fd, struct record *rec, struct progress *pg, struct layer_blob *b,
-          struct derror *err)
+          struct compressor *comp, int fd, struct record *rec, struct progress *pg, struct pending *pl,
+          struct layer_blob *b, struct derror *err)
 {
   struct layer_options lo = {
     .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs, .written = record_entry, .ctx = rec,
-    .progress = progress_update, .progress_ctx = pg,
+    .progress = progress_update, .progress_ctx = pg, .compressor = comp,
+    .begin = pending_begin, .done = pending_done, .blob_ctx = pl, .blob_err = err,
   };
-  char key[DIGEST_STR_LEN];
   struct cache_hit hit;
-  bool keyed = c && layer_key(&p->fs, l, &lo, key) == 0;
+  bool keyed = c && layer_key(&p->fs, l, &lo, pl->key) == 0;
 
-  if (keyed && cache_lookup(c, key, o->comp, &hit) == 0) {
+  pl->tmp = -1;
+  if (keyed && cache_lookup(c, pl->key, o->comp, &hit) == 0) {
     size_t before = rec->img.n_history;
-    int r = oci_archive_blob_begin(arc, err);
+    /* the layers before it go out first */
+    if (compressor_drain(comp) < 0) {
+      cache_hit_free(&hit);
+      if (err->msg == NULL)
+        derror_set(err, "%s: compression failed", compression_library(o->comp));
+      return -1;
+    }
+    int r = oci_archive_blob_begin(pl->arc, err);
     if (r == 0)
       r = cache_copy(c, &hit, fd, err);
     if (r == 0 && replay_entries(rec, &p->fs, l, &hit) < 0)
-      r = derror_set(err, "cache: the record of %s does not match the layer", key);
+      r = derror_set(err, "cache: the record of %s does not match the layer", pl->key);
     if (r == 0) {
       snprintf(b->digest, sizeof b->digest, "%s", hit.digest);
       snprintf(b->diff_id, sizeof b->diff_id, "%s", hit.diff_id);
@@ -403,7 +464,8 @@ put_layer(const struct build_options *o, struct cache *c, const struct plan *p, 
       uint64_t bytes;
       layer_size(&p->fs, l, &bytes);
       progress_update(pg, bytes, b->n_entries);
-      return oci_archive_blob_end(arc, b->digest, b->size, err) < 0 ? -1 : 1;
+      pl->from_cache = true;
+      return oci_archive_blob_end(pl->arc, b->digest, b->size, err);
     }
     cache_hit_free(&hit);
     if (r == -2)
@@ -416,32 +478,15 @@ put_layer(const struct build_options *o, struct cache *c, const struct plan *p, 
       free(f->path);
       free(f->target);
     }
-    if (oci_archive_blob_cancel(arc, err) < 0)
+    if (oci_archive_blob_cancel(pl->arc, err) < 0)
       return -1;
   }
 
-  char *tmp_name = NULL;
-  struct strv marks = { 0 };
-  struct cache_hit what = { .comp = o->comp };
-  int tmp = keyed ? cache_begin(c, &tmp_name) : -1;
-  lo.tee_fd = tmp;
-  rec->marks = tmp >= 0 ? &marks : NULL;
-  int r = oci_archive_blob_begin(arc, err);
-  if (r == 0)
-    r = layer_write(&p->fs, l, &lo, fd, b, err);
-  if (r == 0)
-    r = oci_archive_blob_end(arc, b->digest, b->size, err);
+  pl->tmp = keyed ? cache_begin(c, &pl->tmp_name) : -1;
+  lo.tee_fd = pl->tmp;
+  rec->marks = pl->tmp >= 0 ? &pl->marks : NULL;
+  int r = layer_write(&p->fs, l, &lo, fd, b, err);
   rec->marks = NULL;
-  if (r == 0 && tmp >= 0 && !b->tee_failed) {
-    snprintf(what.digest, sizeof what.digest, "%s", b->digest);
-    snprintf(what.diff_id, sizeof what.diff_id, "%s", b->diff_id);
-    what.size = b->size;
-    what.marks = marks;
-    cache_put(c, tmp, tmp_name, key, &what);
-  } else if (tmp >= 0) {
-    cache_discard(tmp, tmp_name);
-  }
-  strv_free(&marks);
   return r;
 }
 
@@ -492,7 +537,9 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
             const char *output, char manifest_digest[DIGEST_STR_LEN], struct derror *err)
 {
   struct layer_blob layers[LAYER_COUNT];
+  struct pending pend[LAYER_COUNT] = { 0 };
   const char *comments[LAYER_COUNT];
+  struct compressor *comp = NULL;
   struct oci_image img = { 0 };
   struct record rec = { .epoch = o->epoch };
   struct oci_archive arc = { 0 };
@@ -500,6 +547,8 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
   struct atomic_file out;
   int ret = -1;
 
+  for (size_t i = 0; i < LAYER_COUNT; i++)
+    pend[i].tmp = -1;
   img.recipe = r;
   img.name = r->name;
   img.tag = r->tag;
@@ -535,20 +584,32 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
     pg.total_entries += layer_size(&p->fs, (enum rootfs_layer) l, &bytes);
     pg.total_bytes += bytes;
   }
+  comp = compressor_new(o->comp, o->jobs);
+  if (comp == NULL) {
+    derror_set(err, "%s: cannot start compression", compression_library(o->comp));
+    goto fail;
+  }
   for (int l = 0; l < LAYER_COUNT; l++) {
     if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
       continue;
-    struct layer_blob *b = &layers[img.n_layers];
+    struct pending *pl = &pend[img.n_layers];
+    pl->arc = &arc;
+    pl->cache = cache;
+    pl->comp = o->comp;
     rec.layer = (int) img.n_layers;
     pg.layer++;
-    int from = put_layer(o, cache, p, (enum rootfs_layer) l, &arc, out.fd, &rec, &pg, b, err);
-    if (from < 0)
+    if (put_layer(o, cache, p, (enum rootfs_layer) l, comp, out.fd, &rec, &pg, pl, &layers[img.n_layers], err) < 0)
       goto fail;
     comments[img.n_layers++] = layer_comments[l];
-    if (o->verbosity >= 2)
-      printf("layer %d: %zu entries, %llu bytes, %s%s\n", (int) img.n_layers, b->n_entries,
-             (unsigned long long) b->size, b->digest, from ? " (from the cache)" : "");
   }
+  if (compressor_drain(comp) < 0) {
+    if (err->msg == NULL)
+      derror_set(err, "%s: compression failed", compression_library(o->comp));
+    goto fail;
+  }
+  for (size_t i = 0; o->verbosity >= 2 && i < img.n_layers; i++)
+    printf("layer %zu: %zu entries, %llu bytes, %s%s\n", i + 1, layers[i].n_entries,
+           (unsigned long long) layers[i].size, layers[i].digest, pend[i].from_cache ? " (from the cache)" : "");
   progress_end(&pg);
   if (oci_archive_close(&arc, &img, manifest_digest, err) < 0)
     goto fail;
@@ -561,9 +622,14 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
 fail:
   progress_end(&pg);
   derror_wrap(err, "write `%s`", output);
+  compressor_free(comp);
+  comp = NULL;
   oci_archive_abort(&arc);
   atomic_abort(&out);
 done:
+  compressor_free(comp);
+  for (size_t i = 0; i < LAYER_COUNT; i++)
+    pending_free(&pend[i]);
   image_free(&rec.img);
   strv_free(&img.env);
   strv_free(&img.entrypoint);

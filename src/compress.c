@@ -5,8 +5,11 @@
  * slot of the next sequence number; a full slot is queued, a worker
  * compresses it into a gzip member, and the caller's thread emits members
  * strictly in sequence order, waiting for the oldest when it needs its slot
- * again.  With one job nothing is queued: each chunk is compressed and
- * emitted in the caller's thread, into the same bytes. */
+ * again.  A full slot is queued only when more bytes come or its stream
+ * ends, so a stream's last chunk is always known as such; each slot carries
+ * its stream, so the next stream fills slots while the workers still hold
+ * the previous one's last chunks.  With one job nothing is queued: each chunk
+ * is compressed and emitted in the caller's thread, into the same bytes. */
 #include "distill/compress.h"
 #include "distill/util.h"
 
@@ -22,16 +25,24 @@
 
 enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_DONE };
 
+struct stream {
+  compress_emit_fn emit;
+  compress_end_fn end;
+  void *ctx;
+};
+
 struct slot {
   unsigned char *in, *out;
   size_t in_len, out_len; /* out_len 0: compression failed */
   enum slot_state state;
+  struct stream stream;
+  bool last; /* its stream ends with it */
 };
 
 struct compressor {
   enum compression comp;
-  compress_emit_fn emit;
-  void *ctx;
+  struct stream cur; /* the stream being written */
+  bool open;         /* begun, not yet ended */
   bool failed;
   int emit_errno;
 
@@ -41,7 +52,6 @@ struct compressor {
   size_t fill;       /* sequence number of the chunk being filled */
   size_t next_work;  /* the next queued chunk a worker takes */
   size_t next_emit;  /* the next chunk to emit */
-  bool filled_any;
   struct libdeflate_compressor *inline_c; /* one job: the caller's own */
   pthread_t *threads;
   unsigned n_threads;
@@ -95,11 +105,23 @@ worker(void *arg)
 }
 
 static void
-emit(struct compressor *c, const void *data, size_t n)
+emit(struct compressor *c, const struct stream *st, const void *data, size_t n)
 {
   if (c->failed || n == 0)
     return;
-  if (c->emit(c->ctx, data, n) < 0) {
+  if (st->emit(st->ctx, data, n) < 0) {
+    c->failed = true;
+    c->emit_errno = errno;
+  }
+}
+
+/* A stream's bytes are all out (or never will be). */
+static void
+end_stream(struct compressor *c, const struct stream *st)
+{
+  bool abandoned = c->failed;
+
+  if (st->end(st->ctx, abandoned) < 0 && !abandoned) {
     c->failed = true;
     c->emit_errno = errno;
   }
@@ -124,31 +146,38 @@ emit_oldest(struct compressor *c)
 {
   struct slot *s = wait_oldest(c);
 
-  if (s->out_len == 0) {
+  if (s->out_len == 0 && !c->failed) {
     c->failed = true;
     c->emit_errno = 0;
   }
-  emit(c, s->out, s->out_len);
+  emit(c, &s->stream, s->out, s->out_len);
+  if (s->last)
+    end_stream(c, &s->stream);
   s->state = SLOT_FREE;
   s->in_len = 0;
+  s->last = false;
   c->next_emit++;
 }
 
-/* The chunk being filled is complete (or the last one): compress it. */
+/* The chunk being filled is complete, or its stream's last: compress it. */
 static void
-submit(struct compressor *c)
+submit(struct compressor *c, bool last)
 {
   struct slot *s = slot_of(c, c->fill);
 
-  c->filled_any = true;
+  s->stream = c->cur;
+  s->last = last;
   if (c->inline_c) {
     compress_slot(c, c->inline_c, s);
-    if (s->out_len == 0) {
+    if (s->out_len == 0 && !c->failed) {
       c->failed = true;
       c->emit_errno = 0;
     }
-    emit(c, s->out, s->out_len);
+    emit(c, &s->stream, s->out, s->out_len);
+    if (last)
+      end_stream(c, &s->stream);
     s->in_len = 0;
+    s->last = false;
     return;
   }
   pthread_mutex_lock(&c->lock);
@@ -166,6 +195,13 @@ gzip_write(struct compressor *c, const unsigned char *p, size_t n)
 {
   while (n > 0) {
     struct slot *s = slot_of(c, c->fill);
+    if (s->in_len == COMPRESS_CHUNK) {
+      /* more is coming, so this one is not the stream's last */
+      submit(c, false);
+      if (c->failed)
+        return -1;
+      continue;
+    }
     size_t take = COMPRESS_CHUNK - s->in_len;
     if (take > n)
       take = n;
@@ -173,10 +209,6 @@ gzip_write(struct compressor *c, const unsigned char *p, size_t n)
     s->in_len += take;
     p += take;
     n -= take;
-    if (s->in_len == COMPRESS_CHUNK)
-      submit(c);
-    if (c->failed)
-      return -1;
   }
   return 0;
 }
@@ -225,16 +257,12 @@ gzip_stop(struct compressor *c)
   pthread_cond_destroy(&c->done);
 }
 
-static int
-gzip_finish(struct compressor *c)
+static void
+gzip_drain(struct compressor *c)
 {
-  /* the last chunk, even empty when nothing came: a stream is one member at least */
-  if (slot_of(c, c->fill)->in_len > 0 || !c->filled_any)
-    submit(c);
   if (c->threads)
     while (c->next_emit < c->fill)
       emit_oldest(c);
-  return c->failed ? -1 : 0;
 }
 
 static int
@@ -251,7 +279,7 @@ zstd_pump(struct compressor *c, const void *data, size_t n, ZSTD_EndDirective mo
       c->emit_errno = 0;
       return -1;
     }
-    emit(c, c->zout, out.pos);
+    emit(c, &c->cur, c->zout, out.pos);
     if (c->failed)
       return -1;
   } while (mode == ZSTD_e_end ? left != 0 : in.pos < in.size);
@@ -259,13 +287,11 @@ zstd_pump(struct compressor *c, const void *data, size_t n, ZSTD_EndDirective mo
 }
 
 struct compressor *
-compressor_new(enum compression comp, unsigned jobs, compress_emit_fn fn, void *ctx)
+compressor_new(enum compression comp, unsigned jobs)
 {
   struct compressor *c = xcalloc(1, sizeof *c);
 
   c->comp = comp;
-  c->emit = fn;
-  c->ctx = ctx;
   if (jobs < 1)
     jobs = 1;
   switch (comp) {
@@ -293,6 +319,13 @@ fail:
   return NULL;
 }
 
+void
+compressor_begin(struct compressor *c, compress_emit_fn emit_fn, compress_end_fn end_fn, void *ctx)
+{
+  c->cur = (struct stream) { emit_fn, end_fn, ctx };
+  c->open = true;
+}
+
 int
 compressor_write(struct compressor *c, const void *data, size_t n)
 {
@@ -308,7 +341,7 @@ compressor_write(struct compressor *c, const void *data, size_t n)
       goto failed;
     return 0;
   case COMPRESSION_NONE:
-    emit(c, data, n);
+    emit(c, &c->cur, data, n);
     if (c->failed)
       goto failed;
     return 0;
@@ -319,17 +352,38 @@ failed:
 }
 
 int
-compressor_finish(struct compressor *c)
+compressor_end(struct compressor *c)
 {
-  int r = 0;
-
+  c->open = false;
   if (!c->failed) {
-    if (c->comp == COMPRESSION_GZIP)
-      r = gzip_finish(c);
-    else if (c->comp == COMPRESSION_ZSTD)
-      r = zstd_pump(c, NULL, 0, ZSTD_e_end);
+    switch (c->comp) {
+    case COMPRESSION_GZIP:
+      /* the last chunk, even empty when nothing came: a stream is one
+       * member at least */
+      submit(c, true); /* ended when it is out */
+      goto out;
+    case COMPRESSION_ZSTD:
+      zstd_pump(c, NULL, 0, ZSTD_e_end);
+      break;
+    case COMPRESSION_NONE:
+      break;
+    }
   }
-  if (c->failed || r < 0) {
+  end_stream(c, &c->cur);
+out:
+  if (c->failed) {
+    errno = c->emit_errno;
+    return -1;
+  }
+  return 0;
+}
+
+int
+compressor_drain(struct compressor *c)
+{
+  if (c->comp == COMPRESSION_GZIP)
+    gzip_drain(c);
+  if (c->failed) {
     errno = c->emit_errno;
     return -1;
   }
@@ -341,13 +395,18 @@ compressor_free(struct compressor *c)
 {
   if (c == NULL)
     return;
+  c->failed = true;
   if (c->comp == COMPRESSION_GZIP && c->threads) {
     /* abandoned mid-stream: let the workers finish what they hold */
     while (c->next_emit < c->fill) {
-      wait_oldest(c);
+      struct slot *s = wait_oldest(c);
+      if (s->last)
+        end_stream(c, &s->stream);
       c->next_emit++;
     }
   }
+  if (c->open)
+    end_stream(c, &c->cur);
   gzip_stop(c);
   for (size_t i = 0; c->slots && i < c->n_slots; i++) {
     free(c->slots[i].in);
@@ -372,6 +431,20 @@ compression_name(enum compression comp)
     break;
   }
   return "none";
+}
+
+int
+compression_level(enum compression comp)
+{
+  switch (comp) {
+  case COMPRESSION_GZIP:
+    return COMPRESS_GZIP_LEVEL;
+  case COMPRESSION_ZSTD:
+    return COMPRESS_ZSTD_LEVEL;
+  case COMPRESSION_NONE:
+    break;
+  }
+  return 0;
 }
 
 const char *

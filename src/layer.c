@@ -12,23 +12,53 @@
 
 #define CHUNK (128 * 1024)
 
-/* Where the tar stream goes: hashed, compressed, hashed again, written. */
+/* Where a layer's compressed bytes go: hashed and written to the archive
+ * (and the cache's copy).  With a shared compressor it outlives
+ * layer_write, until its stream's end frees it. */
 struct sink {
-  struct digest diff, blob;
-  struct compressor *comp;
-  int fd, tee; /* the archive; a copy for the cache, or -1 */
-  int write_errno;
+  struct digest blob;
+  int fd, tee; /* the archive; a copy for the cache, or -1 (-2: failed) */
   uint64_t at, started; /* where the next bytes go in fd; writeback begun up to */
+  bool begun;
+  struct layer_blob *out;
+  int (*begin)(void *ctx, struct derror *err);
+  int (*done)(void *ctx, struct layer_blob *b, struct derror *err);
+  void *ctx;
+  struct derror *err; /* where the emitting side says what failed */
 };
+
+/* Where the tar stream goes: hashed, then compressed. */
+struct tar_out {
+  struct digest diff;
+  struct compressor *comp;
+  struct derror *err; /* the sink's */
+};
+
+static int
+sink_start(struct sink *s)
+{
+  s->begun = true;
+  if (s->begin && s->begin(s->ctx, s->err) < 0) {
+    errno = 0;
+    return -1;
+  }
+  off_t at = lseek(s->fd, 0, SEEK_CUR);
+  s->at = s->started = at > 0 ? (uint64_t) at : 0;
+  return 0;
+}
 
 static int
 sink_emit(void *ctx, const void *data, size_t n)
 {
   struct sink *s = ctx;
 
+  if (!s->begun && sink_start(s) < 0)
+    return -1;
   digest_update(&s->blob, data, n);
   if (write_all(s->fd, data, n) < 0) {
-    s->write_errno = errno;
+    int e = errno;
+    derror_errno(s->err, e, "write layer");
+    errno = e;
     return -1;
   }
   s->at += n;
@@ -39,54 +69,39 @@ sink_emit(void *ctx, const void *data, size_t n)
   return 0;
 }
 
-static la_ssize_t
-sink_write(struct archive *a, void *data, const void *buf, size_t n)
+static int
+sink_end(void *ctx, bool abandoned)
 {
-  struct sink *s = data;
+  struct sink *s = ctx;
+  int ret = 0;
 
-  digest_update(&s->diff, buf, n);
-  if (compressor_write(s->comp, buf, n) < 0) {
-    archive_set_error(a, s->write_errno ? s->write_errno : EIO, "write layer: %s",
-                      s->write_errno ? strerror(s->write_errno) : "compression failed");
-    return -1;
+  if (abandoned || (!s->begun && sink_start(s) < 0)) {
+    digest_abort(&s->blob);
+    free(s);
+    return abandoned ? 0 : -1;
   }
-  return (la_ssize_t) n;
-}
-
-static int
-sink_open(struct sink *s, const struct layer_options *opt, int fd)
-{
-  memset(s, 0, sizeof *s);
-  s->fd = fd;
-  s->tee = opt->tee_fd > 0 ? opt->tee_fd : -1;
-  off_t at = lseek(fd, 0, SEEK_CUR);
-  s->at = s->started = at > 0 ? (uint64_t) at : 0;
-  s->comp = compressor_new(opt->comp, opt->jobs, sink_emit, s);
-  if (s->comp == NULL)
-    return -1;
-  digest_init(&s->diff);
-  digest_init(&s->blob);
-  return 0;
-}
-
-static int
-sink_close(struct sink *s, struct layer_blob *out)
-{
-  int ret = compressor_finish(s->comp);
-
-  compressor_free(s->comp);
-  digest_final(&s->diff, out->diff_id);
-  out->size = s->blob.size;
-  digest_final(&s->blob, out->digest);
+  s->out->size = s->blob.size;
+  digest_final(&s->blob, s->out->digest);
+  s->out->tee_failed = s->tee == -2;
+  if (s->done && s->done(s->ctx, s->out, s->err) < 0) {
+    errno = 0;
+    ret = -1;
+  }
+  free(s);
   return ret;
 }
 
-static void
-sink_abort(struct sink *s)
+static la_ssize_t
+tar_write(struct archive *a, void *data, const void *buf, size_t n)
 {
-  compressor_free(s->comp);
-  digest_abort(&s->diff);
-  digest_abort(&s->blob);
+  struct tar_out *t = data;
+
+  digest_update(&t->diff, buf, n);
+  if (compressor_write(t->comp, buf, n) < 0) {
+    archive_set_error(a, errno ? errno : EIO, "%s", t->err->msg ? t->err->msg : "compression failed");
+    return -1;
+  }
+  return (la_ssize_t) n;
 }
 
 bool
@@ -228,7 +243,7 @@ layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_o
   /* what the bytes depend on besides the entries */
   buf_printf(&b, "distill layer key 1\n%s\n%s\n%d\n%lld\n", DISTILL_VERSION, compression_library(opt->comp),
              COMPRESS_CHUNK, (long long) opt->epoch);
-  buf_printf(&b, "%s\n", compression_name(opt->comp));
+  buf_printf(&b, "%s %d\n", compression_name(opt->comp), compression_level(opt->comp));
   digest_init(&d);
   for (size_t k = 0; k < n; k++) {
     const struct rootfs_entry *e = &fs->items[idx[k]];
@@ -263,11 +278,24 @@ layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_o
   return 0;
 }
 
+/* The compressor failed: what the emitting side said, or that it did. */
+static int
+compress_failed(const struct layer_options *opt, const struct derror *said, struct derror *err)
+{
+  if (said == err && err->msg)
+    return -1;
+  if (said->msg)
+    return derror_set(err, "%s", said->msg);
+  return derror_set(err, "%s: compression failed", compression_library(opt->comp));
+}
+
 int
 layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
             struct layer_blob *out, struct derror *err)
 {
-  struct sink *s = xmalloc(sizeof *s);
+  struct derror said = DERROR_INIT;
+  struct sink *s = xcalloc(1, sizeof *s);
+  struct tar_out t = { .comp = opt->compressor, .err = opt->compressor ? opt->blob_err : &said };
   struct archive *a = archive_write_new();
   struct archive_entry *ae = archive_entry_new();
   cleanup_free bool *marks = layer_marks(fs, layer, &out->n_entries);
@@ -276,14 +304,24 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
   if (a == NULL || ae == NULL)
     oom();
   out->media_type = compression_media_type(opt->comp);
-  if (sink_open(s, opt, fd) < 0) {
+  if (t.comp == NULL && (t.comp = compressor_new(opt->comp, opt->jobs)) == NULL) {
     derror_set(err, "%s: cannot start compression", compression_library(opt->comp));
+    free(s);
     goto out;
   }
+  s->fd = fd;
+  s->tee = opt->tee_fd > 0 ? opt->tee_fd : -1;
+  s->out = out;
+  s->begin = opt->begin;
+  s->done = opt->done;
+  s->ctx = opt->blob_ctx;
+  s->err = t.err;
+  digest_init(&s->blob);
+  digest_init(&t.diff);
+  compressor_begin(t.comp, sink_emit, sink_end, s); /* s is the stream's now */
   if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK
-      || archive_write_open2(a, s, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
+      || archive_write_open2(a, &t, NULL, tar_write, NULL, NULL) != ARCHIVE_OK) {
     derror_set(err, "libarchive: %s", archive_error_string(a));
-    sink_abort(s);
     goto out;
   }
   for (size_t i = 0; i < fs->n; i++) {
@@ -291,12 +329,8 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     if (!marks[i])
       continue;
     scan_init(&sc);
-    if (write_entry(a, ae, &fs->items[i], opt, &sc, err) < 0) {
-      archive_write_free(a);
-      a = NULL;
-      sink_abort(s);
+    if (write_entry(a, ae, &fs->items[i], opt, &sc, err) < 0)
       goto out;
-    }
     if (opt->written)
       opt->written(opt->ctx, &fs->items[i], &sc);
     if (opt->progress)
@@ -304,19 +338,21 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
   }
   if (archive_write_close(a) != ARCHIVE_OK) {
     derror_set(err, "%s", archive_error_string(a));
-    sink_abort(s);
     goto out;
   }
-  if (sink_close(s, out) < 0) {
-    derror_errno(err, s->write_errno ? s->write_errno : EIO, "write layer");
+  digest_final(&t.diff, out->diff_id);
+  if (compressor_end(t.comp) < 0 || (opt->compressor == NULL && compressor_drain(t.comp) < 0)) {
+    compress_failed(opt, t.err, err);
     goto out;
   }
-  out->tee_failed = s->tee == -2;
   ret = 0;
 out:
-  if (a)
-    archive_write_free(a);
+  archive_write_free(a); /* after a failure this still writes the trailer */
   archive_entry_free(ae);
-  free(s);
+  if (ret < 0)
+    digest_abort(&t.diff);
+  if (opt->compressor == NULL)
+    compressor_free(t.comp); /* ends the stream: abandoned when it failed */
+  derror_clear(&said);
   return ret;
 }

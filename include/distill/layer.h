@@ -36,10 +36,23 @@ struct layer_options {
   /* Told of content bytes read and of entries done, as they go; may be NULL. */
   void (*progress)(void *ctx, uint64_t bytes, size_t entries);
   void *progress_ctx;
+  /* A compressor shared by the layers of an image, so that one layer's
+   * last chunks are compressed while the next layer is read; NULL: the
+   * layer has its own, and its blob is complete when layer_write returns.
+   * With a shared one the blob goes out later, in the order the layers were
+   * written: begin is told just before its first byte goes to fd, done once
+   * the last has (with `out` complete); either may be NULL, and what fails
+   * on that side is said in blob_err. */
+  struct compressor *compressor;
+  int (*begin)(void *ctx, struct derror *err);
+  int (*done)(void *ctx, struct layer_blob *b, struct derror *err);
+  void *blob_ctx;
+  struct derror *blob_err;
 };
 
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of
- * their parent directories) to `fd`.  `fs` must be finished. */
+ * their parent directories) to `fd`, at its offset when the blob begins.
+ * `fs` must be finished. */
 int layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
                 struct layer_blob *out, struct derror *err);
 

@@ -7,18 +7,50 @@
 #include <zlib.h>
 #include <zstd.h>
 
+/* What the callbacks saw, across the streams of one compressor: 'e' for
+ * bytes, 'E' for an end, 'A' for an abandoned end, each after its stream's
+ * number. */
+static char events[4096];
+static size_t n_events;
+
 /* Compressed output collected in memory, written in pieces of any size. */
 struct out {
   unsigned char *data;
   size_t len, cap;
   size_t fail_after; /* emit fails once this many bytes came; 0 never */
+  char id;           /* the stream's number, for events */
+  int ends, abandoned;
 };
+
+static void
+event(char id, char what)
+{
+  /* a run of bytes is one event */
+  if (what == 'e' && n_events >= 2 && events[n_events - 2] == id && events[n_events - 1] == 'e')
+    return;
+  assert_true(n_events + 2 < sizeof events);
+  events[n_events++] = id;
+  events[n_events++] = what;
+  events[n_events] = '\0';
+}
+
+static int
+ended(void *ctx, bool abandoned)
+{
+  struct out *o = ctx;
+
+  o->ends++;
+  o->abandoned += abandoned;
+  event(o->id, abandoned ? 'A' : 'E');
+  return 0;
+}
 
 static int
 collect(void *ctx, const void *data, size_t n)
 {
   struct out *o = ctx;
 
+  event(o->id, 'e');
   if (o->fail_after && o->len + n > o->fail_after) {
     errno = ENOSPC;
     return -1;
@@ -53,13 +85,18 @@ static struct out
 compress_with(enum compression comp, unsigned jobs, const unsigned char *in, size_t n, size_t step)
 {
   struct out o = { 0 };
-  struct compressor *c = compressor_new(comp, jobs, collect, &o);
+  struct compressor *c = compressor_new(comp, jobs);
 
   assert_non_null(c);
+  compressor_begin(c, collect, ended, &o);
   for (size_t i = 0; i < n; i += step)
     assert_int_equal(compressor_write(c, in + i, n - i < step ? n - i : step), 0);
-  assert_int_equal(compressor_finish(c), 0);
+  assert_int_equal(compressor_end(c), 0);
+  assert_int_equal(compressor_drain(c), 0);
+  assert_int_equal(o.ends, 1);
+  assert_int_equal(o.abandoned, 0);
   compressor_free(c);
+  assert_int_equal(o.ends, 1);
   return o;
 }
 
@@ -175,33 +212,112 @@ test_emit_failure_stops(void **state)
   for (size_t k = 0; k < 3; k++)
     for (size_t j = 0; j < 3; j++) {
       struct out o = { .fail_after = 100000 };
-      struct compressor *c = compressor_new(comps[k], jobs[j], collect, &o);
+      struct compressor *c = compressor_new(comps[k], jobs[j]);
       int r = 0;
       assert_non_null(c);
+      compressor_begin(c, collect, ended, &o);
       for (size_t i = 0; i < n && r == 0; i += 65536)
         r = compressor_write(c, in + i, 65536);
       if (r == 0)
-        r = compressor_finish(c);
+        r = compressor_end(c);
+      if (r == 0)
+        r = compressor_drain(c);
       assert_int_equal(r, -1);
       assert_int_equal(errno, ENOSPC);
       assert_true(o.len <= 100000);
       compressor_free(c);
+      /* ended once, as abandoned */
+      assert_int_equal(o.ends, 1);
+      assert_int_equal(o.abandoned, 1);
       free(o.data);
     }
 }
 
-/* Abandoned half way (another layer failed): freeing waits for the workers. */
+/* The next stream starts while the workers still hold the previous one's
+ * last chunks; abandoned half way (another layer failed), freeing waits for
+ * the workers and ends what was begun. */
 static void
 test_free_mid_stream(void **state)
 {
   size_t n = 10 * COMPRESS_CHUNK;
   cleanup_free unsigned char *in = sample(n);
-  struct out o = { 0 };
-  struct compressor *c = compressor_new(COMPRESSION_GZIP, 4, collect, &o);
+  struct out a = { .id = '0' }, o = { .id = '1' };
+  struct compressor *c = compressor_new(COMPRESSION_GZIP, 4);
 
+  /* one stream ended but maybe not out, the next half written */
+  compressor_begin(c, collect, ended, &a);
+  assert_int_equal(compressor_write(c, in, 3 * COMPRESS_CHUNK), 0);
+  assert_int_equal(compressor_end(c), 0);
+  /* three chunks in a ring of eight: nothing had to go out yet */
+  assert_int_equal(a.ends, 0);
+  compressor_begin(c, collect, ended, &o);
   assert_int_equal(compressor_write(c, in, n), 0);
+  /* the ring came round: the first stream went out, whole */
+  assert_int_equal(a.ends, 1);
+  assert_int_equal(a.abandoned, 0);
   compressor_free(c);
+  assert_int_equal(a.ends + o.ends, 2);
+  assert_int_equal(o.abandoned, 1);
+  free(a.data);
   free(o.data);
+}
+
+/* Streams one after another in one compressor (the layers of an image):
+ * each gets the bytes it would get alone, and the callbacks come in stream
+ * order, each end after its stream's last bytes and before the next
+ * stream's first, on any number of threads. */
+static void
+test_streams_in_order(void **state)
+{
+  const size_t sizes[] = { 3 * COMPRESS_CHUNK + 5, 0, 1, COMPRESS_CHUNK, 2 * COMPRESS_CHUNK, 100, 5 * COMPRESS_CHUNK - 1 };
+  const size_t n_streams = sizeof sizes / sizeof *sizes;
+  const enum compression comps[] = { COMPRESSION_GZIP, COMPRESSION_ZSTD, COMPRESSION_NONE };
+  const unsigned jobs[] = { 1, 2, 4, 8 };
+  unsigned char *in[sizeof sizes / sizeof *sizes];
+  char want[64] = "";
+
+  for (size_t i = 0; i < n_streams; i++) {
+    in[i] = sample(sizes[i]);
+    /* an empty stream emits nothing with none */
+    snprintf(want + strlen(want), sizeof want - strlen(want), "%ce%cE", (char) ('0' + i), (char) ('0' + i));
+  }
+  for (size_t k = 0; k < 3; k++)
+    for (size_t j = 0; j < sizeof jobs / sizeof *jobs; j++) {
+      struct out o[sizeof sizes / sizeof *sizes];
+      struct compressor *c = compressor_new(comps[k], jobs[j]);
+      n_events = 0;
+      events[0] = '\0';
+      for (size_t i = 0; i < n_streams; i++) {
+        o[i] = (struct out) { .id = (char) ('0' + i) };
+        compressor_begin(c, collect, ended, &o[i]);
+        for (size_t at = 0; at < sizes[i]; at += 70001)
+          assert_int_equal(compressor_write(c, in[i] + at, sizes[i] - at < 70001 ? sizes[i] - at : 70001), 0);
+        assert_int_equal(compressor_end(c), 0);
+      }
+      assert_int_equal(compressor_drain(c), 0);
+      compressor_free(c);
+      if (comps[k] == COMPRESSION_NONE) {
+        /* the empty stream (1) has no bytes to emit */
+        char none[64];
+        const char *skip = strstr(want, "1e");
+        snprintf(none, sizeof none, "%.*s%s", (int) (skip - want), want, skip + 2);
+        assert_string_equal(events, none);
+      } else {
+        assert_string_equal(events, want);
+      }
+      for (size_t i = 0; i < n_streams; i++) {
+        struct out alone = compress_with(comps[k], jobs[j], in[i], sizes[i], 65536);
+        assert_int_equal(o[i].ends, 1);
+        assert_int_equal(o[i].abandoned, 0);
+        assert_int_equal(o[i].len, alone.len);
+        if (alone.len)
+          assert_memory_equal(o[i].data, alone.data, alone.len);
+        free(alone.data);
+        free(o[i].data);
+      }
+    }
+  for (size_t i = 0; i < n_streams; i++)
+    free(in[i]);
 }
 
 static void
@@ -224,6 +340,7 @@ main(void)
     cmocka_unit_test(test_none_passes_bytes_through),
     cmocka_unit_test(test_emit_failure_stops),
     cmocka_unit_test(test_free_mid_stream),
+    cmocka_unit_test(test_streams_in_order),
     cmocka_unit_test(test_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
