@@ -241,8 +241,8 @@ layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_o
   struct buf b = { 0 };
 
   /* what the bytes depend on besides the entries */
-  buf_printf(&b, "distill layer key 1\n%s\n%s\n%d\n%lld\n", DISTILL_VERSION, compression_library(opt->comp),
-             COMPRESS_CHUNK, (long long) opt->epoch);
+  buf_printf(&b, "distill layer key 1\n%s\n%s\n%d %d\n%lld\n", DISTILL_VERSION, compression_library(opt->comp),
+             COMPRESS_CHUNK, COMPRESS_ZSTD_JOB, (long long) opt->epoch);
   buf_printf(&b, "%s %d\n", compression_name(opt->comp), compression_level(opt->comp));
   digest_init(&d);
   for (size_t k = 0; k < n; k++) {

@@ -20,6 +20,7 @@ enum compression { COMPRESSION_GZIP, COMPRESSION_ZSTD, COMPRESSION_NONE };
  * every bench workload (README, Speed). */
 #define COMPRESS_GZIP_LEVEL 5
 #define COMPRESS_ZSTD_LEVEL 3
+#define COMPRESS_ZSTD_JOB (4 << 20)
 
 /* A compressor carries one stream after another (the layers of an image),
  * each begun with where its bytes go.  With gzip on several jobs a stream
