@@ -346,8 +346,6 @@ void
 cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const struct cache_hit *what)
 {
   cleanup_free char *blob = blob_path(c, what->diff_id, what->comp);
-  cleanup_free char *keys = xasprintf("%s/keys", c->dir);
-  cleanup_free char *kpath = key_path(c, key);
   cleanup_free char *name = tmp_name;
   struct buf b = { 0 };
 
@@ -362,16 +360,40 @@ cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const st
              what->diff_id, (unsigned long long) what->size, compression_name(what->comp), what->marks.n);
   for (size_t i = 0; i < what->marks.n; i++)
     buf_printf(&b, "%s\n", what->marks.items[i]);
-  cleanup_free char *tmp = xasprintf("%s/.tmp.XXXXXX", keys);
-  int fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd >= 0) {
-    bool ok = write_all(fd, b.data, b.len) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, kpath) < 0)
-      unlink(tmp);
-  }
+  cache_note_put(c, key, b.data, b.len);
   buf_free(&b);
   evict(c);
+}
+
+void
+cache_note_put(struct cache *c, const char *key, const char *data, size_t len)
+{
+  cleanup_free char *kpath = key_path(c, key);
+  cleanup_free char *tmp = xasprintf("%s/keys/.tmp.XXXXXX", c->dir);
+  int fd = mkostemp(tmp, O_CLOEXEC);
+
+  if (fd < 0)
+    return;
+  bool ok = write_all(fd, data, len) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp, kpath) < 0)
+    unlink(tmp);
+}
+
+int
+cache_note_get(struct cache *c, const char *key, struct buf *out)
+{
+  cleanup_free char *kpath = key_path(c, key);
+  struct derror err = DERROR_INIT;
+
+  if (access(kpath, R_OK) < 0)
+    return -1;
+  if (read_file(kpath, 1u << 24, out, &err) < 0) {
+    derror_clear(&err);
+    buf_free(out);
+    return -1;
+  }
+  return 0;
 }
 
 void

@@ -7,6 +7,7 @@
 #include "distill/oci.h"
 #include "distill/plan.h"
 #include "distill/recipe.h"
+#include "distill/sbom.h"
 #include "distill/util.h"
 
 #include <errno.h>
@@ -31,13 +32,14 @@ struct build_options {
   unsigned jobs;
   const char *cache_dir; /* --cache */
   bool no_cache;
+  const char *sbom; /* --sbom */
   int verbosity; /* 0 quiet, 1 normal, 2 verbose */
 };
 
 static const char usage_text[] =
   "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--platform P]\n"
   "                    [--source-date-epoch N] [--compression gzip|zstd|none]\n"
-  "                    [--jobs N] [--cache DIR | --no-cache] [-q | -v]\n"
+  "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [-q | -v]\n"
   "\n"
   "Build the OCI image a recipe describes into one tar archive.\n"
   "\n"
@@ -52,6 +54,7 @@ static const char usage_text[] =
   "      --cache DIR            the layer cache (default: $XDG_CACHE_HOME/distill or ~/.cache/distill;\n"
   "                             at most $DISTILL_CACHE_MAX bytes, default 4G)\n"
   "      --no-cache             compress every layer, keep nothing\n"
+  "      --sbom FILE            also write an SPDX 2.3 JSON SBOM of the image (default: the recipe's sbom)\n"
   "  -q, --quiet                print nothing but errors\n"
   "  -v, --verbose              print what goes into each layer\n"
   "  -h, --help                 show this help\n";
@@ -89,7 +92,7 @@ parse_epoch(const char *s, int64_t *out)
 static int
 parse_options(int argc, char **argv, struct build_options *o)
 {
-  enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE, OPT_PLATFORM };
+  enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE, OPT_PLATFORM, OPT_SBOM };
   static const struct option longopts[] = {
     { "output", required_argument, NULL, 'o' },
     { "tag", required_argument, NULL, 't' },
@@ -100,6 +103,7 @@ parse_options(int argc, char **argv, struct build_options *o)
     { "jobs", required_argument, NULL, OPT_JOBS },
     { "cache", required_argument, NULL, OPT_CACHE },
     { "no-cache", no_argument, NULL, OPT_NO_CACHE },
+    { "sbom", required_argument, NULL, OPT_SBOM },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -162,6 +166,9 @@ parse_options(int argc, char **argv, struct build_options *o)
     case OPT_NO_CACHE:
       no_cache = true;
       o->no_cache = true;
+      break;
+    case OPT_SBOM:
+      o->sbom = optarg;
       break;
     case 'q':
       o->verbosity = 0;
@@ -536,6 +543,7 @@ static int
 write_image(const struct build_options *o, struct cache *cache, const struct recipe *r, const struct plan *p,
             const char *output, char manifest_digest[DIGEST_STR_LEN], struct derror *err)
 {
+  const char *sbom = o->sbom ? o->sbom : r->sbom;
   struct layer_blob layers[LAYER_COUNT];
   struct pending pend[LAYER_COUNT] = { 0 };
   const char *comments[LAYER_COUNT];
@@ -615,6 +623,9 @@ write_image(const struct build_options *o, struct cache *cache, const struct rec
     goto fail;
   if (self_check(out.fd, &img, manifest_digest, &rec, err) < 0)
     goto fail;
+  /* the SBOM first: when it cannot be written, neither is the image */
+  if (sbom && sbom_write(sbom, r, p, manifest_digest, o->epoch, err) < 0)
+    goto fail;
   if (atomic_commit(&out, err) < 0)
     goto done;
   ret = 0;
@@ -672,7 +683,14 @@ cmd_build(int argc, char **argv)
     goto out;
   if (sysroot_open(&root, o.sysroot ? o.sysroot : r.sysroot, &err) < 0)
     goto out;
-  if (plan_build(&r, &root, &p, &err) < 0)
+  if (!o.no_cache && cache_open(&cache, o.cache_dir, &err) < 0) {
+    if (o.cache_dir)
+      goto out;
+    if (o.verbosity >= 2)
+      fprintf(stderr, "distill: warning: %s\n", err.msg);
+    derror_clear(&err);
+  }
+  if (plan_build(&r, &root, cache.dir ? &cache : NULL, &p, &err) < 0)
     goto out;
   for (size_t i = 0; i < p.warnings.n; i++)
     fprintf(stderr, "distill: warning: %s\n", p.warnings.items[i]);
@@ -682,17 +700,17 @@ cmd_build(int argc, char **argv)
       printf("hint: %s\n", p.hints.items[i]);
   }
   output = o.output ? xstrdup(o.output) : default_output(&r);
-  if (!o.no_cache && cache_open(&cache, o.cache_dir, &err) < 0) {
-    if (o.cache_dir)
-      goto out;
-    if (o.verbosity >= 2)
-      fprintf(stderr, "distill: warning: %s\n", err.msg);
-    derror_clear(&err);
-  }
   if (write_image(&o, cache.dir ? &cache : NULL, &r, &p, output, digest, &err) < 0)
     goto out;
   if (o.verbosity >= 1)
     printf("%s: %s:%s %s (%s)\n", output, r.name, r.tag, digest, p.arch);
+  if (o.verbosity >= 2) {
+    for (size_t i = 0; i < p.packages.n; i++)
+      printf("package %s %s %s: %zu files\n", p.packages.items[i].name, p.packages.items[i].version,
+             p.packages.items[i].arch, p.packages.items[i].files.n);
+    if (o.sbom || r.sbom)
+      printf("sbom: %s\n", o.sbom ? o.sbom : r.sbom);
+  }
   ret = EXIT_OK;
 out:
   if (err.msg)

@@ -234,7 +234,8 @@ run_as_ids(const struct recipe *r, uint32_t *uid, uint32_t *gid)
 }
 
 int
-plan_build(const struct recipe *r, const struct sysroot *root, struct plan *p, struct derror *err)
+plan_build(const struct recipe *r, const struct sysroot *root, struct cache *cache, struct plan *p,
+           struct derror *err)
 {
   struct closure cl;
   int ret = -1;
@@ -287,6 +288,8 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct plan *p, s
   }
   if (p->arch == NULL)
     p->arch = host_arch();
+  if (dpkg_annotate(&p->fs, root, cache, &p->packages, err) < 0)
+    goto out;
   if (rootfs_finish(&p->fs, err) < 0)
     goto out;
   policy_normalize(&p->fs);
@@ -304,4 +307,5 @@ plan_free(struct plan *p)
   rootfs_free(&p->fs);
   strv_free(&p->warnings);
   strv_free(&p->hints);
+  dpkg_packages_free(&p->packages);
 }

@@ -794,12 +794,12 @@ valid_tag(const char *s)
 static const char *const top_keys[] = {
   "name",     "tag",          "sysroot",   "contents", "ca-certificates", "tzdata",      "accounts",
   "paths",    "entrypoint",   "cmd",       "environment", "work-dir",     "ports",       "volumes",
-  "labels",   "annotations",  "stop-signal", "platform", NULL,
+  "labels",   "annotations",  "stop-signal", "platform", "sbom", NULL,
 };
 
 enum {
   K_NAME, K_TAG, K_SYSROOT, K_CONTENTS, K_CA, K_TZDATA, K_ACCOUNTS, K_PATHS, K_ENTRYPOINT, K_CMD,
-  K_ENVIRONMENT, K_WORKDIR, K_PORTS, K_VOLUMES, K_LABELS, K_ANNOTATIONS, K_STOPSIGNAL, K_PLATFORM,
+  K_ENVIRONMENT, K_WORKDIR, K_PORTS, K_VOLUMES, K_LABELS, K_ANNOTATIONS, K_STOPSIGNAL, K_PLATFORM, K_SBOM,
 };
 
 static int
@@ -819,6 +819,15 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
       return -1;
     if (!valid_tag(r->tag))
       return perr(c, v, kp, "\"%s\" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)", r->tag);
+    return 0;
+  case K_SBOM:
+    if (get_nonempty(c, v, kp, &r->sbom) < 0)
+      return -1;
+    if (r->sbom[0] != '/') {
+      char *abs = path_join(r->dir, r->sbom);
+      free(r->sbom);
+      r->sbom = abs;
+    }
     return 0;
   case K_SYSROOT:
     if (get_nonempty(c, v, kp, &r->sysroot) < 0)
@@ -1178,6 +1187,7 @@ recipe_free(struct recipe *r)
   free(r->run_as);
   free(r->work_dir);
   free(r->stop_signal);
+  free(r->sbom);
   free(r->platform);
   memset(r, 0, sizeof *r);
 }

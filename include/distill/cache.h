@@ -4,7 +4,8 @@
  *   DIR/layers/<diff_id hex>.<compression>-<level>   a blob
  *   DIR/keys/<key hex>                               what a layer key gave:
  *       its blob's digest, size, diff_id and media type, and the scan marks
- *       of each entry (for the build's self-check)
+ *       of each entry (for the build's self-check); or a note: what
+ *       another slow lookup found (the Debian packages of a file set)
  *
  * DIR is --cache, else $XDG_CACHE_HOME/distill, else ~/.cache/distill.
  * Every file is written under a temporary name and renamed, so builds
@@ -60,5 +61,10 @@ int cache_begin(struct cache *c, char **tmp);
 void cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const struct cache_hit *what);
 /* Drop a blob begun with cache_begin. */
 void cache_discard(int tmp_fd, char *tmp_name);
+
+/* A small record under a key of the caller's: 0 and `out` filled when it is
+ * there, -1 when not. Put ignores failures. */
+int cache_note_get(struct cache *c, const char *key, struct buf *out);
+void cache_note_put(struct cache *c, const char *key, const char *data, size_t len);
 
 #endif

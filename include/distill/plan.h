@@ -3,6 +3,7 @@
 #ifndef DISTILL_PLAN_H
 #define DISTILL_PLAN_H
 
+#include "distill/dpkg.h"
 #include "distill/error.h"
 #include "distill/recipe.h"
 #include "distill/rootfs.h"
@@ -15,9 +16,12 @@ struct plan {
   uint32_t uid, gid;   /* the user the image runs as */
   struct strv warnings; /* for stderr: what the image may lack */
   struct strv hints;    /* for -v: libraries the programs may dlopen */
+  struct dpkg_packages packages; /* the Debian packages its files come from */
 };
 
-int plan_build(const struct recipe *r, const struct sysroot *root, struct plan *out, struct derror *err);
+/* `cache` (or NULL) keeps what slow lookups found (dpkg_annotate). */
+int plan_build(const struct recipe *r, const struct sysroot *root, struct cache *cache, struct plan *out,
+               struct derror *err);
 void plan_free(struct plan *p);
 
 #endif

@@ -121,6 +121,7 @@ struct recipe {
   struct recipe_map labels;
   struct recipe_map annotations;
   char *stop_signal;
+  char *sbom; /* where to write the SPDX document (relative: to the recipe's directory), or NULL */
 };
 
 /* Parse a recipe file.  Errors read "FILE:LINE:COL: KEY.PATH: reason". */

@@ -42,7 +42,8 @@ static const char full[] =
   "volumes: [/var/lib/app]\n"
   "labels: {maintainer: me}\n"
   "annotations: {org.opencontainers.image.source: \"https://example.org/app\"}\n"
-  "stop-signal: SIGTERM\n";
+  "stop-signal: SIGTERM\n"
+  "sbom: out/app.spdx.json\n";
 
 static void
 test_full_recipe(void **state)
@@ -101,6 +102,7 @@ test_full_recipe(void **state)
   assert_string_equal(r.labels.items[0].key, "maintainer");
   assert_string_equal(r.annotations.items[0].value, "https://example.org/app");
   assert_string_equal(r.stop_signal, "SIGTERM");
+  assert_string_equal(r.sbom, "/srv/app/out/app.spdx.json"); /* relative to the recipe */
   recipe_free(&r);
 }
 

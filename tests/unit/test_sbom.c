@@ -1,0 +1,84 @@
+#include "testlib.h"
+
+#include "distill/sbom.h"
+
+static char *
+declared(const char *text, struct sbom_refs *refs)
+{
+  return sbom_declared_license(text, strlen(text), refs);
+}
+
+#define HEADER "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: x\n\n"
+
+/* Debian's short names become SPDX identifiers; "or" and "and" become OR
+ * and AND; the header's and every Files paragraph's License count once
+ * each, a standalone License paragraph's (the text) not. */
+static void
+test_short_names(void **state)
+{
+  struct sbom_refs refs = { 0 };
+  cleanup_free char *e = declared(HEADER "Files: *\nCopyright: 1999 A\nLicense: GPL-2+\n\n"
+                                         "Files: lib/*\nCopyright: B\nLicense: Expat or LGPL-2.1+\n\n"
+                                         "Files: doc/*\nLicense: GPL-2+\n\n"
+                                         "License: Expat\n Permission is hereby granted...\n",
+                                  &refs);
+
+  assert_string_equal(e, "GPL-2.0-or-later AND (MIT OR LGPL-2.1-or-later)");
+  assert_int_equal(refs.ids.n, 0);
+  sbom_refs_free(&refs);
+}
+
+/* Commas group: "A or B, and C" is (A or B) and C. */
+static void
+test_commas_group(void **state)
+{
+  struct sbom_refs refs = { 0 };
+  cleanup_free char *e = declared(HEADER "Files: *\nLicense: LGPL-3+ or GPL-2+, and BSD-3-clause\n", &refs);
+
+  assert_string_equal(e, "((LGPL-3.0-or-later OR GPL-2.0-or-later) AND BSD-3-Clause)");
+  sbom_refs_free(&refs);
+}
+
+/* Names SPDX does not know, exceptions included, are LicenseRef-s, each
+ * remembered once with the name it stands for. */
+static void
+test_license_refs(void **state)
+{
+  struct sbom_refs refs = { 0 };
+  cleanup_free char *e = declared(HEADER "Files: *\nLicense: GPL-2+ with OpenSSL exception\n\n"
+                                         "Files: a/*\nLicense: public-domain and Zlib\n\n"
+                                         "Files: b/*\nLicense: public-domain\n",
+                                  &refs);
+
+  assert_string_equal(e, "LicenseRef-GPL-2plus-with-OpenSSL-exception AND (LicenseRef-public-domain AND Zlib) AND "
+                         "LicenseRef-public-domain");
+  assert_int_equal(refs.ids.n, 2);
+  assert_string_equal(refs.ids.items[0], "LicenseRef-GPL-2plus-with-OpenSSL-exception");
+  assert_string_equal(refs.names.items[0], "GPL-2+ with OpenSSL exception");
+  assert_string_equal(refs.ids.items[1], "LicenseRef-public-domain");
+  sbom_refs_free(&refs);
+}
+
+/* A copyright file in free form declares nothing we can read. */
+static void
+test_free_form(void **state)
+{
+  struct sbom_refs refs = { 0 };
+
+  assert_null(declared("This is the Debian prepackaged version of x.\nLicense: GPL-2\n", &refs));
+  assert_null(declared(HEADER "Files: *\nCopyright: nobody\n", &refs));
+  assert_null(declared("", &refs));
+  sbom_refs_free(&refs);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_short_names),
+    cmocka_unit_test(test_commas_group),
+    cmocka_unit_test(test_license_refs),
+    cmocka_unit_test(test_free_form),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
