@@ -300,14 +300,15 @@ elf_is_static(const struct elf_info *info)
 static const struct {
   int machine, elf_class, data;
   const char *arch, *variant, *multiarch;
+  const char *interp; /* glibc's PT_INTERP there */
 } arches[] = {
-  { EM_X86_64, ELFCLASS64, ELFDATA2LSB, "amd64", NULL, "x86_64-linux-gnu" },
-  { EM_AARCH64, ELFCLASS64, ELFDATA2LSB, "arm64", NULL, "aarch64-linux-gnu" },
-  { EM_ARM, ELFCLASS32, ELFDATA2LSB, "arm", "v7", "arm-linux-gnueabihf" },
-  { EM_386, ELFCLASS32, ELFDATA2LSB, "386", NULL, "i386-linux-gnu" },
-  { EM_PPC64, ELFCLASS64, ELFDATA2LSB, "ppc64le", NULL, "powerpc64le-linux-gnu" },
-  { EM_S390, ELFCLASS64, ELFDATA2MSB, "s390x", NULL, "s390x-linux-gnu" },
-  { EM_RISCV, ELFCLASS64, ELFDATA2LSB, "riscv64", NULL, "riscv64-linux-gnu" },
+  { EM_X86_64, ELFCLASS64, ELFDATA2LSB, "amd64", NULL, "x86_64-linux-gnu", "/lib64/ld-linux-x86-64.so.2" },
+  { EM_AARCH64, ELFCLASS64, ELFDATA2LSB, "arm64", NULL, "aarch64-linux-gnu", "/lib/ld-linux-aarch64.so.1" },
+  { EM_ARM, ELFCLASS32, ELFDATA2LSB, "arm", "v7", "arm-linux-gnueabihf", "/lib/ld-linux-armhf.so.3" },
+  { EM_386, ELFCLASS32, ELFDATA2LSB, "386", NULL, "i386-linux-gnu", "/lib/ld-linux.so.2" },
+  { EM_PPC64, ELFCLASS64, ELFDATA2LSB, "ppc64le", NULL, "powerpc64le-linux-gnu", "/lib64/ld64.so.2" },
+  { EM_S390, ELFCLASS64, ELFDATA2MSB, "s390x", NULL, "s390x-linux-gnu", "/lib/ld64.so.1" },
+  { EM_RISCV, ELFCLASS64, ELFDATA2LSB, "riscv64", NULL, "riscv64-linux-gnu", "/lib/ld-linux-riscv64-lp64d.so.1" },
 };
 
 static int
@@ -328,6 +329,20 @@ elf_oci_arch(const struct elf_info *info, const char **variant)
   if (variant)
     *variant = i >= 0 ? arches[i].variant : NULL;
   return i >= 0 ? arches[i].arch : NULL;
+}
+
+const char *
+elf_of_oci_arch(const char *arch, struct elf_info *out)
+{
+  for (size_t i = 0; arch && i < sizeof arches / sizeof *arches; i++)
+    if (strcmp(arches[i].arch, arch) == 0) {
+      out->machine = arches[i].machine;
+      out->elf_class = arches[i].elf_class;
+      out->data = arches[i].data;
+      out->osabi = ELFOSABI_SYSV;
+      return arches[i].interp;
+    }
+  return NULL;
 }
 
 int

@@ -233,11 +233,21 @@ run_as_ids(const struct recipe *r, uint32_t *uid, uint32_t *gid)
     }
 }
 
+static bool
+has_libc(const struct recipe *r)
+{
+  for (size_t i = 0; i < r->n_libraries; i++)
+    if (strcmp(path_basename(r->libraries[i].name), "libc.so.6") == 0)
+      return true;
+  return false;
+}
+
 int
 plan_build(const struct recipe *r, const struct sysroot *root, struct cache *cache, struct plan *p,
            struct derror *err)
 {
   struct closure cl;
+  const char *interp;
   int ret = -1;
 
   memset(p, 0, sizeof *p);
@@ -250,6 +260,15 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct cache *cac
   for (size_t i = 0; i < r->n_binaries; i++)
     if (add_binary(r, i, root, &cl, p, err) < 0)
       goto out;
+  /* Libraries without a program (a base for programs added later): they
+   * are for the stated platform, else the host's, and glibc's loader goes
+   * where those programs will look for it. */
+  if (!cl.have_ref && r->n_libraries > 0
+      && (interp = elf_of_oci_arch(r->platform_arch ? r->platform_arch : host_arch(), &cl.ref)) != NULL) {
+    cl.have_ref = true;
+    if (has_libc(r) && sysroot_is(root, interp, S_IFREG) && closure_add_library(&cl, interp, err) < 0)
+      goto out;
+  }
   for (size_t i = 0; i < r->n_libraries; i++)
     if (closure_add_library(&cl, r->libraries[i].name, err) < 0) {
       derror_wrap(err, "%s:%u:%u: contents.libraries[%zu]", r->file, r->libraries[i].pos.line,
