@@ -75,11 +75,14 @@ runc_run() {
 # check_rootfs ROOTFS ARCHIVE: the properties every distill image has.
 check_rootfs() {
 	local root="$1" archive="$2" found
+	# $3: a path the recipe gives to the user (its `paths`), if any
+	local own="${3:-/home/nonroot}"
+	[ -n "$own" ] || own=/home/nonroot
 	for name in sh bash dash ash zsh ksh busybox toybox apt apt-get dpkg apk rpm yum dnf pip pip3; do
 		found=$(find "$root" -name "$name" ! -type d)
 		[ -z "$found" ] || fail "a shell or package manager is in the image: $found"
 	done
-	found=$(find "$root" -mindepth 1 \( ! -uid 0 -o ! -gid 0 \) ! -path "$root/home/nonroot")
+	found=$(find "$root" -mindepth 1 \( ! -uid 0 -o ! -gid 0 \) ! -path "$root/home/nonroot" ! -path "$root$own")
 	[ -z "$found" ] || fail "entries not owned by 0:0: $found"
 	[ "$(stat -c '%u:%g %a' "$root/home/nonroot")" = "65532:65532 700" ] || fail "/home/nonroot is not 65532:65532 0700"
 	[ "$(stat -c '%u:%g %a' "$root/tmp")" = "0:0 1777" ] || fail "/tmp is not 0:0 1777"
