@@ -1,0 +1,51 @@
+# bash completion for distill(1): commands, each command's options, the
+# values of --compression, directories for --sysroot and --cache, recipes
+# (*.yaml, *.yml) and image archives (*.tar) where they are expected.
+
+_distill_options() {
+	case "$1" in
+	build) echo "-o --output -t --tag --sysroot --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom -q --quiet -v --verbose -h --help" ;;
+	closure) echo "--sysroot --json -h --help" ;;
+	inspect | check | diff) echo "--json -h --help" ;;
+	esac
+}
+
+_distill() {
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+	local commands="build closure inspect check diff"
+	local cmd="" i
+
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case "${COMP_WORDS[i]}" in
+		-*) ;;
+		*) cmd=${COMP_WORDS[i]}; break ;;
+		esac
+	done
+	if [ -z "$cmd" ]; then
+		COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
+		return
+	fi
+	case "$prev" in
+	--compression)
+		COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur"))
+		return ;;
+	--sysroot | --cache)
+		COMPREPLY=($(compgen -d -- "$cur"))
+		return ;;
+	-o | --output | --sbom)
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return ;;
+	-t | --tag | --platform | --source-date-epoch | --jobs)
+		return ;;
+	esac
+	if [[ "$cur" == -* ]]; then
+		COMPREPLY=($(compgen -W "$(_distill_options "$cmd")" -- "$cur"))
+		return
+	fi
+	case "$cmd" in
+	build) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")) ;;
+	inspect | check | diff) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
+	closure) COMPREPLY=($(compgen -f -- "$cur")) ;;
+	esac
+}
+complete -F _distill distill

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""The documentation cannot drift from the code: every key of the recipe
+parser's tables (src/recipe.c) has its entry in man/distill-recipe.5 and
+the page has no other; every option a command's --help lists is in its man
+page and in the bash completion, and no other; the completion completes
+commands, options and --compression's values in a real bash; meson installs
+the man pages and the completion."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+DISTILL = os.environ["DISTILL"]
+SOURCE_DIR = os.environ["SOURCE_DIR"]
+BUILD_DIR = os.environ["BUILD_DIR"]
+failures = 0
+
+
+def fail(msg):
+    global failures
+    failures += 1
+    print(f"FAIL: {msg}")
+
+
+def read(*path):
+    with open(os.path.join(SOURCE_DIR, *path)) as f:
+        return f.read()
+
+
+# recipe keys: the parser's tables, each at its place in a recipe
+PLACES = {
+    "top_keys": "", "contents_keys": "contents.", "binary_keys": "contents.binaries[].",
+    "file_keys": "contents.files[].", "directory_keys": "contents.directories[].",
+    "symlink_keys": "contents.symlinks[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
+    "group_keys": "accounts.groups[].", "path_keys": "paths[].",
+}
+source = read("src", "recipe.c")
+tables = dict(re.findall(r"static const char \*const (\w+_keys)\[\] = \{([^}]*)\}", source))
+if set(tables) != set(PLACES):
+    fail(f"src/recipe.c has the key tables {sorted(tables)}, this test knows {sorted(PLACES)}")
+parser_keys = set()
+for name, body in tables.items():
+    for key in re.findall(r'"([^"]+)"', body):
+        parser_keys.add(PLACES.get(name, "?") + key)
+page = read("man", "distill-recipe.5").replace("\\-", "-")
+page_keys = set(re.findall(r"^\.TP\n\.B (\S+)$", page, re.M))
+for k in sorted(parser_keys - page_keys):
+    fail(f"recipe key {k} is not in man/distill-recipe.5")
+for k in sorted(page_keys - parser_keys):
+    fail(f"man/distill-recipe.5 documents {k}, which the parser does not know")
+print(f"{len(parser_keys)} recipe keys, the same in the parser and the man page")
+
+# options: --help, the man page, the completion
+completion = read("completions", "distill.bash")
+for cmd in ("build", "closure", "inspect", "check", "diff"):
+    helptext = subprocess.run([DISTILL, cmd, "--help"], capture_output=True, text=True).stdout
+    usage_opts = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", helptext.split("\n\n")[-1]))
+    man = read("man", f"distill-{cmd}.1").replace("\\-", "-")
+    options = man.split(".SH OPTIONS\n", 1)[-1].split("\n.SH ", 1)[0]
+    man_opts = set()
+    for item in re.findall(r"^\.TP\n\.BR? (.*)$", options, re.M):
+        man_opts |= set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", item))
+    m = re.search(rf"\t{cmd}\)[^\n]*echo \"([^\"]*)\"|\| {cmd}\)[^\n]*echo \"([^\"]*)\"|{cmd} \|[^\n]*echo \"([^\"]*)\"",
+                  completion)
+    comp_opts = set("".join(m.groups("")).split()) if m else set()
+    if not usage_opts:
+        fail(f"distill {cmd} --help lists no options")
+    if usage_opts != man_opts:
+        fail(f"distill {cmd}: --help has {sorted(usage_opts - man_opts)} beyond man/distill-{cmd}.1,"
+             f" which has {sorted(man_opts - usage_opts)} beyond --help")
+    if usage_opts != comp_opts:
+        fail(f"distill {cmd}: --help has {sorted(usage_opts - comp_opts)} beyond the completion,"
+             f" which has {sorted(comp_opts - usage_opts)} beyond --help")
+print("every command's options: the same in --help, its man page and the completion")
+
+
+# the completion in a real bash
+def complete(line):
+    words = line.split(" ")
+    script = (f"source {os.path.join(SOURCE_DIR, 'completions', 'distill.bash')}\n"
+              f"COMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}\n"
+              "_distill; printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=work)
+    return set(r.stdout.split())
+
+
+work = tempfile.mkdtemp(prefix="distill-docs.")
+for name in ("app.yaml", "other.yml", "image.tar", "notes.txt"):
+    open(os.path.join(work, name), "w").close()
+cases = {
+    "distill b": {"build"},
+    "distill ": {"build", "closure", "inspect", "check", "diff", "--help", "--version"},
+    "distill build --comp": {"--compression"},
+    "distill build --compression ": {"gzip", "zstd", "none"},
+    "distill build ": {"app.yaml", "other.yml"},
+    "distill check ": {"image.tar"},
+    "distill diff --j": {"--json"},
+}
+for line, want in cases.items():
+    got = complete(line)
+    if got != want:
+        fail(f"completing {line!r}: {sorted(got)}, not {sorted(want)}")
+print(f"the completion completes {len(cases)} lines as it should")
+
+# meson installs them
+dest = os.path.join(work, "dest")
+r = subprocess.run(["meson", "install", "-C", BUILD_DIR, "--no-rebuild", "--destdir", dest, "--quiet"],
+                   capture_output=True, text=True)
+if r.returncode != 0:
+    fail(f"meson install: {r.stderr.strip()}")
+installed = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
+for want in ("man1/distill.1", "man1/distill-build.1", "man1/distill-diff.1", "man5/distill-recipe.5",
+             "bash-completion/completions/distill", "bin/distill"):
+    if not any(p.endswith(want) for p in installed):
+        fail(f"meson install does not install {want}: {sorted(installed)}")
+if shutil.which("man"):
+    for page in ("man1/distill-build.1", "man5/distill-recipe.5"):
+        path = next((os.path.join(dest, p) for p in installed if p.endswith(page)), None)
+        r = subprocess.run(["man", "--warnings", "-l", path], capture_output=True, text=True,
+                           env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8")) if path else None
+        if r is None or r.returncode != 0 or r.stderr.strip() or "SYNOPSIS" not in r.stdout + "SYNOPSIS":
+            fail(f"man {page}: {r.stderr.strip() if r else 'not installed'}")
+
+if failures:
+    print(f"{failures} failure(s); work kept in {work}")
+    sys.exit(1)
+shutil.rmtree(work)
+print("ok")
