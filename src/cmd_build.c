@@ -37,7 +37,7 @@ struct build_options {
 };
 
 static const char usage_text[] =
-  "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--platform P]\n"
+  "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--platform P[,P...]]\n"
   "                    [--source-date-epoch N] [--compression gzip|zstd|none]\n"
   "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [-q | -v]\n"
   "\n"
@@ -46,7 +46,9 @@ static const char usage_text[] =
   "  -o, --output FILE          the archive to write (default: NAME.tar)\n"
   "  -t, --tag NAME:TAG         the image name and tag (default: the recipe's)\n"
   "      --sysroot DIR          where absolute sources are read (default: the recipe's, or /)\n"
-  "      --platform P           linux/amd64, linux/arm64, ...: must be the programs' own\n"
+  "      --platform P[,P...]    linux/amd64, linux/arm64, ...: must be the programs' own; several\n"
+  "                             make one image per platform, each from its sysroot in the\n"
+  "                             recipe's platforms (default: all of those)\n"
   "      --source-date-epoch N  the time of every entry and of the image\n"
   "                             (default: $SOURCE_DATE_EPOCH, else 0)\n"
   "      --compression KIND     gzip (default), zstd or none\n"
@@ -130,8 +132,12 @@ parse_options(int argc, char **argv, struct build_options *o)
       break;
     case OPT_PLATFORM: {
       const char *arch, *variant;
-      if (elf_parse_platform(optarg, &arch, &variant) < 0)
-        return usage_error("--platform: \"%s\" is not a platform such as linux/amd64 or linux/arm64", optarg);
+      cleanup_free char *copy = xstrdup(optarg);
+      for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (elf_parse_platform(t, &arch, &variant) < 0)
+          return usage_error("--platform: \"%s\" is not a platform such as linux/amd64 or linux/arm64", t);
+      if (optarg[0] == '\0' || optarg[0] == ',' || optarg[strlen(optarg) - 1] == ',' || strstr(optarg, ",,"))
+        return usage_error("--platform: \"%s\" is not a list of platforms", optarg);
       o->platform = optarg;
       break;
     }
@@ -539,93 +545,158 @@ self_check(int fd, const struct oci_image *oimg, const char *manifest_digest, st
   return err->msg ? -1 : 0;
 }
 
+/* One image of the archive (one per platform): its plan, its layers on
+ * their way, and the build's record of what went into them. */
+struct target {
+  char *platform;   /* as asked, or NULL: the recipe's own */
+  char *sysroot;    /* or NULL: the recipe's, or --sysroot */
+  struct sysroot root;
+  struct plan plan;
+  struct oci_image img;
+  struct layer_blob layers[LAYER_COUNT];
+  const char *comments[LAYER_COUNT];
+  struct pending pend[LAYER_COUNT];
+  struct record rec;
+  char manifest_digest[DIGEST_STR_LEN];
+};
+
+static void
+target_image(const struct build_options *o, const struct recipe *r, struct target *t)
+{
+  struct oci_image *img = &t->img;
+  const struct plan *p = &t->plan;
+
+  for (size_t i = 0; i < LAYER_COUNT; i++)
+    t->pend[i].tmp = -1;
+  t->rec.epoch = o->epoch;
+  img->recipe = r;
+  img->name = r->name;
+  img->tag = r->tag;
+  img->arch = p->arch;
+  img->variant = p->variant;
+  img->uid = p->uid;
+  img->gid = p->gid;
+  img->epoch = o->epoch;
+  img->layers = t->layers;
+  img->layer_comments = t->comments;
+  image_env(r, &img->env);
+  if (r->has_entrypoint) {
+    img->has_entrypoint = true;
+    for (size_t i = 0; i < r->entrypoint.n; i++)
+      strv_push(&img->entrypoint, r->entrypoint.items[i]);
+  } else if (r->n_binaries == 1 && !r->has_cmd) {
+    /* One program and no word on how to start it: start it. */
+    img->has_entrypoint = true;
+    strv_push(&img->entrypoint, r->binaries[0].path);
+  }
+}
+
+/* The layers of one target into the archive. */
 static int
-write_image(const struct build_options *o, struct cache *cache, const struct recipe *r, const struct plan *p,
-            const char *output, char manifest_digest[DIGEST_STR_LEN], struct derror *err)
+put_layers(const struct build_options *o, struct cache *cache, struct target *t, struct compressor *comp,
+           struct oci_archive *arc, int fd, struct progress *pg, struct derror *err)
+{
+  const struct plan *p = &t->plan;
+
+  for (int l = 0; l < LAYER_COUNT; l++) {
+    if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
+      continue;
+    struct pending *pl = &t->pend[t->img.n_layers];
+    pl->arc = arc;
+    pl->cache = cache;
+    pl->comp = o->comp;
+    t->rec.layer = (int) t->img.n_layers;
+    pg->layer++;
+    if (put_layer(o, cache, p, (enum rootfs_layer) l, comp, fd, &t->rec, pg, pl, &t->layers[t->img.n_layers], err)
+        < 0)
+      return -1;
+    t->comments[t->img.n_layers++] = layer_comments[l];
+  }
+  return 0;
+}
+
+/* With several platforms each SBOM is named after its platform:
+ * app.spdx.json -> app.linux-arm64.spdx.json. */
+static char *
+sbom_path(const char *path, const struct target *t, size_t n_targets)
+{
+  if (n_targets == 1)
+    return xstrdup(path);
+  const char *base = path_basename(path);
+  const char *dot = strchr(base, '.');
+  size_t stem = dot ? (size_t) (dot - path) : strlen(path);
+  return xasprintf("%.*s.linux-%s%s%s%s", (int) stem, path, t->img.arch, t->img.variant ? "-" : "",
+                   t->img.variant ? t->img.variant : "", dot ? dot : "");
+}
+
+static int
+write_image(const struct build_options *o, struct cache *cache, const struct recipe *r, struct target *targets,
+            size_t n, const char *output, char top_digest[DIGEST_STR_LEN], struct derror *err)
 {
   const char *sbom = o->sbom ? o->sbom : r->sbom;
-  struct layer_blob layers[LAYER_COUNT];
-  struct pending pend[LAYER_COUNT] = { 0 };
-  const char *comments[LAYER_COUNT];
+  struct oci_image *imgs = xcalloc(n, sizeof *imgs);
+  char (*digests)[DIGEST_STR_LEN] = xcalloc(n, sizeof *digests);
   struct compressor *comp = NULL;
-  struct oci_image img = { 0 };
-  struct record rec = { .epoch = o->epoch };
   struct oci_archive arc = { 0 };
   struct progress pg = { 0 };
   struct atomic_file out;
   int ret = -1;
 
-  for (size_t i = 0; i < LAYER_COUNT; i++)
-    pend[i].tmp = -1;
-  img.recipe = r;
-  img.name = r->name;
-  img.tag = r->tag;
-  img.arch = p->arch;
-  img.variant = p->variant;
-  img.uid = p->uid;
-  img.gid = p->gid;
-  img.epoch = o->epoch;
-  img.layers = layers;
-  img.layer_comments = comments;
-  image_env(r, &img.env);
-  if (r->has_entrypoint) {
-    img.has_entrypoint = true;
-    for (size_t i = 0; i < r->entrypoint.n; i++)
-      strv_push(&img.entrypoint, r->entrypoint.items[i]);
-  } else if (r->n_binaries == 1 && !r->has_cmd) {
-    /* One program and no word on how to start it: start it. */
-    img.has_entrypoint = true;
-    strv_push(&img.entrypoint, r->binaries[0].path);
-  }
-
+  for (size_t i = 0; i < n; i++)
+    target_image(o, r, &targets[i]);
   if (atomic_open(&out, output, err) < 0)
     goto done;
   if (oci_archive_open(&arc, out.fd, o->epoch, err) < 0)
     goto fail;
   pg.on = o->verbosity == 1;
   clock_gettime(CLOCK_MONOTONIC, &pg.start);
-  for (int l = 0; l < LAYER_COUNT; l++) {
-    uint64_t bytes;
-    if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
-      continue;
-    pg.n_layers++;
-    pg.total_entries += layer_size(&p->fs, (enum rootfs_layer) l, &bytes);
-    pg.total_bytes += bytes;
-  }
+  for (size_t i = 0; i < n; i++)
+    for (int l = 0; l < LAYER_COUNT; l++) {
+      uint64_t bytes;
+      if (layer_is_empty(&targets[i].plan.fs, (enum rootfs_layer) l))
+        continue;
+      pg.n_layers++;
+      pg.total_entries += layer_size(&targets[i].plan.fs, (enum rootfs_layer) l, &bytes);
+      pg.total_bytes += bytes;
+    }
   comp = compressor_new(o->comp, o->jobs);
   if (comp == NULL) {
     derror_set(err, "%s: cannot start compression", compression_library(o->comp));
     goto fail;
   }
-  for (int l = 0; l < LAYER_COUNT; l++) {
-    if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
-      continue;
-    struct pending *pl = &pend[img.n_layers];
-    pl->arc = &arc;
-    pl->cache = cache;
-    pl->comp = o->comp;
-    rec.layer = (int) img.n_layers;
-    pg.layer++;
-    if (put_layer(o, cache, p, (enum rootfs_layer) l, comp, out.fd, &rec, &pg, pl, &layers[img.n_layers], err) < 0)
+  for (size_t i = 0; i < n; i++)
+    if (put_layers(o, cache, &targets[i], comp, &arc, out.fd, &pg, err) < 0)
       goto fail;
-    comments[img.n_layers++] = layer_comments[l];
-  }
   if (compressor_drain(comp) < 0) {
     if (err->msg == NULL)
       derror_set(err, "%s: compression failed", compression_library(o->comp));
     goto fail;
   }
-  for (size_t i = 0; o->verbosity >= 2 && i < img.n_layers; i++)
-    printf("layer %zu: %zu entries, %llu bytes, %s%s\n", i + 1, layers[i].n_entries,
-           (unsigned long long) layers[i].size, layers[i].digest, pend[i].from_cache ? " (from the cache)" : "");
+  for (size_t i = 0; o->verbosity >= 2 && i < n; i++)
+    for (size_t k = 0; k < targets[i].img.n_layers; k++)
+      printf("layer %zu%s%s: %zu entries, %llu bytes, %s%s\n", k + 1, n > 1 ? " of linux/" : "",
+             n > 1 ? targets[i].img.arch : "", targets[i].layers[k].n_entries,
+             (unsigned long long) targets[i].layers[k].size, targets[i].layers[k].digest,
+             targets[i].pend[k].from_cache ? " (from the cache)" : "");
   progress_end(&pg);
-  if (oci_archive_close(&arc, &img, manifest_digest, err) < 0)
+  for (size_t i = 0; i < n; i++)
+    imgs[i] = targets[i].img;
+  if (oci_archive_close(&arc, imgs, n, digests, top_digest, err) < 0)
     goto fail;
-  if (self_check(out.fd, &img, manifest_digest, &rec, err) < 0)
-    goto fail;
-  /* the SBOM first: when it cannot be written, neither is the image */
-  if (sbom && sbom_write(sbom, r, p, manifest_digest, o->epoch, err) < 0)
-    goto fail;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(targets[i].manifest_digest, digests[i], DIGEST_STR_LEN);
+    if (self_check(out.fd, &targets[i].img, digests[i], &targets[i].rec, err) < 0) {
+      if (n > 1)
+        derror_wrap(err, "linux/%s", targets[i].img.arch);
+      goto fail;
+    }
+  }
+  /* the SBOMs first: when one cannot be written, neither is the image */
+  for (size_t i = 0; sbom && i < n; i++) {
+    cleanup_free char *path = sbom_path(sbom, &targets[i], n);
+    if (sbom_write(path, r, &targets[i].plan, digests[i], o->epoch, err) < 0)
+      goto fail;
+  }
   if (atomic_commit(&out, err) < 0)
     goto done;
   ret = 0;
@@ -639,12 +710,106 @@ fail:
   atomic_abort(&out);
 done:
   compressor_free(comp);
-  for (size_t i = 0; i < LAYER_COUNT; i++)
-    pending_free(&pend[i]);
-  image_free(&rec.img);
-  strv_free(&img.env);
-  strv_free(&img.entrypoint);
+  free(imgs);
+  free(digests);
   return ret;
+}
+
+static void
+target_free(struct target *t)
+{
+  for (size_t i = 0; i < LAYER_COUNT; i++)
+    pending_free(&t->pend[i]);
+  image_free(&t->rec.img);
+  strv_free(&t->img.env);
+  strv_free(&t->img.entrypoint);
+  plan_free(&t->plan);
+  sysroot_close(&t->root);
+  free(t->platform);
+  free(t->sysroot);
+}
+
+/* The images to build: the recipe's own; or, with --platform P1,P2 or the
+ * recipe's platforms map, one per platform with its sysroot. */
+static int
+choose_targets(const struct build_options *o, const struct recipe *r, struct target **out, size_t *n,
+               struct derror *err)
+{
+  struct strv want = { 0 };
+
+  *n = 0;
+  *out = NULL;
+  if (o->platform && strchr(o->platform, ',')) {
+    cleanup_free char *copy = xstrdup(o->platform);
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      if (!strv_contains(&want, t))
+        strv_push(&want, t);
+  } else if (!o->platform && r->platforms.n) {
+    for (size_t i = 0; i < r->platforms.n; i++)
+      strv_push(&want, r->platforms.items[i].key);
+  } else {
+    /* one image, as the recipe and --platform say */
+    *out = xcalloc(1, sizeof **out);
+    (*out)[0].platform = o->platform ? xstrdup(o->platform) : NULL;
+    (*out)[0].sysroot = xstrdup(o->sysroot ? o->sysroot : r->sysroot ? r->sysroot : "/");
+    if (o->platform && r->platforms.n)
+      for (size_t i = 0; i < r->platforms.n; i++)
+        if (strcmp(r->platforms.items[i].key, o->platform) == 0) {
+          free((*out)[0].sysroot);
+          (*out)[0].sysroot = xstrdup(o->sysroot ? o->sysroot : r->platforms.items[i].value);
+        }
+    *n = 1;
+    return 0;
+  }
+  if (o->sysroot) {
+    strv_free(&want);
+    return derror_set(err, "--sysroot names one sysroot; the recipe's platforms name one for each platform");
+  }
+  *out = xcalloc(want.n, sizeof **out);
+  for (size_t i = 0; i < want.n; i++) {
+    const char *arch, *variant, *sysroot = NULL;
+    if (elf_parse_platform(want.items[i], &arch, &variant) < 0) {
+      derror_set(err, "--platform: \"%s\" is not a platform such as linux/amd64", want.items[i]);
+      goto fail;
+    }
+    for (size_t k = 0; k < r->platforms.n; k++)
+      if (strcmp(r->platforms.items[k].key, want.items[i]) == 0)
+        sysroot = r->platforms.items[k].value;
+    if (sysroot == NULL) {
+      derror_set(err, "%s: %s: the recipe's platforms give no sysroot for it", r->file, want.items[i]);
+      goto fail;
+    }
+    (*out)[i].platform = xstrdup(want.items[i]);
+    (*out)[i].sysroot = xstrdup(sysroot);
+    (*n)++;
+  }
+  strv_free(&want);
+  return 0;
+fail:
+  for (size_t i = 0; i < *n; i++)
+    target_free(&(*out)[i]);
+  free(*out);
+  *out = NULL;
+  *n = 0;
+  strv_free(&want);
+  return -1;
+}
+
+/* Plan one target: its platform set on the recipe while planning. */
+static int
+plan_target(const struct build_options *o, struct recipe *r, struct cache *cache, struct target *t,
+            struct derror *err)
+{
+  if (t->platform && apply_platform(r, t->platform, err) < 0)
+    return -1;
+  if (sysroot_open(&t->root, t->sysroot, err) < 0)
+    return -1;
+  if (plan_build(r, &t->root, cache, &t->plan, err) < 0) {
+    if (t->platform && o->platform && strchr(o->platform, ','))
+      derror_wrap(err, "%s", t->platform);
+    return -1;
+  }
+  return 0;
 }
 
 static void
@@ -663,8 +828,8 @@ cmd_build(int argc, char **argv)
   struct build_options o;
   struct derror err = DERROR_INIT;
   struct recipe r;
-  struct sysroot root = { 0 };
-  struct plan p = { 0 };
+  struct target *targets = NULL;
+  size_t n = 0;
   struct cache cache = { 0 };
   char digest[DIGEST_STR_LEN];
   cleanup_free char *output = NULL;
@@ -679,9 +844,7 @@ cmd_build(int argc, char **argv)
     recipe_free(&r);
     return usage_error("-t: \"%s\" is not NAME:TAG", o.name_tag);
   }
-  if (o.platform && apply_platform(&r, o.platform, &err) < 0)
-    goto out;
-  if (sysroot_open(&root, o.sysroot ? o.sysroot : r.sysroot, &err) < 0)
+  if (choose_targets(&o, &r, &targets, &n, &err) < 0)
     goto out;
   if (!o.no_cache && cache_open(&cache, o.cache_dir, &err) < 0) {
     if (o.cache_dir)
@@ -690,35 +853,52 @@ cmd_build(int argc, char **argv)
       fprintf(stderr, "distill: warning: %s\n", err.msg);
     derror_clear(&err);
   }
-  if (plan_build(&r, &root, cache.dir ? &cache : NULL, &p, &err) < 0)
-    goto out;
-  for (size_t i = 0; i < p.warnings.n; i++)
-    fprintf(stderr, "distill: warning: %s\n", p.warnings.items[i]);
-  if (o.verbosity >= 2) {
-    print_verbose_plan(&p);
-    for (size_t i = 0; i < p.hints.n; i++)
-      printf("hint: %s\n", p.hints.items[i]);
+  for (size_t i = 0; i < n; i++) {
+    struct target *t = &targets[i];
+    if (n > 1) {
+      /* each platform its own: none is the recipe's */
+      free(r.platform);
+      r.platform = NULL;
+    }
+    if (plan_target(&o, &r, cache.dir ? &cache : NULL, t, &err) < 0)
+      goto out;
+    for (size_t k = 0; k < t->plan.warnings.n; k++)
+      fprintf(stderr, "distill: warning: %s\n", t->plan.warnings.items[k]);
+    if (o.verbosity >= 2) {
+      print_verbose_plan(&t->plan);
+      for (size_t k = 0; k < t->plan.hints.n; k++)
+        printf("hint: %s\n", t->plan.hints.items[k]);
+    }
   }
   output = o.output ? xstrdup(o.output) : default_output(&r);
-  if (write_image(&o, cache.dir ? &cache : NULL, &r, &p, output, digest, &err) < 0)
+  if (write_image(&o, cache.dir ? &cache : NULL, &r, targets, n, output, digest, &err) < 0)
     goto out;
-  if (o.verbosity >= 1)
-    printf("%s: %s:%s %s (%s)\n", output, r.name, r.tag, digest, p.arch);
-  if (o.verbosity >= 2) {
-    for (size_t i = 0; i < p.packages.n; i++)
-      printf("package %s %s %s: %zu files\n", p.packages.items[i].name, p.packages.items[i].version,
-             p.packages.items[i].arch, p.packages.items[i].files.n);
-    if (o.sbom || r.sbom)
-      printf("sbom: %s\n", o.sbom ? o.sbom : r.sbom);
+  if (o.verbosity >= 1) {
+    printf("%s: %s:%s %s (", output, r.name, r.tag, digest);
+    for (size_t i = 0; i < n; i++)
+      printf("%s%s%s%s", i ? ", " : "", targets[i].plan.arch, targets[i].plan.variant ? "/" : "",
+             targets[i].plan.variant ? targets[i].plan.variant : "");
+    printf(")\n");
   }
+  for (size_t i = 0; o.verbosity >= 2 && i < n; i++) {
+    const struct plan *p = &targets[i].plan;
+    for (size_t k = 0; k < p->packages.n; k++)
+      printf("package %s %s %s: %zu files\n", p->packages.items[k].name, p->packages.items[k].version,
+             p->packages.items[k].arch, p->packages.items[k].files.n);
+    if (n > 1)
+      printf("manifest linux/%s: %s\n", p->arch, targets[i].manifest_digest);
+  }
+  if (o.verbosity >= 2 && (o.sbom || r.sbom))
+    printf("sbom: %s%s\n", o.sbom ? o.sbom : r.sbom, n > 1 ? " (one per platform)" : "");
   ret = EXIT_OK;
 out:
   if (err.msg)
     fprintf(stderr, "distill: %s\n", err.msg);
   derror_clear(&err);
   cache_close(&cache);
-  plan_free(&p);
-  sysroot_close(&root);
+  for (size_t i = 0; i < n; i++)
+    target_free(&targets[i]);
+  free(targets);
   recipe_free(&r);
   return ret;
 }

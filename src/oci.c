@@ -172,10 +172,10 @@ full_name(const struct oci_image *img)
 }
 
 char *
-oci_index_json(const struct oci_image *img, const char *manifest_digest, uint64_t manifest_size)
+oci_index_json(const struct oci_image *img, const char *media_type, const char *digest, uint64_t size)
 {
   cleanup_free char *name = full_name(img);
-  json_t *d = descriptor(MT_MANIFEST, manifest_digest, manifest_size);
+  json_t *d = descriptor(media_type, digest, size);
 
   json_object_set_new(d, "annotations", json_pack("{s:s, s:s}", "io.containerd.image.name", name,
                                                   "org.opencontainers.image.ref.name", img->tag));
@@ -329,27 +329,67 @@ oci_archive_blob_cancel(struct oci_archive *a, struct derror *err)
   return 0;
 }
 
-int
-oci_archive_close(struct oci_archive *a, const struct oci_image *img, char manifest_digest[DIGEST_STR_LEN],
-                  struct derror *err)
+/* The image index of a multi-platform image: each manifest with its
+ * platform. */
+static char *
+platform_index_json(const struct oci_image *imgs, size_t n, char (*digests)[DIGEST_STR_LEN], const size_t *sizes)
 {
-  cleanup_free char *config = oci_config_json(img);
-  char config_digest[DIGEST_STR_LEN], name[96];
-  digest_buffer(config, strlen(config), config_digest);
-  cleanup_free char *manifest = oci_manifest_json(img, config_digest, strlen(config));
-  digest_buffer(manifest, strlen(manifest), manifest_digest);
-  cleanup_free char *index = oci_index_json(img, manifest_digest, strlen(manifest));
-  cleanup_free char *docker = oci_docker_manifest_json(img, config_digest);
-  cleanup_free char *repositories = oci_repositories_json(img);
+  json_t *manifests = json_array();
+
+  for (size_t i = 0; i < n; i++) {
+    json_t *d = descriptor(MT_MANIFEST, digests[i], sizes[i]);
+    json_t *platform = json_pack("{s:s, s:s}", "architecture", imgs[i].arch, "os", "linux");
+    if (imgs[i].variant)
+      json_object_set_new(platform, "variant", json_string(imgs[i].variant));
+    json_object_set_new(d, "platform", platform);
+    json_array_append_new(manifests, d);
+  }
+  return dump(json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", MT_INDEX, "manifests", manifests));
+}
+
+int
+oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n, char (*digests)[DIGEST_STR_LEN],
+                  char top[DIGEST_STR_LEN], struct derror *err)
+{
+  char config_digest[DIGEST_STR_LEN], first_config[DIGEST_STR_LEN], name[96];
+  size_t *sizes = xcalloc(n, sizeof *sizes);
+  char *index = NULL, *docker = NULL, *repositories = NULL, *list = NULL;
   static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
   static const char end[1024];
   int ret = -1;
 
-  snprintf(name, sizeof name, "blobs/sha256/%s", config_digest + 7);
-  if (member(a, name, config, strlen(config), err) < 0)
-    goto out;
-  snprintf(name, sizeof name, "blobs/sha256/%s", manifest_digest + 7);
-  if (member(a, name, manifest, strlen(manifest), err) < 0 || member(a, "index.json", index, strlen(index), err) < 0
+  for (size_t i = 0; i < n; i++) {
+    cleanup_free char *config = oci_config_json(&imgs[i]);
+    digest_buffer(config, strlen(config), config_digest);
+    if (i == 0)
+      memcpy(first_config, config_digest, sizeof config_digest);
+    cleanup_free char *manifest = oci_manifest_json(&imgs[i], config_digest, strlen(config));
+    digest_buffer(manifest, strlen(manifest), digests[i]);
+    sizes[i] = strlen(manifest);
+    snprintf(name, sizeof name, "blobs/sha256/%s", config_digest + 7);
+    if (!strv_contains(&a->blobs, config_digest)) {
+      if (member(a, name, config, strlen(config), err) < 0)
+        goto out;
+      strv_push(&a->blobs, config_digest);
+    }
+    snprintf(name, sizeof name, "blobs/sha256/%s", digests[i] + 7);
+    if (member(a, name, manifest, strlen(manifest), err) < 0)
+      goto out;
+  }
+  if (n == 1) {
+    memcpy(top, digests[0], DIGEST_STR_LEN);
+    index = oci_index_json(&imgs[0], MT_MANIFEST, digests[0], sizes[0]);
+  } else {
+    list = platform_index_json(imgs, n, digests, sizes);
+    digest_buffer(list, strlen(list), top);
+    snprintf(name, sizeof name, "blobs/sha256/%s", top + 7);
+    if (member(a, name, list, strlen(list), err) < 0)
+      goto out;
+    index = oci_index_json(&imgs[0], MT_INDEX, top, strlen(list));
+  }
+  docker = oci_docker_manifest_json(&imgs[0], first_config);
+  repositories = oci_repositories_json(&imgs[0]);
+  if (member(a, "index.json", index, strlen(index), err) < 0
       || member(a, "manifest.json", docker, strlen(docker), err) < 0
       || member(a, "oci-layout", layout, sizeof layout - 1, err) < 0
       || member(a, "repositories", repositories, strlen(repositories), err) < 0
@@ -357,6 +397,11 @@ oci_archive_close(struct oci_archive *a, const struct oci_image *img, char manif
     goto out;
   ret = 0;
 out:
+  free(sizes);
+  free(index);
+  free(docker);
+  free(repositories);
+  free(list);
   strv_free(&a->blobs);
   return ret;
 }

@@ -794,12 +794,12 @@ valid_tag(const char *s)
 static const char *const top_keys[] = {
   "name",     "tag",          "sysroot",   "contents", "ca-certificates", "tzdata",      "accounts",
   "paths",    "entrypoint",   "cmd",       "environment", "work-dir",     "ports",       "volumes",
-  "labels",   "annotations",  "stop-signal", "platform", "sbom", NULL,
+  "labels",   "annotations",  "stop-signal", "platform", "platforms", "sbom", NULL,
 };
 
 enum {
   K_NAME, K_TAG, K_SYSROOT, K_CONTENTS, K_CA, K_TZDATA, K_ACCOUNTS, K_PATHS, K_ENTRYPOINT, K_CMD,
-  K_ENVIRONMENT, K_WORKDIR, K_PORTS, K_VOLUMES, K_LABELS, K_ANNOTATIONS, K_STOPSIGNAL, K_PLATFORM, K_SBOM,
+  K_ENVIRONMENT, K_WORKDIR, K_PORTS, K_VOLUMES, K_LABELS, K_ANNOTATIONS, K_STOPSIGNAL, K_PLATFORM, K_PLATFORMS, K_SBOM,
 };
 
 static int
@@ -899,6 +899,24 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
     return get_map(c, v, kp, &r->labels, false);
   case K_ANNOTATIONS:
     return get_map(c, v, kp, &r->annotations, false);
+  case K_PLATFORMS:
+    if (get_map(c, v, kp, &r->platforms, false) < 0)
+      return -1;
+    for (size_t i = 0; i < r->platforms.n; i++) {
+      struct recipe_kv *kv = &r->platforms.items[i];
+      const char *arch, *variant;
+      cleanup_free char *ikp = xasprintf("%s.%s", kp, kv->key);
+      if (elf_parse_platform(kv->key, &arch, &variant) < 0)
+        return perr(c, v, ikp, "\"%s\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7", kv->key);
+      if (kv->value[0] == '\0')
+        return perr(c, v, ikp, "must name the sysroot of that platform");
+      if (kv->value[0] != '/') {
+        char *abs = path_join(r->dir, kv->value);
+        free(kv->value);
+        kv->value = abs;
+      }
+    }
+    return 0;
   case K_PLATFORM:
     if (get_nonempty(c, v, kp, &r->platform) < 0)
       return -1;
@@ -937,6 +955,8 @@ check_recipe(struct ctx *c, yaml_node_t *root)
 
   if (r->name == NULL)
     return perr(c, root, NULL, "missing required key \"name\"");
+  if (r->platforms.n && (r->platform || r->sysroot))
+    return perr(c, root, "platforms", "names each platform's sysroot: neither \"platform\" nor \"sysroot\" goes with it");
   for (size_t i = 0; i < r->n_users; i++)
     for (size_t j = 0; j < i; j++)
       if (strcmp(r->users[i].name, r->users[j].name) == 0 || r->users[i].uid == r->users[j].uid)
@@ -1189,5 +1209,6 @@ recipe_free(struct recipe *r)
   free(r->stop_signal);
   free(r->sbom);
   free(r->platform);
+  map_free(&r->platforms);
   memset(r, 0, sizeof *r);
 }

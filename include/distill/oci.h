@@ -30,7 +30,9 @@ struct oci_image {
 /* Each returns a compact JSON text with sorted keys; the caller frees it. */
 char *oci_config_json(const struct oci_image *img);
 char *oci_manifest_json(const struct oci_image *img, const char *config_digest, uint64_t config_size);
-char *oci_index_json(const struct oci_image *img, const char *manifest_digest, uint64_t manifest_size);
+/* index.json: one descriptor (a manifest, or the image index of several
+ * platforms) with the image's names. */
+char *oci_index_json(const struct oci_image *img, const char *media_type, const char *digest, uint64_t size);
 char *oci_docker_manifest_json(const struct oci_image *img, const char *config_digest);
 char *oci_repositories_json(const struct oci_image *img);
 
@@ -57,9 +59,13 @@ int oci_archive_blob_begin(struct oci_archive *a, struct derror *err);
 int oci_archive_blob_end(struct oci_archive *a, const char *digest, uint64_t size, struct derror *err);
 /* Forget the blob begun: the archive ends where it started. */
 int oci_archive_blob_cancel(struct oci_archive *a, struct derror *err);
-/* The documents and the end; `manifest_digest` receives the manifest's. */
-int oci_archive_close(struct oci_archive *a, const struct oci_image *img, char manifest_digest[DIGEST_STR_LEN],
-                      struct derror *err);
+/* The documents of `n` images, whose layers are in, and the end.  One
+ * image: index.json points at its manifest.  Several (one per platform): at
+ * an image index listing their manifests with their platforms; Docker's
+ * manifest.json and repositories name the first.  `digests[i]` receives
+ * each manifest's digest, `top` the digest index.json points at. */
+int oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n, char (*digests)[DIGEST_STR_LEN],
+                      char top[DIGEST_STR_LEN], struct derror *err);
 void oci_archive_abort(struct oci_archive *a);
 
 #endif

@@ -98,6 +98,7 @@ struct recipe {
   char *sysroot;
   char *platform;       /* "linux/ARCH[/VARIANT]" as written, or NULL */
   const char *platform_arch, *platform_variant;
+  struct recipe_map platforms; /* platform -> its sysroot (absolute), for multi-platform images */
   RECIPE_ARRAY(struct recipe_binary, binaries);
   RECIPE_ARRAY(struct recipe_library, libraries);
   RECIPE_ARRAY(struct recipe_file, files);

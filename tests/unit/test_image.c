@@ -51,7 +51,8 @@ write_image(const char *dir)
   img.layers = layers;
   img.layer_comments = comments;
   img.n_layers = 2;
-  assert_int_equal(oci_archive_close(&a, &img, digest, &err), 0);
+  char top[DIGEST_STR_LEN];
+  assert_int_equal(oci_archive_close(&a, &img, 1, &digest, top, &err), 0);
   close(out);
   recipe_free(&r);
   rootfs_free(&fs);

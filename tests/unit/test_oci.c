@@ -104,7 +104,7 @@ test_manifest_index_docker(void **state)
                                                         "org.opencontainers.image.source")), "x");
   json_decref(m);
 
-  cleanup_free char *index = oci_index_json(&img, cd, 6);
+  cleanup_free char *index = oci_index_json(&img, "application/vnd.oci.image.manifest.v1+json", cd, 6);
   json_t *ix = json_loads(index, 0, &jerr);
   json_t *ann = json_object_get(json_array_get(json_object_get(ix, "manifests"), 0), "annotations");
   assert_string_equal(json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name")), "1.6");
@@ -120,7 +120,7 @@ test_manifest_index_docker(void **state)
   free(r.name);
   r.name = xstrdup("localhost:5000/team/jq");
   img.name = r.name;
-  cleanup_free char *index2 = oci_index_json(&img, cd, 6);
+  cleanup_free char *index2 = oci_index_json(&img, "application/vnd.oci.image.manifest.v1+json", cd, 6);
   assert_non_null(strstr(index2, "\"io.containerd.image.name\":\"localhost:5000/team/jq:1.6\""));
   free_image(&img, &r);
 }
@@ -179,7 +179,9 @@ test_archive_members(void **state)
   assert_int_equal(ftruncate(fd, a.blob_at), 0);
   assert_int_equal(lseek(fd, a.blob_at, SEEK_SET), a.blob_at);
   a.off = a.blob_at;
-  assert_int_equal(oci_archive_close(&a, &img, manifest, &err), 0);
+  char top[DIGEST_STR_LEN];
+  assert_int_equal(oci_archive_close(&a, &img, 1, &manifest, top, &err), 0);
+  assert_string_equal(top, manifest);
   close(fd);
 
   cleanup_free char *blob_name = xasprintf("blobs/sha256/%s", layers[0].digest + 7);
