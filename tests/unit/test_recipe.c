@@ -155,6 +155,15 @@ test_normalised_values(void **state)
   assert_string_equal(r.platform_arch, "arm64");
   assert_null(r.platform_variant);
   recipe_free(&r);
+
+  /* platforms: each sysroot relative to the recipe */
+  const char *multi = "name: a\nplatforms: {linux/amd64: /, linux/arm64: roots/arm64}\n";
+  assert_int_equal(recipe_parse("/r/x.yaml", multi, strlen(multi), &r, &err), 0);
+  assert_int_equal(r.platforms.n, 2);
+  assert_string_equal(r.platforms.items[0].key, "linux/amd64");
+  assert_string_equal(r.platforms.items[0].value, "/");
+  assert_string_equal(r.platforms.items[1].value, "/r/roots/arm64");
+  recipe_free(&r);
 }
 
 struct bad {
@@ -170,6 +179,11 @@ static const struct bad bad_recipes[] = {
   { "name: x\ncontens: {}\n", "t.yaml:2:1: contens: unknown key; did you mean \"contents\"?" },
   { "name: x\nzzzzzzzz: 1\n", "t.yaml:2:1: zzzzzzzz: unknown key" },
   { "name: x\nname: y\n", "t.yaml:2:1: name: duplicate key" },
+  { "name: x\nplatforms: {linux/vax: /}\n",
+    "t.yaml:2:12: platforms.linux/vax: \"linux/vax\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7" },
+  { "name: x\nplatforms: {linux/arm64: ''}\n", "t.yaml:2:12: platforms.linux/arm64: must name the sysroot of that platform" },
+  { "name: x\nsysroot: /\nplatforms: {linux/arm64: /}\n",
+    "t.yaml:1:1: platforms: names each platform's sysroot: neither \"platform\" nor \"sysroot\" goes with it" },
   { "name: X\n", "t.yaml:1:7: name: \"X\" is not a valid image name (lower case letters, digits, '.', '_', '-', '/')" },
   { "name: x\ntag: \"-a\"\n", "t.yaml:2:6: tag: \"-a\" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)" },
   { "name: x\ncontents:\n  binaries:\n    - bin/x\n",
