@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -160,46 +159,6 @@ package_of_list(struct dpkg_packages *db, const char *file)
   return NULL;
 }
 
-/* The whole of a small file into `b` (reused from file to file). */
-static int
-slurp(const char *path, struct buf *b, struct derror *err)
-{
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  struct stat st;
-
-  b->len = 0;
-  if (fd < 0)
-    return derror_errno(err, errno, "open `%s`", path);
-  if (fstat(fd, &st) < 0)
-    return derror_errno(err, errno, "stat `%s`", path);
-  if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size > MAX_DB_FILE)
-    return derror_set(err, "`%s`: not a regular file of at most %u bytes", path, MAX_DB_FILE);
-  for (;;) {
-    if (b->cap < b->len + 65536 + 1) {
-      b->cap = b->len + (size_t) st.st_size + 65536 + 1;
-      b->data = xreallocarray(b->data, b->cap, 1);
-    }
-    ssize_t r = read(fd, b->data + b->len, b->cap - b->len - 1);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return derror_errno(err, errno, "read `%s`", path);
-    if (r == 0)
-      break;
-    b->len += (size_t) r;
-    if (b->len > MAX_DB_FILE)
-      return derror_set(err, "`%s`: larger than %u bytes", path, MAX_DB_FILE);
-  }
-  b->data[b->len] = '\0';
-  return 0;
-}
-
-static int
-by_string(const void *a, const void *b)
-{
-  return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* Read each list file, in name order, and give each candidate it names the
  * first package that names it. */
 static int
@@ -221,14 +180,14 @@ read_lists(const struct sysroot *root, struct dpkg_packages *db, struct candidat
       strv_push(&names, de->d_name);
   }
   closedir(d);
-  if (names.n)
-    qsort(names.items, names.n, sizeof *names.items, by_string);
+  strv_sort(&names);
   for (size_t i = 0; i < names.n; i++) {
     struct dpkg_package *pk = package_of_list(db, names.items[i]);
     if (pk == NULL)
       continue;
     cleanup_free char *host = path_join(dir_host, names.items[i]);
-    if (slurp(host, &b, err) < 0)
+    b.len = 0; /* one buffer for every list */
+    if (read_file(host, MAX_DB_FILE, &b, err) < 0)
       goto out;
     for (char *line = b.data; line < b.data + b.len;) {
       char *eol = strchr(line, '\n');

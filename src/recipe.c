@@ -791,6 +791,26 @@ valid_tag(const char *s)
   return true;
 }
 
+/* A host path written relative to the recipe's directory made absolute. */
+static void
+relative_to_recipe(const struct recipe *r, char **path)
+{
+  if ((*path)[0] != '/') {
+    char *abs = path_join(r->dir, *path);
+    free(*path);
+    *path = abs;
+  }
+}
+
+static int
+get_host_path(struct ctx *c, yaml_node_t *v, const char *kp, char **out)
+{
+  if (get_nonempty(c, v, kp, out) < 0)
+    return -1;
+  relative_to_recipe(c->r, out);
+  return 0;
+}
+
 static const char *const top_keys[] = {
   "name",     "tag",          "sysroot",   "contents", "ca-certificates", "tzdata",      "accounts",
   "paths",    "entrypoint",   "cmd",       "environment", "work-dir",     "ports",       "volumes",
@@ -821,23 +841,9 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
       return perr(c, v, kp, "\"%s\" is not a valid tag (letters, digits, '_', '.', '-'; at most 128)", r->tag);
     return 0;
   case K_SBOM:
-    if (get_nonempty(c, v, kp, &r->sbom) < 0)
-      return -1;
-    if (r->sbom[0] != '/') {
-      char *abs = path_join(r->dir, r->sbom);
-      free(r->sbom);
-      r->sbom = abs;
-    }
-    return 0;
+    return get_host_path(c, v, kp, &r->sbom);
   case K_SYSROOT:
-    if (get_nonempty(c, v, kp, &r->sysroot) < 0)
-      return -1;
-    if (r->sysroot[0] != '/') {
-      char *abs = path_join(r->dir, r->sysroot);
-      free(r->sysroot);
-      r->sysroot = abs;
-    }
-    return 0;
+    return get_host_path(c, v, kp, &r->sysroot);
   case K_CONTENTS:
     return walk_map(c, v, kp, contents_keys, contents_key, r);
   case K_CA:
@@ -910,11 +916,7 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
         return perr(c, v, ikp, "\"%s\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7", kv->key);
       if (kv->value[0] == '\0')
         return perr(c, v, ikp, "must name the sysroot of that platform");
-      if (kv->value[0] != '/') {
-        char *abs = path_join(r->dir, kv->value);
-        free(kv->value);
-        kv->value = abs;
-      }
+      relative_to_recipe(r, &kv->value);
     }
     return 0;
   case K_PLATFORM:

@@ -81,12 +81,6 @@ excluded(const struct strv *exclude, const char *name, const char *rel)
   return false;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-  return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 static int add_tree_at(struct rootfs *fs, const char *host, const char *image, const char *rel,
                        const struct strv *exclude, enum rootfs_layer layer, const char *origin, int depth,
                        struct derror *err);
@@ -144,8 +138,7 @@ add_tree_at(struct rootfs *fs, const char *host, const char *image, const char *
     ret = derror_errno(err, errno, "%s: read directory `%s`", origin, host);
   closedir(d);
   /* Directory order differs between file systems; the image must not. */
-  if (names.n)
-    qsort(names.items, names.n, sizeof(char *), name_cmp);
+  strv_sort(&names);
   for (size_t i = 0; ret == 0 && i < names.n; i++) {
     const char *name = names.items[i];
     cleanup_free char *crel = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);

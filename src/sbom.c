@@ -290,12 +290,6 @@ out:
   return ret;
 }
 
-static int
-by_string(const void *a, const void *b)
-{
-  return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* SPDX 2.3 clause 7.9: the SHA-1 of the files' SHA-1s, sorted and joined. */
 static char *
 verification_code(struct strv *sha1s)
@@ -307,8 +301,7 @@ verification_code(struct strv *sha1s)
 
   if (c == NULL || EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1)
     oom();
-  if (sha1s->n)
-    qsort(sha1s->items, sha1s->n, sizeof *sha1s->items, by_string);
+  strv_sort(sha1s);
   for (size_t i = 0; i < sha1s->n; i++)
     EVP_DigestUpdate(c, sha1s->items[i], strlen(sha1s->items[i]));
   EVP_DigestFinal_ex(c, md, &n);

@@ -106,6 +106,19 @@ strv_push(struct strv *v, const char *s)
   strv_push_take(v, xstrdup(s));
 }
 
+static int
+string_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void
+strv_sort(struct strv *v)
+{
+  if (v->n > 1)
+    qsort(v->items, v->n, sizeof *v->items, string_cmp);
+}
+
 bool
 strv_contains(const struct strv *v, const char *s)
 {
@@ -171,7 +184,6 @@ read_file(const char *path, size_t max, struct buf *out, struct derror *err)
 {
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   struct stat st;
-  char chunk[65536];
 
   if (fd < 0)
     return derror_errno(err, errno, "open `%s`", path);
@@ -180,7 +192,13 @@ read_file(const char *path, size_t max, struct buf *out, struct derror *err)
   if (!S_ISREG(st.st_mode))
     return derror_set(err, "`%s`: not a regular file", path);
   for (;;) {
-    ssize_t r = read(fd, chunk, sizeof chunk);
+    /* room for the file as it was, and a little more: read in place */
+    if (out->cap < out->len + 65536 + 1) {
+      size_t want = out->len + (size_t) st.st_size + 65536 + 1;
+      out->data = xreallocarray(out->data, want, 1);
+      out->cap = want;
+    }
+    ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
@@ -189,10 +207,9 @@ read_file(const char *path, size_t max, struct buf *out, struct derror *err)
       break;
     if (out->len + (size_t) r > max)
       return derror_set(err, "`%s`: larger than %zu bytes", path, max);
-    buf_append(out, chunk, (size_t) r);
+    out->len += (size_t) r;
   }
-  if (out->data == NULL)
-    buf_append(out, "", 0);
+  out->data[out->len] = '\0';
   return 0;
 }
 

@@ -40,6 +40,8 @@ struct strv {
 void strv_push(struct strv *v, const char *s);
 void strv_push_take(struct strv *v, char *s);
 bool strv_contains(const struct strv *v, const char *s);
+/* Sort bytewise (strcmp), as the image's names are. */
+void strv_sort(struct strv *v);
 void strv_free(struct strv *v);
 
 /* A growable byte buffer. */
