@@ -36,18 +36,25 @@ digest_final(struct digest *d, char out[DIGEST_STR_LEN])
 {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  static const char hex[] = "0123456789abcdef";
 
   if (EVP_DigestFinal_ex(d->ctx, md, &len) != 1 || len != 32)
     oom();
   EVP_MD_CTX_free(d->ctx);
   d->ctx = NULL;
   memcpy(out, "sha256:", 7);
-  for (unsigned int i = 0; i < len; i++) {
-    out[7 + 2 * i] = hex[md[i] >> 4];
-    out[7 + 2 * i + 1] = hex[md[i] & 15];
+  digest_hex(md, len, out + 7);
+}
+
+void
+digest_hex(const unsigned char *bytes, size_t n, char *out)
+{
+  static const char hex[] = "0123456789abcdef";
+
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = hex[bytes[i] >> 4];
+    out[2 * i + 1] = hex[bytes[i] & 15];
   }
-  out[DIGEST_STR_LEN - 1] = '\0';
+  out[2 * n] = '\0';
 }
 
 void

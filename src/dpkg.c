@@ -34,20 +34,119 @@ by_base(const void *a, const void *b)
   return c ? c : strcmp(x->canonical, y->canonical);
 }
 
+/* Directories resolved inside the sysroot, each once: a directory is its
+ * resolved parent and one more component, so a new one costs one lstat
+ * (a symlink, a full resolution).  Thousands of list lines name files in
+ * thousands of directories; resolving each path from the root again was
+ * ten stats a line. */
+struct dir_cache {
+  struct dir_slot {
+    char *dir, *resolved; /* resolved NULL: not a directory there */
+  } *slots;               /* open addressing; dir NULL: free */
+  size_t cap, n;
+};
+
+static size_t
+hash_string(const char *s)
+{
+  size_t h = 14695981039346656037ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char) *s) * 1099511628211ull;
+  return h;
+}
+
+static struct dir_slot *
+dir_slot(struct dir_cache *c, const char *dir)
+{
+  size_t i = hash_string(dir) & (c->cap - 1);
+  while (c->slots[i].dir && strcmp(c->slots[i].dir, dir) != 0)
+    i = (i + 1) & (c->cap - 1);
+  return &c->slots[i];
+}
+
+static void
+dir_cache_put(struct dir_cache *c, const char *dir, char *resolved)
+{
+  if (2 * (c->n + 1) > c->cap) {
+    struct dir_cache bigger = { .cap = c->cap ? 2 * c->cap : 256 };
+    bigger.slots = xcalloc(bigger.cap, sizeof *bigger.slots);
+    for (size_t i = 0; i < c->cap; i++)
+      if (c->slots[i].dir)
+        *dir_slot(&bigger, c->slots[i].dir) = c->slots[i];
+    free(c->slots);
+    bigger.n = c->n;
+    *c = bigger;
+  }
+  struct dir_slot *s = dir_slot(c, dir);
+  s->dir = xstrdup(dir);
+  s->resolved = resolved;
+  c->n++;
+}
+
+static void
+dir_cache_free(struct dir_cache *c)
+{
+  for (size_t i = 0; i < c->cap; i++) {
+    free(c->slots[i].dir);
+    free(c->slots[i].resolved);
+  }
+  free(c->slots);
+}
+
+/* The in-root directory `dir` resolved, or NULL when it is not one. */
+static const char *
+resolve_dir(const struct sysroot *root, struct dir_cache *c, const char *dir)
+{
+  if (strcmp(dir, "/") == 0)
+    return "/";
+  if (c->cap) {
+    struct dir_slot *s = dir_slot(c, dir);
+    if (s->dir)
+      return s->resolved;
+  }
+  cleanup_free char *parent = path_dirname(dir);
+  const char *base = path_basename(dir);
+  const char *up = resolve_dir(root, c, parent);
+  char *resolved = NULL;
+  if (up && strcmp(base, ".") != 0 && strcmp(base, "..") != 0) {
+    cleanup_free char *path = xasprintf("%s/%s", strcmp(up, "/") == 0 ? "" : up, base);
+    cleanup_free char *host = sysroot_host_path(root, path);
+    struct stat st;
+    int r = lstat(host, &st);
+    if (r == 0 && S_ISDIR(st.st_mode)) {
+      resolved = steal_pointer(&path);
+    } else if (r == 0 && S_ISLNK(st.st_mode)) {
+      struct derror err = DERROR_INIT;
+      if (sysroot_resolve(root, path, NULL, NULL, &resolved, &st, &err) != SYSROOT_OK || !S_ISDIR(st.st_mode)) {
+        free(resolved);
+        resolved = NULL;
+      }
+      derror_clear(&err);
+    }
+  } else if (up) {
+    /* "." and "..": the whole path, the long way */
+    struct derror err = DERROR_INIT;
+    struct stat st;
+    if (sysroot_resolve(root, dir, NULL, NULL, &resolved, &st, &err) != SYSROOT_OK || !S_ISDIR(st.st_mode)) {
+      free(resolved);
+      resolved = NULL;
+    }
+    derror_clear(&err);
+  }
+  dir_cache_put(c, dir, resolved);
+  return resolved;
+}
+
 /* `path` (in-root) with its directory resolved inside the sysroot, or NULL
  * when the directory is not there. */
 static char *
-canonical(const struct sysroot *root, const char *path)
+canonical(const struct sysroot *root, struct dir_cache *c, const char *path)
 {
   cleanup_free char *dir = path_dirname(path);
-  cleanup_free char *resolved = NULL;
-  struct derror err = DERROR_INIT;
-  struct stat st;
+  const char *resolved = resolve_dir(root, c, dir);
 
-  if (sysroot_resolve(root, dir, NULL, NULL, &resolved, &st, &err) != SYSROOT_OK || !S_ISDIR(st.st_mode)) {
-    derror_clear(&err);
+  if (resolved == NULL)
     return NULL;
-  }
   return xasprintf("%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, path_basename(path));
 }
 
@@ -162,8 +261,8 @@ package_of_list(struct dpkg_packages *db, const char *file)
 /* Read each list file, in name order, and give each candidate it names the
  * first package that names it. */
 static int
-read_lists(const struct sysroot *root, struct dpkg_packages *db, struct candidate *cand, size_t n_cand,
-           struct derror *err)
+read_lists(const struct sysroot *root, struct dir_cache *dirs, struct dpkg_packages *db, struct candidate *cand,
+           size_t n_cand, struct derror *err)
 {
   cleanup_free char *dir_host = sysroot_host_path(root, INFO);
   DIR *d = opendir(dir_host);
@@ -201,7 +300,7 @@ read_lists(const struct sysroot *root, struct dpkg_packages *db, struct candidat
         while (c && c > cand && strcmp(c[-1].base, key.base) == 0)
           c--;
         if (c && strcmp(c->base, key.base) == 0) {
-          cleanup_free char *canon = canonical(root, line);
+          cleanup_free char *canon = canonical(root, dirs, line);
           for (; canon && c < cand + n_cand && strcmp(c->base, key.base) == 0; c++)
             if (c->owner == NULL && strcmp(c->canonical, canon) == 0)
               c->owner = pk;
@@ -335,6 +434,12 @@ add_metadata(struct rootfs *fs, const struct sysroot *root, struct dpkg_packages
   }
 }
 
+static int
+by_path(const void *a, const void *b)
+{
+  return strcmp(((const struct dpkg_owned *) a)->path, ((const struct dpkg_owned *) b)->path);
+}
+
 int
 dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
               struct derror *err)
@@ -346,6 +451,7 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
   struct candidate *cand = xcalloc(fs->n ? fs->n : 1, sizeof *cand);
   struct dpkg_package **owner = NULL;
   struct buf text = { 0 };
+  struct dir_cache dirs = { 0 };
   size_t n_cand = 0, kept = 0, prefix = strlen(root->root);
   int ret = -1;
 
@@ -361,7 +467,7 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
     if (e->type != ROOTFS_FILE || e->source == NULL || strncmp(e->source, root->root, prefix) != 0
         || e->source[prefix] != '/')
       continue;
-    char *canon = canonical(root, e->source + prefix);
+    char *canon = canonical(root, &dirs, e->source + prefix);
     if (canon == NULL)
       continue;
     cand[n_cand] = (struct candidate) { .base = path_basename(canon), .canonical = canon, .entry = i };
@@ -372,7 +478,7 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
   if (n_cand) {
     bool keyed = cache && owners_key(root, cand, n_cand, key) == 0;
     if (!keyed || cache_note_get(cache, key, &note) < 0 || owners_from_note(&db, &note, cand, n_cand) < 0) {
-      if (read_lists(root, &db, cand, n_cand, err) < 0)
+      if (read_lists(root, &dirs, &db, cand, n_cand, err) < 0)
         goto out;
       if (keyed)
         owners_to_note(cache, key, cand, n_cand);
@@ -402,11 +508,20 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
     db.items[kept++] = *p;
   }
   db.n = kept;
+  for (size_t i = 0; i < db.n; i++)
+    db.n_owned += db.items[i].files.n;
+  db.owned = xcalloc(db.n_owned ? db.n_owned : 1, sizeof *db.owned);
+  for (size_t i = 0, k = 0; i < db.n; i++)
+    for (size_t j = 0; j < db.items[i].files.n; j++)
+      db.owned[k++] = (struct dpkg_owned) { db.items[i].files.items[j], i };
+  if (db.n_owned)
+    qsort(db.owned, db.n_owned, sizeof *db.owned, by_path);
   add_metadata(fs, root, &db);
   *out = db;
   db = (struct dpkg_packages) { 0 };
   ret = 0;
 out:
+  dir_cache_free(&dirs);
   for (size_t k = 0; k < n_cand; k++)
     free(cand[k].canonical);
   free(cand);
@@ -417,12 +532,22 @@ out:
   return ret;
 }
 
+ssize_t
+dpkg_package_of(const struct dpkg_packages *pkgs, const char *path)
+{
+  struct dpkg_owned key = { path, 0 };
+  const struct dpkg_owned *o = pkgs->n_owned ? bsearch(&key, pkgs->owned, pkgs->n_owned, sizeof key, by_path) : NULL;
+  return o ? (ssize_t) o->package : -1;
+}
+
 void
 dpkg_packages_free(struct dpkg_packages *pkgs)
 {
   for (size_t i = 0; i < pkgs->n; i++)
     package_free(&pkgs->items[i]);
   free(pkgs->items);
+  free(pkgs->owned);
   pkgs->items = NULL;
-  pkgs->n = 0;
+  pkgs->owned = NULL;
+  pkgs->n = pkgs->n_owned = 0;
 }

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "distill/digest.h"
 #include "distill/sbom.h"
 #include "distill/util.h"
 
@@ -226,17 +227,6 @@ struct file_sums {
   char sha1[41], sha256[65];
 };
 
-static void
-hex(const unsigned char *md, unsigned int n, char *out)
-{
-  static const char digits[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < n; i++) {
-    out[2 * i] = digits[md[i] >> 4];
-    out[2 * i + 1] = digits[md[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
 /* SHA-1 and SHA-256 of an entry's content, read again from its source. */
 static int
 sum_entry(const struct rootfs_entry *e, struct file_sums *out, struct derror *err)
@@ -280,9 +270,9 @@ sum_entry(const struct rootfs_entry *e, struct file_sums *out, struct derror *er
     EVP_DigestUpdate(c256, e->data, e->size);
   }
   EVP_DigestFinal_ex(c1, md, &n);
-  hex(md, n, out->sha1);
+  digest_hex(md, n, out->sha1);
   EVP_DigestFinal_ex(c256, md, &n);
-  hex(md, n, out->sha256);
+  digest_hex(md, n, out->sha256);
   ret = 0;
 out:
   EVP_MD_CTX_free(c1);
@@ -306,7 +296,7 @@ verification_code(struct strv *sha1s)
     EVP_DigestUpdate(c, sha1s->items[i], strlen(sha1s->items[i]));
   EVP_DigestFinal_ex(c, md, &n);
   EVP_MD_CTX_free(c);
-  hex(md, n, out);
+  digest_hex(md, n, out);
   return xstrdup(out);
 }
 
@@ -377,16 +367,6 @@ checksum(const char *algorithm, const char *value)
   return json_pack("{s:s, s:s}", "algorithm", algorithm, "checksumValue", value);
 }
 
-/* The index of the package holding the image path `path`, or -1. */
-static ssize_t
-package_of(const struct dpkg_packages *pkgs, const char *path)
-{
-  for (size_t i = 0; i < pkgs->n; i++)
-    if (strv_contains(&pkgs->items[i].files, path))
-      return (ssize_t) i;
-  return -1;
-}
-
 /* The sums of every regular file and hardlink (its target's content), and
  * the package each is in (-1: none); the other entries keep an empty sum. */
 static int
@@ -408,7 +388,7 @@ sum_files(const struct plan *p, struct file_sums *sums, ssize_t *owner, struct d
       sums[i] = sums[content - fs->items];
     else if (sum_entry(content, &sums[i], err) < 0)
       return -1;
-    owner[i] = package_of(&p->packages, e->path);
+    owner[i] = dpkg_package_of(&p->packages, e->path);
   }
   return 0;
 }

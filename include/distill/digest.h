@@ -22,6 +22,8 @@ void digest_final(struct digest *d, char out[DIGEST_STR_LEN]);
 void digest_abort(struct digest *d);
 /* True for "sha256:" and 64 lowercase hex digits. */
 bool digest_valid(const char *s);
+/* Lowercase hex of `n` bytes into `out` (2n + 1 bytes). */
+void digest_hex(const unsigned char *bytes, size_t n, char *out);
 /* One-shot digest of a buffer. */
 void digest_buffer(const void *data, size_t n, char out[DIGEST_STR_LEN]);
 

@@ -12,6 +12,8 @@
 #include "distill/sysroot.h"
 #include "distill/util.h"
 
+#include <sys/types.h>
+
 struct dpkg_package {
   char *name, *arch, *version;
   char *maintainer; /* or NULL */
@@ -24,9 +26,17 @@ struct dpkg_package {
   size_t at, len; /* where its stanza is in the status file */
 };
 
+/* An image path and the index of the package it belongs to. */
+struct dpkg_owned {
+  const char *path; /* into the package's files */
+  size_t package;
+};
+
 struct dpkg_packages {
   struct dpkg_package *items; /* by name, then architecture */
   size_t n;
+  struct dpkg_owned *owned; /* every package's files, by path */
+  size_t n_owned;
 };
 
 /* Find the package of every regular file of `fs` whose source lies in the
@@ -41,6 +51,9 @@ struct dpkg_packages {
  * database's identity and times.  Call before rootfs_finish(). */
 int dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
                   struct derror *err);
+
+/* The index in `pkgs` of the package an image path belongs to, or -1. */
+ssize_t dpkg_package_of(const struct dpkg_packages *pkgs, const char *path);
 
 void dpkg_packages_free(struct dpkg_packages *pkgs);
 
