@@ -115,7 +115,9 @@ for want in ("man1/distill.1", "man1/distill-build.1", "man1/distill-diff.1", "m
              "bash-completion/completions/distill", "bin/distill"):
     if not any(p.endswith(want) for p in installed):
         fail(f"meson install does not install {want}: {sorted(installed)}")
-if shutil.which("man"):
+if shutil.which("man") is None:
+    fail("man is not installed (.ci/run installs man-db): the pages' rendering is unchecked")
+else:
     for page in ("man1/distill-build.1", "man5/distill-recipe.5"):
         path = next((os.path.join(dest, p) for p in installed if p.endswith(page)), None)
         r = subprocess.run(["man", "--warnings", "-l", path], capture_output=True, text=True,
