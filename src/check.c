@@ -1,4 +1,6 @@
 #include "distill/check.h"
+#include "distill/image_view.h"
+#include "distill/start.h"
 #include "distill/base.h"
 #include "distill/policy.h"
 
@@ -195,8 +197,62 @@ check_ports(const struct image *img, struct check_result *r)
   }
 }
 
+static void
+json_strv(json_t *a, struct strv *out)
+{
+  size_t i;
+  json_t *v;
+
+  json_array_foreach(a, i, v)
+  {
+    if (json_is_string(v))
+      strv_push(out, json_string_value(v));
+  }
+}
+
+/* The rule the build refuses an image by, on anyone's image: the program
+ * the runtime executes, its interpreter and its libraries, as the run-as
+ * user, in the image's own tree. */
+static void
+check_start(const char *archive, const struct image *img, struct check_result *r)
+{
+  json_t *config = json_object_get(img->config, "config");
+  struct strv entrypoint = { 0 }, cmd = { 0 }, env = { 0 }, problems = { 0 }, notes = { 0 };
+  struct derror err = DERROR_INIT;
+  struct image_view iv;
+  struct start_config cfg = { &entrypoint, &cmd, &env, json_string_value(json_object_get(config, "WorkingDir")), 0,
+                              0 };
+
+  if (image_view_open(&iv, archive, img, &err) < 0) {
+    finding(r, CHECK_FAIL, "%s", err.msg);
+    derror_clear(&err);
+    return;
+  }
+  json_strv(json_object_get(config, "Entrypoint"), &entrypoint);
+  json_strv(json_object_get(config, "Cmd"), &cmd);
+  json_strv(json_object_get(config, "Env"), &env);
+  if (cfg.work_dir && *cfg.work_dir == '\0')
+    cfg.work_dir = NULL;
+  if (start_user(&iv.view, json_string_value(json_object_get(config, "User")), &cfg.uid, &cfg.gid, &err) < 0
+      || start_check(&iv.view, &cfg, &problems, &notes, &err) < 0) {
+    finding(r, CHECK_FAIL, "%s", err.msg);
+    derror_clear(&err);
+  }
+  for (size_t i = 0; i < problems.n; i++)
+    finding(r, CHECK_FAIL, "%s", problems.items[i]);
+  for (size_t i = 0; i < notes.n; i++)
+    finding(r, CHECK_WARN, "%s", notes.items[i]);
+  strv_free(&entrypoint);
+  strv_free(&cmd);
+  strv_free(&env);
+  strv_free(&problems);
+  strv_free(&notes);
+  image_view_close(&iv);
+}
+
 int
-check_image(const char *archive, const struct image *img, struct check_report *rep, struct derror *err)
+check_image(const char *archive, const struct image *img, bool can_start, struct check_report *rep,
+            struct derror *err)
 {
   memset(rep, 0, sizeof *rep);
   check_user(img, start(rep, 0, "user-nonroot", "runs as a numeric, non-root user", "CIS 4.1, OWASP D01"));
@@ -210,6 +266,10 @@ check_image(const char *archive, const struct image *img, struct check_report *r
   check_secrets(img, start(rep, 7, "no-secrets", "no private keys or credentials in any layer", "CIS 4.10, OWASP D06"));
   check_ca(archive, img, start(rep, 8, "ca-bundle", "a CA bundle that parses", "OWASP D04"));
   check_ports(img, start(rep, 9, "unprivileged-ports", "no exposed port below 1024", "OWASP D04"));
+  struct check_result *cs = start(rep, 10, "can-start", "the entrypoint, its interpreter and libraries are there "
+                                                      "and usable by the user", "OWASP D04");
+  if (can_start)
+    check_start(archive, img, cs);
   for (size_t i = 0; i < CHECK_COUNT; i++) {
     rep->n_failed += rep->results[i].status == CHECK_FAIL;
     rep->n_warned += rep->results[i].status == CHECK_WARN;

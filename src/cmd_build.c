@@ -246,23 +246,6 @@ static const char *const layer_comments[LAYER_COUNT] = {
   "distill: application (binaries, files, directories, symlinks, paths)",
 };
 
-static void
-image_env(const struct recipe *r, struct strv *env)
-{
-  bool has_path = false, has_cert = false;
-
-  for (size_t i = 0; i < r->environment.n; i++) {
-    has_path |= strcmp(r->environment.items[i].key, "PATH") == 0;
-    has_cert |= strcmp(r->environment.items[i].key, "SSL_CERT_FILE") == 0;
-  }
-  if (!has_path)
-    strv_push(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  if (!has_cert && r->ca != RECIPE_CA_NONE)
-    strv_push(env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt");
-  for (size_t i = 0; i < r->environment.n; i++)
-    strv_push_take(env, xasprintf("%s=%s", r->environment.items[i].key, r->environment.items[i].value));
-}
-
 static char *
 default_output(const struct recipe *r)
 {
@@ -534,7 +517,7 @@ self_check(int fd, const struct oci_image *oimg, const char *manifest_digest, st
     img->layers[i].n_entries = b->n_entries;
   }
   image_merge(img);
-  check_image(path, img, &rep, err);
+  check_image(path, img, false, &rep, err);
   for (size_t i = 0; i < CHECK_COUNT; i++)
     for (size_t j = 0; rep.results[i].status == CHECK_FAIL && j < rep.results[i].findings.n; j++)
       buf_printf(&failed, "\n  %s: %s", rep.results[i].id, rep.results[i].findings.items[j]);
@@ -579,16 +562,11 @@ target_image(const struct build_options *o, const struct recipe *r, struct targe
   img->epoch = o->epoch;
   img->layers = t->layers;
   img->layer_comments = t->comments;
-  image_env(r, &img->env);
-  if (r->has_entrypoint) {
-    img->has_entrypoint = true;
-    for (size_t i = 0; i < r->entrypoint.n; i++)
-      strv_push(&img->entrypoint, r->entrypoint.items[i]);
-  } else if (r->n_binaries == 1 && !r->has_cmd) {
-    /* One program and no word on how to start it: start it. */
-    img->has_entrypoint = true;
-    strv_push(&img->entrypoint, r->binaries[0].path);
-  }
+  for (size_t i = 0; i < p->env.n; i++)
+    strv_push(&img->env, p->env.items[i]);
+  img->has_entrypoint = p->has_entrypoint;
+  for (size_t i = 0; i < p->entrypoint.n; i++)
+    strv_push(&img->entrypoint, p->entrypoint.items[i]);
 }
 
 /* The layers of one target into the archive. */

@@ -62,7 +62,7 @@ cmd_check(int argc, char **argv)
   int r = parse_image_args(argc, argv, usage_text, &archive, &json);
   if (r != 0)
     return r < 0 ? EXIT_OK : r;
-  if (image_read(archive, &img, &err) < 0 || check_image(archive, &img, &rep, &err) < 0) {
+  if (image_read(archive, &img, &err) < 0 || check_image(archive, &img, true, &rep, &err) < 0) {
     fprintf(stderr, "distill: %s\n", err.msg);
     derror_clear(&err);
     return EXIT_FAIL;

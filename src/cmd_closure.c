@@ -2,6 +2,8 @@
  * sysroot, as a tree or JSON; nothing is run and nothing is written. */
 #include "distill/closure.h"
 #include "distill/commands.h"
+#include "distill/plan.h"
+#include "distill/recipe.h"
 #include "distill/util.h"
 
 #include <errno.h>
@@ -13,13 +15,16 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-  "usage: distill closure [--sysroot DIR] [--json] ELF...\n"
+  "usage: distill closure [--sysroot DIR] [--json] ELF... | RECIPE\n"
   "\n"
   "Print the shared libraries glibc's loader would load for each ELF program\n"
   "or library, found by the loader's rules inside the sysroot, without running\n"
   "anything. Each library says how it was found: interpreter, rpath, runpath,\n"
-  "cache, ld.so.conf, default or path, and which glibc-hwcaps variant it is.\n"
-  "Exits 1 when a library is missing, naming every one.\n"
+  "cache, ld.so.conf, default, path or beside the source, and which hwcaps\n"
+  "variant or $PLATFORM value it is for. Given a recipe, the closure of every\n"
+  "program and library it places, looked up in the planned image first, then\n"
+  "in the sysroot: what `distill build` puts in the image. Exits 1 when a\n"
+  "library is missing, naming every one.\n"
   "\n"
   "  --sysroot DIR   the root the programs and libraries are read in (default /)\n"
   "  --json          one JSON document instead of a tree\n"
@@ -87,7 +92,82 @@ add_argument(struct closure *c, const struct sysroot *root, const char *arg, str
     return -1;
   /* $ORIGIN of a program is its real directory (the kernel's view). */
   cleanup_free char *origin = path_dirname(resolved);
-  return closure_add_program(c, path, origin, host, &elf, err);
+  return closure_add_program(c, path, origin, NULL, host, &elf, err);
+}
+
+static int
+print_closure(const struct closure *c, bool json)
+{
+  if (json) {
+    json_t *doc = json_pack("{s:o, s:o, s:o}", "objects", objects_json(c), "missing", json_array(), "warnings",
+                            json_array());
+    for (size_t i = 0; i < c->missing.n; i++)
+      json_array_append_new(json_object_get(doc, "missing"), json_string(c->missing.items[i]));
+    for (size_t i = 0; i < c->warnings.n; i++)
+      json_array_append_new(json_object_get(doc, "warnings"), json_string(c->warnings.items[i]));
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    putchar('\n');
+    json_decref(doc);
+  } else {
+    for (size_t i = 0; i < c->n_objects; i++)
+      if (c->objects[i].how == CLOSURE_PROGRAM) {
+        printf("%s%s\n", c->objects[i].path, elf_is_static(&c->objects[i].elf) ? " (static)" : "");
+        print_tree(c, (int) i, 1);
+      }
+    for (size_t i = 0; i < c->warnings.n; i++)
+      fprintf(stderr, "distill: warning: %s\n", c->warnings.items[i]);
+  }
+  for (size_t i = 0; i < c->missing.n; i++)
+    fprintf(stderr, "distill: %s\n", c->missing.items[i]);
+  return c->missing.n ? EXIT_FAIL : EXIT_OK;
+}
+
+/* A recipe rather than ELF files: named like one, and not ELF. */
+static bool
+is_recipe(const char *arg)
+{
+  size_t n = strlen(arg);
+  char magic[4] = { 0 };
+  FILE *f;
+
+  if (!((n > 5 && strcmp(arg + n - 5, ".yaml") == 0) || (n > 4 && strcmp(arg + n - 4, ".yml") == 0)))
+    return false;
+  if ((f = fopen(arg, "rb")) != NULL) {
+    size_t got = fread(magic, 1, 4, f);
+    fclose(f);
+    return got < 4 || memcmp(magic, "\177ELF", 4) != 0;
+  }
+  return true;
+}
+
+/* The closure `distill build` computes for a recipe. */
+static int
+closure_of_recipe(const char *file, const char *sysroot, bool json)
+{
+  struct derror err = DERROR_INIT;
+  struct sysroot root = { 0 };
+  struct plan p = { 0 };
+  struct plan_closure pc;
+  struct recipe r;
+  int ret = EXIT_FAIL;
+
+  if (recipe_load(file, &r, &err) < 0) {
+    fprintf(stderr, "distill: %s\n", err.msg);
+    derror_clear(&err);
+    return EXIT_FAIL;
+  }
+  if (sysroot_open(&root, sysroot ? sysroot : r.sysroot ? r.sysroot : "/", &err) == 0) {
+    if (plan_closure(&r, &root, &p, &pc, &err) == 0)
+      ret = print_closure(&pc.closure, json);
+    plan_closure_free(&pc);
+  }
+  if (err.msg)
+    fprintf(stderr, "distill: %s\n", err.msg);
+  derror_clear(&err);
+  plan_free(&p);
+  sysroot_close(&root);
+  recipe_free(&r);
+  return ret;
 }
 
 int
@@ -99,7 +179,7 @@ cmd_closure(int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *sysroot = "/";
+  const char *sysroot = NULL;
   bool json = false;
   struct derror err = DERROR_INIT;
   struct sysroot root = { 0 };
@@ -126,15 +206,20 @@ cmd_closure(int argc, char **argv)
     }
   }
   if (optind >= argc) {
-    fputs("distill: closure: at least one ELF file is required\nTry 'distill closure --help'.\n", stderr);
+    fputs("distill: closure: at least one ELF file or a recipe is required\nTry 'distill closure --help'.\n",
+          stderr);
     return EXIT_USAGE;
   }
-  if (sysroot_open(&root, sysroot, &err) < 0) {
+  if (argc - optind == 1 && is_recipe(argv[optind]))
+    return closure_of_recipe(argv[optind], sysroot, json);
+  if (sysroot_open(&root, sysroot ? sysroot : "/", &err) < 0) {
     fprintf(stderr, "distill: %s\n", err.msg);
     derror_clear(&err);
     return EXIT_FAIL;
   }
-  closure_init(&c, &root, &fs, LAYER_LIBRARIES);
+  struct view view;
+  view_host(&view, root.root);
+  closure_init(&c, &view, &root, &fs, LAYER_LIBRARIES);
   /* Relative RPATH elements are the process's directory: here, ours. */
   if (*root.root == '\0' && getcwd(cwd, sizeof cwd))
     c.cwd = cwd;
@@ -143,28 +228,7 @@ cmd_closure(int argc, char **argv)
       goto out;
   if (closure_resolve(&c, &err) < 0)
     goto out;
-  if (json) {
-    json_t *doc = json_pack("{s:o, s:o, s:o}", "objects", objects_json(&c), "missing",
-                            json_array(), "warnings", json_array());
-    for (size_t i = 0; i < c.missing.n; i++)
-      json_array_append_new(json_object_get(doc, "missing"), json_string(c.missing.items[i]));
-    for (size_t i = 0; i < c.warnings.n; i++)
-      json_array_append_new(json_object_get(doc, "warnings"), json_string(c.warnings.items[i]));
-    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-    putchar('\n');
-    json_decref(doc);
-  } else {
-    for (size_t i = 0; i < c.n_objects; i++)
-      if (c.objects[i].how == CLOSURE_PROGRAM) {
-        printf("%s%s\n", c.objects[i].path, elf_is_static(&c.objects[i].elf) ? " (static)" : "");
-        print_tree(&c, (int) i, 1);
-      }
-    for (size_t i = 0; i < c.warnings.n; i++)
-      fprintf(stderr, "distill: warning: %s\n", c.warnings.items[i]);
-  }
-  for (size_t i = 0; i < c.missing.n; i++)
-    fprintf(stderr, "distill: %s\n", c.missing.items[i]);
-  ret = c.missing.n ? EXIT_FAIL : EXIT_OK;
+  ret = print_closure(&c, json);
 out:
   if (err.msg)
     fprintf(stderr, "distill: %s\n", err.msg);

@@ -175,6 +175,7 @@ elf_read(const char *host_path, const char *name, struct elf_info *out, struct d
   out->data = eh.e_ident[EI_DATA];
   out->osabi = eh.e_ident[EI_OSABI];
   out->machine = eh.e_machine;
+  out->e_flags = eh.e_flags;
   out->type = eh.e_type;
   if (elf_getphdrnum(e, &phnum) != 0)
     return derror_set(err, "`%s`: malformed program headers: %s", name, elf_errmsg(-1));

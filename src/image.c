@@ -5,6 +5,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #define CHUNK (128 * 1024)
@@ -855,11 +856,34 @@ image_lookup(const struct image *img, const char *path, bool follow, struct derr
   }
 }
 
+/* The outer member holding layer `li`: the blob of its digest, else the
+ * member docker's manifest names with that digest. */
+static char *
+layer_member(const char *archive, const struct image *img, size_t li, struct derror *err)
+{
+  struct members m = { 0 };
+  char *name = blob_name(img->layers[li].digest);
+
+  if (read_members(archive, &m, err) < 0) {
+    free(name);
+    return NULL;
+  }
+  if (member_find(&m, name) == NULL) {
+    for (size_t i = 0; i < m.n; i++)
+      if (strcmp(m.items[i].digest, img->layers[li].digest) == 0) {
+        free(name);
+        name = xstrdup(m.items[i].name);
+        break;
+      }
+  }
+  members_free(&m);
+  return name;
+}
+
 int
 image_read_file(const char *archive, const struct image *img, const struct image_file *f, size_t max,
                 struct buf *out, struct derror *err)
 {
-  struct members m = { 0 };
   struct layer_reader lr;
   struct archive_entry *ae;
   cleanup_free char *name = NULL;
@@ -868,18 +892,8 @@ image_read_file(const char *archive, const struct image *img, const struct image
   memset(&lr, 0, sizeof lr);
   if (f->type != 'f')
     return derror_set(err, "`%s`: not a regular file", f->path);
-  /* the layer's member: the blob of its digest, else docker's name */
-  name = blob_name(img->layers[f->layer].digest);
-  if (read_members(archive, &m, err) < 0)
+  if ((name = layer_member(archive, img, (size_t) f->layer, err)) == NULL)
     goto out;
-  if (member_find(&m, name) == NULL) {
-    for (size_t i = 0; i < m.n; i++)
-      if (strcmp(m.items[i].digest, img->layers[f->layer].digest) == 0) {
-        free(name);
-        name = xstrdup(m.items[i].name);
-        break;
-      }
-  }
   if (layer_open(&lr, archive, name, err) < 0)
     goto out;
   while ((r = archive_read_next_header(lr.tar, &ae)) == ARCHIVE_OK) {
@@ -907,6 +921,69 @@ image_read_file(const char *archive, const struct image *img, const struct image
   derror_set(err, "`%s`: not found in layer %d", f->path, f->layer + 1);
 out:
   layer_close(&lr);
-  members_free(&m);
   return ret;
+}
+
+/* Copy at most `max` bytes of the current entry to `path`. */
+static int
+extract_entry(struct archive *tar, const char *path, uint64_t max, struct derror *err)
+{
+  cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  char chunk[16384];
+  uint64_t done = 0;
+  la_ssize_t n;
+
+  if (fd < 0)
+    return derror_errno(err, errno, "`%s`", path);
+  while (done < max && (n = archive_read_data(tar, chunk, sizeof chunk)) > 0) {
+    size_t take = (uint64_t) n < max - done ? (size_t) n : (size_t) (max - done);
+    if (write_all(fd, chunk, take) < 0)
+      return derror_errno(err, errno, "write `%s`", path);
+    done += take;
+  }
+  return 0;
+}
+
+static int
+extract_layer(const char *archive, const struct image *img, size_t li, image_extract_fn want, void *data,
+              const char *dir, struct derror *err)
+{
+  struct layer_reader lr;
+  struct archive_entry *ae;
+  cleanup_free char *name = layer_member(archive, img, li, err);
+  int r, ret = -1;
+
+  memset(&lr, 0, sizeof lr);
+  if (name == NULL || layer_open(&lr, archive, name, err) < 0)
+    goto out;
+  while ((r = archive_read_next_header(lr.tar, &ae)) == ARCHIVE_OK) {
+    cleanup_free char *path = NULL;
+    if (normalize_entry(archive_entry_pathname(ae), &path) < 0 || path == NULL)
+      continue;
+    const struct image_file *f = find_exact(img, path);
+    uint64_t max = f && f->type == 'f' && f->layer == (int) li ? want(data, f) : 0;
+    if (max == 0)
+      continue;
+    cleanup_free char *file = xasprintf("%s/%zu", dir, (size_t) (f - img->files));
+    if (extract_entry(lr.tar, file, max, err) < 0)
+      goto out;
+  }
+  if (r != ARCHIVE_EOF) {
+    derror_set(err, "`%s`: layer %zu: %s", archive, li + 1, archive_error_string(lr.tar));
+    goto out;
+  }
+  ret = 0;
+out:
+  layer_close(&lr);
+  return ret;
+}
+
+int
+image_extract(const char *archive, const struct image *img, image_extract_fn want, void *data, const char *dir,
+              struct derror *err)
+{
+  for (size_t li = 0; li < img->n_layers; li++)
+    if (extract_layer(archive, img, li, want, data, dir, err) < 0)
+      return -1;
+  return 0;
 }

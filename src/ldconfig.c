@@ -1,6 +1,7 @@
 #include "distill/ldconfig.h"
 
 #include <elf.h>
+#include <stdbool.h>
 #include <glob.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,21 +59,20 @@ find_new_table(const char *d, size_t size, size_t *start)
 }
 
 int
-ldcache_load(const struct sysroot *root, struct ldcache *cache, struct derror *err)
+ldcache_load(const struct view *v, struct ldcache *cache, struct derror *err)
 {
-  cleanup_free char *resolved = NULL, *host = NULL;
+  cleanup_free char *resolved = NULL;
+  struct view_node node;
   struct buf b = { 0 };
-  struct stat st;
   size_t start;
 
   memset(cache, 0, sizeof *cache);
-  int r = sysroot_resolve(root, "/etc/ld.so.cache", NULL, NULL, &resolved, &st, err);
-  if (r == SYSROOT_MISSING || (r == 0 && !S_ISREG(st.st_mode)))
+  int r = view_resolve(v, "/etc/ld.so.cache", true, NULL, NULL, NULL, &resolved, &node, err);
+  if (r == VIEW_MISSING || (r == VIEW_OK && node.type != VIEW_FILE))
     return 0;
   if (r < 0)
     return -1;
-  host = sysroot_host_path(root, resolved);
-  if (read_file(host, CACHE_MAX_BYTES, &b, err) < 0)
+  if (view_read(&node, "/etc/ld.so.cache", CACHE_MAX_BYTES, &b, err) < 0)
     return -1;
   int found = find_new_table(b.data, b.len, &start);
   if (found <= 0) {
@@ -132,25 +132,37 @@ ldcache_lookup(const struct ldcache *cache, const char *name, int32_t flags)
   return NULL;
 }
 
+/* The ELF header's float ABI bits (EF_ARM_ABI_FLOAT_HARD, EF_RISCV_FLOAT_ABI). */
+#define ARM_ABI_FLOAT_HARD 0x400
+#define RISCV_FLOAT_ABI_MASK 0x6
+#define RISCV_FLOAT_ABI_DOUBLE 0x4
+
 int32_t
-ldcache_flags(int machine, int elf_class)
+ldcache_flags(const struct elf_info *elf)
 {
-  /* FLAG_ELF_LIBC6 with the architecture's bits, as _DL_CACHE_DEFAULT_ID. */
-  switch (machine) {
+  /* FLAG_ELF_LIBC6 with the bits the loader of that ABI requires
+   * (_DL_CACHE_DEFAULT_ID): the class decides for x86-64/x32, s390 and
+   * powerpc; the header's float ABI for ARM and RISC-V. */
+  bool is64 = elf->elf_class == ELFCLASS64;
+
+  switch (elf->machine) {
   case EM_X86_64:
-    return FLAG_ELF_LIBC6 | (elf_class == ELFCLASS64 ? 0x0300 : 0x0800);
+    return FLAG_ELF_LIBC6 | (is64 ? 0x0300 : 0x0800);
   case EM_386:
     return FLAG_ELF_LIBC6;
   case EM_AARCH64:
     return FLAG_ELF_LIBC6 | 0x0a00;
   case EM_ARM:
-    return FLAG_ELF_LIBC6 | 0x0900; /* hard float, Debian's armhf */
+    return FLAG_ELF_LIBC6 | ((elf->e_flags & ARM_ABI_FLOAT_HARD) ? 0x0900 : 0x0b00);
   case EM_PPC64:
     return FLAG_ELF_LIBC6 | 0x0500;
+  case EM_PPC:
+    return FLAG_ELF_LIBC6;
   case EM_S390:
-    return FLAG_ELF_LIBC6 | 0x0400;
+    return FLAG_ELF_LIBC6 | (is64 ? 0x0400 : 0);
   case EM_RISCV:
-    return FLAG_ELF_LIBC6 | 0x1000; /* lp64d */
+    return FLAG_ELF_LIBC6
+           | ((elf->e_flags & RISCV_FLOAT_ABI_MASK) == RISCV_FLOAT_ABI_DOUBLE ? 0x1000 : 0x0f00);
   default:
     return -1;
   }

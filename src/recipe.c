@@ -341,12 +341,32 @@ binary_item(struct ctx *c, void *item, yaml_node_t *n, const char *kp)
   return 0;
 }
 
+static const char *const library_keys[] = { "source", "path", NULL };
+
+static int
+library_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
+{
+  struct recipe_library *l = obj;
+  return key == 0 ? get_source(c, v, kp, &l->src) : get_image_path(c, v, kp, &l->path);
+}
+
+/* A soname or an absolute path in the sysroot, searched for as dlopen()
+ * would; or {source, path}: a library placed at `path`, like a binary. */
 static int
 library_item(struct ctx *c, void *item, yaml_node_t *n, const char *kp)
 {
   struct recipe_library *l = item;
 
   l->pos = pos_of(n);
+  if (n->type == YAML_MAPPING_NODE) {
+    if (walk_map(c, n, kp, library_keys, library_key, l) < 0 || need_key(c, n, kp, "source", l->src.source) < 0)
+      return -1;
+    if (l->path == NULL && !l->src.in_sysroot)
+      return perr(c, n, kp, "missing required key \"path\" (the source is relative)");
+    if (l->path == NULL && (l->path = path_normalize(l->src.source)) == NULL)
+      return perr(c, n, kp, "source must not contain '..' when path is omitted");
+    return 0;
+  }
   if (get_nonempty(c, n, kp, &l->name) < 0)
     return -1;
   if (l->name[0] == '/') {
@@ -356,7 +376,7 @@ library_item(struct ctx *c, void *item, yaml_node_t *n, const char *kp)
     free(l->name);
     l->name = norm;
   } else if (strchr(l->name, '/')) {
-    return perr(c, n, kp, "must be a soname (libfoo.so.1) or an absolute path");
+    return perr(c, n, kp, "must be a soname (libfoo.so.1), an absolute path or {source, path}");
   }
   return 0;
 }
@@ -1162,8 +1182,11 @@ recipe_free(struct recipe *r)
     free(r->binaries[i].src.source);
     free(r->binaries[i].path);
   }
-  for (size_t i = 0; i < r->n_libraries; i++)
+  for (size_t i = 0; i < r->n_libraries; i++) {
     free(r->libraries[i].name);
+    free(r->libraries[i].src.source);
+    free(r->libraries[i].path);
+  }
   for (size_t i = 0; i < r->n_files; i++) {
     free(r->files[i].src.source);
     free(r->files[i].path);

@@ -177,7 +177,12 @@ entry_cmp(const void *a, const void *b)
   if (c)
     return c;
   /* Equal paths: the earlier layer first, so the survivor is stable. */
-  return (int) x->layer - (int) y->layer;
+  if (x->layer != y->layer)
+    return (int) x->layer - (int) y->layer;
+  /* qsort is not stable: within a layer the origin decides, so the
+   * survivor of a merge and the wording of a conflict do not depend on the
+   * order the claims were added in. */
+  return strcmp(x->origin, y->origin);
 }
 
 static void
@@ -188,6 +193,15 @@ entry_free(struct rootfs_entry *e)
   free(e->data);
   free(e->target);
   free(e->origin);
+}
+
+/* Free an entry whose slot stays in the table until it is compacted away:
+ * zeroed, a second free of it frees nothing. */
+static void
+entry_drop(struct rootfs_entry *e)
+{
+  entry_free(e);
+  memset(e, 0, sizeof *e);
 }
 
 static const char *
@@ -227,37 +241,193 @@ same_entry(const struct rootfs_entry *a, const struct rootfs_entry *b)
   return false;
 }
 
+/* Both claims take their content from one host file: the same name, or
+ * the same inode when both were read from a tree. */
+static bool
+same_source(const struct rootfs_entry *a, const struct rootfs_entry *b)
+{
+  if (!a->source || !b->source)
+    return false;
+  if (strcmp(a->source, b->source) == 0)
+    return true;
+  return a->ino && b->ino && a->dev == b->dev && a->ino == b->ino;
+}
+
+/* A mode somebody chose (the recipe's `mode`, or an entry whose owner and
+ * mode are fixed) rather than one copied from the host or a default. */
+static bool
+mode_explicit(const struct rootfs_entry *e)
+{
+  return e->mode_set || e->fixed;
+}
+
+/* One host file claimed twice with only the modes differing: the closure
+ * adds every library at 0755 while `contents.files` keeps the host's 0644,
+ * and the two are one file, not a conflict.  `keep` (the earlier layer)
+ * absorbs `dup`:
+ * - a mode chosen on purpose wins over one that was not, and its flags
+ *   (`mode_set`, `fixed`) come with it so that policy keeps that mode;
+ *   two chosen modes that disagree are a real conflict;
+ * - otherwise the union of the two modes: what either claim needs (a
+ *   library the loader maps stays executable) and nobody chose it, so the
+ *   flags stay clear and policy normalises it as it would either claim.
+ * The inode identity goes to `keep` when only `dup` has it, so that the
+ * merge does not depend on which claim sorted first.
+ * Returns false, changing nothing, when the claims cannot be merged. */
+static bool
+merge_modes(struct rootfs_entry *keep, const struct rootfs_entry *dup)
+{
+  bool keep_set = mode_explicit(keep), dup_set = mode_explicit(dup);
+
+  if (keep->type != ROOTFS_FILE || dup->type != ROOTFS_FILE || !same_source(keep, dup) ||
+      keep->uid != dup->uid || keep->gid != dup->gid)
+    return false;
+  if (keep_set && dup_set && keep->mode != dup->mode)
+    return false;
+  if (dup_set && !keep_set)
+    keep->mode = dup->mode;
+  else if (!keep_set)
+    keep->mode |= dup->mode;
+  keep->mode_set = keep->mode_set || dup->mode_set;
+  keep->fixed = keep->fixed || dup->fixed;
+  if (!keep->ino && dup->ino) {
+    keep->dev = dup->dev;
+    keep->ino = dup->ino;
+    keep->linked = dup->linked;
+  }
+  return true;
+}
+
+/* One claim for a conflict's message: "as a file by ORIGIN (source `/a`,
+ * mode 0644, owner 0:0)".  A link's mode means nothing and is left out. */
+static char *
+describe_claim(const struct rootfs_entry *e)
+{
+  cleanup_free char *what = NULL;
+
+  switch (e->type) {
+  case ROOTFS_FILE:
+    if (e->source)
+      what = xasprintf("source `%s`, mode %04o", e->source, (unsigned) e->mode);
+    else
+      what = xasprintf("generated content of %llu byte%s, mode %04o", (unsigned long long) e->size,
+                       e->size == 1 ? "" : "s", (unsigned) e->mode);
+    break;
+  case ROOTFS_SYMLINK:
+  case ROOTFS_HARDLINK:
+    what = xasprintf("target `%s`", e->target);
+    break;
+  case ROOTFS_DIR:
+    what = xasprintf("mode %04o", (unsigned) e->mode);
+    break;
+  }
+  return xasprintf("as %s by %s (%s, owner %u:%u)", type_name(e->type), e->origin, what ? what : "?", e->uid,
+                   e->gid);
+}
+
+static bool
+same_content(const struct rootfs_entry *a, const struct rootfs_entry *b)
+{
+  if (a->source || b->source)
+    return same_source(a, b);
+  return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+}
+
+/* What sets two claims of one type apart, as "the sources and modes
+ * differ": the reader should not have to diff the two descriptions. */
+static char *
+describe_difference(const struct rootfs_entry *a, const struct rootfs_entry *b)
+{
+  const char *what[3];
+  size_t n = 0;
+
+  if (a->type != b->type)
+    return xstrdup("the types differ");
+  if (a->type == ROOTFS_FILE && !same_content(a, b))
+    what[n++] = a->source && b->source ? "sources" : "contents";
+  if ((a->type == ROOTFS_SYMLINK || a->type == ROOTFS_HARDLINK) && strcmp(a->target, b->target) != 0)
+    what[n++] = "link targets";
+  if (a->mode != b->mode)
+    what[n++] = "modes";
+  if (a->uid != b->uid || a->gid != b->gid)
+    what[n++] = "owners";
+  if (n == 0)
+    return xstrdup("they differ");
+  /* Only the modes of one file differ: merge_modes refused because both
+   * were chosen on purpose, which the reader could not guess. */
+  if (n == 1 && a->type == ROOTFS_FILE && a->mode != b->mode && mode_explicit(a) && mode_explicit(b))
+    return xstrdup("the modes differ, and both are explicit");
+  if (n == 1)
+    return xasprintf("the %s differ", what[0]);
+  if (n == 2)
+    return xasprintf("the %s and %s differ", what[0], what[1]);
+  return xasprintf("the %s, %s and %s differ", what[0], what[1], what[2]);
+}
+
+static int
+conflict(const struct rootfs_entry *a, const struct rootfs_entry *b, struct derror *err)
+{
+  cleanup_free char *first = describe_claim(a);
+  cleanup_free char *second = describe_claim(b);
+  cleanup_free char *how = describe_difference(a, b);
+
+  return derror_set(err, "`%s` is claimed twice: %s and %s: %s", a->path, first, second, how);
+}
+
+/* Resolve a second claim `dup` of `keep`'s path.  Returns 0 when `dup` was
+ * absorbed (its slot is then dead), -1 with `dup` untouched on a conflict. */
+static int
+merge_claim(struct rootfs_entry *keep, struct rootfs_entry *dup, struct derror *err)
+{
+  /* A directory implied by one source and listed by another. */
+  if (keep->type == ROOTFS_DIR && dup->type == ROOTFS_DIR && (keep->implicit || dup->implicit)) {
+    if (keep->implicit) {
+      dup->layer = keep->layer < dup->layer ? keep->layer : dup->layer;
+      entry_free(keep);
+      *keep = *dup;
+      /* its pointers now belong to `keep` */
+      memset(dup, 0, sizeof *dup);
+    } else {
+      entry_drop(dup);
+    }
+    return 0;
+  }
+  if (same_entry(keep, dup) || merge_modes(keep, dup)) {
+    entry_drop(dup);
+    return 0;
+  }
+  return conflict(keep, dup, err);
+}
+
+/* Merge the claims of each path of the sorted table into one entry, in
+ * place: the survivors are compacted into items[0, out).  Whatever way it
+ * returns, the table holds every live entry exactly once and `fs->n`
+ * counts them, so that rootfs_free() frees each pointer once. */
 static int
 dedupe(struct rootfs *fs, struct derror *err)
 {
-  size_t out = 0;
+  size_t out = 0, i, rest;
+  int ret = 0;
 
-  for (size_t i = 0; i < fs->n; i++) {
+  for (i = 0; i < fs->n; i++) {
     if (out > 0 && strcmp(fs->items[out - 1].path, fs->items[i].path) == 0) {
-      struct rootfs_entry *keep = &fs->items[out - 1], *dup = &fs->items[i];
-      /* A directory implied by one source and listed by another. */
-      if (keep->type == ROOTFS_DIR && dup->type == ROOTFS_DIR && (keep->implicit || dup->implicit)) {
-        if (keep->implicit) {
-          dup->layer = keep->layer < dup->layer ? keep->layer : dup->layer;
-          entry_free(keep);
-          *keep = *dup;
-        } else {
-          entry_free(dup);
-        }
+      if (merge_claim(&fs->items[out - 1], &fs->items[i], err) == 0)
         continue;
-      }
-      if (!same_entry(keep, dup))
-        return derror_set(err, "`%s` is claimed twice: as %s by %s and as %s by %s", keep->path,
-                          type_name(keep->type), keep->origin, type_name(dup->type), dup->origin);
-      entry_free(dup);
-      continue;
+      ret = -1;
+      break;
     }
     if (out != i)
       fs->items[out] = fs->items[i];
     out++;
   }
-  fs->n = out;
-  return 0;
+  /* On a conflict items[i, n) were not visited yet: move them down over
+   * the dead slots (absorbed claims, and copies left behind by the moves)
+   * rather than leave those to be freed a second time. */
+  rest = fs->n - i;
+  if (rest && out != i)
+    memmove(&fs->items[out], &fs->items[i], rest * sizeof *fs->items);
+  fs->n = out + rest;
+  return ret;
 }
 
 static void
@@ -355,6 +525,7 @@ rootfs_finish(struct rootfs *fs, struct derror *err)
     cleanup_free char *origin = xstrdup(fs->items[i].origin);
     while (strcmp(parent, "/") != 0) {
       struct rootfs_entry *p = find_in(fs, n_before, parent);
+      /* Parents are only appended: the table is whole on this return. */
       if (p && p->type != ROOTFS_DIR)
         return derror_set(err, "`%s` (from %s) is below `%s`, which is %s (from %s)", child, origin, parent,
                           type_name(p->type), p->origin);

@@ -1,5 +1,6 @@
 #include "distill/sysroot.h"
 #include "distill/util.h"
+#include "distill/view.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -35,111 +36,44 @@ sysroot_host_path(const struct sysroot *s, const char *in_root)
   return xasprintf("%s%s", s->root, in_root);
 }
 
-/* The resolution state: `done` is the resolved in-root prefix ("" is the
- * root) and `todo` the components still to walk, as a path string. */
-static void
-pop_component(struct buf *done)
+/* sysroot_resolve's callback, called by the one walker of view.c. */
+struct link_adapter {
+  sysroot_link_fn fn;
+  void *data;
+};
+
+static int
+adapt_link(void *data, const char *path, const char *target, bool lower, struct derror *err)
 {
-  char *slash = strrchr(done->data, '/');
-  if (slash) {
-    *slash = '\0';
-    done->len = (size_t) (slash - done->data);
-  }
+  struct link_adapter *a = data;
+
+  return a->fn(a->data, path, target, err);
 }
 
 int
 sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_link, void *data,
                 char **resolved, struct stat *st, struct derror *err)
 {
-  struct buf done = { 0 };
-  cleanup_free char *todo = xstrdup(path);
-  cleanup_free char *final_host = NULL;
-  size_t pos = 0;
-  int hops = 0, ret = -1;
+  struct link_adapter a = { on_link, data };
+  struct view_node node;
+  struct view v;
 
-  *resolved = NULL;
-  buf_append(&done, "", 0);
-  if (path[0] != '/') {
-    derror_set(err, "`%s`: not an absolute path", path);
-    goto out;
+  view_host(&v, s->root);
+  int r = view_resolve(&v, path, true, on_link ? adapt_link : NULL, NULL, &a, resolved, &node, err);
+  if (r != VIEW_OK)
+    return r == VIEW_MISSING ? SYSROOT_MISSING : r == VIEW_LOOP ? SYSROOT_LOOP : SYSROOT_ERROR;
+  if (strcmp(*resolved, "/") != 0) {
+    *st = node.st;
+    return SYSROOT_OK;
   }
-  for (;;) {
-    while (todo[pos] == '/')
-      pos++;
-    if (todo[pos] == '\0')
-      break;
-    size_t start = pos;
-    while (todo[pos] && todo[pos] != '/')
-      pos++;
-    size_t clen = pos - start;
-    if (clen == 1 && todo[start] == '.')
-      continue;
-    if (clen == 2 && todo[start] == '.' && todo[start + 1] == '.') {
-      pop_component(&done); /* ".." at the root stays at the root */
-      continue;
-    }
-    size_t saved = done.len;
-    buf_append(&done, "/", 1);
-    buf_append(&done, todo + start, clen);
-
-    cleanup_free char *host = sysroot_host_path(s, done.data);
-    if (lstat(host, st) < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) {
-        *resolved = steal_pointer(&done.data);
-        ret = SYSROOT_MISSING;
-        goto out;
-      }
-      derror_errno(err, errno, "`%s`", path);
-      goto out;
-    }
-    if (!S_ISLNK(st->st_mode)) {
-      bool last = todo[pos + strspn(todo + pos, "/")] == '\0';
-      if (!last && !S_ISDIR(st->st_mode)) {
-        *resolved = steal_pointer(&done.data);
-        ret = SYSROOT_MISSING;
-        goto out;
-      }
-      continue;
-    }
-    if (++hops > SYSROOT_MAX_SYMLINKS) {
-      derror_set(err, "`%s`: more than %d symlinks (a loop at `%s`?)", path, SYSROOT_MAX_SYMLINKS, done.data);
-      ret = SYSROOT_LOOP;
-      goto out;
-    }
-    char target[PATH_MAX];
-    ssize_t n = readlink(host, target, sizeof target - 1);
-    if (n < 0) {
-      derror_errno(err, errno, "readlink `%s`", done.data);
-      goto out;
-    }
-    target[n] = '\0';
-    if (on_link && on_link(data, done.data, target, err) < 0)
-      goto out;
-    /* Continue with the target in place of the link, then the rest. */
-    char *next = xasprintf("%s/%s", target, todo + pos);
-    free(todo);
-    todo = next;
-    pos = 0;
-    if (target[0] == '/') {
-      done.len = 0;
-      done.data[0] = '\0';
-    } else {
-      done.len = saved;
-      done.data[saved] = '\0';
-    }
+  /* the root itself: the walker met no component to lstat */
+  cleanup_free char *host = sysroot_host_path(s, "/");
+  if (lstat(host, st) < 0) {
+    free(*resolved);
+    *resolved = NULL;
+    return derror_errno(err, errno, "`%s`", path);
   }
-  if (done.len == 0)
-    buf_append(&done, "/", 1);
-  final_host = sysroot_host_path(s, done.data);
-  if (lstat(final_host, st) < 0) {
-    derror_errno(err, errno, "`%s`", path);
-    goto out;
-  }
-  *resolved = steal_pointer(&done.data);
-  ret = 0;
-out:
-  buf_free(&done);
-  return ret;
+  return SYSROOT_OK;
 }
 
 int

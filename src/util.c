@@ -266,6 +266,32 @@ path_basename(const char *path)
 }
 
 char *
+path_lexical(const char *path)
+{
+  struct buf b = { 0 };
+
+  if (path[0] != '/')
+    return NULL;
+  buf_append(&b, "", 0);
+  for (const char *p = path; *p;) {
+    p += strspn(p, "/");
+    size_t n = strcspn(p, "/");
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      char *slash = strrchr(b.data, '/');
+      b.len = slash ? (size_t) (slash - b.data) : 0;
+      b.data[b.len] = '\0';
+    } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+      buf_append(&b, "/", 1);
+      buf_append(&b, p, n);
+    }
+    p += n;
+  }
+  if (b.len == 0)
+    buf_append(&b, "/", 1);
+  return b.data;
+}
+
+char *
 path_normalize(const char *path)
 {
   struct buf out = { 0 };

@@ -19,15 +19,17 @@ struct check_result {
   struct strv findings;
 };
 
-#define CHECK_COUNT 10
+#define CHECK_COUNT 11
 
 struct check_report {
   struct check_result results[CHECK_COUNT];
   size_t n_failed, n_warned;
 };
 
-/* Run every check on an image read from `archive`. */
-int check_image(const char *archive, const struct image *img, struct check_report *rep, struct derror *err);
+/* Run every check on an image read from `archive`; can-start only when
+ * `can_start` (the build applies that rule to its plan, before writing). */
+int check_image(const char *archive, const struct image *img, bool can_start, struct check_report *rep,
+                struct derror *err);
 void check_report_free(struct check_report *rep);
 const char *check_status_name(enum check_status s);
 

@@ -17,6 +17,7 @@ struct elf_info {
   int osabi;
   int machine;   /* EM_* */
   int type;      /* ET_EXEC, ET_DYN, ... */
+  uint32_t e_flags; /* the header's: the float ABI of ARM and RISC-V */
   char *interp;  /* PT_INTERP, NULL when absent */
   bool dynamic;  /* has PT_DYNAMIC */
   char *soname;

@@ -75,4 +75,12 @@ const struct image_file *image_lookup(const struct image *img, const char *path,
 int image_read_file(const char *archive, const struct image *img, const struct image_file *f, size_t max,
                     struct buf *out, struct derror *err);
 
+/* Write the content of files of the merged tree to `dir`/INDEX (INDEX:
+ * the file's index in img->files), reading each layer once: `want` says
+ * how many bytes of each to keep, 0 for none.  A later layer's file
+ * replaces an earlier one's, as in the merged tree. */
+typedef uint64_t (*image_extract_fn)(void *data, const struct image_file *f);
+int image_extract(const char *archive, const struct image *img, image_extract_fn want, void *data, const char *dir,
+                  struct derror *err);
+
 #endif

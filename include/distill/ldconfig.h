@@ -4,9 +4,11 @@
 #ifndef DISTILL_LDCONFIG_H
 #define DISTILL_LDCONFIG_H
 
+#include "distill/elf.h"
 #include "distill/error.h"
 #include "distill/sysroot.h"
 #include "distill/util.h"
+#include "distill/view.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,10 +20,10 @@ struct ldcache {
   size_t entries; /* offset of the first entry */
 };
 
-/* Read the sysroot's cache.  Returns 1 when there is a usable one, 0 when
+/* Read the cache of a tree (a sysroot, an image).  Returns 1 when there is a usable one, 0 when
  * there is none (or only the pre-2.32 format, which the loader also
  * ignores when a new one is missing), -1 when it is malformed. */
-int ldcache_load(const struct sysroot *root, struct ldcache *cache, struct derror *err);
+int ldcache_load(const struct view *v, struct ldcache *cache, struct derror *err);
 void ldcache_free(struct ldcache *cache);
 
 /* The path the loader would take from the cache for `name`, for objects
@@ -30,9 +32,9 @@ void ldcache_free(struct ldcache *cache);
  * found beside the answer by the closure. */
 const char *ldcache_lookup(const struct ldcache *cache, const char *name, int32_t flags);
 
-/* The cache flags of ELF objects of a machine (_DL_CACHE_DEFAULT_ID), or
- * -1 when unknown. */
-int32_t ldcache_flags(int machine, int elf_class);
+/* The cache flags the loader of such ELF objects accepts
+ * (_DL_CACHE_DEFAULT_ID), or -1 when unknown. */
+int32_t ldcache_flags(const struct elf_info *elf);
 
 /* The directories of /etc/ld.so.conf, includes expanded, in order and
  * without repeats. */

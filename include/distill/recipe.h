@@ -28,7 +28,9 @@ struct recipe_binary {
 };
 
 struct recipe_library {
-  char *name; /* a soname or an absolute path in the sysroot */
+  char *name; /* a soname or an absolute path in the sysroot; NULL for {source, path} */
+  struct recipe_source src; /* {source, path}: placed like a binary, in the libraries layer */
+  char *path;
   struct recipe_pos pos;
 };
 

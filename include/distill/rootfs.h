@@ -1,7 +1,8 @@
 /* The image's entry table: every path of the image with its type, owner,
  * mode, content and layer.  Entries are added in any order; rootfs_finish()
- * drops identical duplicates, refuses conflicts, adds missing parent
- * directories and sorts by path, bytewise. */
+ * drops identical duplicates, merges claims of one host file that differ
+ * only in mode, refuses conflicts, adds missing parent directories and
+ * sorts by path, bytewise. */
 #ifndef DISTILL_ROOTFS_H
 #define DISTILL_ROOTFS_H
 
@@ -60,7 +61,8 @@ int rootfs_add_tree(struct rootfs *fs, const char *host_dir, const char *image_d
                     enum rootfs_layer layer, const char *origin, struct derror *err);
 
 /* Sort, merge, add parents; then files of one tree that are one inode
- * become hardlinks to the first of their names in sorted order. */
+ * become hardlinks to the first of their names in sorted order.  On an
+ * error the table is left whole (each entry once), for rootfs_free(). */
 int rootfs_finish(struct rootfs *fs, struct derror *err);
 /* After rootfs_finish(): the entry at `path`, or NULL. */
 struct rootfs_entry *rootfs_find(const struct rootfs *fs, const char *path);

@@ -4,12 +4,13 @@
 #define DISTILL_SYSROOT_H
 
 #include "distill/error.h"
+#include "distill/view.h"
 
 #include <stdbool.h>
 #include <sys/stat.h>
 
 /* The loader and the kernel give up after 40 symlinks (ELOOP). */
-#define SYSROOT_MAX_SYMLINKS 40
+#define SYSROOT_MAX_SYMLINKS VIEW_MAX_SYMLINKS
 
 enum sysroot_result {
   SYSROOT_OK = 0,

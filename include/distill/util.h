@@ -70,6 +70,10 @@ const char *path_basename(const char *path);
 /* Lexically normalise an absolute image path: collapse "//" and ".",
  * refuse "..".  Returns NULL when the path is not absolute or has "..". */
 char *path_normalize(const char *path);
+/* Normalise an absolute path with ".." taken lexically (stopping at the
+ * root), for paths whose directories are known not to be symlinks; NULL
+ * when not absolute. */
+char *path_lexical(const char *path);
 
 /* Levenshtein distance, for suggestions of a near key. */
 size_t edit_distance(const char *a, const char *b);

@@ -21,8 +21,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (elf_read(path, "fuzz", &elf, &err) == 0) {
     struct rootfs fs = { 0 };
     struct closure c;
-    closure_init(&c, &root, &fs, LAYER_LIBRARIES);
-    if (closure_add_program(&c, "/fuzz/prog", "/fuzz", path, &elf, &err) == 0)
+    struct view view_;
+  view_host(&view_, root.root);
+  closure_init(&c, &view_, &root, &fs, LAYER_LIBRARIES);
+    if (closure_add_program(&c, "/fuzz/prog", "/fuzz", NULL, path, &elf, &err) == 0)
       closure_resolve(&c, &err);
     closure_free(&c);
     rootfs_free(&fs);

@@ -13,7 +13,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   struct check_report rep;
 
   if (image_read(path, &img, &err) == 0) {
-    if (check_image(path, &img, &rep, &err) == 0)
+    if (check_image(path, &img, true, &rep, &err) == 0)
       check_report_free(&rep);
     image_free(&img);
   }

@@ -32,6 +32,7 @@ def read(*path):
 # recipe keys: the parser's tables, each at its place in a recipe
 PLACES = {
     "top_keys": "", "contents_keys": "contents.", "binary_keys": "contents.binaries[].",
+    "library_keys": "contents.libraries[].",
     "file_keys": "contents.files[].", "directory_keys": "contents.directories[].",
     "symlink_keys": "contents.symlinks[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
     "group_keys": "accounts.groups[].", "path_keys": "paths[].",

@@ -27,7 +27,9 @@ R
 for i in $(seq 0 99); do
 	seq "$i" "$((i * 53))" >"$ROOT/srv/app/data/part-$(printf %03d "$i")"
 done
-printf 'not a program, but marked as one\n' >"$ROOT/srv/app/bin/tool"
+# a script, so that the image can start by the can-start rule (its
+# interpreter is there and executable); the golden image is never run
+printf '#!/opt/app/bin/tool\nnot a program, but marked as one\n' >"$ROOT/srv/app/bin/tool"
 chmod 0755 "$ROOT/srv/app/bin/tool"
 printf 'secret-ish\n' >"$ROOT/srv/app/private"
 chmod 0600 "$ROOT/srv/app/private"

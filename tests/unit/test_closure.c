@@ -17,9 +17,11 @@ test_host_curl_matches_loader(void **state)
   struct derror err = DERROR_INIT;
 
   assert_int_equal(sysroot_open(&root, "/", &err), 0);
-  closure_init(&c, &root, &fs, LAYER_LIBRARIES);
+  struct view view_;
+  view_host(&view_, root.root);
+  closure_init(&c, &view_, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read("/usr/bin/curl", "/usr/bin/curl", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/usr/bin/curl", "/usr/bin", "/usr/bin/curl", &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/usr/bin/curl", "/usr/bin", NULL, "/usr/bin/curl", &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_int_equal(rootfs_finish(&fs, &err), 0);
 
@@ -102,9 +104,11 @@ closure_of_prog(const char *dir, struct rootfs *fs, struct derror *err)
   int ret;
 
   assert_int_equal(sysroot_open(&root, dir, err), 0);
-  closure_init(&c, &root, fs, LAYER_LIBRARIES);
+  struct view view_;
+  view_host(&view_, root.root);
+  closure_init(&c, &view_, &root, fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(host, "/opt/app/bin/prog", &elf, err), 0);
-  ret = closure_add_program(&c, "/opt/app/bin/prog", "/opt/app/bin", host, &elf, err);
+  ret = closure_add_program(&c, "/opt/app/bin/prog", "/opt/app/bin", NULL, host, &elf, err);
   if (ret == 0)
     ret = closure_resolve(&c, err);
   if (ret == 0 && c.missing.n > 0)
@@ -211,9 +215,11 @@ test_static_needs_nothing(void **state)
 
   tl_cc(prog, "int main(void) { return 0; }\n", "-static-pie");
   assert_int_equal(sysroot_open(&root, d, &err), 0);
-  closure_init(&c, &root, &fs, LAYER_LIBRARIES);
+  struct view view_;
+  view_host(&view_, root.root);
+  closure_init(&c, &view_, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(prog, "hello", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/hello", "/", prog, &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/hello", "/", NULL, prog, &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_int_equal(fs.n, 0);
   closure_free(&c);

@@ -97,7 +97,7 @@ test_whiteouts_and_history(void **state)
 
   /* the key in layer 1 is a finding even though nothing deleted it */
   struct check_report rep;
-  assert_int_equal(check_image(path, &img, &rep, &err), 0);
+  assert_int_equal(check_image(path, &img, true, &rep, &err), 0);
   assert_int_equal(rep.results[7].status, CHECK_FAIL);
   assert_string_equal(rep.results[7].findings.items[0], "/root/.ssh/id_ed25519 in layer 1: a private key");
   check_report_free(&rep);

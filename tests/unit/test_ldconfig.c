@@ -5,6 +5,23 @@
 
 #include <elf.h>
 
+static int
+load_root(const struct sysroot *root, struct ldcache *cache, struct derror *err)
+{
+  struct view v;
+
+  view_host(&v, root->root);
+  return ldcache_load(&v, cache, err);
+}
+
+static int32_t
+x86_64_flags(void)
+{
+  struct elf_info e = { .machine = EM_X86_64, .elf_class = ELFCLASS64 };
+
+  return ldcache_flags(&e);
+}
+
 struct entry {
   int32_t flags;
   const char *key, *value;
@@ -56,11 +73,11 @@ test_host_cache(void **state)
   struct derror err = DERROR_INIT;
 
   assert_int_equal(sysroot_open(&root, "/", &err), 0);
-  assert_int_equal(ldcache_load(&root, &cache, &err), 1);
-  const char *libc = ldcache_lookup(&cache, "libc.so.6", ldcache_flags(EM_X86_64, ELFCLASS64));
+  assert_int_equal(load_root(&root, &cache, &err), 1);
+  const char *libc = ldcache_lookup(&cache, "libc.so.6", x86_64_flags());
   assert_non_null(libc);
   assert_string_equal(libc, "/lib/x86_64-linux-gnu/libc.so.6");
-  assert_null(ldcache_lookup(&cache, "libdoes-not-exist.so.7", ldcache_flags(EM_X86_64, ELFCLASS64)));
+  assert_null(ldcache_lookup(&cache, "libdoes-not-exist.so.7", x86_64_flags()));
   ldcache_free(&cache);
   sysroot_close(&root);
 }
@@ -82,10 +99,10 @@ test_crafted_caches(void **state)
   assert_int_equal(tl_sh("mkdir -p '%s/etc'", d), 0);
   assert_int_equal(sysroot_open(&root, d, &err), 0);
   /* none at all */
-  assert_int_equal(ldcache_load(&root, &cache, &err), 0);
+  assert_int_equal(load_root(&root, &cache, &err), 0);
 
   write_cache(path, entries, 3, 3);
-  assert_int_equal(ldcache_load(&root, &cache, &err), 1);
+  assert_int_equal(load_root(&root, &cache, &err), 1);
   assert_string_equal(ldcache_lookup(&cache, "libfoo.so.1", 0x0303), "/opt/x/libfoo.so.1");
   /* another architecture's entry and a hwcaps entry are not answers */
   assert_null(ldcache_lookup(&cache, "libbar.so.1", 0x0303));
@@ -94,7 +111,7 @@ test_crafted_caches(void **state)
 
   /* a header promising more entries than the file holds */
   write_cache(path, entries, 3, 1000);
-  assert_int_equal(ldcache_load(&root, &cache, &err), -1);
+  assert_int_equal(load_root(&root, &cache, &err), -1);
   assert_string_equal(err.msg, "`/etc/ld.so.cache`: truncated or invalid");
   derror_clear(&err);
 
@@ -103,9 +120,9 @@ test_crafted_caches(void **state)
   assert_non_null(f);
   assert_int_equal(fwrite("ld.so-1.7.0\0\0\0\0\0", 1, 16, f), 16);
   fclose(f);
-  assert_int_equal(ldcache_load(&root, &cache, &err), 0);
+  assert_int_equal(load_root(&root, &cache, &err), 0);
   free(tl_write(d, "etc/ld.so.cache", "garbage that is no cache at all"));
-  assert_int_equal(ldcache_load(&root, &cache, &err), -1);
+  assert_int_equal(load_root(&root, &cache, &err), -1);
   assert_string_equal(err.msg, "`/etc/ld.so.cache`: not an ld.so cache");
   derror_clear(&err);
   sysroot_close(&root);
@@ -139,9 +156,11 @@ test_cache_wins_over_conf(void **state)
   write_cache(cache, entries, 1, 1);
 
   assert_int_equal(sysroot_open(&root, d, &err), 0);
-  closure_init(&c, &root, &fs, LAYER_LIBRARIES);
+  struct view view_;
+  view_host(&view_, root.root);
+  closure_init(&c, &view_, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(prog, "/prog", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/prog", "/", prog, &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/prog", "/", NULL, prog, &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_int_equal(c.missing.n, 0);
   assert_int_equal(c.n_objects, 2);
@@ -152,9 +171,10 @@ test_cache_wins_over_conf(void **state)
 
   /* Without the cache, ld.so.conf stands for it. */
   assert_int_equal(unlink(cache), 0);
-  closure_init(&c, &root, &fs, LAYER_LIBRARIES);
+  view_host(&view_, root.root);
+  closure_init(&c, &view_, &root, &fs, LAYER_LIBRARIES);
   assert_int_equal(elf_read(prog, "/prog", &elf, &err), 0);
-  assert_int_equal(closure_add_program(&c, "/prog", "/", prog, &elf, &err), 0);
+  assert_int_equal(closure_add_program(&c, "/prog", "/", NULL, prog, &elf, &err), 0);
   assert_int_equal(closure_resolve(&c, &err), 0);
   assert_string_equal(c.objects[1].path, "/opt/conf/libfoo.so.1");
   assert_int_equal(c.objects[1].how, CLOSURE_CONF);

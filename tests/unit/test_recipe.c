@@ -201,7 +201,7 @@ static const struct bad bad_recipes[] = {
   { "name: x\ncontents:\n  files:\n    - {source: a, path: /a, mode: 017777}\n",
     "t.yaml:4:35: contents.files[0].mode: must be at most 07777" },
   { "name: x\ncontents:\n  libraries: [lib/x.so]\n",
-    "t.yaml:3:15: contents.libraries[0]: must be a soname (libfoo.so.1) or an absolute path" },
+    "t.yaml:3:15: contents.libraries[0]: must be a soname (libfoo.so.1), an absolute path or {source, path}" },
   { "name: x\ncontents:\n  binaries: /usr/bin/x\n", "t.yaml:3:13: contents.binaries: must be a list" },
   { "name: x\naccounts: {users: [{name: app, uid: 4294967295}]}\n",
     "t.yaml:2:37: accounts.users[0].uid: must be an integer from 0 to 4294967294" },

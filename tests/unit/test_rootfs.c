@@ -50,8 +50,9 @@ test_duplicates_and_conflicts(void **state)
   rootfs_add_data(&fs, "/etc/app.conf", LAYER_APP, "a", 1, 0644, "contents.files[0]");
   rootfs_add_symlink(&fs, "/etc/app.conf", LAYER_APP, "x", "contents.symlinks[0]");
   assert_int_equal(rootfs_finish(&fs, &err), -1);
-  assert_string_equal(err.msg, "`/etc/app.conf` is claimed twice: as a file by contents.files[0] and as a symlink "
-                               "by contents.symlinks[0]");
+  assert_string_equal(err.msg, "`/etc/app.conf` is claimed twice: as a file by contents.files[0] (generated "
+                               "content of 1 byte, mode 0644, owner 0:0) and as a symlink by contents.symlinks[0] "
+                               "(target `x`, owner 0:0): the types differ");
   derror_clear(&err);
   rootfs_free(&fs);
 
@@ -59,8 +60,211 @@ test_duplicates_and_conflicts(void **state)
   rootfs_add_data(&fs, "/etc/a", LAYER_APP, "b", 1, 0644, "contents.files[1]");
   assert_int_equal(rootfs_finish(&fs, &err), -1);
   assert_non_null(strstr(err.msg, "claimed twice"));
+  assert_non_null(strstr(err.msg, ": the contents differ"));
   derror_clear(&err);
   rootfs_free(&fs);
+}
+
+/* The closure adds a library at 0755; `contents.files` names the same host
+ * file and keeps its 0644.  One file, not a conflict. */
+static void
+test_same_source_merged(void **state)
+{
+  struct rootfs fs = { 0 };
+  struct derror err = DERROR_INIT;
+  const char *lib = "/usr/lib/x86_64-linux-gnu/libcurl.so.4.8.0";
+
+  /* added later layer first: the sort, not the order of addition, decides */
+  rootfs_add_file(&fs, lib, LAYER_APP, "/sysroot/libcurl.so.4.8.0", 10, 0644, "contents.files[0]");
+  rootfs_add_file(&fs, lib, LAYER_LIBRARIES, "/sysroot/libcurl.so.4.8.0", 10, 0755,
+                  "the closure of /usr/bin/curl");
+  /* the union of the modes, when it is neither of them */
+  rootfs_add_file(&fs, "/u", LAYER_APP, "/h/u", 1, 0750, "b");
+  rootfs_add_file(&fs, "/u", LAYER_APP, "/h/u", 1, 0604, "a");
+  /* two names of one inode, read from trees: the same source */
+  struct rootfs_entry *e = rootfs_add_file(&fs, "/i", LAYER_APP, "/t1/i", 1, 0644, "contents.directories[1]");
+  e->dev = 7;
+  e->ino = 42;
+  e = rootfs_add_file(&fs, "/i", LAYER_LIBRARIES, "/t0/i", 1, 0700, "contents.directories[0]");
+  e->dev = 7;
+  e->ino = 42;
+  /* only the later claim knows the inode: the survivor takes it */
+  rootfs_add_file(&fs, "/k", LAYER_LIBRARIES, "/h/k", 1, 0755, "the closure of /x");
+  e = rootfs_add_file(&fs, "/k", LAYER_APP, "/h/k", 1, 0644, "contents.directories[0]");
+  e->dev = 7;
+  e->ino = 43;
+  e->linked = true;
+  assert_int_equal(rootfs_finish(&fs, &err), 0);
+
+  assert_int_equal(fs.n, 7); /* /i /k /u /usr /usr/lib /usr/lib/x86_64-linux-gnu and the library */
+  e = rootfs_find(&fs, lib);
+  assert_non_null(e);
+  assert_int_equal(e->type, ROOTFS_FILE);
+  assert_int_equal(e->mode, 0755);
+  assert_int_equal(e->layer, LAYER_LIBRARIES);
+  assert_string_equal(e->origin, "the closure of /usr/bin/curl");
+  assert_string_equal(e->source, "/sysroot/libcurl.so.4.8.0");
+  assert_false(e->mode_set);
+  assert_false(e->fixed);
+  /* its parents belong to the earlier layer too */
+  assert_int_equal(rootfs_find(&fs, "/usr/lib")->layer, LAYER_LIBRARIES);
+
+  e = rootfs_find(&fs, "/u");
+  assert_int_equal(e->mode, 0754);
+  assert_string_equal(e->origin, "a"); /* same layer: the origin orders */
+
+  e = rootfs_find(&fs, "/i");
+  assert_int_equal(e->mode, 0744);
+  assert_int_equal(e->layer, LAYER_LIBRARIES);
+  assert_string_equal(e->source, "/t0/i");
+
+  e = rootfs_find(&fs, "/k");
+  assert_int_equal(e->mode, 0755);
+  assert_int_equal(e->ino, 43);
+  assert_true(e->linked);
+  rootfs_free(&fs);
+}
+
+/* A mode the recipe sets wins over the one the closure defaults to, in
+ * either layer order; two explicit modes that disagree are a conflict. */
+static void
+test_explicit_mode_wins(void **state)
+{
+  struct rootfs fs = { 0 };
+  struct derror err = DERROR_INIT;
+
+  rootfs_add_file(&fs, "/usr/lib/libz.so.1", LAYER_LIBRARIES, "/h/libz.so.1", 1, 0755, "the closure of /app");
+  struct rootfs_entry *e = rootfs_add_file(&fs, "/usr/lib/libz.so.1", LAYER_APP, "/h/libz.so.1", 1, 0600,
+                                           "contents.files[0]");
+  e->mode_set = true;
+  /* the explicit claim sorts first this time */
+  e = rootfs_add_file(&fs, "/etc/x", LAYER_BASE, "/h/x", 1, 0640, "contents.files[1]");
+  e->mode_set = true;
+  rootfs_add_file(&fs, "/etc/x", LAYER_APP, "/h/x", 1, 0755, "the closure of /app");
+  assert_int_equal(rootfs_finish(&fs, &err), 0);
+
+  e = rootfs_find(&fs, "/usr/lib/libz.so.1");
+  assert_int_equal(e->mode, 0600);
+  assert_true(e->mode_set); /* so that policy keeps it */
+  assert_int_equal(e->layer, LAYER_LIBRARIES);
+  assert_string_equal(e->origin, "the closure of /app");
+  e = rootfs_find(&fs, "/etc/x");
+  assert_int_equal(e->mode, 0640);
+  assert_true(e->mode_set);
+  assert_int_equal(e->layer, LAYER_BASE);
+  rootfs_free(&fs);
+
+  e = rootfs_add_file(&fs, "/etc/y", LAYER_APP, "/h/y", 1, 0600, "contents.files[0]");
+  e->mode_set = true;
+  e = rootfs_add_file(&fs, "/etc/y", LAYER_APP, "/h/y", 1, 0640, "contents.files[1]");
+  e->mode_set = true;
+  assert_int_equal(rootfs_finish(&fs, &err), -1);
+  assert_string_equal(err.msg, "`/etc/y` is claimed twice: as a file by contents.files[0] (source `/h/y`, mode "
+                               "0600, owner 0:0) and as a file by contents.files[1] (source `/h/y`, mode 0640, "
+                               "owner 0:0): the modes differ, and both are explicit");
+  derror_clear(&err);
+  rootfs_free(&fs);
+}
+
+/* A real conflict says how the claims differ. */
+static void
+test_conflict_says_how(void **state)
+{
+  struct rootfs fs = { 0 };
+  struct derror err = DERROR_INIT;
+
+  rootfs_add_file(&fs, "/x", LAYER_APP, "/a", 1, 0644, "A");
+  rootfs_add_file(&fs, "/x", LAYER_APP, "/b", 1, 0755, "B");
+  assert_int_equal(rootfs_finish(&fs, &err), -1);
+  assert_string_equal(err.msg, "`/x` is claimed twice: as a file by A (source `/a`, mode 0644, owner 0:0) and as "
+                               "a file by B (source `/b`, mode 0755, owner 0:0): the sources and modes differ");
+  derror_clear(&err);
+  rootfs_free(&fs);
+
+  rootfs_add_file(&fs, "/x", LAYER_APP, "/a", 1, 0644, "A");
+  rootfs_add_file(&fs, "/x", LAYER_APP, "/b", 1, 0644, "B");
+  assert_int_equal(rootfs_finish(&fs, &err), -1);
+  assert_non_null(strstr(err.msg, "`/x` is claimed twice: "));
+  assert_non_null(strstr(err.msg, "(source `/a`, "));
+  assert_non_null(strstr(err.msg, "(source `/b`, "));
+  assert_non_null(strstr(err.msg, "): the sources differ"));
+  derror_clear(&err);
+  rootfs_free(&fs);
+
+  /* one host file, two owners: not merged */
+  struct rootfs_entry *e = rootfs_add_file(&fs, "/x", LAYER_APP, "/a", 1, 0644, "A");
+  e->uid = e->gid = 10001;
+  e->fixed = true;
+  rootfs_add_file(&fs, "/x", LAYER_APP, "/a", 1, 0755, "B");
+  assert_int_equal(rootfs_finish(&fs, &err), -1);
+  assert_string_equal(err.msg, "`/x` is claimed twice: as a file by A (source `/a`, mode 0644, owner 10001:10001) "
+                               "and as a file by B (source `/a`, mode 0755, owner 0:0): the modes and owners differ");
+  derror_clear(&err);
+  rootfs_free(&fs);
+
+  rootfs_add_symlink(&fs, "/l", LAYER_APP, "a", "A");
+  rootfs_add_symlink(&fs, "/l", LAYER_APP, "b", "B");
+  rootfs_add_dir(&fs, "/d", LAYER_APP, 0755, "A");
+  rootfs_add_dir(&fs, "/d", LAYER_APP, 0700, "B");
+  assert_int_equal(rootfs_finish(&fs, &err), -1);
+  /* the table is sorted: /d comes first */
+  assert_string_equal(err.msg, "`/d` is claimed twice: as a directory by A (mode 0755, owner 0:0) and as a "
+                               "directory by B (mode 0700, owner 0:0): the modes differ");
+  derror_clear(&err);
+  rootfs_free(&fs);
+
+  rootfs_add_symlink(&fs, "/l", LAYER_APP, "a", "A");
+  rootfs_add_symlink(&fs, "/l", LAYER_APP, "b", "B");
+  assert_int_equal(rootfs_finish(&fs, &err), -1);
+  assert_string_equal(err.msg, "`/l` is claimed twice: as a symlink by A (target `a`, owner 0:0) and as a symlink "
+                               "by B (target `b`, owner 0:0): the link targets differ");
+  derror_clear(&err);
+  rootfs_free(&fs);
+}
+
+/* A conflict met after duplicates were absorbed and survivors moved down,
+ * with more duplicates and other entries after it: the table left behind
+ * holds each entry once, for rootfs_free() (ASan and valgrind run this). */
+static void
+test_conflict_mid_compaction(void **state)
+{
+  struct rootfs fs = { 0 };
+  struct derror err = DERROR_INIT;
+
+  rootfs_add_symlink(&fs, "/a", LAYER_APP, "x", "a1");
+  rootfs_add_symlink(&fs, "/a", LAYER_APP, "x", "a2"); /* absorbed: a dead slot */
+  rootfs_add_dir(&fs, "/b", LAYER_APP, 0755, "b1")->implicit = true;
+  rootfs_add_dir(&fs, "/b", LAYER_APP, 0700, "b2"); /* the implied one takes its place */
+  rootfs_add_data(&fs, "/c", LAYER_APP, "c", 1, 0644, "c"); /* moved down */
+  rootfs_add_file(&fs, "/d", LAYER_APP, "/h/d1", 1, 0644, "d1");
+  rootfs_add_file(&fs, "/d", LAYER_APP, "/h/d2", 1, 0644, "d2"); /* the conflict */
+  rootfs_add_file(&fs, "/d", LAYER_APP, "/h/d3", 1, 0644, "d3");
+  rootfs_add_symlink(&fs, "/e", LAYER_APP, "x", "e1");
+  rootfs_add_symlink(&fs, "/e", LAYER_APP, "x", "e2");
+  rootfs_add_data(&fs, "/f", LAYER_APP, "f", 1, 0644, "f");
+  rootfs_add_file(&fs, "/g", LAYER_APP, "/h/g", 1, 0755, "g1");
+  rootfs_add_file(&fs, "/g", LAYER_APP, "/h/g", 1, 0644, "g2");
+  assert_int_equal(rootfs_finish(&fs, &err), -1);
+  assert_non_null(strstr(err.msg, "`/d` is claimed twice: as a file by d1 (source `/h/d1`"));
+  derror_clear(&err);
+
+  /* survivors, then the unvisited rest from the conflicting claim on */
+  const char *paths[] = { "/a", "/b", "/c", "/d", "/d", "/d", "/e", "/e", "/f", "/g", "/g" };
+  const char *origins[] = { "a1", "b2", "c", "d1", "d2", "d3", "e1", "e2", "f", "g1", "g2" };
+  assert_int_equal(fs.n, 11);
+  for (size_t i = 0; i < fs.n; i++) {
+    assert_string_equal(fs.items[i].path, paths[i]);
+    assert_string_equal(fs.items[i].origin, origins[i]);
+    for (size_t j = 0; j < i; j++) {
+      assert_ptr_not_equal(fs.items[i].path, fs.items[j].path);
+      assert_ptr_not_equal(fs.items[i].origin, fs.items[j].origin);
+    }
+  }
+  assert_int_equal(fs.items[1].layer, LAYER_APP);
+  assert_int_equal(fs.items[1].mode, 0700);
+  assert_false(fs.items[1].implicit);
+  rootfs_free(&fs);
+  assert_int_equal(fs.n, 0);
 }
 
 static void
@@ -155,6 +359,10 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_sorted_with_parents),
     cmocka_unit_test(test_duplicates_and_conflicts),
+    cmocka_unit_test(test_same_source_merged),
+    cmocka_unit_test(test_explicit_mode_wins),
+    cmocka_unit_test(test_conflict_says_how),
+    cmocka_unit_test(test_conflict_mid_compaction),
     cmocka_unit_test(test_parent_not_a_directory),
     cmocka_unit_test(test_tree_with_exclude),
     cmocka_unit_test(test_hardlinks),
