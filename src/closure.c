@@ -107,20 +107,56 @@ object_name(const struct closure *c, int idx)
 
 /* ---- the sysroot's layout --------------------------------------------- */
 
-/* Debian's loader searches /lib/<triplet>, /usr/lib/<triplet>, /lib and
- * /usr/lib; a layout without multiarch directories is a lib64 one for
- * 64-bit objects (Fedora, Arch, Alpine's glibc). */
-void
-closure_system_dirs(const struct closure *c, struct strv *dirs)
+/* The loader's system directories are compiled into it: Debian's searches
+ * /lib/<triplet>, /usr/lib/<triplet>, /lib and /usr/lib, a lib64 one
+ * (Fedora, Arch) /lib64 and /usr/lib64.  Its own bytes say which (the
+ * list is a run of strings in it); without a loader to read, the
+ * sysroot's layout does. */
+static enum closure_layout
+layout_of_loader(const struct closure *c, const char *host)
+{
+  const char *mt = elf_multiarch(&c->ref);
+  cleanup_free char *multi = mt ? xasprintf("/lib/%s/", mt) : NULL;
+  struct derror err = DERROR_INIT;
+  struct buf b = { 0 };
+  enum closure_layout l = LAYOUT_UNKNOWN;
+
+  if (read_file(host, 16u << 20, &b, &err) < 0) {
+    derror_clear(&err);
+    return l;
+  }
+  if (multi && memmem(b.data, b.len, multi, strlen(multi) + 1))
+    l = LAYOUT_MULTIARCH;
+  else if (memmem(b.data, b.len, "/lib64/", sizeof "/lib64/"))
+    l = LAYOUT_LIB64;
+  else if (memmem(b.data, b.len, "/lib/", sizeof "/lib/"))
+    l = LAYOUT_LIB;
+  buf_free(&b);
+  return l;
+}
+
+static enum closure_layout
+layout_of_tree(const struct closure *c)
 {
   const char *mt = elf_multiarch(&c->ref);
   cleanup_free char *lib = mt ? xasprintf("/lib/%s", mt) : NULL;
   cleanup_free char *usrlib = mt ? xasprintf("/usr/lib/%s", mt) : NULL;
 
-  if (mt && (view_is(c->view, lib, VIEW_DIR) || view_is(c->view, usrlib, VIEW_DIR))) {
-    strv_push(dirs, lib);
-    strv_push(dirs, usrlib);
-  } else if (c->ref.elf_class == ELFCLASS64) {
+  if (mt && (view_is(c->view, lib, VIEW_DIR) || view_is(c->view, usrlib, VIEW_DIR)))
+    return LAYOUT_MULTIARCH;
+  return c->ref.elf_class == ELFCLASS64 ? LAYOUT_LIB64 : LAYOUT_LIB;
+}
+
+void
+closure_system_dirs(const struct closure *c, struct strv *dirs)
+{
+  const char *mt = elf_multiarch(&c->ref);
+  enum closure_layout l = c->layout != LAYOUT_UNKNOWN ? c->layout : layout_of_tree(c);
+
+  if (l == LAYOUT_MULTIARCH && mt) {
+    strv_push_take(dirs, xasprintf("/lib/%s", mt));
+    strv_push_take(dirs, xasprintf("/usr/lib/%s", mt));
+  } else if (l == LAYOUT_LIB64) {
     strv_push(dirs, "/lib64");
     strv_push(dirs, "/usr/lib64");
     return;
@@ -147,16 +183,18 @@ under_system_dir(const struct closure *c, const char *path)
 /* The version of glibc whose loader runs the programs: the interpreter's
  * (it is the loader that searches), else unknown. */
 static void
-loader_version(const struct closure *c, int *major, int *minor)
+loader_version(struct closure *c, int *major, int *minor)
 {
   struct derror err = DERROR_INIT;
 
   *major = *minor = 0;
   for (size_t i = 0; i < c->n_objects; i++)
-    if (c->objects[i].how == CLOSURE_INTERP && c->objects[i].host
-        && hwcaps_glibc_version(c->objects[i].host, major, minor, &err) == 0)
-      return;
-  derror_clear(&err);
+    if (c->objects[i].how == CLOSURE_INTERP && c->objects[i].host) {
+      c->layout = layout_of_loader(c, c->objects[i].host);
+      if (hwcaps_glibc_version(c->objects[i].host, major, minor, &err) == 0)
+        return;
+      derror_clear(&err);
+    }
 }
 
 /* Subdirectories tried before each searched directory and the values of

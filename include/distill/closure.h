@@ -47,6 +47,9 @@ struct closure_object {
   bool processed;      /* its DT_NEEDED have been resolved */
 };
 
+/* Where the loader's system directories are (and so what $LIB is). */
+enum closure_layout { LAYOUT_UNKNOWN, LAYOUT_MULTIARCH, LAYOUT_LIB64, LAYOUT_LIB };
+
 struct closure {
   const struct view *view;
   const struct sysroot *root; /* or NULL: the view is an image, whose loader reads no ld.so.conf */
@@ -59,7 +62,8 @@ struct closure {
   int cache_state;     /* 0 unread, 1 present, 2 absent, 3 unreadable: ignored as the loader does */
   struct strv conf_dirs;
   bool conf_loaded;
-  bool cpu_ready;       /* subdirs and platforms computed */
+  bool cpu_ready;       /* subdirs, platforms and layout computed */
+  enum closure_layout layout; /* read from the interpreter, or unknown */
   struct strv subdirs;  /* hwcaps subdirectories, for any CPU */
   struct strv platforms; /* the values of $PLATFORM, for any CPU */
   struct closure_object *objects;

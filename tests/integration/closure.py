@@ -112,8 +112,11 @@ def fx_origin_symlinked_dir(d):
 
 
 def fx_lib_platform(d):
-    """RUNPATH with $LIB and ${PLATFORM}."""
+    """RUNPATH with $LIB and ${PLATFORM}: libp is in the directory of every value $PLATFORM takes on
+    x86-64 (x86_64; haswell and xeon_phi on Intel), so that every CPU finds it; distill has all three."""
     lib(d, f"{d}/lib/x86_64-linux-gnu/liba.so", "fa")
+    for platform in ("haswell", "xeon_phi"):
+        lib(d, f"{d}/{platform}/libp.so", "fp")
     lib(d, f"{d}/x86_64/libp.so", "fp")
     prog(d, f"{d}/exe", ["fa", "fp"], [f"{d}/lib/x86_64-linux-gnu/liba.so", f"{d}/x86_64/libp.so"],
          f"-Wl,-rpath,'{d}/$LIB:{d}/${{PLATFORM}}' " + NEW)
@@ -338,8 +341,13 @@ def run_in_image(work, name, exe):
     with open(recipe, "w") as f:
         f.write(f"name: distill-fixture/{name.replace('_', '-')}\ntag: t\nca-certificates: false\n"
                 f"contents:\n  binaries: [{exe}]\n")
+    return run_recipe(work, name, recipe)
+
+
+def run_recipe(work, name, recipe, extra=()):
+    """Build `recipe`, unpack it with umoci and run it under runc: (prints ok, output)."""
     tar, layout, bundle = f"{work}/{name}.tar", f"{work}/{name}.layout", f"{work}/{name}.bundle"
-    subprocess.run([DISTILL, "build", recipe, "-o", tar], check=True, capture_output=True)
+    subprocess.run([DISTILL, "build", recipe, "-o", tar, *extra], check=True, capture_output=True)
     os.mkdir(layout)
     subprocess.run(["tar", "-xf", tar, "-C", layout], check=True)
     subprocess.run(["umoci", "unpack", "--image", f"{layout}:t", bundle], check=True, capture_output=True)
