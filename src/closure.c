@@ -448,6 +448,20 @@ try_name(struct closure *c, struct request *rq, const char *path, const char *ho
   return p;
 }
 
+/* Whether `dir`/`first` is known not to be a directory; remembered in
+ * `absent` (and what is there is looked up once per call). */
+static bool
+subdir_absent(const struct closure *c, const char *dir, const char *first, struct strv *absent)
+{
+  if (strv_contains(absent, first))
+    return true;
+  cleanup_free char *path = path_join(dir, first);
+  if (view_is(c->view, path, VIEW_DIR))
+    return false;
+  strv_push(absent, first);
+  return true;
+}
+
 /* One searched directory: its hwcaps subdirectories, then the directory.
  * `host_dir` (or NULL) is its counterpart beside a source. */
 static enum probe
@@ -455,18 +469,27 @@ try_dir(struct closure *c, struct request *rq, const char *dir, const char *host
         struct derror *err)
 {
   bool found_variant = false;
+  struct strv absent = { 0 };
 
   cpu_variants(c);
   for (size_t i = 0; i < c->subdirs.n; i++) {
+    /* Dozens of subdirectories share a few first components (tls,
+     * haswell, glibc-hwcaps...): one look at each spares the rest. */
+    cleanup_free char *first = xstrndup(c->subdirs.items[i], strcspn(c->subdirs.items[i], "/"));
+    if (host_dir == NULL && subdir_absent(c, dir, first, &absent))
+      continue;
     cleanup_free char *sub = path_join(dir, c->subdirs.items[i]);
     cleanup_free char *path = path_join(sub, rq->name);
     cleanup_free char *hsub = host_dir ? path_join(host_dir, c->subdirs.items[i]) : NULL;
     cleanup_free char *hpath = hsub ? path_join(hsub, rq->name) : NULL;
     enum probe p = try_name(c, rq, path, hpath, c->subdirs.items[i], err);
-    if (p == PROBE_ERROR)
+    if (p == PROBE_ERROR) {
+      strv_free(&absent);
       return p;
+    }
     found_variant |= p == PROBE_FOUND;
   }
+  strv_free(&absent);
   cleanup_free char *path = path_join(dir, rq->name);
   cleanup_free char *hpath = host_dir ? path_join(host_dir, rq->name) : NULL;
   enum probe p = try_name(c, rq, path, hpath, label, err);
@@ -629,13 +652,18 @@ try_cache(struct closure *c, struct request *rq, bool nodeflib, struct strv *sea
   /* The answer itself, then the hwcaps variants beside it. */
   enum probe r = try_path(c, rq, path, true, NULL, err);
   if (r == PROBE_FOUND) {
+    struct strv absent = { 0 };
     cpu_variants(c);
-    for (size_t i = 0; i < c->subdirs.n; i++) {
+    for (size_t i = 0; r == PROBE_FOUND && i < c->subdirs.n; i++) {
+      cleanup_free char *first = xstrndup(c->subdirs.items[i], strcspn(c->subdirs.items[i], "/"));
+      if (subdir_absent(c, dir, first, &absent))
+        continue;
       cleanup_free char *sub = path_join(dir, c->subdirs.items[i]);
       cleanup_free char *vpath = path_join(sub, rq->name);
       if (try_path(c, rq, vpath, true, c->subdirs.items[i], err) == PROBE_ERROR)
-        return PROBE_ERROR;
+        r = PROBE_ERROR;
     }
+    strv_free(&absent);
   }
   return r == PROBE_STOP ? PROBE_ABSENT : r;
 }

@@ -10,8 +10,10 @@ static const char usage_text[] =
   "Check an image archive (anyone's) for what a hardened image must not have:\n"
   "a root or non-numeric user, a shell, a package manager, setuid files,\n"
   "world-writable paths, programs the user can change, device files, private\n"
-  "keys or credentials in any layer, a CA bundle that does not parse; and\n"
-  "warn of expired certificates and ports below 1024. Exits 1 on a failure.\n"
+  "keys or credentials in any layer, a CA bundle that does not parse, an\n"
+  "entrypoint that cannot start (missing, not executable by the user, no\n"
+  "interpreter, a library missing from the image: can-start); and warn of\n"
+  "expired certificates and ports below 1024. Exits 1 on a failure.\n"
   "\n"
   "  --json       one JSON document, for CI\n"
   "  -h, --help   show this help\n";

@@ -166,8 +166,13 @@ add_placed_library(const struct recipe *r, size_t i, const struct sysroot *root,
   return place_elf(r, what, &l->src, l->path, LAYER_LIBRARIES, root, roots, p, err);
 }
 
+static int add_tree_objects(struct plan *p, struct roots *roots, size_t from, bool outside, const char *what,
+                            struct derror *err);
+
+/* A file; an ELF object among them brings its closure, as in a tree. */
 static int
-add_file(const struct recipe *r, size_t i, const struct sysroot *root, struct plan *p, struct derror *err)
+add_file(const struct recipe *r, size_t i, const struct sysroot *root, struct roots *roots, struct plan *p,
+         struct derror *err)
 {
   const struct recipe_file *f = &r->files[i];
   cleanup_free char *what = xasprintf("%s:%u:%u: contents.files[%zu]", r->file, f->pos.line, f->pos.column, i);
@@ -178,10 +183,11 @@ add_file(const struct recipe *r, size_t i, const struct sysroot *root, struct pl
     return derror_wrap(err, "%s", what);
   if (check_source_file(what, f->src.source, f->path, &st, err) < 0)
     return -1;
+  size_t from = p->fs.n;
   struct rootfs_entry *e = rootfs_add_file(&p->fs, f->path, LAYER_APP, host, (uint64_t) st.st_size,
                                            f->mode >= 0 ? (mode_t) f->mode : st.st_mode & 07777, what);
   e->mode_set = f->mode >= 0;
-  return 0;
+  return add_tree_objects(p, roots, from, !f->src.in_sysroot, what, err);
 }
 
 static bool
@@ -352,7 +358,7 @@ place_contents(const struct recipe *r, const struct sysroot *root, struct roots 
     if (r->libraries[i].name == NULL && add_placed_library(r, i, root, roots, p, err) < 0)
       return -1;
   for (size_t i = 0; i < r->n_files; i++)
-    if (add_file(r, i, root, p, err) < 0)
+    if (add_file(r, i, root, roots, p, err) < 0)
       return -1;
   for (size_t i = 0; i < r->n_directories; i++)
     if (add_directory(r, i, root, roots, p, err) < 0)

@@ -166,6 +166,12 @@ def t_usr_local_cache(work):
     listing = subprocess.run([DISTILL, "inspect", "--json", tar], capture_output=True, text=True).stdout
     check('"/etc/ld.so.cache"' in listing, "usr_local: the image has its own /etc/ld.so.cache")
     runs(work, "usr_local", r)
+    # the sysroot's ld.so.preload: its loader maps it into every program; reported
+    with open(f"{root}/etc/ld.so.preload", "w") as f:
+        f.write("/usr/local/lib/libpre.so\n")
+    rc, doc, err = closure_json("--sysroot", root, "/usr/bin/prog")
+    check(rc == 0 and any("ld.so.preload" in w and "libpre.so" in w for w in doc["warnings"]),
+          "usr_local: the sysroot's /etc/ld.so.preload is reported")
 
 
 def t_lib64(work):

@@ -184,11 +184,41 @@ test_cache_wins_over_conf(void **state)
   tl_rmtree(d);
 }
 
+/* The cache flags a loader accepts come from the object's ABI: ARM's and
+ * RISC-V's float ABI in the ELF header, the class for s390 and powerpc. */
+static void
+test_flags_of_abi(void **state)
+{
+  struct elf_info e = { 0 };
+
+  (void) state;
+  e.machine = EM_ARM;
+  e.elf_class = ELFCLASS32;
+  e.e_flags = 0x05000400; /* EABI 5, hard float */
+  assert_int_equal(ldcache_flags(&e), 0x0903);
+  e.e_flags = 0x05000200; /* EABI 5, soft float */
+  assert_int_equal(ldcache_flags(&e), 0x0b03);
+  e.machine = EM_RISCV;
+  e.elf_class = ELFCLASS64;
+  e.e_flags = 0x0005; /* RVC, double-float ABI */
+  assert_int_equal(ldcache_flags(&e), 0x1003);
+  e.e_flags = 0x0001; /* soft float */
+  assert_int_equal(ldcache_flags(&e), 0x0f03);
+  e.machine = EM_S390;
+  e.e_flags = 0;
+  assert_int_equal(ldcache_flags(&e), 0x0403);
+  e.elf_class = ELFCLASS32;
+  assert_int_equal(ldcache_flags(&e), 0x0003);
+  e.machine = EM_X86_64;
+  assert_int_equal(ldcache_flags(&e), 0x0803); /* x32 */
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_host_cache),
+    cmocka_unit_test(test_flags_of_abi),
     cmocka_unit_test(test_crafted_caches),
     cmocka_unit_test(test_cache_wins_over_conf),
   };
