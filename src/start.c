@@ -43,8 +43,8 @@ on_dir(void *data, const char *path, const struct view_node *dir)
  * regular file, behind directories the user may search, and allow `want`.
  * On success `*resolved` is its path after symlinks. */
 static bool
-reach(const struct view *v, const struct start_config *cfg, const char *what, const char *path, unsigned want,
-      char **resolved, struct view_node *node, struct strv *problems)
+reach(const struct view *v, const struct start_config *cfg, const char *what, const char *path, const char *of,
+      unsigned want, char **resolved, struct view_node *node, struct strv *problems)
 {
   struct walk_ctx w = { cfg->uid, cfg->gid, NULL };
   struct derror err = DERROR_INIT;
@@ -53,17 +53,17 @@ reach(const struct view *v, const struct start_config *cfg, const char *what, co
   *resolved = NULL;
   int r = view_resolve(v, path, true, NULL, on_dir, &w, resolved, node, &err);
   if (r == VIEW_MISSING)
-    strv_push_take(problems, xasprintf("%s `%s` is not in the image", what, path));
+    strv_push_take(problems, xasprintf("%s `%s`%s is not in the image", what, path, of));
   else if (r < 0)
-    strv_push_take(problems, xasprintf("%s `%s`: %s", what, path, err.msg));
+    strv_push_take(problems, xasprintf("%s `%s`%s: %s", what, path, of, err.msg));
   else if (node->type != VIEW_FILE)
-    strv_push_take(problems, xasprintf("%s `%s` is not a regular file", what, path));
+    strv_push_take(problems, xasprintf("%s `%s`%s is not a regular file", what, path, of));
   else if (w.denied)
-    strv_push_take(problems, xasprintf("%s `%s`: user %u cannot search the directory `%s`", what, path, cfg->uid,
-                                       w.denied));
+    strv_push_take(problems, xasprintf("%s `%s`%s: user %u cannot search the directory `%s`", what, path, of,
+                                       cfg->uid, w.denied));
   else if (!may(node, cfg->uid, cfg->gid, want))
-    strv_push_take(problems, xasprintf("%s `%s` is %u:%u %04o: user %u:%u cannot %s it", what, path, node->uid,
-                                       node->gid, (unsigned) node->mode, cfg->uid, cfg->gid,
+    strv_push_take(problems, xasprintf("%s `%s`%s is %u:%u %04o: user %u:%u cannot %s it", what, path, of,
+                                       node->uid, node->gid, (unsigned) node->mode, cfg->uid, cfg->gid,
                                        want & MAY_EXEC ? "execute" : "read"));
   else
     ok = true;
@@ -158,9 +158,11 @@ check_elf(const struct view *v, const struct start_config *cfg, const char *what
     struct view_node node;
     if (o->how == CLOSURE_PROGRAM)
       continue;
-    cleanup_free char *role = o->how == CLOSURE_INTERP ? xasprintf("the interpreter of `%s`", path)
-                                                       : xasprintf("the library `%s` of `%s`", o->name, path);
-    reach(v, cfg, role, o->path, o->how == CLOSURE_INTERP ? MAY_EXEC : MAY_READ, &resolved, &node, problems);
+    cleanup_free char *of = xasprintf(" of `%s`", path);
+    cleanup_free char *role = o->how == CLOSURE_INTERP ? xstrdup("the interpreter")
+                                                       : xasprintf("the library `%s` at", o->name);
+    reach(v, cfg, role, o->path, of,
+          o->how == CLOSURE_INTERP ? MAY_EXEC : MAY_READ, &resolved, &node, problems);
   }
   ret = 0;
   closure_free(&cl);
@@ -183,12 +185,12 @@ check_script(const struct view *v, const struct start_config *cfg, const char *p
   while (i < n && head[i] != ' ' && head[i] != '\t' && head[i] != '\n')
     i++;
   cleanup_free char *interp = xstrndup(head + start, i - start);
-  cleanup_free char *what = xasprintf("the interpreter of the script `%s`", path);
+  cleanup_free char *of = xasprintf(" of the script `%s`", path);
   if (interp[0] != '/') {
-    strv_push_take(problems, xasprintf("%s, \"%s\", is not an absolute path", what, interp));
+    strv_push_take(problems, xasprintf("the interpreter \"%s\"%s is not an absolute path", interp, of));
     return;
   }
-  reach(v, cfg, what, interp, MAY_EXEC, &resolved, &node, problems);
+  reach(v, cfg, "the interpreter", interp, of, MAY_EXEC, &resolved, &node, problems);
 }
 
 int
@@ -218,7 +220,7 @@ start_check(const struct view *image, const struct start_config *cfg, struct str
     free(path);
     path = abs;
   }
-  if (!reach(image, cfg, what, path, MAY_EXEC, &resolved, &node, problems))
+  if (!reach(image, cfg, what, path, "", MAY_EXEC, &resolved, &node, problems))
     return 0;
   size_t n = read_head(&node, head, sizeof head);
   if (n >= 2 && head[0] == '#' && head[1] == '!') {
@@ -235,49 +237,69 @@ start_check(const struct view *image, const struct start_config *cfg, struct str
 
 /* ---- the run-as user ---------------------------------------------------- */
 
-/* Field `field` (0-based) of the line of `name` in a passwd or group file. */
 static bool
-account_field(const char *data, const char *name, int field, uint32_t *out)
+number(const char *s, uint32_t *out)
 {
-  size_t n = strlen(name);
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
 
-  for (const char *line = data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-    if (strncmp(line, name, n) != 0 || line[n] != ':')
-      continue;
-    const char *p = line;
-    for (int i = 0; i < field && p; i++)
-      p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL;
-    char *end;
-    unsigned long v = p ? strtoul(p, &end, 10) : 0;
-    if (p == NULL || end == p || v > UINT32_MAX)
-      return false;
-    *out = (uint32_t) v;
-    return true;
-  }
-  return false;
+  if (*s == '\0' || *end != '\0' || v > UINT32_MAX)
+    return false;
+  *out = (uint32_t) v;
+  return true;
 }
 
-static int
-account_id(const struct view *v, const char *file, const char *name, int field, uint32_t *out, struct derror *err)
+/* The fields of the line of a passwd or group file whose field `key`
+ * (0: name, 2: id) is `value`; NULL when none. */
+static char **
+account_line(const char *data, int key, const char *value, size_t *n)
+{
+  for (const char *line = data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    cleanup_free char *copy = xstrndup(line, strcspn(line, "\n"));
+    struct strv f = { 0 };
+    for (char *p = copy, *colon; p; p = colon ? colon + 1 : NULL) {
+      colon = strchr(p, ':');
+      if (colon)
+        *colon = '\0';
+      strv_push(&f, p);
+    }
+    if ((size_t) key < f.n && f.n >= 4 && strcmp(f.items[key], value) == 0) {
+      *n = f.n;
+      return f.items;
+    }
+    strv_free(&f);
+  }
+  return NULL;
+}
+
+static char *
+read_accounts(const struct view *v, const char *file)
 {
   cleanup_free char *resolved = NULL;
+  struct derror err = DERROR_INIT;
   struct view_node node;
   struct buf b = { 0 };
-  char *end;
-  unsigned long num = strtoul(name, &end, 10);
 
-  if (*name && *end == '\0' && num <= UINT32_MAX) {
-    *out = (uint32_t) num;
-    return 0;
+  if (view_resolve(v, file, true, NULL, NULL, NULL, &resolved, &node, &err) != VIEW_OK
+      || view_read(&node, file, ACCOUNTS_MAX, &b, &err) < 0) {
+    derror_clear(&err);
+    buf_free(&b);
+    return NULL;
   }
-  if (view_resolve(v, file, true, NULL, NULL, NULL, &resolved, &node, err) != VIEW_OK
-      || view_read(&node, file, ACCOUNTS_MAX, &b, err) < 0) {
-    derror_clear(err);
-    return derror_set(err, "user \"%s\": the image has no readable %s", name, file);
-  }
-  bool found = account_field(b.data, name, field, out);
-  buf_free(&b);
-  return found ? 0 : derror_set(err, "\"%s\" is not in the image's %s", name, file);
+  return b.data ? b.data : xstrdup("");
+}
+
+/* Field `want` of the entry keyed by `key` = `value`; false when absent. */
+static bool
+account_id(const char *data, int key, const char *value, int want, uint32_t *out)
+{
+  size_t n = 0;
+  char **f = data ? account_line(data, key, value, &n) : NULL;
+  bool ok = f && number(f[want], out);
+  struct strv v = { f, n, n };
+
+  strv_free(&v);
+  return ok;
 }
 
 int
@@ -287,17 +309,23 @@ start_user(const struct view *image, const char *user, uint32_t *uid, uint32_t *
   if (user == NULL || *user == '\0')
     return 0;
   cleanup_free char *name = xstrndup(user, strcspn(user, ":"));
-  const char *group = strchr(user, ':');
-  if (account_id(image, "/etc/passwd", name, 2, uid, err) < 0)
-    return -1;
-  if (group)
-    return account_id(image, "/etc/group", group + 1, 2, gid, err);
-  /* no group given: the user's own, from passwd when it is there */
-  struct derror ignored = DERROR_INIT;
-  char *end;
-  strtoul(name, &end, 10);
-  if (*end != '\0' || account_id(image, "/etc/passwd", name, 3, gid, &ignored) < 0)
-    *gid = 0;
-  derror_clear(&ignored);
+  cleanup_free char *passwd = read_accounts(image, "/etc/passwd");
+  const char *group = strchr(user, ':') ? strchr(user, ':') + 1 : NULL;
+  bool numeric = number(name, uid);
+
+  if (!numeric && !account_id(passwd, 0, name, 2, uid))
+    return derror_set(err, "user \"%s\" is not in the image's /etc/passwd", name);
+  if (group == NULL) {
+    /* the user's own group, as runtimes take it from passwd; else 0 */
+    cleanup_free char *id = xasprintf("%u", *uid);
+    if (!(numeric ? account_id(passwd, 2, id, 3, gid) : account_id(passwd, 0, name, 3, gid)))
+      *gid = 0;
+    return 0;
+  }
+  if (number(group, gid))
+    return 0;
+  cleanup_free char *groups = read_accounts(image, "/etc/group");
+  if (!account_id(groups, 0, group, 2, gid))
+    return derror_set(err, "group \"%s\" is not in the image's /etc/group", group);
   return 0;
 }
