@@ -6,7 +6,8 @@ _distill_options() {
 	case "$1" in
 	build) echo "-o --output -t --tag --sysroot --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
-	inspect | check | diff) echo "--json -h --help" ;;
+	check) echo "--json --allow -h --help" ;;
+	inspect | diff) echo "--json -h --help" ;;
 	esac
 }
 
@@ -35,7 +36,7 @@ _distill() {
 	-o | --output | --sbom)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
-	-t | --tag | --platform | --source-date-epoch | --jobs)
+	-t | --tag | --platform | --source-date-epoch | --jobs | --allow)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then

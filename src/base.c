@@ -1,6 +1,7 @@
 #include "distill/base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -248,7 +249,9 @@ add_certificates(struct rootfs *fs, const struct recipe *r, const struct sysroot
                               "or set ca-certificates: false)");
     return derror_wrap(err, "ca-certificates");
   }
-  if (read_file(host, CA_BUNDLE_MAX, &b, err) < 0)
+  /* an absolute source was resolved inside the sysroot: its last
+   * component is no symlink, unless one was put there since */
+  if (read_file_flags(host, source[0] == '/' ? O_NOFOLLOW : 0, CA_BUNDLE_MAX, &b, err) < 0)
     return derror_wrap(err, "ca-certificates");
   if (base_check_certificates(b.data, b.len, source, err) < 0) {
     buf_free(&b);
@@ -271,7 +274,7 @@ add_os_release(struct rootfs *fs, const struct sysroot *root, struct derror *err
     return derror_wrap(err, "os-release");
   if (r == 0 && S_ISREG(st.st_mode)) {
     cleanup_free char *host = sysroot_host_path(root, resolved);
-    if (read_file(host, OS_RELEASE_MAX, &b, err) < 0)
+    if (read_file_flags(host, O_NOFOLLOW, OS_RELEASE_MAX, &b, err) < 0)
       return derror_wrap(err, "os-release");
   }
   text = base_os_release(b.data ? b.data : "");

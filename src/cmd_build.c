@@ -1,4 +1,5 @@
 /* distill build RECIPE: recipe -> plan -> layers -> archive. */
+#include "distill/base.h"
 #include "distill/cache.h"
 #include "distill/check.h"
 #include "distill/commands.h"
@@ -12,9 +13,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -517,7 +520,14 @@ self_check(int fd, const struct oci_image *oimg, const char *manifest_digest, st
     img->layers[i].n_entries = b->n_entries;
   }
   image_merge(img);
-  check_image(path, img, false, &rep, err);
+  /* the recipe's waivers (checks.allow), recorded in the manifest */
+  const struct recipe *r = oimg->recipe;
+  struct check_waiver *allow = xcalloc(r->n_waivers ? r->n_waivers : 1, sizeof *allow);
+  for (size_t i = 0; i < r->n_waivers; i++)
+    allow[i] = (struct check_waiver) { r->waivers[i].id, r->waivers[i].path, r->waivers[i].reason };
+  struct check_options opt = { .allow = allow, .n_allow = r->n_waivers };
+  check_image(path, img, false, &opt, &rep, err);
+  free(allow);
   for (size_t i = 0; i < CHECK_COUNT; i++)
     for (size_t j = 0; rep.results[i].status == CHECK_FAIL && j < rep.results[i].findings.n; j++)
       buf_printf(&failed, "\n  %s: %s", rep.results[i].id, rep.results[i].findings.items[j]);
@@ -605,6 +615,177 @@ sbom_path(const char *path, const struct target *t, size_t n_targets)
   size_t stem = dot ? (size_t) (dot - path) : strlen(path);
   return xasprintf("%.*s.linux-%s%s%s%s", (int) stem, path, t->img.arch, t->img.variant ? "-" : "",
                    t->img.variant ? t->img.variant : "", dot ? dot : "");
+}
+
+/* ---- outputs that would destroy inputs --------------------------------- */
+
+/* A file the build reads or writes, for the clash checks before it starts:
+ * its identity when it exists (symlinks followed, so a link to the recipe
+ * is the recipe), and its absolute path, normalised through its real
+ * directory, which is all an output still to be made has. */
+struct named_file {
+  char *what; /* how the message names it */
+  char *abs;
+  bool exists;
+  dev_t dev;
+  ino_t ino;
+};
+
+struct file_set {
+  struct named_file *items;
+  size_t n, cap;
+};
+
+static char *
+absolute_path(const char *path)
+{
+  char cwd[PATH_MAX], real[PATH_MAX];
+  cleanup_free char *abs = path[0] == '/'           ? xstrdup(path)
+                           : getcwd(cwd, sizeof cwd) ? path_join(cwd, path)
+                                                     : xstrdup(path);
+  cleanup_free char *dir = path_dirname(abs);
+
+  if (realpath(dir, real) != NULL)
+    return path_join(real, path_basename(abs));
+  char *lexical = path_lexical(abs);
+  return lexical ? lexical : xstrdup(abs);
+}
+
+/* Inputs that do not exist are left out: the plan stops at them, before
+ * anything is written. */
+static void
+file_set_add(struct file_set *set, char *what, const char *path, bool input)
+{
+  struct stat st;
+  bool exists = stat(path, &st) == 0;
+
+  if (input && !exists) {
+    free(what);
+    return;
+  }
+  if (set->n == set->cap)
+    set->items = xreallocarray(set->items, set->cap = set->cap ? set->cap * 2 : 16, sizeof *set->items);
+  set->items[set->n++] = (struct named_file) { what, absolute_path(path), exists, exists ? st.st_dev : 0,
+                                               exists ? st.st_ino : 0 };
+}
+
+static void
+file_set_free(struct file_set *set)
+{
+  for (size_t i = 0; i < set->n; i++) {
+    free(set->items[i].what);
+    free(set->items[i].abs);
+  }
+  free(set->items);
+}
+
+static bool
+same_file(const struct named_file *a, const struct named_file *b)
+{
+  return (a->exists && b->exists && a->dev == b->dev && a->ino == b->ino) || strcmp(a->abs, b->abs) == 0;
+}
+
+/* A source as the plan reads it: relative to the recipe, or inside each
+ * target's sysroot. */
+static void
+add_source(struct file_set *in, const struct recipe *r, const struct target *targets, size_t n,
+           const struct recipe_source *src, const char *key, size_t i)
+{
+  /* contents.files[0]'s source `x`; the ca-certificates bundle `x` */
+  cleanup_free char *label = i == SIZE_MAX ? xstrdup(key) : xasprintf("%s[%zu]'s source", key, i);
+
+  if (src->source == NULL)
+    return;
+  if (!src->in_sysroot) {
+    cleanup_free char *host = path_join(r->dir, src->source);
+    file_set_add(in, xasprintf("%s `%s`", label, src->source), host, true);
+    return;
+  }
+  for (size_t k = 0; k < n; k++) {
+    struct sysroot root = { 0 };
+    struct derror ignored = DERROR_INIT;
+    char *resolved = NULL;
+    struct stat st;
+    if (sysroot_open(&root, targets[k].sysroot, &ignored) == 0
+        && sysroot_resolve(&root, src->source, NULL, NULL, &resolved, &st, &ignored) == SYSROOT_OK) {
+      cleanup_free char *host = sysroot_host_path(&root, resolved);
+      file_set_add(in, xasprintf("%s `%s` (`%s`)", label, src->source, host), host, true);
+    }
+    free(resolved);
+    derror_clear(&ignored);
+    sysroot_close(&root);
+  }
+}
+
+/* The SBOM of each target, named as write_image() will name it; the
+ * platform's variant is what the plan gives: the stated one, else the
+ * architecture's own (arm: v7). */
+static void
+add_sboms(struct file_set *out, const char *sbom, const char *flag, const struct target *targets, size_t n)
+{
+  for (size_t k = 0; k < n; k++) {
+    struct target probe;
+    struct elf_info e = { 0 };
+    const char *arch = NULL, *variant = NULL, *own = NULL;
+    memset(&probe, 0, sizeof probe);
+    if (n > 1 && elf_parse_platform(targets[k].platform, &arch, &variant) == 0 && elf_of_oci_arch(arch, &e))
+      elf_oci_arch(&e, &own);
+    probe.img.arch = arch;
+    probe.img.variant = variant ? variant : own;
+    cleanup_free char *path = n > 1 && arch ? sbom_path(sbom, &probe, n) : xstrdup(sbom);
+    file_set_add(out, xasprintf("%s `%s`", flag, path), path, false);
+  }
+}
+
+/* An output that is an input, or the other output, would destroy it (the
+ * archive is renamed over its path at the end): refused before the build
+ * starts, comparing device and inode for existing files and normalised
+ * paths for the others.  Prints the usage error; returns true on a clash. */
+static bool
+outputs_clash(const struct build_options *o, const struct recipe *r, const struct target *targets, size_t n,
+              const char *output)
+{
+  struct file_set in = { 0 }, out = { 0 };
+  bool clash = false;
+
+  file_set_add(&in, xasprintf("the recipe `%s`", o->recipe), o->recipe, true);
+  for (size_t i = 0; i < r->n_binaries; i++)
+    add_source(&in, r, targets, n, &r->binaries[i].src, "contents.binaries", i);
+  for (size_t i = 0; i < r->n_libraries; i++) {
+    struct recipe_source named = { r->libraries[i].name, true };
+    bool path = r->libraries[i].name && r->libraries[i].name[0] == '/';
+    add_source(&in, r, targets, n, path ? &named : &r->libraries[i].src, "contents.libraries", i);
+  }
+  for (size_t i = 0; i < r->n_files; i++)
+    add_source(&in, r, targets, n, &r->files[i].src, "contents.files", i);
+  for (size_t i = 0; i < r->n_directories; i++)
+    add_source(&in, r, targets, n, &r->directories[i].src, "contents.directories", i);
+  struct recipe_source bundle = { (char *) BASE_CA_BUNDLE, true };
+  if (r->ca != RECIPE_CA_NONE)
+    add_source(&in, r, targets, n, r->ca == RECIPE_CA_PATH ? &r->ca_source : &bundle, "the ca-certificates bundle",
+               SIZE_MAX);
+
+  file_set_add(&out, o->output ? xasprintf("-o `%s`", output) : xasprintf("the output `%s`", output), output,
+               false);
+  if (o->sbom || r->sbom)
+    add_sboms(&out, o->sbom ? o->sbom : r->sbom, o->sbom ? "--sbom" : "the recipe's sbom", targets, n);
+
+  for (size_t i = 0; !clash && i < out.n; i++) {
+    for (size_t k = 0; !clash && k < in.n; k++)
+      if (same_file(&out.items[i], &in.items[k])) {
+        usage_error("%s would overwrite %s, which the build reads", out.items[i].what, in.items[k].what);
+        clash = true;
+      }
+    for (size_t k = 0; !clash && k < i; k++)
+      if (same_file(&out.items[i], &out.items[k])) {
+        usage_error("%s and %s are the same file: one would overwrite the other", out.items[k].what,
+                    out.items[i].what);
+        clash = true;
+      }
+  }
+  file_set_free(&in);
+  file_set_free(&out);
+  return clash;
 }
 
 static int
@@ -800,6 +981,41 @@ print_verbose_plan(const struct plan *p)
   }
 }
 
+/* What the programs may load with dlopen, which the closure cannot see:
+ * without -v too, last, each once (the platforms of one recipe say the
+ * same). */
+static void
+print_hints(const struct target *targets, size_t n)
+{
+  struct strv seen = { 0 };
+
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < targets[i].plan.hints.n; k++) {
+      const char *h = targets[i].plan.hints.items[k];
+      if (strv_contains(&seen, h))
+        continue;
+      strv_push(&seen, h);
+      printf("hint: %s\n", h);
+    }
+  strv_free(&seen);
+}
+
+/* The cache, when it can be used: an explicit --cache that cannot is an
+ * error; the default one is left out, said with -v, or always when it is
+ * refused as unsafe (someone else's doing). */
+static int
+open_cache(const struct build_options *o, struct cache *c, struct derror *err)
+{
+  int r = o->no_cache ? 0 : cache_open(c, o->cache_dir, err);
+
+  if (r == 0 || o->cache_dir)
+    return r < 0 ? -1 : 0;
+  if (o->verbosity >= 2 || r == -2)
+    fprintf(stderr, "distill: warning: %s; building without the cache\n", err->msg);
+  derror_clear(err);
+  return 0;
+}
+
 int
 cmd_build(int argc, char **argv)
 {
@@ -824,13 +1040,13 @@ cmd_build(int argc, char **argv)
   }
   if (choose_targets(&o, &r, &targets, &n, &err) < 0)
     goto out;
-  if (!o.no_cache && cache_open(&cache, o.cache_dir, &err) < 0) {
-    if (o.cache_dir)
-      goto out;
-    if (o.verbosity >= 2)
-      fprintf(stderr, "distill: warning: %s\n", err.msg);
-    derror_clear(&err);
+  output = o.output ? xstrdup(o.output) : default_output(&r);
+  if (outputs_clash(&o, &r, targets, n, output)) {
+    ret = EXIT_USAGE;
+    goto out;
   }
+  if (open_cache(&o, &cache, &err) < 0)
+    goto out;
   for (size_t i = 0; i < n; i++) {
     struct target *t = &targets[i];
     if (n > 1) {
@@ -842,13 +1058,9 @@ cmd_build(int argc, char **argv)
       goto out;
     for (size_t k = 0; k < t->plan.warnings.n; k++)
       fprintf(stderr, "distill: warning: %s\n", t->plan.warnings.items[k]);
-    if (o.verbosity >= 2) {
+    if (o.verbosity >= 2)
       print_verbose_plan(&t->plan);
-      for (size_t k = 0; k < t->plan.hints.n; k++)
-        printf("hint: %s\n", t->plan.hints.items[k]);
-    }
   }
-  output = o.output ? xstrdup(o.output) : default_output(&r);
   if (write_image(&o, cache.dir ? &cache : NULL, &r, targets, n, output, digest, &err) < 0)
     goto out;
   if (o.verbosity >= 1) {
@@ -868,6 +1080,8 @@ cmd_build(int argc, char **argv)
   }
   if (o.verbosity >= 2 && (o.sbom || r.sbom))
     printf("sbom: %s%s\n", o.sbom ? o.sbom : r.sbom, n > 1 ? " (one per platform)" : "");
+  if (o.verbosity >= 1)
+    print_hints(targets, n);
   ret = EXIT_OK;
 out:
   if (err.msg)

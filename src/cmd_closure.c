@@ -128,16 +128,16 @@ is_recipe(const char *arg)
 {
   size_t n = strlen(arg);
   char magic[4] = { 0 };
-  FILE *f;
+  struct derror err = DERROR_INIT;
+  struct stat st;
 
   if (!((n > 5 && strcmp(arg + n - 5, ".yaml") == 0) || (n > 4 && strcmp(arg + n - 4, ".yml") == 0)))
     return false;
-  if ((f = fopen(arg, "rb")) != NULL) {
-    size_t got = fread(magic, 1, 4, f);
-    fclose(f);
-    return got < 4 || memcmp(magic, "\177ELF", 4) != 0;
-  }
-  return true;
+  /* never blocks: a FIFO is refused, and then read as a recipe, which
+   * says so */
+  cleanup_close int fd = open_input(arg, NULL, 0, &st, &err);
+  derror_clear(&err);
+  return fd < 0 || pread(fd, magic, 4, 0) < 4 || memcmp(magic, "\177ELF", 4) != 0;
 }
 
 /* The closure `distill build` computes for a recipe. */

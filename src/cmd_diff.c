@@ -1,5 +1,6 @@
 /* distill diff A.tar B.tar: how two images differ, from the archive bytes
  * down to each file, so a rebuild that does not reproduce says why. */
+#include "distill/check.h"
 #include "distill/commands.h"
 #include "distill/image.h"
 
@@ -16,8 +17,10 @@ static const char usage_text[] =
   "Say how two image archives differ: the config's keys, the layers (content\n"
   "or only compression), and each file added, removed, or changed in content,\n"
   "mode, owner, mtime or link target; when the files are the same but the\n"
-  "bytes are not, the order or headers of the tar. Exit 0 when the archives\n"
-  "are identical, 1 when not, 2 when one cannot be read (as cmp(1) does).\n"
+  "bytes are not, the order or headers of the tar. Both must read as images.\n"
+  "Names from the images are escaped (see distill-diff(1)). Exit 0 when the\n"
+  "archives are identical, 1 when not, 2 when one cannot be read as an image\n"
+  "(as cmp(1) does).\n"
   "\n"
   "  --json       one JSON document\n"
   "  -h, --help   show this help\n";
@@ -28,6 +31,10 @@ struct diff {
 
 static void add(struct diff *d, const char *kind, const char *where, const char *fmt, ...) DISTILL_PRINTF(4, 5);
 
+/* One difference.  `where` as it is (a path of the image, a key of the
+ * config), escaped here; names in `fmt`'s arguments escaped by the caller
+ * (escape_json): jansson refuses bytes that are not UTF-8, and a
+ * difference left out would be a lie. */
 static void
 add(struct diff *d, const char *kind, const char *where, const char *fmt, ...)
 {
@@ -38,7 +45,13 @@ add(struct diff *d, const char *kind, const char *where, const char *fmt, ...)
   if (vasprintf(&what, fmt, ap) < 0)
     oom();
   va_end(ap);
-  json_array_append_new(d->items, json_pack("{s:s, s:s, s:s}", "kind", kind, "where", where, "what", what));
+  cleanup_free char *w = escape_json(where);
+  json_t *item = json_pack("{s:s, s:s, s:s}", "kind", kind, "where", w, "what", what);
+  if (item == NULL) {
+    cleanup_free char *safe = escape_json(what);
+    item = json_pack("{s:s, s:s, s:s}", "kind", kind, "where", w, "what", safe);
+  }
+  json_array_append_new(d->items, item);
   free(what);
 }
 
@@ -180,8 +193,11 @@ diff_file(struct diff *d, const struct image_file *a, const struct image_file *b
     add(d, "file", a->path, "owner %u:%u -> %u:%u", a->uid, a->gid, b->uid, b->gid);
   if (a->mtime != b->mtime)
     add(d, "file", a->path, "mtime %lld -> %lld", (long long) a->mtime, (long long) b->mtime);
-  if ((a->target || b->target) && (!a->target || !b->target || strcmp(a->target, b->target) != 0))
-    add(d, "file", a->path, "link target %s -> %s", a->target ? a->target : "(none)", b->target ? b->target : "(none)");
+  if ((a->target || b->target) && (!a->target || !b->target || strcmp(a->target, b->target) != 0)) {
+    cleanup_free char *ta = escape_json(a->target ? a->target : "(none)");
+    cleanup_free char *tb = escape_json(b->target ? b->target : "(none)");
+    add(d, "file", a->path, "link target %s -> %s", ta, tb);
+  }
 }
 
 static void
@@ -225,10 +241,11 @@ diff_tar(struct diff *d, const struct image *a, const struct image *b, size_t li
   size_t k = 0;
   while (k < na && k < nb && strcmp(ea[k]->path, eb[k]->path) == 0)
     k++;
-  if (k < na || k < nb)
-    add(d, "layer", where, "the entries are in another order (from entry %zu: %s -> %s)", k + 1,
-        k < na ? ea[k]->path : "(end)", k < nb ? eb[k]->path : "(end)");
-  else
+  if (k < na || k < nb) {
+    cleanup_free char *pa = escape_json(k < na ? ea[k]->path : "(end)");
+    cleanup_free char *pb = escape_json(k < nb ? eb[k]->path : "(end)");
+    add(d, "layer", where, "the entries are in another order (from entry %zu: %s -> %s)", k + 1, pa, pb);
+  } else
     add(d, "layer", where, "the same entries in the same order, with other tar headers (names, pax records or "
                            "padding)");
   free(ea);
@@ -284,11 +301,14 @@ print_text(json_t *items)
     json_t *n = strcmp(kind, "file") == 0 ? json_object_get(count, what) : NULL;
     json_int_t many = n ? json_integer_value(n) : 0;
 
+    /* escape_json left control characters to JSON's own escapes */
+    cleanup_free char *w = escape_controls(where), *x = escape_controls(what);
+
     if (many > GROUP_MIN) {
-      printf("%s %s and %lld more: %s\n", kind, where, (long long) many - 1, what);
+      printf("%s %s and %lld more: %s\n", kind, w, (long long) many - 1, x);
       json_object_set_new(count, what, json_integer(-1)); /* printed */
     } else if (many >= 0) {
-      printf("%s %s: %s\n", kind, where, what);
+      printf("%s %s: %s\n", kind, w, x);
     }
   }
   json_decref(count);
@@ -329,11 +349,13 @@ cmd_diff(int argc, char **argv)
     return EXIT_USAGE;
   }
   const char *pa = argv[optind], *pb = argv[optind + 1];
+  /* both read as images first: two equal files that are not images (two
+   * empty files, /dev/null twice) are no answer */
+  if (image_read(pa, &a, &err) < 0 || image_read(pb, &b, &err) < 0)
+    goto out;
   if (file_digest(pa, da, &err) < 0 || file_digest(pb, db, &err) < 0)
     goto out;
   if (strcmp(da, db) != 0) {
-    if (image_read(pa, &a, &err) < 0 || image_read(pb, &b, &err) < 0)
-      goto out;
     if ((a.name || b.name) && (!a.name || !b.name || strcmp(a.name, b.name) != 0))
       add(&d, "archive", "name", "%s -> %s", a.name ? a.name : "(none)", b.name ? b.name : "(none)");
     diff_json(&d, "", a.config, b.config);
@@ -360,8 +382,11 @@ cmd_diff(int argc, char **argv)
   }
   ret = strcmp(da, db) == 0 ? EXIT_OK : EXIT_FAIL;
 out:
-  if (err.msg)
-    fprintf(stderr, "distill: %s\n", err.msg);
+  if (err.msg) {
+    /* the reader's messages name the images' paths as they are */
+    cleanup_free char *msg = escape_text(err.msg);
+    fprintf(stderr, "distill: %s\n", msg);
+  }
   derror_clear(&err);
   json_decref(d.items);
   image_free(&a);

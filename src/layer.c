@@ -118,7 +118,9 @@ static int
 copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, const struct layer_options *opt,
           struct derror *err)
 {
-  cleanup_close int fd = open(e->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a file replaced by a FIFO since the plan must not hang
+   * the open; the type is checked on the descriptor below. */
+  cleanup_close int fd = open(e->source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   struct stat st;
   uint64_t left = e->size;
   cleanup_free char *chunk = xmalloc(CHUNK);
@@ -129,6 +131,8 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, cons
     return derror_errno(err, errno, "stat `%s`", e->source);
   if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != e->size)
     return derror_set(err, "`%s` changed while the image was being built", e->source);
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    return derror_errno(err, errno, "open `%s`", e->source);
   while (left > 0) {
     ssize_t r = read(fd, chunk, left < CHUNK ? left : CHUNK);
     if (r < 0 && errno == EINTR)

@@ -1,6 +1,8 @@
 #include "distill/ldconfig.h"
+#include "distill/strmap.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <glob.h>
 #include <string.h>
@@ -10,6 +12,13 @@
 #define CONF_MAX_BYTES (1024 * 1024)
 /* ld.so.conf files include each other; bound the depth against loops. */
 #define CONF_MAX_DEPTH 8
+/* Files that include each other's globs fan out: a few dozen nested a few
+ * deep are billions of reads.  Each file is read once, and the whole walk
+ * is bounded: files read, their bytes, and glob matches followed (repeats
+ * included), far above any real system's few dozen. */
+#define CONF_MAX_FILES 4096
+#define CONF_MAX_TOTAL_BYTES (16u * 1024 * 1024)
+#define CONF_MAX_INCLUDED 65536
 
 /* The layout of glibc's dl-cache.h, "new" format (glibc 2.32+ writes only
  * this one): a 48-byte header, then 24-byte entries whose string indices
@@ -170,17 +179,25 @@ ldcache_flags(const struct elf_info *elf)
 
 /* ---- ld.so.conf ------------------------------------------------------- */
 
-static int read_conf(const struct sysroot *root, const char *path, struct strv *dirs, int depth,
-                     struct derror *err);
+/* One expansion of /etc/ld.so.conf: what was read, and how much. */
+struct conf_walk {
+  const struct sysroot *root;
+  struct strv *dirs;
+  struct strmap seen; /* resolved path -> CONF_READING or CONF_DONE */
+  size_t files, bytes, included;
+};
+
+enum { CONF_READING = 1, CONF_DONE = 2 };
+
+static int read_conf(struct conf_walk *w, const char *path, int depth, struct derror *err);
 
 static int
-read_conf_glob(const struct sysroot *root, const char *conf, const char *pattern, struct strv *dirs, int depth,
-               struct derror *err)
+read_conf_glob(struct conf_walk *w, const char *conf, const char *pattern, int depth, struct derror *err)
 {
   cleanup_free char *dir = path_dirname(conf);
   cleanup_free char *abs = pattern[0] == '/' ? xstrdup(pattern) : path_join(dir, pattern);
-  cleanup_free char *host = sysroot_host_path(root, abs);
-  size_t skip = strlen(root->root);
+  cleanup_free char *host = sysroot_host_path(w->root, abs);
+  size_t skip = strlen(w->root->root);
   glob_t g;
   int ret = 0;
 
@@ -191,30 +208,51 @@ read_conf_glob(const struct sysroot *root, const char *conf, const char *pattern
     return derror_set(err, "`%s`: include `%s`: cannot expand", conf, pattern);
   /* Each match is read through the confined resolver: a match reached
    * through a symlink leaving the root is read inside it instead. */
-  for (size_t i = 0; ret == 0 && i < g.gl_pathc; i++)
-    ret = read_conf(root, g.gl_pathv[i] + skip, dirs, depth + 1, err);
+  for (size_t i = 0; ret == 0 && i < g.gl_pathc; i++) {
+    if (++w->included > CONF_MAX_INCLUDED)
+      ret = derror_set(err, "`%s`: include `%s`: more than %d files included in all", conf, pattern,
+                       CONF_MAX_INCLUDED);
+    else
+      ret = read_conf(w, g.gl_pathv[i] + skip, depth + 1, err);
+  }
   globfree(&g);
   return ret;
 }
 
 static int
-read_conf(const struct sysroot *root, const char *path, struct strv *dirs, int depth, struct derror *err)
+read_conf(struct conf_walk *w, const char *path, int depth, struct derror *err)
 {
   cleanup_free char *resolved = NULL, *host = NULL;
   struct buf b = { 0 };
   struct stat st;
+  size_t state;
   int ret = 0;
 
   if (depth > CONF_MAX_DEPTH)
     return derror_set(err, "`%s`: includes nested deeper than %d", path, CONF_MAX_DEPTH);
-  int r = sysroot_resolve(root, path, NULL, NULL, &resolved, &st, err);
+  int r = sysroot_resolve(w->root, path, NULL, NULL, &resolved, &st, err);
   if (r == SYSROOT_MISSING)
     return 0;
   if (r < 0 || !S_ISREG(st.st_mode))
     return r < 0 ? -1 : 0;
-  host = sysroot_host_path(root, resolved);
-  if (read_file(host, CONF_MAX_BYTES, &b, err) < 0)
+  /* Read once: what it adds is in `dirs` already.  A file met again while
+   * it is still being read includes itself; that is read again, for the
+   * depth bound to name the loop. */
+  if (strmap_get(&w->seen, resolved, &state) && state == CONF_DONE)
+    return 0;
+  if (++w->files > CONF_MAX_FILES)
+    return derror_set(err, "`%s`: more than %d ld.so.conf files read through includes", path, CONF_MAX_FILES);
+  strmap_put(&w->seen, resolved, CONF_READING, false);
+  host = sysroot_host_path(w->root, resolved);
+  if (read_file_flags(host, O_NOFOLLOW, CONF_MAX_BYTES, &b, err) < 0) {
+    buf_free(&b);
     return -1;
+  }
+  w->bytes += b.len;
+  if (w->bytes > CONF_MAX_TOTAL_BYTES) {
+    buf_free(&b);
+    return derror_set(err, "`%s`: ld.so.conf files of more than %u bytes in all", path, CONF_MAX_TOTAL_BYTES);
+  }
   char *save = NULL;
   for (char *line = strtok_r(b.data, "\n", &save); ret == 0 && line; line = strtok_r(NULL, "\n", &save)) {
     char *hash = strchr(line, '#');
@@ -227,7 +265,7 @@ read_conf(const struct sysroot *root, const char *path, struct strv *dirs, int d
     if (strncmp(word, "include", 7) == 0 && (word[7] == ' ' || word[7] == '\t')) {
       char *isave = NULL;
       for (char *pat = strtok_r(word + 8, " \t", &isave); ret == 0 && pat; pat = strtok_r(NULL, " \t", &isave))
-        ret = read_conf_glob(root, path, pat, dirs, depth, err);
+        ret = read_conf_glob(w, path, pat, depth, err);
       continue;
     }
     if (strncmp(word, "hwcap", 5) == 0 && (word[5] == ' ' || word[5] == '\t'))
@@ -235,17 +273,23 @@ read_conf(const struct sysroot *root, const char *path, struct strv *dirs, int d
     /* A directory, possibly followed by blanks or an old "=TYPE". */
     word[strcspn(word, " \t=")] = '\0';
     char *norm = word[0] == '/' ? path_normalize(word) : NULL;
-    if (norm && !strv_contains(dirs, norm))
-      strv_push_take(dirs, norm);
+    if (norm && !strv_contains(w->dirs, norm))
+      strv_push_take(w->dirs, norm);
     else
       free(norm);
   }
   buf_free(&b);
+  if (ret == 0)
+    strmap_put(&w->seen, resolved, CONF_DONE, true);
   return ret;
 }
 
 int
 ldconf_read(const struct sysroot *root, struct strv *dirs, struct derror *err)
 {
-  return read_conf(root, "/etc/ld.so.conf", dirs, 0, err);
+  struct conf_walk w = { .root = root, .dirs = dirs };
+  int ret = read_conf(&w, "/etc/ld.so.conf", 0, err);
+
+  strmap_free(&w.seen);
+  return ret;
 }

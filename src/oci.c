@@ -1,4 +1,5 @@
 #include "distill/oci.h"
+#include "distill/check.h"
 #include "distill/util.h"
 
 #include <errno.h>
@@ -152,8 +153,22 @@ oci_manifest_json(const struct oci_image *img, const char *config_digest, uint64
     json_array_append_new(layers, descriptor(img->layers[i].media_type, img->layers[i].digest, img->layers[i].size));
   j = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_MANIFEST, "config",
                 descriptor(MT_CONFIG, config_digest, config_size), "layers", layers);
-  if (img->recipe->annotations.n)
-    json_object_set_new(j, "annotations", string_map(&img->recipe->annotations));
+  const struct recipe *r = img->recipe;
+  json_t *annotations = string_map(&r->annotations);
+  /* the findings the recipe waived, for whoever inspects the image later */
+  if (r->n_waivers) {
+    struct check_waiver *w = xcalloc(r->n_waivers, sizeof *w);
+    for (size_t i = 0; i < r->n_waivers; i++)
+      w[i] = (struct check_waiver) { r->waivers[i].id, r->waivers[i].path, r->waivers[i].reason };
+    char *list = check_waivers_json(w, r->n_waivers);
+    json_object_set_new(annotations, CHECK_WAIVED_ANNOTATION, json_string(list));
+    free(list);
+    free(w);
+  }
+  if (json_object_size(annotations))
+    json_object_set_new(j, "annotations", annotations);
+  else
+    json_decref(annotations);
   return dump(j);
 }
 

@@ -50,7 +50,10 @@ check_source_file(const char *what, const char *source, const char *path, const 
     return derror_set(err, "%s: `%s` is a directory (use contents.directories)", what, source);
   if (!S_ISREG(st->st_mode))
     return derror_set(err, "%s: `%s` is a device, FIFO or socket, not a file", what, source);
-  if ((bad = policy_forbidden_name(path_basename(path))) || (bad = policy_forbidden_name(path_basename(source))))
+  /* names make programs only; policy_check sees the final mode and the
+   * bytes of every file */
+  if (policy_is_program(st->st_mode, false)
+      && ((bad = policy_forbidden_name(path_basename(path))) || (bad = policy_forbidden_name(path_basename(source)))))
     return derror_set(err, "%s: `%s` is a shell or package manager (\"%s\"); distill images have none", what,
                       source, bad);
   return 0;

@@ -5,6 +5,7 @@
  * an absolute path".  The key tables below are the schema of DESIGN.md
  * section 1; an unknown key is refused with the nearest known one. */
 #include "distill/recipe.h"
+#include "distill/check.h"
 #include "distill/elf.h"
 
 #include <ctype.h>
@@ -519,10 +520,24 @@ static const uint32_t builtin_uids[] = { 0, 65534, 65532 };
 static const char *const builtin_groups[] = { "root", "tty", "staff", "nobody", "nonroot", NULL };
 static const uint32_t builtin_gids[] = { 0, 5, 50, 65534, 65532 };
 
+/* /etc/passwd and /etc/group are lines of ':'-separated fields: a ':' or a
+ * newline in a value would start a field or an account of its own (a
+ * passwordless uid 0, past the rule against root), and no other control
+ * character belongs in them either. */
+static int
+check_account_field(struct ctx *c, yaml_node_t *v, const char *kp, const char *s)
+{
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+    if (*p == ':' || *p < 0x20 || *p == 0x7f)
+      return perr(c, v, kp, "must not contain ':', a newline or another control character "
+                            "(a field of /etc/passwd and /etc/group)");
+  return 0;
+}
+
 static int
 get_account_name(struct ctx *c, yaml_node_t *v, const char *kp, char **out, const char *const builtin[])
 {
-  if (get_nonempty(c, v, kp, out) < 0)
+  if (get_nonempty(c, v, kp, out) < 0 || check_account_field(c, v, kp, *out) < 0)
     return -1;
   if (!valid_account_name(*out))
     return perr(c, v, kp, "\"%s\" is not a valid name (lower case letters, digits, '_' and '-')", *out);
@@ -552,7 +567,9 @@ user_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
   case 2:
     return get_id(c, v, kp, &u->gid);
   default:
-    return get_image_path(c, v, kp, &u->home);
+    if (get_image_path(c, v, kp, &u->home) < 0)
+      return -1;
+    return check_account_field(c, v, kp, u->home);
   }
 }
 
@@ -672,6 +689,59 @@ path_item(struct ctx *c, void *item, yaml_node_t *n, const char *kp)
   if (walk_map(c, n, kp, path_keys, path_key, p) < 0)
     return -1;
   return need_key(c, n, kp, "path", p->path);
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+static const char *const checks_keys[] = { "allow", NULL };
+static const char *const allow_keys[] = { "id", "path", "reason", NULL };
+
+static int
+allow_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
+{
+  struct recipe_waiver *w = obj;
+  const char *why;
+
+  switch (key) {
+  case 0:
+    if (get_nonempty(c, v, kp, &w->id) < 0)
+      return -1;
+    if ((why = check_waivable(w->id)) != NULL)
+      return perr(c, v, kp, "\"%s\": %s", w->id, why);
+    /* the build refuses these by policy before any check runs */
+    if (strcmp(w->id, "no-shell") == 0 || strcmp(w->id, "no-package-manager") == 0)
+      return perr(c, v, kp, "\"%s\" cannot be waived in a recipe: distill images have no shell or package manager",
+                  w->id);
+    return 0;
+  case 1:
+    return get_image_path(c, v, kp, &w->path);
+  default:
+    return get_nonempty(c, v, kp, &w->reason);
+  }
+}
+
+/* One finding of the image's own check accepted, for a reason: its id and
+ * exact path (no pattern: a waiver must not cover a file added later). */
+static int
+allow_item(struct ctx *c, void *item, yaml_node_t *n, const char *kp)
+{
+  struct recipe_waiver *w = item;
+
+  w->pos = pos_of(n);
+  if (walk_map(c, n, kp, allow_keys, allow_key, w) < 0 || need_key(c, n, kp, "id", w->id) < 0
+      || need_key(c, n, kp, "path", w->path) < 0 || need_key(c, n, kp, "reason", w->reason) < 0)
+    return -1;
+  for (struct recipe_waiver *o = c->r->waivers; o < w; o++)
+    if (strcmp(o->id, w->id) == 0 && strcmp(o->path, w->path) == 0)
+      return perr(c, n, kp, "%s %s is already waived by checks.allow[%td]", w->id, w->path, o - c->r->waivers);
+  return 0;
+}
+
+static int
+checks_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
+{
+  struct recipe *r = obj;
+  return walk_seq(c, v, kp, (void **) &r->waivers, &r->n_waivers, sizeof(*r->waivers), allow_item);
 }
 
 /* ---- image config values ---------------------------------------------- */
@@ -834,12 +904,13 @@ get_host_path(struct ctx *c, yaml_node_t *v, const char *kp, char **out)
 static const char *const top_keys[] = {
   "name",     "tag",          "sysroot",   "contents", "ca-certificates", "tzdata",      "accounts",
   "paths",    "entrypoint",   "cmd",       "environment", "work-dir",     "ports",       "volumes",
-  "labels",   "annotations",  "stop-signal", "platform", "platforms", "sbom", NULL,
+  "labels",   "annotations",  "stop-signal", "platform", "platforms", "sbom", "checks", NULL,
 };
 
 enum {
   K_NAME, K_TAG, K_SYSROOT, K_CONTENTS, K_CA, K_TZDATA, K_ACCOUNTS, K_PATHS, K_ENTRYPOINT, K_CMD,
   K_ENVIRONMENT, K_WORKDIR, K_PORTS, K_VOLUMES, K_LABELS, K_ANNOTATIONS, K_STOPSIGNAL, K_PLATFORM, K_PLATFORMS, K_SBOM,
+  K_CHECKS,
 };
 
 static int
@@ -862,6 +933,8 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
     return 0;
   case K_SBOM:
     return get_host_path(c, v, kp, &r->sbom);
+  case K_CHECKS:
+    return walk_map(c, v, kp, checks_keys, checks_key, r);
   case K_SYSROOT:
     return get_host_path(c, v, kp, &r->sysroot);
   case K_CONTENTS:
@@ -924,7 +997,13 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
   case K_LABELS:
     return get_map(c, v, kp, &r->labels, false);
   case K_ANNOTATIONS:
-    return get_map(c, v, kp, &r->annotations, false);
+    if (get_map(c, v, kp, &r->annotations, false) < 0)
+      return -1;
+    /* the build writes it from checks.allow, and nothing else may */
+    for (size_t i = 0; i < r->annotations.n; i++)
+      if (strcmp(r->annotations.items[i].key, CHECK_WAIVED_ANNOTATION) == 0)
+        return perr(c, v, "annotations." CHECK_WAIVED_ANNOTATION, "reserved: the build records checks.allow in it");
+    return 0;
   case K_PLATFORMS:
     if (get_map(c, v, kp, &r->platforms, false) < 0)
       return -1;
@@ -1208,6 +1287,12 @@ recipe_free(struct recipe *r)
     free(r->groups[i].name);
   for (size_t i = 0; i < r->n_paths; i++)
     free(r->paths[i].path);
+  for (size_t i = 0; i < r->n_waivers; i++) {
+    free(r->waivers[i].id);
+    free(r->waivers[i].path);
+    free(r->waivers[i].reason);
+  }
+  free(r->waivers);
   free(r->binaries);
   free(r->libraries);
   free(r->files);

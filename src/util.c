@@ -1,4 +1,5 @@
 #include "distill/util.h"
+#include "distill/tmpguard.h" /* a killed build leaves no temporary output */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,18 +180,78 @@ buf_free(struct buf *b)
   b->len = b->cap = 0;
 }
 
-int
-read_file(const char *path, size_t max, struct buf *out, struct derror *err)
+/* What a file is, for the message refusing it. */
+static const char *
+file_kind(mode_t mode)
 {
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  switch (mode & S_IFMT) {
+  case S_IFIFO:
+    return "a FIFO";
+  case S_IFDIR:
+    return "a directory";
+  case S_IFCHR:
+    return "a character device";
+  case S_IFBLK:
+    return "a block device";
+  case S_IFSOCK:
+    return "a socket";
+  case S_IFLNK:
+    return "a symbolic link";
+  default:
+    return "something";
+  }
+}
+
+/* The type is looked at twice: before the open, so that a device is never
+ * opened at all (opening some acts, a FIFO's waits for a writer); and on
+ * the descriptor, opened O_NONBLOCK, for a file replaced in between. */
+int
+open_input(const char *path, const char *name, int flags, struct stat *st, struct derror *err)
+{
+  const char *what = name ? name : path;
+  struct stat before, after;
+  bool nofollow = (flags & O_NOFOLLOW) != 0;
+
+  if ((nofollow ? lstat(path, &before) : stat(path, &before)) < 0)
+    return derror_errno(err, errno, "open `%s`", what);
+  if (!S_ISREG(before.st_mode))
+    return derror_set(err, "`%s`: %s, not a regular file", what, file_kind(before.st_mode));
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (flags & O_NOFOLLOW));
+  if (fd < 0)
+    return derror_errno(err, errno, "open `%s`", what);
+  if (fstat(fd, &after) < 0) {
+    int e = errno;
+    close(fd);
+    return derror_errno(err, e, "stat `%s`", what);
+  }
+  if (!S_ISREG(after.st_mode)) {
+    close(fd);
+    return derror_set(err, "`%s`: %s, not a regular file", what, file_kind(after.st_mode));
+  }
+  /* No effect on a regular file's reads today; cleared all the same, so
+   * that the descriptor reads as every other one does. */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    int e = errno;
+    close(fd);
+    return derror_errno(err, e, "open `%s`", what);
+  }
+  if (st)
+    *st = after;
+  return fd;
+}
+
+int
+read_file_flags(const char *path, int flags, size_t max, struct buf *out, struct derror *err)
+{
   struct stat st;
+  cleanup_close int fd = open_input(path, NULL, flags, &st, err);
 
   if (fd < 0)
-    return derror_errno(err, errno, "open `%s`", path);
-  if (fstat(fd, &st) < 0)
-    return derror_errno(err, errno, "stat `%s`", path);
-  if (!S_ISREG(st.st_mode))
-    return derror_set(err, "`%s`: not a regular file", path);
+    return -1;
+  /* a size past the bound is refused before room is made for it */
+  if ((uint64_t) st.st_size > max)
+    return derror_set(err, "`%s`: larger than %zu bytes", path, max);
   for (;;) {
     /* room for the file as it was, and a little more: read in place */
     if (out->cap < out->len + 65536 + 1) {
@@ -211,6 +272,12 @@ read_file(const char *path, size_t max, struct buf *out, struct derror *err)
   }
   out->data[out->len] = '\0';
   return 0;
+}
+
+int
+read_file(const char *path, size_t max, struct buf *out, struct derror *err)
+{
+  return read_file_flags(path, 0, max, out, err);
 }
 
 int
@@ -367,6 +434,8 @@ atomic_open(struct atomic_file *f, const char *path, struct derror *err)
   if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     f->tmp = xasprintf("%s/.%s.XXXXXX", dir, path_basename(path));
     f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd >= 0)
+      tmpfile_guard(AT_FDCWD, f->tmp);
     if (f->fd >= 0 && fchmod(f->fd, 0666 & ~mask) < 0) {
       int e = errno;
       atomic_abort(f);
@@ -394,6 +463,7 @@ name_tmpfile(struct atomic_file *f)
   for (int tries = 0; tries < 100; tries++) {
     char *tmp = xasprintf("%s/.%s.%06x", dir, path_basename(f->path), (unsigned) random() & 0xffffff);
     if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
+      tmpfile_guard(AT_FDCWD, tmp);
       f->tmp = tmp;
       return 0;
     }
@@ -424,6 +494,7 @@ atomic_commit(struct atomic_file *f, struct derror *err)
     atomic_abort(f);
     return -1;
   }
+  tmpfile_unguard(f->tmp, false);
   free(f->tmp);
   free(f->path);
   f->tmp = f->path = NULL;
@@ -436,8 +507,10 @@ atomic_abort(struct atomic_file *f)
   if (f->fd >= 0)
     close(f->fd);
   f->fd = -1;
-  if (f->tmp)
+  if (f->tmp) {
     unlink(f->tmp);
+    tmpfile_unguard(f->tmp, false);
+  }
   free(f->tmp);
   free(f->path);
   f->tmp = f->path = NULL;

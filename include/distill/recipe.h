@@ -77,6 +77,14 @@ struct recipe_path {
   struct recipe_pos pos;
 };
 
+/* A finding of the image's own check accepted (checks.allow). */
+struct recipe_waiver {
+  char *id;     /* a check id (check_waivable) */
+  char *path;   /* exactly the path the finding names */
+  char *reason; /* never empty */
+  struct recipe_pos pos;
+};
+
 enum recipe_ca { RECIPE_CA_SYSROOT, RECIPE_CA_NONE, RECIPE_CA_PATH };
 
 /* An ordered string map (environment, labels, annotations). */
@@ -125,6 +133,7 @@ struct recipe {
   struct recipe_map annotations;
   char *stop_signal;
   char *sbom; /* where to write the SPDX document (relative: to the recipe's directory), or NULL */
+  RECIPE_ARRAY(struct recipe_waiver, waivers); /* checks.allow */
 };
 
 /* Parse a recipe file.  Errors read "FILE:LINE:COL: KEY.PATH: reason". */

@@ -53,8 +53,19 @@ void buf_append(struct buf *b, const void *data, size_t n);
 void buf_printf(struct buf *b, const char *fmt, ...) DISTILL_PRINTF(2, 3);
 void buf_free(struct buf *b);
 
-/* Read a whole regular file of at most `max` bytes. */
+/* Open an input to read, never blocking on the open: anything but a
+ * regular file (a FIFO would wait for a writer forever, a device may act
+ * on being opened) is refused as "`NAME`: a FIFO, not a regular file",
+ * `name` (or the path when NULL) naming it in errors.  `flags` may add
+ * O_NOFOLLOW for a path whose symlinks were already resolved.  Returns the
+ * descriptor (blocking reads, close-on-exec) and its fstat() in `st` when
+ * not NULL; -1 with `err` set. */
+struct stat;
+int open_input(const char *path, const char *name, int flags, struct stat *st, struct derror *err);
+/* Read a whole regular file of at most `max` bytes, opened as above. */
 int read_file(const char *path, size_t max, struct buf *out, struct derror *err);
+/* The same with open_input()'s `flags`. */
+int read_file_flags(const char *path, int flags, size_t max, struct buf *out, struct derror *err);
 /* Write all of `n` bytes, retrying on short writes and EINTR. */
 int write_all(int fd, const void *data, size_t n);
 /* Writeback of a file being written at offsets [*started, written) begun

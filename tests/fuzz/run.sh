@@ -36,6 +36,37 @@ second = [("etc/.wh.passwd", "f", b"", 0o644), ("srv/.wh..wh..opq", "f", b"", 0o
 hostile.archive(f"{out}/two-layers.tar", [hostile.GOOD_LAYER, second])
 # plain layers let mutations reach the tar headers and the whiteouts
 hostile.archive(f"{out}/plain-layers.tar", [hostile.GOOD_LAYER, second], compress=False)
+# what hostile.py refuses or applies with care: hardlinks whose target is
+# whited out or written again, whiteouts of their own layer, nested filters,
+# sparse entries of each kind, names at PATH_MAX; whole archives, and layers
+# the fuzzer wraps itself (fuzz_image.c) so that mutations pass the digests
+gz = hostile.CODECS["gzip"][1]
+links = hostile.GOOD_LAYER + hostile.BIN + [
+    ("bin/dash", "f", hostile.DASH, 0o4755), ("bin/x", "h", "bin/dash", 0o644),
+    ("sbin/y", "h", "bin/x", 0o600), ("bin/dash", "f", b"#!/bin/sh\n", 0o755)]
+upper = [("bin/.wh.dash", "f", b"", 0o644), ("bin/w", "f", b"w", 0o644), ("bin/.wh.w", "f", b"", 0o644),
+         ("sbin/.wh..wh..opq", "f", b"", 0o644), ("sbin/v", "h", "bin/x", 0o755), ("etc/.wh.passwd", "f", b"", 0o644)]
+sparse = [("raw", "raw", hostile.sparse_entry("etc/s", b"s" * 100, 1 << 40, kind), 0)
+          for kind in ("gnu", "pax-0.0", "pax-0.1", "pax-1.0")]
+long_name = [("etc/" + "n" * 4090, "f", b"", 0o644), ("etc/l", "l", "t" * 4094, 0o777)]
+seeds = {
+    "links": [links, upper], "sparse": [hostile.GOOD_LAYER + sparse[:2], sparse[2:]],
+    "names": [hostile.GOOD_LAYER + long_name],
+}
+for name, layers in seeds.items():
+    hostile.archive(f"{out}/{name}.tar", layers, compress=False)
+    hostile.docker_archive(f"{out}/{name}-docker.tar", layers)
+    for mode in (0, 1):  # OCI, docker
+        with open(f"{out}/{name}-wrapped-{mode}", "wb") as f:
+            f.write(b"LAYERS\n" + bytes([mode]) + b"\n--LAYER--\n".join(hostile.tar_bytes(l) for l in layers))
+nested = {"gzip-gzip": ("gzip", hostile.nested(gz, gz)), "gzip-xz": ("gzip", hostile.nested(gz, hostile.lzma.compress)),
+          "none-bzip2": ("none", hostile.bz2.compress)}
+if hostile.shutil.which("zstd"):
+    nested["zstd-zstd"] = ("zstd", hostile.nested(hostile.zstd, hostile.zstd))
+for name, (media, encode) in nested.items():
+    hostile.archive(f"{out}/filter-{name}.tar", [links], compress=media, encode=encode)
+    with open(f"{out}/filter-{name}-wrapped", "wb") as f:
+        f.write(b"LAYERS\n" + bytes([{"none": 0, "gzip": 2, "zstd": 4}[media]]) + encode(hostile.tar_bytes(links)))
 PY
 
 for t in recipe elf image; do

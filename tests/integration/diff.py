@@ -3,7 +3,8 @@
 each (a file's content, a mode, the epoch, an environment entry, an owner,
 a link target, a file added), the same layers compressed at another level
 by skopeo, and archives rewritten here so that only the tar order or the tar
-headers differ. Identical archives exit 0, different ones 1, trouble 2."""
+headers differ; hostile names. Identical archives exit 0, different ones 1,
+trouble (a file that is not an image, even compared with itself) 2."""
 import gzip
 import hashlib
 import io
@@ -163,8 +164,69 @@ def skopeo_level(src, dst, level):
     shutil.rmtree(plain)
 
 
+def hostile_names():
+    """Names that are not UTF-8 are compared and shown like any other, and
+    a name cannot forge a line or send a terminal escape; two equal files
+    that are not images are not "identical"."""
+    global failures
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import hostile
+    base = [("etc/", "d", None, 0o755), ("etc/passwd", "f", b"root:x:0:0::/root:/sbin/nologin\n", 0o644),
+            ("usr/", "d", None, 0o755), ("usr/bin/", "d", None, 0o755)]
+    odd = "usr/bin/caf\udce9"  # the byte 0xe9 alone: not UTF-8
+    forged = "usr/bin/x\nfile /usr/bin/ok: identical"
+    escape = "usr/bin/\x1b]0;pwned\x07\x1b[2J"
+    a, b = os.path.join(work, "names-a.tar"), os.path.join(work, "names-b.tar")
+    hostile.archive(a, [base + [(odd, "f", b"v1", 0o755), (forged, "f", b"1", 0o644), (escape, "f", b"1", 0o644)]])
+    hostile.archive(b, [base + [(odd, "f", b"v2", 0o755), (forged, "f", b"2", 0o644), (escape, "f", b"2", 0o644)]])
+    r = subprocess.run([DISTILL, "diff", a, b], capture_output=True)
+    out = r.stdout.decode("utf-8", "replace")
+    lines = out.splitlines()
+    problems = []
+    if r.returncode != 1:
+        problems.append(f"exit {r.returncode}")
+    if not any(line.startswith("file /usr/bin/caf\\xe9: content: 2 bytes") for line in lines):
+        problems.append("no line for /usr/bin/caf\\xe9")
+    if any("other tar headers" in line for line in lines):
+        problems.append("blames the tar headers")
+    if b"\x1b" in r.stdout + r.stderr:
+        problems.append("an escape sequence from a name is printed")
+    if any(line.startswith("file /usr/bin/ok") for line in lines):
+        problems.append("a name forged a line")
+    if not any(line.startswith("file /usr/bin/x\\nfile /usr/bin/ok: identical: content") for line in lines):
+        problems.append("the name with a newline is not escaped")
+    if not any(line.startswith("file /usr/bin/\\x1b]0;pwned\\x07\\x1b[2J: content") for line in lines):
+        problems.append("the name with escapes is not escaped")
+    r = subprocess.run([DISTILL, "diff", "--json", a, b], capture_output=True, text=True)
+    try:
+        where = {d["where"] for d in json.loads(r.stdout)["differences"] if d["kind"] == "file"}
+    except ValueError:
+        where = set()
+    want = {"/usr/bin/caf\\xe9", "/" + forged, "/" + escape}
+    if where != want:
+        problems.append(f"--json names {sorted(where)}, not {sorted(want)}")
+    failures += bool(problems)
+    print(f"{'ok' if not problems else 'FAIL'}: names not UTF-8, with newlines or escapes" +
+          ("" if not problems else ": " + "; ".join(problems) + "\n  " + out.replace("\n", "\n  ")))
+
+    # two equal files, neither an image: trouble, not "identical"
+    for x, y in (("/dev/null", "/dev/null"), (a, "/dev/null")):
+        r = subprocess.run([DISTILL, "diff", x, y], capture_output=True, text=True)
+        ok = r.returncode == 2 and "/dev/null" in r.stderr and "identical" not in r.stdout
+        failures += not ok
+        print(f"{'ok' if ok else 'FAIL'}: diff {os.path.basename(x)} {y} exits 2 (exit {r.returncode}: "
+              f"{(r.stdout + r.stderr).strip()})")
+    empty = os.path.join(work, "empty.tar")
+    open(empty, "w").close()
+    r = subprocess.run([DISTILL, "diff", "--json", empty, empty], capture_output=True, text=True)
+    ok = r.returncode == 2 and r.stdout == ""
+    failures += not ok
+    print(f"{'ok' if ok else 'FAIL'}: diff --json of an empty file with itself exits 2 (exit {r.returncode})")
+
+
 def main():
     global failures
+    hostile_names()
     if shutil.which("skopeo") is None:
         print("SKIP: skopeo is not installed (.ci/run installs it)")
         return 77

@@ -36,6 +36,7 @@ PLACES = {
     "file_keys": "contents.files[].", "directory_keys": "contents.directories[].",
     "symlink_keys": "contents.symlinks[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
     "group_keys": "accounts.groups[].", "path_keys": "paths[].",
+    "checks_keys": "checks.", "allow_keys": "checks.allow[].",
 }
 source = read("src", "recipe.c")
 tables = dict(re.findall(r"static const char \*const (\w+_keys)\[\] = \{([^}]*)\}", source))

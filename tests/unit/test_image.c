@@ -97,12 +97,197 @@ test_whiteouts_and_history(void **state)
 
   /* the key in layer 1 is a finding even though nothing deleted it */
   struct check_report rep;
-  assert_int_equal(check_image(path, &img, true, &rep, &err), 0);
+  assert_int_equal(check_image(path, &img, true, NULL, &rep, &err), 0);
   assert_int_equal(rep.results[7].status, CHECK_FAIL);
   assert_string_equal(rep.results[7].findings.items[0], "/root/.ssh/id_ed25519 in layer 1: a private key");
   check_report_free(&rep);
   image_free(&img);
   tl_rmtree(dir);
+}
+
+/* ---- the merge of a described image ----------------------------------- */
+
+static struct image_file *
+add(struct image *img, int layer, const char *path, char type, mode_t mode, const char *target)
+{
+  struct image_file *f = image_history_add(img);
+  f->path = xstrdup(path);
+  f->type = type;
+  f->mode = mode;
+  f->layer = layer;
+  f->target = target ? xstrdup(target) : NULL;
+  return f;
+}
+
+static const struct image_file *
+tree_file(const struct image *img, const char *path)
+{
+  struct derror err = DERROR_INIT;
+  const struct image_file *f = image_lookup(img, path, false, &err);
+  derror_clear(&err);
+  return f;
+}
+
+/* A hardlink is the inode its target was when it was applied; a whiteout
+ * spares its own layer. */
+static void
+test_merge_links_and_whiteouts(void **state)
+{
+  struct image img = { 0 };
+
+  add(&img, 0, "/bin", 'd', 0755, NULL);
+  add(&img, 0, "/bin/dash", 'f', 04755, NULL)->marks = IMAGE_MARK_SHELL | IMAGE_MARK_ELF;
+  add(&img, 0, "/bin/tool", 'h', 0644, "/bin/dash");
+  add(&img, 0, "/bin/dash", 'f', 0755, NULL);
+  add(&img, 0, "/bin/link", 'l', 0777, "dash");
+  add(&img, 0, "/bin/hl", 'h', 0600, "/bin/link");
+  add(&img, 0, "/bin/nowhere", 'h', 0600, "/bin/none");
+  add(&img, 1, "/bin/own", 'f', 0644, NULL);
+  add(&img, 1, "/bin/.wh.own", 'f', 0644, NULL);
+  add(&img, 1, "/bin/.wh.dash", 'f', 0644, NULL);
+  add(&img, 1, "/bin/.wh.", 'f', 0644, NULL);
+  add(&img, 1, "/bin/.wh..", 'f', 0644, NULL);
+  image_merge(&img);
+
+  const struct image_file *tool = tree_file(&img, "/bin/tool");
+  assert_non_null(tool);
+  assert_int_equal(tool->type, 'f');
+  assert_int_equal(tool->mode, 04755);
+  assert_int_equal(tool->marks, IMAGE_MARK_SHELL | IMAGE_MARK_ELF);
+  assert_null(tool->target);
+  assert_int_equal(tool->layer, 0);
+  assert_int_equal(tool->src, 1);
+  assert_null(tree_file(&img, "/bin/dash"));
+  assert_non_null(tree_file(&img, "/bin/own"));
+  assert_non_null(tree_file(&img, "/bin"));
+  /* a link to a symlink is that symlink */
+  const struct image_file *hl = tree_file(&img, "/bin/hl");
+  assert_int_equal(hl->type, 'l');
+  assert_string_equal(hl->target, "dash");
+  /* a described image keeps a link to nothing as it is */
+  const struct image_file *nowhere = tree_file(&img, "/bin/nowhere");
+  assert_int_equal(nowhere->type, 'h');
+  assert_string_equal(nowhere->target, "/bin/none");
+  image_free(&img);
+}
+
+/* The merge against a naive one (every removal a scan of every name), on
+ * random histories over a few names: files, directories, hardlinks,
+ * whiteouts and opaque directories in four layers. */
+struct naive {
+  const char *path;
+  size_t name, inode;
+  int layer;
+};
+
+static void
+naive_remove(struct naive *t, size_t *n, const char *p, int below_layer, bool self)
+{
+  size_t len = strlen(p), k = 0;
+  for (size_t i = 0; i < *n; i++) {
+    bool under = len == 1 || (strncmp(t[i].path, p, len) == 0 && t[i].path[len] == '/');
+    bool hit = (under || (self && strcmp(t[i].path, p) == 0)) && t[i].layer < below_layer;
+    if (!hit)
+      t[k++] = t[i];
+  }
+  *n = k;
+}
+
+static struct naive *
+naive_find(struct naive *t, size_t n, const char *p)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(t[i].path, p) == 0)
+      return &t[i];
+  return NULL;
+}
+
+static void
+naive_apply(const struct image *img, size_t h, struct naive *t, size_t *n)
+{
+  const struct image_file *e = &img->history[h];
+  const char *base = strrchr(e->path, '/') + 1;
+  cleanup_free char *dir = xstrndup(e->path, (size_t) (base - e->path - 1));
+
+  if (strcmp(base, ".wh..wh..opq") == 0) {
+    naive_remove(t, n, *dir ? dir : "/", e->layer, false);
+    return;
+  }
+  if (strncmp(base, ".wh.", 4) == 0) {
+    cleanup_free char *gone = xasprintf("%s/%s", dir, base + 4);
+    naive_remove(t, n, gone, e->layer, true);
+    return;
+  }
+  size_t inode = h;
+  struct naive *target = e->type == 'h' ? naive_find(t, *n, e->target) : NULL;
+  if (target && img->history[target->inode].type != 'd')
+    inode = target->inode;
+  struct naive *old = naive_find(t, *n, e->path);
+  if (old && !(img->history[old->inode].type == 'd' && img->history[inode].type == 'd'))
+    naive_remove(t, n, e->path, INT32_MAX, false);
+  if ((old = naive_find(t, *n, e->path)) == NULL)
+    old = &t[(*n)++];
+  *old = (struct naive) { e->path, h, inode, e->layer };
+}
+
+static int
+naive_cmp(const void *a, const void *b)
+{
+  return strcmp(((const struct naive *) a)->path, ((const struct naive *) b)->path);
+}
+
+static void
+test_merge_random(void **state)
+{
+  static const char *const names[] = { "/a", "/a/b", "/a/b/c", "/a/c", "/a-", "/a/b-", "/b", "/b/a", "/b/a/a" };
+  const size_t n_names = sizeof names / sizeof *names;
+  unsigned seed = 1;
+
+  for (int round = 0; round < 2000; round++) {
+    struct image img = { 0 };
+    size_t n_entries = 1 + (size_t) (rand_r(&seed) % 40);
+    for (size_t i = 0; i < n_entries; i++) {
+      int layer = (int) (i * 4 / n_entries);
+      const char *p = names[rand_r(&seed) % n_names];
+      cleanup_free char *dir = path_dirname(p);
+      switch (rand_r(&seed) % 6) {
+      case 0:
+        add(&img, layer, p, 'd', 0755, NULL);
+        break;
+      case 1: {
+        cleanup_free char *wh = xasprintf("%s/.wh.%s", strcmp(dir, "/") ? dir : "", path_basename(p));
+        add(&img, layer, wh, 'f', 0644, NULL);
+        break;
+      }
+      case 2: {
+        cleanup_free char *opq = xasprintf("%s/.wh..wh..opq", strcmp(dir, "/") ? dir : "");
+        add(&img, layer, opq, 'f', 0644, NULL);
+        break;
+      }
+      case 3:
+        add(&img, layer, p, 'h', 0644, names[rand_r(&seed) % n_names]);
+        break;
+      default:
+        add(&img, layer, p, 'f', (mode_t) (rand_r(&seed) % 010000), NULL);
+      }
+    }
+    struct naive *t = xcalloc(img.n_history, sizeof *t);
+    size_t n = 0;
+    for (size_t h = 0; h < img.n_history; h++)
+      naive_apply(&img, h, t, &n);
+    qsort(t, n, sizeof *t, naive_cmp);
+    image_merge(&img);
+    if (img.n_files != n)
+      fail_msg("round %d: %zu files, the naive merge %zu", round, img.n_files, n);
+    for (size_t i = 0; i < n; i++) {
+      assert_string_equal(img.files[i].path, t[i].path);
+      assert_ptr_equal(img.files[i].path, img.history[t[i].name].path);
+      assert_int_equal(img.files[i].src, t[i].inode);
+      assert_int_equal(img.files[i].layer, t[i].layer);
+    }
+    free(t);
+    image_free(&img);
+  }
 }
 
 int
@@ -111,6 +296,8 @@ main(void)
   setlocale(LC_ALL, "C.UTF-8");
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_whiteouts_and_history),
+    cmocka_unit_test(test_merge_links_and_whiteouts),
+    cmocka_unit_test(test_merge_random),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -213,6 +213,75 @@ test_flags_of_abi(void **state)
   assert_int_equal(ldcache_flags(&e), 0x0803); /* x32 */
 }
 
+/* Files that include each other's globs are each read once: eight layers
+ * of ten, each including the whole next layer, are 10^8 reads when every
+ * include is followed again (hours), 80 when each file is read once.  The
+ * directories come in the order of the first reading. */
+static void
+test_conf_read_once(void **state)
+{
+  char *d = tl_tmpdir();
+  struct sysroot root;
+  struct strv dirs = { 0 };
+  struct derror err = DERROR_INIT;
+
+  free(tl_write(d, "etc/ld.so.conf", "include /etc/ld.so.conf.d/L0-*.conf\n"));
+  for (int k = 0; k < 8; k++)
+    for (int j = 0; j < 10; j++) {
+      cleanup_free char *name = xasprintf("etc/ld.so.conf.d/L%d-%d.conf", k, j);
+      cleanup_free char *text = k < 7 ? xasprintf("/opt/l%d%d\ninclude /etc/ld.so.conf.d/L%d-*.conf\n", k, j, k + 1)
+                                      : xasprintf("/opt/l%d%d\n", k, j);
+      free(tl_write(d, name, text));
+    }
+  assert_int_equal(sysroot_open(&root, d, &err), 0);
+  /* the old expansion never ends: a stuck test is killed as a failure */
+  alarm(20);
+  assert_int_equal(ldconf_read(&root, &dirs, &err), 0);
+  alarm(0);
+  assert_int_equal(dirs.n, 80);
+  assert_string_equal(dirs.items[0], "/opt/l00");
+  assert_string_equal(dirs.items[7], "/opt/l70");
+  assert_string_equal(dirs.items[8], "/opt/l71");
+  assert_string_equal(dirs.items[17], "/opt/l61");
+  assert_string_equal(dirs.items[79], "/opt/l09");
+  strv_free(&dirs);
+
+  /* a file met twice by different globs and names counts once */
+  free(tl_write(d, "etc/ld.so.conf", "include /etc/ld.so.conf.d/L7-0.conf /etc/ld.so.conf.d/L7-*.conf\n"
+                                     "include /etc//ld.so.conf.d/./L7-0.conf\n"));
+  assert_int_equal(ldconf_read(&root, &dirs, &err), 0);
+  assert_int_equal(dirs.n, 10);
+  assert_string_equal(dirs.items[0], "/opt/l70");
+  assert_string_equal(dirs.items[9], "/opt/l79");
+  strv_free(&dirs);
+  sysroot_close(&root);
+  tl_rmtree(d);
+}
+
+/* However they include each other, the files read are bounded, with an
+ * error that names the bound. */
+static void
+test_conf_files_bounded(void **state)
+{
+  char *d = tl_tmpdir();
+  struct sysroot root;
+  struct strv dirs = { 0 };
+  struct derror err = DERROR_INIT;
+
+  free(tl_write(d, "etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n"));
+  assert_int_equal(tl_sh("mkdir -p '%s/etc/ld.so.conf.d' && cd '%s/etc/ld.so.conf.d' && "
+                         "for i in $(seq 4100); do echo /opt/$i >$i.conf; done",
+                         d, d),
+                   0);
+  assert_int_equal(sysroot_open(&root, d, &err), 0);
+  assert_int_equal(ldconf_read(&root, &dirs, &err), -1);
+  assert_non_null(strstr(err.msg, "more than 4096 ld.so.conf files read through includes"));
+  derror_clear(&err);
+  strv_free(&dirs);
+  sysroot_close(&root);
+  tl_rmtree(d);
+}
+
 int
 main(void)
 {
@@ -221,6 +290,8 @@ main(void)
     cmocka_unit_test(test_flags_of_abi),
     cmocka_unit_test(test_crafted_caches),
     cmocka_unit_test(test_cache_wins_over_conf),
+    cmocka_unit_test(test_conf_read_once),
+    cmocka_unit_test(test_conf_files_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

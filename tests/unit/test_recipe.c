@@ -220,6 +220,29 @@ static const struct bad bad_recipes[] = {
     "t.yaml:2:39: accounts.users[1]: name or uid already used by accounts.users[0]" },
   { "name: x\naccounts: {groups: [{name: a, gid: 7}, {name: a, gid: 8}]}\n",
     "t.yaml:2:40: accounts.groups[1]: name or gid already used by accounts.groups[0]" },
+  /* passwd and group are ':'-separated lines: a ':' or a newline would add
+   * fields or accounts (a passwordless uid 0) */
+  { "name: x\naccounts: {users: [{name: app, uid: 7, home: \"/h:0:0\"}]}\n",
+    "t.yaml:2:46: accounts.users[0].home: must not contain ':', a newline or another control character (a field of "
+    "/etc/passwd and /etc/group)" },
+  { "name: x\naccounts: {users: [{name: app, uid: 7, home: \"/home/app\\nevil::0:0:x:/:/bin/sh\"}]}\n",
+    "t.yaml:2:46: accounts.users[0].home: must not contain ':', a newline or another control character (a field of "
+    "/etc/passwd and /etc/group)" },
+  { "name: x\naccounts: {users: [{name: app, uid: 7, home: \"/home/app\\nevil\"}]}\n",
+    "t.yaml:2:46: accounts.users[0].home: must not contain ':', a newline or another control character (a field of "
+    "/etc/passwd and /etc/group)" },
+  { "name: x\naccounts:\n  users:\n    - name: app\n      uid: 7\n      home: \"/home/a\\tb\"\n",
+    "t.yaml:6:13: accounts.users[0].home: must not contain ':', a newline or another control character (a field of "
+    "/etc/passwd and /etc/group)" },
+  { "name: x\naccounts: {users: [{name: app, uid: 7, home: \"/home/a\\x7f\"}]}\n",
+    "t.yaml:2:46: accounts.users[0].home: must not contain ':', a newline or another control character (a field of "
+    "/etc/passwd and /etc/group)" },
+  { "name: x\naccounts: {users: [{name: \"a\\nb\", uid: 7}]}\n",
+    "t.yaml:2:27: accounts.users[0].name: must not contain ':', a newline or another control character (a field of "
+    "/etc/passwd and /etc/group)" },
+  { "name: x\naccounts: {groups: [{name: \"a:b\", gid: 7}]}\n",
+    "t.yaml:2:28: accounts.groups[0].name: must not contain ':', a newline or another control character (a field of "
+    "/etc/passwd and /etc/group)" },
   { "name: x\npaths: [{path: /a, type: fifo}]\n",
     "t.yaml:2:26: paths[0].type: must be \"directory\" or \"file\" (got \"fifo\")" },
   { "name: x\nports: [70000]\n", "t.yaml:2:9: ports[0]: \"70000\": port must be a number from 1 to 65535" },
