@@ -1,10 +1,11 @@
 # bash completion for distill(1): commands, each command's options, the
-# values of --compression, directories for --sysroot and --cache, recipes
-# (*.yaml, *.yml) and image archives (*.tar) where they are expected.
+# values of --compression, directories for --sysroot, --context and
+# --cache, recipes (*.yaml, *.yml) and image archives (*.tar) where they are
+# expected.
 
 _distill_options() {
 	case "$1" in
-	build) echo "-o --output -t --tag --sysroot --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom -q --quiet -v --verbose -h --help" ;;
+	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
 	check) echo "--json --allow -h --help" ;;
 	inspect | diff) echo "--json -h --help" ;;
@@ -30,7 +31,7 @@ _distill() {
 	--compression)
 		COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur"))
 		return ;;
-	--sysroot | --cache)
+	--sysroot | --context | --cache)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
 	-o | --output | --sbom)

@@ -29,6 +29,7 @@ struct build_options {
   const char *output;
   const char *name_tag;
   const char *sysroot;
+  const char *context; /* --context */
   const char *platform;
   int64_t epoch;
   enum compression comp;
@@ -40,8 +41,8 @@ struct build_options {
 };
 
 static const char usage_text[] =
-  "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--platform P[,P...]]\n"
-  "                    [--source-date-epoch N] [--compression gzip|zstd|none]\n"
+  "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--context DIR]\n"
+  "                    [--platform P[,P...]] [--source-date-epoch N] [--compression gzip|zstd|none]\n"
   "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [-q | -v]\n"
   "\n"
   "Build the OCI image a recipe describes into one tar archive.\n"
@@ -49,6 +50,8 @@ static const char usage_text[] =
   "  -o, --output FILE          the archive to write (default: NAME.tar)\n"
   "  -t, --tag NAME:TAG         the image name and tag (default: the recipe's)\n"
   "      --sysroot DIR          where absolute sources are read (default: the recipe's, or /)\n"
+  "      --context DIR          the directory relative sources must stay in, after \"..\" and symlinks\n"
+  "                             (default: the recipe's)\n"
   "      --platform P[,P...]    linux/amd64, linux/arm64, ...: must be the programs' own; several\n"
   "                             make one image per platform, each from its sysroot in the\n"
   "                             recipe's platforms (default: all of those)\n"
@@ -97,11 +100,22 @@ parse_epoch(const char *s, int64_t *out)
 static int
 parse_options(int argc, char **argv, struct build_options *o)
 {
-  enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE, OPT_PLATFORM, OPT_SBOM };
+  enum {
+    OPT_SYSROOT = 256,
+    OPT_EPOCH,
+    OPT_COMPRESSION,
+    OPT_JOBS,
+    OPT_CACHE,
+    OPT_NO_CACHE,
+    OPT_PLATFORM,
+    OPT_SBOM,
+    OPT_CONTEXT,
+  };
   static const struct option longopts[] = {
     { "output", required_argument, NULL, 'o' },
     { "tag", required_argument, NULL, 't' },
     { "sysroot", required_argument, NULL, OPT_SYSROOT },
+    { "context", required_argument, NULL, OPT_CONTEXT },
     { "platform", required_argument, NULL, OPT_PLATFORM },
     { "source-date-epoch", required_argument, NULL, OPT_EPOCH },
     { "compression", required_argument, NULL, OPT_COMPRESSION },
@@ -132,6 +146,9 @@ parse_options(int argc, char **argv, struct build_options *o)
       break;
     case OPT_SYSROOT:
       o->sysroot = optarg;
+      break;
+    case OPT_CONTEXT:
+      o->context = optarg;
       break;
     case OPT_PLATFORM: {
       const char *arch, *variant;
@@ -962,6 +979,8 @@ plan_target(const struct build_options *o, struct recipe *r, struct cache *cache
   if (t->platform && apply_platform(r, t->platform, err) < 0)
     return -1;
   if (sysroot_open(&t->root, t->sysroot, err) < 0)
+    return -1;
+  if (o->context && sysroot_set_context(&t->root, o->context, err) < 0)
     return -1;
   if (plan_build(r, &t->root, cache, &t->plan, err) < 0) {
     if (t->platform && o->platform && strchr(o->platform, ','))

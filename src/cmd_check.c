@@ -48,10 +48,13 @@ parse_allow(const char *arg, struct check_waiver **allow, size_t *n)
   cleanup_free char *id = xstrndup(arg, (size_t) (colon - arg));
   if ((why = check_waivable(id)) != NULL)
     return usage_error(what, why);
-  char *path = colon[1] == '/' ? path_normalize(colon + 1) : NULL;
+  /* a path in the image, or a place in its config (config:Env:NAME) */
+  char *path = strncmp(colon + 1, "config:", 7) == 0 ? xstrdup(colon + 1)
+               : colon[1] == '/'                     ? path_normalize(colon + 1)
+                                                     : NULL;
   if (path == NULL || strcmp(path, "/") == 0) {
     free(path);
-    return usage_error(what, "PATH must be an absolute path in the image, without \"..\"");
+    return usage_error(what, "PATH must be an absolute path in the image without \"..\", or config:...");
   }
   *allow = xreallocarray(*allow, *n + 1, sizeof **allow);
   (*allow)[(*n)++] = (struct check_waiver) { steal_pointer(&id), path, xstrdup(CLI_REASON) };

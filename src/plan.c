@@ -246,7 +246,8 @@ add_directory(const struct recipe *r, size_t i, const struct sysroot *root, stru
   struct stat st;
   size_t from = p->fs.n;
 
-  if (sysroot_locate(root, r->dir, d->src.source, &st, &host, err) < 0)
+  /* the tree is refused when it holds a credential store its excludes keep */
+  if (sysroot_locate_tree(root, r->dir, d->src.source, &d->exclude, &st, &host, err) < 0)
     return derror_wrap(err, "%s", what);
   if (!S_ISDIR(st.st_mode))
     return derror_set(err, "%s: `%s` is not a directory", what, d->src.source);

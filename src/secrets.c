@@ -341,7 +341,9 @@ rule_env(struct secrets *s, const char *p, size_t avail, uint64_t off, int prev)
     vlen++;
   /* DB_PASSWORD_FILE=/run/secrets/db names where the secret is */
   bool reference = (i - name >= 5 && (strncasecmp(p + i - 5, "_FILE", 5) == 0 || strncasecmp(p + i - 5, "_PATH", 5) == 0))
-                   || (vlen > 0 && v[0] == '/');
+                   || (vlen > 0 && v[0] == '/') || memmem(v, vlen, "://", 3) != NULL;
+  /* TOKEN_URL=https://..., a path, a documented example: not a secret */
+  reference |= documented_example(v, vlen);
   if (secret && vlen >= 8 && !reference && !placeholder(v, vlen))
     found(s, "env-secret", off);
 }

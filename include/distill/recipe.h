@@ -90,6 +90,7 @@ enum recipe_ca { RECIPE_CA_SYSROOT, RECIPE_CA_NONE, RECIPE_CA_PATH };
 /* An ordered string map (environment, labels, annotations). */
 struct recipe_kv {
   char *key, *value;
+  struct recipe_pos pos; /* of the key */
 };
 struct recipe_map {
   struct recipe_kv *items;
@@ -141,6 +142,13 @@ int recipe_load(const char *file, struct recipe *out, struct derror *err);
 /* Parse a recipe from memory; `file` names it in errors and sets its dir. */
 int recipe_parse(const char *file, const char *data, size_t len, struct recipe *out, struct derror *err);
 void recipe_free(struct recipe *r);
+
+/* The credential rule (secrets_in_value) a command-line argument breaks,
+ * or NULL: a token anywhere in it, or a secret-ish name given a literal
+ * value (--db-password=VALUE, DB_PASSWORD=VALUE).  The recipe's
+ * entrypoint and cmd are refused by it; check reads an image's the same
+ * way. */
+const char *recipe_secret_in_argument(const char *arg);
 
 
 #endif

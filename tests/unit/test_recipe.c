@@ -95,6 +95,9 @@ test_full_recipe(void **state)
   assert_int_equal(r.environment.n, 2);
   assert_string_equal(r.environment.items[0].key, "TZ");
   assert_string_equal(r.environment.items[1].value, "C.UTF-8");
+  /* a value's position is its key's, for errors raised after parsing */
+  assert_int_equal(r.environment.items[1].pos.line, 34);
+  assert_int_equal(r.environment.items[1].pos.column, 24);
   assert_string_equal(r.work_dir, "/home/nonroot");
   assert_int_equal(r.ports.n, 3);
   assert_string_equal(r.ports.items[2], "9090/tcp");
@@ -287,6 +290,99 @@ test_errors(void **state)
   assert_int_equal(failures, 0);
 }
 
+/* Tokens made here from a fixed alphabet, never real ones (and never
+ * written out whole in this file, where a scanner would take them for
+ * leaked ones). */
+static char *
+made(const char *prefix, size_t n, const char *alphabet)
+{
+  size_t k = strlen(alphabet), len = strlen(prefix);
+  char *s = xmalloc(len + n + 1);
+
+  memcpy(s, prefix, len);
+  for (size_t i = 0; i < n; i++)
+    s[len + i] = alphabet[(i * 7 + 3) % k];
+  s[len + n] = '\0';
+  return s;
+}
+
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define UPPER32 "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+#define REFUSED ": credentials never go in an image's config; pass them at run time"
+
+/* A credential in any value of the config or manifest is refused before
+ * anything is built, with the rule and where it is; a near miss of each
+ * is not. */
+static void
+test_secrets_in_values(void **state)
+{
+  cleanup_free char *gh = made("gh" "p_", 36, ALNUM), *gh_short = made("gh" "p_", 35, ALNUM);
+  cleanup_free char *akia = made("AK" "IA", 16, UPPER32), *example = made("AK" "IA", 9, UPPER32);
+  cleanup_free char *aws_secret = made("", 40, ALNUM "+/"), *gl = made("gl" "pat-", 20, ALNUM);
+  cleanup_free char *slack = made("xo" "xb-123456789012-", 24, ALNUM), *stripe = made("sk" "_live_", 24, ALNUM);
+  cleanup_free char *npm = made("np" "m_", 36, ALNUM), *google = made("AI" "za", 35, ALNUM);
+  cleanup_free char *jwt = made("ey" "JhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.", 43, ALNUM);
+  struct {
+    char *yaml, *error; /* NULL: parsed */
+  } cases[] = {
+    { xasprintf("name: x\nenvironment:\n  TZ: UTC\n  GITHUB_TOKEN: %s\n", gh),
+      xstrdup("t.yaml:4:3: environment.GITHUB_TOKEN: a GitHub token (github-token)" REFUSED) },
+    { xasprintf("name: x\nenvironment: {AWS_ACCESS_KEY_ID: %s}\n", akia),
+      xstrdup("t.yaml:2:15: environment.AWS_ACCESS_KEY_ID: an AWS access key id (aws-access-key-id)" REFUSED) },
+    { xasprintf("name: x\nenvironment: {AWS_SECRET_ACCESS_KEY: \"%s\"}\n", aws_secret),
+      xstrdup("t.yaml:2:15: environment.AWS_SECRET_ACCESS_KEY: an AWS secret access key (aws-secret-access-key)"
+              REFUSED) },
+    { xstrdup("name: x\nenvironment: {DB_PASSWORD: Xy7pQ2wLk9}\n"),
+      xstrdup("t.yaml:2:15: environment.DB_PASSWORD: a password, secret or token (env-secret)" REFUSED) },
+    { xasprintf("name: x\nlabels:\n  maintainer: me\n  com.example.hook: %s\n", slack),
+      xstrdup("t.yaml:4:3: labels.com.example.hook: a Slack token (slack-token)" REFUSED) },
+    { xasprintf("name: x\nlabels: {com.example.session: %s}\n", jwt),
+      xstrdup("t.yaml:2:10: labels.com.example.session: a JSON Web Token (jwt)" REFUSED) },
+    { xasprintf("name: x\nannotations: {org.example.ci: %s}\n", gl),
+      xstrdup("t.yaml:2:15: annotations.org.example.ci: a GitLab personal access token (gitlab-token)" REFUSED) },
+    { xasprintf("name: x\ncmd: [/app, \"--token=%s\"]\n", gh),
+      xstrdup("t.yaml:2:13: cmd[1]: a GitHub token (github-token)" REFUSED) },
+    { xstrdup("name: x\ncmd:\n  - /app\n  - --db-password=Xy7pQ2wLk9\n"),
+      xstrdup("t.yaml:4:5: cmd[1]: a password, secret or token (env-secret)" REFUSED) },
+    { xasprintf("name: x\nentrypoint: [/app, --key, %s]\n", stripe),
+      xstrdup("t.yaml:2:27: entrypoint[2]: a Stripe live secret or restricted key (stripe-live-key)" REFUSED) },
+    { xasprintf("name: x\nentrypoint: [/bin/sh, -c, \"npm publish --token %s\"]\n", npm),
+      xstrdup("t.yaml:2:27: entrypoint[2]: an npm token (npm-token)" REFUSED) },
+    { xasprintf("name: x\ncmd: [/app, \"API_KEY=%s\"]\n", google),
+      xstrdup("t.yaml:2:13: cmd[1]: a Google API key (google-api-key)" REFUSED) },
+    /* near misses */
+    { xstrdup("name: x\nenvironment: {DB_PASSWORD_FILE: /run/secrets/db, TZ: UTC, API_TOKEN: \"${API_TOKEN}\"}\n"),
+      NULL },
+    { xasprintf("name: x\nlabels: {maintainer: me, org.opencontainers.image.revision: "
+                "0123456789abcdef0123456789abcdef01234567, password-policy: strict, com.example.ref: %s,"
+                " com.example.docs: %sEXAMPLE}\n",
+                gh_short, example),
+      NULL },
+    { xstrdup("name: x\nannotations: {org.opencontainers.image.source: \"https://example.org/app\"}\n"), NULL },
+    { xstrdup("name: x\ncmd: [/app, --password-file=/run/x, \"--password=$DB_PASSWORD\", --token-file, /run/t]\n"),
+      NULL },
+    { xstrdup("name: x\nentrypoint: [/app, \"--secret=${SECRET}\", --listen=0.0.0.0:8080]\n"), NULL },
+  };
+  int failures = 0;
+
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    struct recipe r;
+    struct derror err = DERROR_INIT;
+    int ret = recipe_parse("t.yaml", cases[i].yaml, strlen(cases[i].yaml), &r, &err);
+    bool ok = cases[i].error ? ret < 0 && err.msg && strcmp(err.msg, cases[i].error) == 0 : ret == 0;
+    if (!ok) {
+      print_error("case %zu:\n  yaml:     %s\n  expected: %s\n  got:      %s\n", i, cases[i].yaml,
+                  cases[i].error ? cases[i].error : "(success)", err.msg ? err.msg : "(success)");
+      failures++;
+    }
+    derror_clear(&err);
+    recipe_free(&r);
+    free(cases[i].yaml);
+    free(cases[i].error);
+  }
+  assert_int_equal(failures, 0);
+}
+
 static void
 test_depth_bounded(void **state)
 {
@@ -350,7 +446,7 @@ main(void)
     cmocka_unit_test(test_full_recipe),    cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_normalised_values), cmocka_unit_test(test_errors),
     cmocka_unit_test(test_depth_bounded),  cmocka_unit_test(test_load_from_file),
-    cmocka_unit_test(test_size_bounded),
+    cmocka_unit_test(test_size_bounded),     cmocka_unit_test(test_secrets_in_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,6 +158,8 @@ test_values(void **state)
   assert_null(secrets_in_value("TZ", "UTC"));
   assert_null(secrets_in_value("PATH", "/usr/bin:/bin"));
   assert_null(secrets_in_value("DB_PASSWORD_FILE", "/run/secrets/db"));
+  assert_null(secrets_in_value("TOKEN_URL", "https://auth.example.org/token"));
+  assert_null(secrets_in_value("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"));
 }
 
 static void
