@@ -368,7 +368,7 @@ cache_hit_free(struct cache_hit *hit)
   strv_free(&hit->marks);
 }
 
-#define RECORD_HEAD "distill-cache 2"
+#define RECORD_HEAD "distill-cache 3"
 #define NOTE_HEAD "distill-note 1"
 
 /* The key's record; anything unexpected is a miss, and the record goes. */

@@ -48,8 +48,11 @@ check_waivable(const char *id)
   for (size_t i = 0; check_ids[i]; i++)
     if (strcmp(id, check_ids[i]) == 0)
       return NULL;
+  /* a credential rule's id waives no-secrets' findings of that rule */
+  if (secrets_rule(id))
+    return NULL;
   return "not a check id (no-shell, no-package-manager, no-setuid, no-world-writable, immutable-programs, "
-         "no-devices, no-secrets, ca-bundle)";
+         "no-devices, no-secrets, ca-bundle) nor a credential rule's (github-token, ...)";
 }
 
 /* ---- names made safe to show ------------------------------------------ */
@@ -281,11 +284,13 @@ start(struct check_report *rep, size_t i, const char *title, const char *refs)
   return r;
 }
 
+/* The waiver of check `id` (or of credential rule `rule`, when not NULL)
+ * for `path`. */
 static const struct check_waiver *
-waiver_for(const struct check_waiver *w, size_t n, const char *id, const char *path, size_t *at)
+waiver_for(const struct check_waiver *w, size_t n, const char *id, const char *rule, const char *path, size_t *at)
 {
   for (size_t i = 0; path && i < n; i++)
-    if (strcmp(w[i].id, id) == 0 && strcmp(w[i].path, path) == 0) {
+    if ((strcmp(w[i].id, id) == 0 || (rule && strcmp(w[i].id, rule) == 0)) && strcmp(w[i].path, path) == 0) {
       if (at)
         *at = i;
       return &w[i];
@@ -295,26 +300,27 @@ waiver_for(const struct check_waiver *w, size_t n, const char *id, const char *p
 
 static void finding(struct check_result *r, enum check_status s, const char *path, const char *fmt, ...)
   DISTILL_PRINTF(4, 5);
+static void rule_finding(struct check_result *r, const char *path, const char *rule, const char *fmt, ...)
+  DISTILL_PRINTF(4, 5);
 
 /* A finding about `path` (as in the image; NULL when it names no file),
  * its message made of names already escaped with escape_text: waived when
- * a waiver accepts it.  escape_controls once more, so that no message can
- * forge a line, whoever wrote it. */
+ * a waiver accepts it, by the check's id or by the credential rule's.
+ * escape_controls once more, so that no message can forge a line,
+ * whoever wrote it. */
 static void
-finding(struct check_result *r, enum check_status s, const char *path, const char *fmt, ...)
+vfinding(struct check_result *r, enum check_status s, const char *path, const char *rule, const char *fmt,
+         va_list ap)
 {
   const struct check_options *opt = r->rep->opt;
-  va_list ap;
   char *raw;
   size_t at;
 
-  va_start(ap, fmt);
   if (vasprintf(&raw, fmt, ap) < 0)
     oom();
-  va_end(ap);
   cleanup_free char *msg = escape_controls(raw);
   free(raw);
-  const struct check_waiver *w = opt ? waiver_for(opt->allow, opt->n_allow, r->id, path, &at) : NULL;
+  const struct check_waiver *w = opt ? waiver_for(opt->allow, opt->n_allow, r->id, rule, path, &at) : NULL;
   if (w) {
     r->rep->used[at] = true;
     strv_push_take(&r->waived, steal_pointer(&msg));
@@ -323,7 +329,7 @@ finding(struct check_result *r, enum check_status s, const char *path, const cha
       r->status = CHECK_WAIVED;
     return;
   }
-  w = opt ? waiver_for(opt->recorded, opt->n_recorded, r->id, path, NULL) : NULL;
+  w = opt ? waiver_for(opt->recorded, opt->n_recorded, r->id, rule, path, NULL) : NULL;
   if (w) {
     cleanup_free char *reason = escape_text(w->reason);
     cleanup_free char *p = escape_text(path);
@@ -334,6 +340,28 @@ finding(struct check_result *r, enum check_status s, const char *path, const cha
   }
   if (s > r->status)
     r->status = s;
+}
+
+static void
+finding(struct check_result *r, enum check_status s, const char *path, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vfinding(r, s, path, NULL, fmt, ap);
+  va_end(ap);
+}
+
+/* A credential found by rule `rule`: a failure a waiver may name by the
+ * rule's id too. */
+static void
+rule_finding(struct check_result *r, const char *path, const char *rule, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vfinding(r, CHECK_FAIL, path, rule, fmt, ap);
+  va_end(ap);
 }
 
 static void
@@ -444,6 +472,16 @@ credential_name(const char *path)
   return NULL;
 }
 
+/* What a credential rule finds ("a GitHub token"), from its table. */
+static const char *
+secret_what(const char *rule)
+{
+  for (size_t i = 0; secret_rules[i].id; i++)
+    if (strcmp(secret_rules[i].id, rule) == 0)
+      return secret_rules[i].what;
+  return rule;
+}
+
 /* Every layer is looked at: deleting a secret in a later layer leaves it
  * in the image's history, where anyone who pulls the image can read it. */
 static void
@@ -455,15 +493,20 @@ check_secrets(const struct image *img, struct check_result *r)
       continue;
     const char *cred = credential_name(f->path);
     bool key = f->marks & IMAGE_MARK_PRIVATE_KEY;
-    if (!cred && !key)
+    if (!cred && !key && !f->secret)
       continue;
     struct derror err = DERROR_INIT;
     const struct image_file *now = image_lookup(img, f->path, false, &err);
     derror_clear(&err);
     bool gone = now == NULL || now->layer != f->layer;
     cleanup_free char *path = escape_text(f->path);
-    finding(r, CHECK_FAIL, f->path, "%s in layer %d: %s%s", path, f->layer + 1, key ? "a private key" : "credentials",
-            gone ? " (deleted by a later layer, still in the image)" : "");
+    const char *deleted = gone ? " (deleted by a later layer, still in the image)" : "";
+    if (key || cred)
+      finding(r, CHECK_FAIL, f->path, "%s in layer %d: %s%s", path, f->layer + 1,
+              key ? "a private key" : "credentials", deleted);
+    if (f->secret)
+      rule_finding(r, f->path, f->secret, "%s in layer %d: %s (%s)%s", path, f->layer + 1, secret_what(f->secret),
+                   f->secret, deleted);
   }
 }
 

@@ -9,6 +9,7 @@
 #include "distill/plan.h"
 #include "distill/recipe.h"
 #include "distill/sbom.h"
+#include "distill/secrets.h"
 #include "distill/util.h"
 
 #include <errno.h>
@@ -302,8 +303,10 @@ record_entry(void *ctx, const struct rootfs_entry *e, const struct scan *content
   f->layer = r->layer;
   f->marks = content->marks;
   f->what = content->what;
+  f->secret = content->secret;
   if (r->marks)
-    strv_push_take(r->marks, xasprintf("%u %s", content->marks, content->what ? content->what : "-"));
+    strv_push_take(r->marks, xasprintf("%u %s %s", content->marks, content->what ? content->what : "-",
+                                       content->secret ? content->secret : "-"));
 }
 
 /* A layer from the cache: its entries told to the record as if written,
@@ -318,11 +321,13 @@ replay_entries(struct record *rec, const struct rootfs *fs, enum rootfs_layer la
     return -1;
   for (size_t k = 0; k < n; k++) {
     struct scan sc;
-    char what[64];
+    char what[64], secret[64];
     scan_init(&sc);
-    if (sscanf(hit->marks.items[k], "%u %63s", &sc.marks, what) != 2)
+    /* a record from before the credential rules has two fields: rebuilt */
+    if (sscanf(hit->marks.items[k], "%u %63s %63s", &sc.marks, what, secret) != 3)
       return -1;
     sc.what = scan_known(what);
+    sc.secret = secrets_rule(secret);
     record_entry(rec, &fs->items[idx[k]], &sc);
   }
   return 0;

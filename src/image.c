@@ -79,6 +79,9 @@ compression_magic(const unsigned char *p, size_t n)
   for (size_t i = 0; i < sizeof magics / sizeof *magics; i++)
     if (n >= magics[i].len && memcmp(p, magics[i].magic, magics[i].len) == 0)
       return magics[i].name;
+  /* zstd may start with a skippable frame, 0x184D2A50 to 0x184D2A5F */
+  if (n >= 4 && (p[0] & 0xf0) == 0x50 && memcmp(p + 1, "\x2a\x4d\x18", 3) == 0)
+    return "zstd";
   /* bzip2: "BZh", the block size, then a block's or the end's magic; a tar
    * could start with a file named "BZh9", hardly with the rest */
   if (n >= 10 && memcmp(p, "BZh", 3) == 0 && p[3] >= '1' && p[3] <= '9'
@@ -661,6 +664,7 @@ struct layer_stream {
   uint64_t bytes;
   struct layer_limit limit;
   bool over;           /* stopped at the limit */
+  bool ratio;          /* stopped at IMAGE_MAX_RATIO */
   const char *nested;  /* the compression found under the filter */
 };
 
@@ -686,6 +690,14 @@ layer_read(struct archive *a, void *data, const void **out)
     s->over = true;
     archive_set_error(a, EFBIG, "too large");
     return -1;
+  }
+  if (s->filter && s->bytes > IMAGE_RATIO_FROM) {
+    uint64_t in = (uint64_t) archive_filter_bytes(s->raw, -1);
+    if (in == 0 || s->bytes / in > IMAGE_MAX_RATIO) {
+      s->ratio = true;
+      archive_set_error(a, EFBIG, "too compressed");
+      return -1;
+    }
   }
   s->bytes += (uint64_t) n;
   digest_update(&s->diff, s->buf, (size_t) n);
@@ -737,6 +749,9 @@ layer_error(const char *archive, size_t li, const struct layer_stream *s, struct
   if (s->nested)
     return derror_set(err, "`%s`: layer %zu is compressed with %s, but its media type says a plain tar", archive,
                       li + 1, s->nested);
+  if (s->ratio)
+    return derror_set(err, "`%s`: layer %zu uncompresses to more than %d times its size past the first GiB: a "
+                           "decompression bomb, not a layer", archive, li + 1, IMAGE_MAX_RATIO);
   if (s->over) {
     cleanup_free char *bound = human_size(s->limit.bound);
     if (s->limit.image)
@@ -878,9 +893,10 @@ read_content(const struct reader *rd, size_t li, struct layer_reader *lr, struct
 {
   struct content c;
 
-  scan_init(&c.scan);
+  scan_begin(&c.scan, e->path);
   digest_init(&c.digest);
   int r = read_entry_data(lr->tar, content_bytes, &c);
+  scan_finish(&c.scan);
   if (r != 0) {
     digest_abort(&c.digest);
     return r > 0 ? sparse_error(rd, li, e->path, err)
@@ -889,6 +905,7 @@ read_content(const struct reader *rd, size_t li, struct layer_reader *lr, struct
   digest_final(&c.digest, e->digest);
   e->marks = c.scan.marks;
   e->what = c.scan.what;
+  e->secret = c.scan.secret;
   return 0;
 }
 
@@ -1521,6 +1538,15 @@ layer_reopen(struct layer_reader *lr, const char *archive, const struct image *i
   return layer_open(lr, archive, li, name, img->layers[li].media_type, &limit, err);
 }
 
+/* Whether an entry of the history is one reading the layer's tar again
+ * counts: the root directory is none (normalize_entry makes it NULL), in
+ * case a described image recorded it. */
+static bool
+in_tar(const struct image_file *e)
+{
+  return strcmp(e->path, "/") != 0;
+}
+
 /* The history entry a file of the tree or of the history has its bytes
  * from, and its place among the entries of its layer as the layer's tar
  * lists them (the root directory, no entry, aside), as read_layer saw them. */
@@ -1533,7 +1559,7 @@ content_entry(const struct image *img, const struct image_file *f, size_t *ordin
   if (src >= img->n_history)
     return NONE;
   for (size_t i = 0; i < src; i++)
-    *ordinal += img->history[i].layer == img->history[src].layer;
+    *ordinal += img->history[i].layer == img->history[src].layer && in_tar(&img->history[i]);
   return src;
 }
 
@@ -1685,7 +1711,7 @@ image_extract(const char *archive, const struct image *img, image_extract_fn wan
 
   for (size_t i = 0; i < img->n_history; i++) {
     int l = img->history[i].layer;
-    ordinals[i] = l >= 0 && (size_t) l < img->n_layers ? count[l]++ : 0;
+    ordinals[i] = l >= 0 && (size_t) l < img->n_layers && in_tar(&img->history[i]) ? count[l]++ : 0;
   }
   for (size_t i = 0; i < img->n_files; i++) {
     const struct image_file *f = &img->files[i];

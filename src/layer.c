@@ -332,8 +332,10 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     struct scan sc;
     if (!marks[i])
       continue;
-    scan_init(&sc);
-    if (write_entry(a, ae, &fs->items[i], opt, &sc, err) < 0)
+    scan_begin(&sc, fs->items[i].path);
+    int w = write_entry(a, ae, &fs->items[i], opt, &sc, err);
+    scan_finish(&sc);
+    if (w < 0)
       goto out;
     if (opt->written)
       opt->written(opt->ctx, &fs->items[i], &sc);

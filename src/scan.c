@@ -1,6 +1,8 @@
 /* What the content of a file reveals, read in chunks of any size: an ELF
  * header, a private key, the text of a shell or package manager. */
 #include "distill/scan.h"
+#include "distill/secrets.h"
+#include "distill/util.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -96,6 +98,8 @@ scan_chunk(struct scan *s, const void *bytes, size_t n)
 {
   const char *data = bytes;
 
+  if (s->secrets)
+    secrets_chunk(s->secrets, bytes, n);
   /* the ELF magic, however the first bytes are cut (5: not ELF) */
   for (size_t i = 0; i < n && s->magic < 4; i++)
     s->magic = data[i] == "\177ELF"[s->magic] ? s->magic + 1 : 5;
@@ -135,6 +139,28 @@ void
 scan_init(struct scan *s)
 {
   memset(s, 0, sizeof *s);
+}
+
+void
+scan_begin(struct scan *s, const char *path)
+{
+  scan_init(s);
+  s->secrets = xmalloc(sizeof *s->secrets);
+  secrets_init(s->secrets, path);
+}
+
+void
+scan_finish(struct scan *s)
+{
+  if (s->secrets == NULL)
+    return;
+  secrets_end(s->secrets);
+  if (s->secrets->n_findings) {
+    s->marks |= IMAGE_MARK_SECRET;
+    s->secret = secrets_primary(s->secrets);
+  }
+  free(s->secrets);
+  s->secrets = NULL;
 }
 
 const char *

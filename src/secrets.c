@@ -549,6 +549,19 @@ secrets_end(struct secrets *s)
     found(s, "gcp-service-account", 0);
 }
 
+/* A token's own format says more than the place it sits in (a .netrc
+ * password line, a secret-sounding variable). */
+const char *
+secrets_primary(const struct secrets *s)
+{
+  const char *rule = s->n_findings ? s->findings[0].rule : NULL;
+
+  for (size_t i = s->n_findings; i-- > 0;)
+    if (strcmp(s->findings[i].rule, "env-secret") != 0 && strcmp(s->findings[i].rule, "netrc-password") != 0)
+      rule = s->findings[i].rule;
+  return rule;
+}
+
 const char *
 secrets_in_value(const char *name, const char *value)
 {
@@ -562,11 +575,16 @@ secrets_in_value(const char *name, const char *value)
   secrets_chunk(s, value, strlen(value));
   secrets_chunk(s, "\n", 1);
   secrets_end(s);
-  /* the token's own format says more than the variable's name */
-  rule = s->n_findings ? s->findings[0].rule : NULL;
-  for (size_t i = 0; i < s->n_findings; i++)
-    if (strcmp(s->findings[i].rule, "env-secret") != 0)
-      rule = s->findings[i].rule;
+  rule = secrets_primary(s);
   free(s);
   return rule;
+}
+
+const char *
+secrets_rule(const char *id)
+{
+  for (size_t i = 0; secret_rules[i].id; i++)
+    if (strcmp(secret_rules[i].id, id) == 0)
+      return secret_rules[i].id;
+  return NULL;
 }

@@ -35,6 +35,11 @@
  * or a number with K, M, G or T) set others. */
 #define IMAGE_MAX_LAYER_BYTES (16ull << 30)
 #define IMAGE_MAX_IMAGE_BYTES (64ull << 30)
+/* Past the first GiB, a layer may uncompress to at most 4096 times the
+ * bytes read for it: gzip cannot exceed about 1032:1, and only a bomb
+ * (zeros upon zeros in zstd) comes near this. */
+#define IMAGE_MAX_RATIO 4096
+#define IMAGE_RATIO_FROM (1ull << 30)
 
 /* An entry of a layer (in `history`), or a name of the merged tree (in
  * `files`, whose strings belong to the history).  In the merged tree a
@@ -53,6 +58,7 @@ struct image_file {
   int layer;    /* index of the layer that wrote it */
   unsigned marks; /* enum scan_mark: what the content revealed */
   const char *what; /* the shell or package manager the content shows */
+  const char *secret; /* the credential rule the content breaks (secrets.h), or NULL */
   size_t src;   /* merged tree: the history entry whose inode (and bytes) this is */
 };
 

@@ -12,6 +12,7 @@ enum scan_mark {
   IMAGE_MARK_SHELL = 1 << 1,       /* the text of a known shell */
   IMAGE_MARK_PACKAGE_MANAGER = 1 << 2,
   IMAGE_MARK_ELF = 1 << 3,
+  IMAGE_MARK_SECRET = 1 << 4,      /* a credential by content (secrets.h): `secret` names the rule */
 };
 
 struct scan {
@@ -20,9 +21,15 @@ struct scan {
   unsigned magic;   /* bytes of the ELF magic seen so far; 5: not ELF */
   char tail[96];    /* the last bytes so far, for needles across chunks */
   size_t tail_len;
+  struct secrets *secrets; /* the credential rules' state, between scan_begin and scan_finish */
+  const char *secret;      /* the first credential rule the content breaks, or NULL */
 };
 
 void scan_init(struct scan *s);
+/* A file's scan with the credential rules too (`path` is its path in the
+ * image, which narrows some of them); scan_finish() ends it. */
+void scan_begin(struct scan *s, const char *path);
+void scan_finish(struct scan *s);
 void scan_chunk(struct scan *s, const void *data, size_t n);
 /* The scan's own name for `what` ("busybox", "dpkg"), or NULL. */
 const char *scan_known(const char *what);

@@ -45,9 +45,16 @@ void secrets_chunk(struct secrets *s, const void *data, size_t n);
  * that needed the whole file. */
 void secrets_end(struct secrets *s);
 
+/* The rule that best names what a finished scan found: a token format
+ * before the place it sits in; NULL when nothing was found. */
+const char *secrets_primary(const struct secrets *s);
+
 /* Check a short value (an environment variable, a label, an argument) as
  * it stands; the first rule it breaks, or NULL. */
 const char *secrets_in_value(const char *name, const char *value);
+
+/* The rule of that id (its static string), or NULL. */
+const char *secrets_rule(const char *id);
 
 /* Every rule's id and what it finds, NULL-terminated, for docs and tests. */
 struct secret_rule_info {

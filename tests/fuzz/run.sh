@@ -43,7 +43,9 @@ hostile.archive(f"{out}/plain-layers.tar", [hostile.GOOD_LAYER, second], compres
 gz = hostile.CODECS["gzip"][1]
 links = hostile.GOOD_LAYER + hostile.BIN + [
     ("bin/dash", "f", hostile.DASH, 0o4755), ("bin/x", "h", "bin/dash", 0o644),
-    ("sbin/y", "h", "bin/x", 0o600), ("bin/dash", "f", b"#!/bin/sh\n", 0o755)]
+    ("sbin/y", "h", "bin/x", 0o600), ("bin/dash", "f", b"#!/bin/sh\n", 0o755),
+    ("etc/ssl/", "d", None, 0o755), ("etc/ssl/certs/", "d", None, 0o755), ("etc/ssl/certs/a.pem", "f", b"-----\n", 0o644),
+    ("etc/ssl/certs/ca-certificates.crt", "h", "etc/ssl/certs/a.pem", 0o644)]
 upper = [("bin/.wh.dash", "f", b"", 0o644), ("bin/w", "f", b"w", 0o644), ("bin/.wh.w", "f", b"", 0o644),
          ("sbin/.wh..wh..opq", "f", b"", 0o644), ("sbin/v", "h", "bin/x", 0o755), ("etc/.wh.passwd", "f", b"", 0o644)]
 sparse = [("raw", "raw", hostile.sparse_entry("etc/s", b"s" * 100, 1 << 40, kind), 0)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 
 DISTILL = os.environ["DISTILL"]
@@ -375,6 +376,9 @@ def test_whiteouts(a):
                      absent=[("", " /srv/old"), ("", " /etc/passwd")])
 
 
+OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
+
+
 def nested(outer, inner):
     return lambda raw: outer(inner(raw))
 
@@ -389,15 +393,15 @@ def test_filters(a):
         ("gzip", nested(gz, gz), "layer 1 is compressed twice (gzip inside gzip)"),
         ("gzip", nested(gz, xz), "layer 1 is compressed twice (xz inside gzip)"),
         ("gzip", nested(gz, bz2.compress), "layer 1 is compressed twice (bzip2 inside gzip)"),
-        ("none", xz, "layer 1 is compressed with xz, but its media type application/vnd.oci.image.layer.v1.tar says a plain tar"),
-        ("none", gz, "layer 1 is compressed with gzip, but its media type application/vnd.oci.image.layer.v1.tar says"),
-        ("gzip", lambda raw: raw, "layer 1 is not compressed, but its media type application/vnd.oci.image.layer.v1.tar+gzip says gzip"),
-        ("gzip", xz, "layer 1 is compressed with xz, but its media type application/vnd.oci.image.layer.v1.tar+gzip says gzip"),
+        ("none", xz, f"layer 1 is compressed with xz, but its media type {OCI_TAR} says a plain tar"),
+        ("none", gz, f"layer 1 is compressed with gzip, but its media type {OCI_TAR} says"),
+        ("gzip", lambda raw: raw, f"layer 1 is not compressed, but its media type {OCI_TAR}+gzip says gzip"),
+        ("gzip", xz, f"layer 1 is compressed with xz, but its media type {OCI_TAR}+gzip says gzip"),
     ]
     if shutil.which("zstd"):
         cases += [("zstd", nested(zstd, zstd), "layer 1 is compressed twice (zstd inside zstd)"),
                   ("zstd", nested(zstd, gz), "layer 1 is compressed twice (gzip inside zstd)"),
-                  ("zstd", gz, "layer 1 is compressed with gzip, but its media type application/vnd.oci.image.layer.v1.tar+zstd says zstd")]
+                  ("zstd", gz, f"layer 1 is compressed with gzip, but its media type {OCI_TAR}+zstd says zstd")]
     for i, (media, encode, message) in enumerate(cases):
         archive(a(f"filter-{i}.tar"), compress=media, encode=encode)
         expect(f"a {media} layer: {message[8:]}", [DISTILL, "inspect", a(f"filter-{i}.tar")], message)
@@ -408,7 +412,8 @@ def test_filters(a):
     expect("docker's format: a gzip layer in gzip", [DISTILL, "inspect", a("filter-docker-gzgz.tar")],
            "layer 1 is compressed twice (gzip inside gzip)")
     docker_archive(a("filter-docker-gzip.tar"), encode=gz)
-    expect_lines("docker's format: a gzip layer, as docker load takes it", [DISTILL, "inspect", a("filter-docker-gzip.tar")],
+    expect_lines("docker's format: a gzip layer, as docker load takes it",
+                 [DISTILL, "inspect", a("filter-docker-gzip.tar")],
                  present=[("-rw-r--r-- 0:0", " /etc/passwd")])
     archive(a("outer.tar"))
     with open(a("outer.tar"), "rb") as f, open(a("outer.tar.gz"), "wb") as g:
@@ -472,6 +477,54 @@ def test_bounds(a):
            "the config's diff_id 1 is not a string: layer 1 cannot be verified")
 
 
+class Zeros(io.RawIOBase):
+    """`n` zero bytes, read in pieces, never held whole."""
+
+    def __init__(self, n):
+        self.left = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        k = min(len(b), self.left)
+        b[:k] = bytes(k)
+        self.left -= k
+        return k
+
+
+def zstd_bomb(size):
+    """A zstd layer whose tar holds one file of `size` zeros: a few KB that
+    uncompress to gigabytes."""
+    p = subprocess.Popen(["zstd", "-q", "-c", "-1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = []
+    reader = threading.Thread(target=lambda: out.append(p.stdout.read()))
+    reader.start()
+    with tarfile.open(fileobj=p.stdin, mode="w|", format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo("zeros")
+        info.size = size
+        t.addfile(info, Zeros(size))
+    p.stdin.close()
+    reader.join()
+    p.wait()
+    return out[0]
+
+
+def test_ratio(a):
+    """Past its first GiB a layer may uncompress to at most 4096 times the
+    bytes read for it: a zstd layer of zeros far below the size bounds is
+    refused as soon as it passes that, not after hashing gigabytes."""
+    if not shutil.which("zstd"):
+        print("SKIP ratio: zstd is not installed (.ci/run installs it)")
+        return
+    blob = zstd_bomb(3 << 30)
+    archive(a("ratio.tar"), compress="zstd", encode=lambda raw: blob)
+    start = time.monotonic()
+    expect(f"a zstd layer of 3 GiB of zeros in {len(blob)} bytes", [DISTILL, "inspect", a("ratio.tar")],
+           "layer 1 uncompresses to more than 4096 times its size past the first GiB")
+    print(f"    refused after {time.monotonic() - start:.1f} s")
+
+
 def test_sparse(a):
     """Sparse entries are refused: a few bytes of map stand for terabytes of
     zeros (a 10 KB archive had 15 TB hashed), and a hole at the end was no
@@ -484,7 +537,8 @@ def test_sparse(a):
                     compress=False)
             expect(f"a sparse file ({kind}, {what})", [DISTILL, "inspect", a(name)],
                    "layer 1: `/etc/sparse` is a sparse file", timeout=30)
-    archive(a("sparse-member.tar"), raw_members=sparse_entry("blobs/sha256/" + "0" * 64, b"z" * 512, 1 << 40, "pax-1.0"))
+    archive(a("sparse-member.tar"),
+            raw_members=sparse_entry("blobs/sha256/" + "0" * 64, b"z" * 512, 1 << 40, "pax-1.0"))
     expect("a sparse member of the archive", [DISTILL, "inspect", a("sparse-member.tar")],
            "member `blobs/sha256/" + "0" * 64 + "` is a sparse file", timeout=30)
 
@@ -585,6 +639,7 @@ def main():
     test_whiteouts(a)
     test_filters(a)
     test_bounds(a)
+    test_ratio(a)
     test_sparse(a)
     test_merge_cost(a)
     test_names(a)
