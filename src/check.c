@@ -302,6 +302,8 @@ static void finding(struct check_result *r, enum check_status s, const char *pat
   DISTILL_PRINTF(4, 5);
 static void rule_finding(struct check_result *r, const char *path, const char *rule, const char *fmt, ...)
   DISTILL_PRINTF(4, 5);
+static void vfinding(struct check_result *r, enum check_status s, const char *path, const char *rule, const char *fmt,
+                     va_list ap) DISTILL_PRINTF(5, 0);
 
 /* A finding about `path` (as in the image; NULL when it names no file),
  * its message made of names already escaped with escape_text: waived when
