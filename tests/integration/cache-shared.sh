@@ -255,6 +255,9 @@ killed() {
 }
 killed TERM killed-term
 killed INT killed-int
+# the shim goes before an AddressSanitizer runtime, which then must not
+# insist on coming first
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 killed TERM killed-term-named LD_PRELOAD="$WORK/no-tmpfile.so"
 killed INT killed-int-named LD_PRELOAD="$WORK/no-tmpfile.so"
 # and unkilled, without O_TMPFILE, the cache still works
