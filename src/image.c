@@ -1417,8 +1417,8 @@ image_free(struct image *img)
 
 /* ---- lookups ---------------------------------------------------------- */
 
-static const struct image_file *
-find_exact(const struct image *img, const char *path)
+const struct image_file *
+image_find(const struct image *img, const char *path)
 {
   size_t lo = 0, hi = img->n_files;
   while (lo < hi) {
@@ -1454,7 +1454,7 @@ image_lookup(const struct image *img, const char *path, bool follow, struct derr
       buf_append(&done, "/", 1);
       buf_append(&done, p, n);
       p += n + (slash ? 1 : 0);
-      f = find_exact(img, done.data);
+      f = image_find(img, done.data);
       bool last = *p == '\0';
       if (f == NULL || f->type != 'l' || (last && !follow))
         continue;

@@ -25,30 +25,12 @@ wanted(void *data, const struct image_file *f)
   return (f->mode & 0111) ? PROGRAM_HEAD : 0;
 }
 
-static const struct image_file *
-find_file(const struct image *img, const char *path)
-{
-  size_t lo = 0, hi = img->n_files;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(img->files[mid].path, path);
-    if (c == 0)
-      return &img->files[mid];
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
-}
-
 /* A hardlink is its target's inode: type, mode, owner and bytes. */
 static const struct image_file *
 link_target(const struct image *img, const struct image_file *f)
 {
   for (int hops = 0; f && f->type == 'h' && hops < VIEW_MAX_SYMLINKS; hops++)
-    f = find_file(img, f->target);
+    f = image_find(img, f->target);
   return f;
 }
 
@@ -56,7 +38,7 @@ static int
 image_lookup_one(const struct view *v, const char *path, bool lower, struct view_node *out, struct derror *err)
 {
   const struct image_view *iv = v->data;
-  const struct image_file *f = link_target(iv->img, find_file(iv->img, path));
+  const struct image_file *f = link_target(iv->img, image_find(iv->img, path));
 
   memset(out, 0, sizeof *out);
   if (f == NULL)

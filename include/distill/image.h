@@ -94,6 +94,10 @@ struct image_file *image_history_add(struct image *img);
 void image_merge(struct image *img);
 void image_free(struct image *img);
 
+/* The entry at exactly `path` in the merged tree (no symlink followed),
+ * or NULL. */
+const struct image_file *image_find(const struct image *img, const char *path);
+
 /* The file at `path` in the merged tree, following symlinks (hops bounded;
  * a loop is an error) when `follow`.  NULL with err unset when absent. */
 const struct image_file *image_lookup(const struct image *img, const char *path, bool follow, struct derror *err);
