@@ -944,7 +944,7 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
   case K_CA:
     if (v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
         && (strcasecmp(scalar_text(v), "true") == 0 || strcasecmp(scalar_text(v), "false") == 0)) {
-      bool on;
+      bool on = false;
       if (get_bool(c, v, kp, &on) < 0)
         return -1;
       r->ca = on ? RECIPE_CA_SYSROOT : RECIPE_CA_NONE;

@@ -200,7 +200,7 @@ static int
 sensitive_error(const char *source, const char *written, const char *met, const struct sensitive_rule *rule,
                 const char *where, struct derror *err)
 {
-  if (written && strcmp(written, met) == 0)
+  if (met == NULL || (written && strcmp(written, met) == 0))
     return derror_set(err, "`%s`: %s (%s); distill does not read it whatever the %s", source, rule->what,
                       rule->name, where);
   return derror_set(err, "`%s` (`%s`): %s (%s); distill does not read it whatever the %s", source, met,
