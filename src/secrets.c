@@ -465,9 +465,14 @@ kind_of(const char *path)
 void
 secrets_init(struct secrets *s, const char *path)
 {
-  memset(s, 0, sizeof *s);
+  /* every field but the window, which is written before it is read: a
+   * file costs no 17 KB memset */
   s->kind = kind_of(path);
+  s->seen = 0;
+  s->base = 0;
+  s->len = s->next = 0;
   s->pending_auth = UINT64_MAX;
+  s->n_findings = 0;
 }
 
 /* The first two bytes a rule can start with: every other position is

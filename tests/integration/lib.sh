@@ -128,3 +128,13 @@ start_registry() {
 	done
 	curl -fs "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$WORK/registry.log"; fail "the registry did not start"; }
 }
+
+# made PREFIX N ALPHABET: PREFIX then N characters cycling through ALPHABET,
+# for synthetic credentials that are never real ones
+made() {
+	local s="$1" i
+	for ((i = 0; i < $2; i++)); do
+		s+=${3:$(((i * 7 + 3) % ${#3})):1}
+	done
+	printf '%s' "$s"
+}

@@ -9,14 +9,6 @@
 need umoci jq gcc
 umask 022
 
-# made PREFIX N ALPHABET: PREFIX and N characters cycling through ALPHABET
-made() {
-	local s="$1" i
-	for ((i = 0; i < $2; i++)); do
-		s+=${3:$(((i * 7 + 3) % ${#3})):1}
-	done
-	printf '%s' "$s"
-}
 ALNUM=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 GH=$(made "gh""p_" 36 "$ALNUM")
 GH_SHORT=$(made "gh""p_" 35 "$ALNUM")

@@ -12,14 +12,6 @@ cd "$WORK"
 
 ALNUM=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 UPPER32=ABCDEFGHIJKLMNOPQRSTUVWXYZ234567
-# made PREFIX N ALPHABET: PREFIX then N characters cycling through ALPHABET
-made() {
-	local s="$1" i
-	for ((i = 0; i < $2; i++)); do
-		s+=${3:$(((i * 7 + 3) % ${#3})):1}
-	done
-	printf '%s' "$s"
-}
 GH=$(made ghp_ 36 "$ALNUM")
 AWS_ID=$(made AKIA 16 "$UPPER32")
 AWS_SECRET=$(made "" 40 "$ALNUM")
