@@ -1,4 +1,5 @@
 #include "distill/dpkg.h"
+#include "distill/strmap.h"
 #include "distill/digest.h"
 
 #include <dirent.h>
@@ -40,57 +41,23 @@ by_base(const void *a, const void *b)
  * thousands of directories; resolving each path from the root again was
  * ten stats a line. */
 struct dir_cache {
-  struct dir_slot {
-    char *dir, *resolved; /* resolved NULL: not a directory there */
-  } *slots;               /* open addressing; dir NULL: free */
-  size_t cap, n;
+  struct strmap index;  /* directory -> 1 + its index in `resolved`, 0: not a directory there */
+  struct strv resolved;
 };
-
-static size_t
-hash_string(const char *s)
-{
-  size_t h = 14695981039346656037ull;
-  for (; *s; s++)
-    h = (h ^ (unsigned char) *s) * 1099511628211ull;
-  return h;
-}
-
-static struct dir_slot *
-dir_slot(struct dir_cache *c, const char *dir)
-{
-  size_t i = hash_string(dir) & (c->cap - 1);
-  while (c->slots[i].dir && strcmp(c->slots[i].dir, dir) != 0)
-    i = (i + 1) & (c->cap - 1);
-  return &c->slots[i];
-}
 
 static void
 dir_cache_put(struct dir_cache *c, const char *dir, char *resolved)
 {
-  if (2 * (c->n + 1) > c->cap) {
-    struct dir_cache bigger = { .cap = c->cap ? 2 * c->cap : 256 };
-    bigger.slots = xcalloc(bigger.cap, sizeof *bigger.slots);
-    for (size_t i = 0; i < c->cap; i++)
-      if (c->slots[i].dir)
-        *dir_slot(&bigger, c->slots[i].dir) = c->slots[i];
-    free(c->slots);
-    bigger.n = c->n;
-    *c = bigger;
-  }
-  struct dir_slot *s = dir_slot(c, dir);
-  s->dir = xstrdup(dir);
-  s->resolved = resolved;
-  c->n++;
+  if (resolved)
+    strv_push_take(&c->resolved, resolved);
+  strmap_put(&c->index, dir, resolved ? c->resolved.n : 0, false);
 }
 
 static void
 dir_cache_free(struct dir_cache *c)
 {
-  for (size_t i = 0; i < c->cap; i++) {
-    free(c->slots[i].dir);
-    free(c->slots[i].resolved);
-  }
-  free(c->slots);
+  strmap_free(&c->index);
+  strv_free(&c->resolved);
 }
 
 /* The in-root directory `dir` resolved, or NULL when it is not one. */
@@ -99,11 +66,9 @@ resolve_dir(const struct sysroot *root, struct dir_cache *c, const char *dir)
 {
   if (strcmp(dir, "/") == 0)
     return "/";
-  if (c->cap) {
-    struct dir_slot *s = dir_slot(c, dir);
-    if (s->dir)
-      return s->resolved;
-  }
+  size_t known;
+  if (strmap_get(&c->index, dir, &known))
+    return known ? c->resolved.items[known - 1] : NULL;
   cleanup_free char *parent = path_dirname(dir);
   const char *base = path_basename(dir);
   const char *up = resolve_dir(root, c, parent);
