@@ -4,8 +4,8 @@
  * Prints one line per finding (rule, path, offset) and, on stderr, the
  * files, bytes, findings, the seconds in all and the seconds in the rules
  * alone (reading the files, which a build does anyway, not counted). */
-#include "distill/secrets.h"
-#include "distill/util.h"
+#include "lib/secrets.h"
+#include "lib/util.h"
 
 #include <fcntl.h>
 #include <ftw.h>

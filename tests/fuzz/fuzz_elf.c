@@ -1,6 +1,6 @@
 /* libFuzzer: the ELF reader, the loader's candidate check, and the closure
  * of the object against this machine as the sysroot. */
-#include "distill/closure.h"
+#include "plan/closure.h"
 #include "memfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

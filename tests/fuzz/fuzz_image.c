@@ -8,7 +8,7 @@
  * bit 0 chooses docker's format over OCI's, bits 1-2 the OCI media type
  * (plain, gzip, zstd; the diff_id is then the blob's own, wrong unless the
  * blob is plain after all: the filters are fuzzed all the same). */
-#include "distill/check.h"
+#include "image/check.h"
 #include "memfile.h"
 
 #include <archive.h>

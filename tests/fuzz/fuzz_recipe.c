@@ -1,5 +1,5 @@
 /* libFuzzer: the recipe parser, as `distill build` calls it. */
-#include "distill/recipe.h"
+#include "recipe/recipe.h"
 
 #include <stdint.h>
 

@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/base.h"
+#include "plan/base.h"
 
 static void
 parse(const char *text, struct recipe *r)

@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/closure.h"
+#include "plan/closure.h"
 
 #include <limits.h>
 

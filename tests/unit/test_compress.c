@@ -1,7 +1,7 @@
 #include "testlib.h"
 
-#include "distill/compress.h"
-#include "distill/util.h"
+#include "lib/compress.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <zlib.h>

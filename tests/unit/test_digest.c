@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/digest.h"
+#include "lib/digest.h"
 
 /* FIPS 180-2 test vectors. */
 static void

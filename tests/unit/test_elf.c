@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/elf.h"
+#include "plan/elf.h"
 
 #include <elf.h>
 

@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/hwcaps.h"
+#include "plan/hwcaps.h"
 
 #include <elf.h>
 

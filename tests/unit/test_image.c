@@ -1,8 +1,8 @@
 #include "testlib.h"
 
-#include "distill/check.h"
-#include "distill/image.h"
-#include "distill/oci.h"
+#include "image/check.h"
+#include "image/image.h"
+#include "build/oci.h"
 
 #include <locale.h>
 

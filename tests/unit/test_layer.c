@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/layer.h"
+#include "build/layer.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,8 +1,8 @@
 #include "testlib.h"
 
-#include "distill/ldcache_write.h"
-#include "distill/ldconfig.h"
-#include "distill/view.h"
+#include "plan/ldcache_write.h"
+#include "plan/ldconfig.h"
+#include "plan/view.h"
 
 #include <stdbool.h>
 

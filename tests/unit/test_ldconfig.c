@@ -1,7 +1,7 @@
 #include "testlib.h"
 
-#include "distill/closure.h"
-#include "distill/ldconfig.h"
+#include "plan/closure.h"
+#include "plan/ldconfig.h"
 
 #include <elf.h>
 

@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/oci.h"
+#include "build/oci.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,7 +1,7 @@
 #include "testlib.h"
 
-#include "distill/check.h"
-#include "distill/policy.h"
+#include "image/check.h"
+#include "plan/policy.h"
 
 static void
 test_normalize(void **state)

@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/recipe.h"
+#include "recipe/recipe.h"
 
 static const char full[] =
   "name: jq\n"

@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/rootfs.h"
+#include "plan/rootfs.h"
 
 static void
 test_sorted_with_parents(void **state)

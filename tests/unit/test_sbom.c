@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/sbom.h"
+#include "build/sbom.h"
 
 static char *
 declared(const char *text, struct sbom_refs *refs)

@@ -1,7 +1,7 @@
 #include "testlib.h"
 
-#include "distill/scan.h"
-#include "distill/util.h"
+#include "image/scan.h"
+#include "lib/util.h"
 
 static const struct {
   const char *needle, *what;

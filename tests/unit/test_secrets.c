@@ -3,7 +3,7 @@
  * a larger file, across any chunk seam; a near miss of each does not. */
 #include "testlib.h"
 
-#include "distill/secrets.h"
+#include "lib/secrets.h"
 
 /* `n` characters cycling through `alphabet`, from `seed`. */
 static char *

@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "distill/sysroot.h"
+#include "plan/sysroot.h"
 
 struct seen {
   struct strv links;

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distill/util.h"
+#include "lib/util.h"
 
 /* A fresh directory under $TMPDIR, removed by tl_rmtree(). */
 static inline char *

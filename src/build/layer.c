@@ -1,0 +1,364 @@
+#include "config.h"
+#include "build/layer.h"
+#include "lib/util.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK (128 * 1024)
+
+/* Where a layer's compressed bytes go: hashed and written to the archive
+ * (and the cache's copy).  With a shared compressor it outlives
+ * layer_write, until its stream's end frees it. */
+struct sink {
+  struct digest blob;
+  int fd, tee; /* the archive; a copy for the cache, or -1 (-2: failed) */
+  uint64_t at, started; /* where the next bytes go in fd; writeback begun up to */
+  bool begun;
+  struct layer_blob *out;
+  int (*begin)(void *ctx, struct derror *err);
+  int (*done)(void *ctx, struct layer_blob *b, struct derror *err);
+  void *ctx;
+  struct derror *err; /* where the emitting side says what failed */
+};
+
+/* Where the tar stream goes: hashed, then compressed. */
+struct tar_out {
+  struct digest diff;
+  struct compressor *comp;
+  struct derror *err; /* the sink's */
+};
+
+static int
+sink_start(struct sink *s)
+{
+  s->begun = true;
+  if (s->begin && s->begin(s->ctx, s->err) < 0) {
+    errno = 0;
+    return -1;
+  }
+  off_t at = lseek(s->fd, 0, SEEK_CUR);
+  s->at = s->started = at > 0 ? (uint64_t) at : 0;
+  return 0;
+}
+
+static int
+sink_emit(void *ctx, const void *data, size_t n)
+{
+  struct sink *s = ctx;
+
+  if (!s->begun && sink_start(s) < 0)
+    return -1;
+  digest_update(&s->blob, data, n);
+  if (write_all(s->fd, data, n) < 0) {
+    int e = errno;
+    derror_errno(s->err, e, "write layer");
+    errno = e;
+    return -1;
+  }
+  s->at += n;
+  write_behind(s->fd, &s->started, s->at);
+  /* the cache's copy is a bonus: when it cannot be written it is dropped */
+  if (s->tee >= 0 && write_all(s->tee, data, n) < 0)
+    s->tee = -2;
+  return 0;
+}
+
+static int
+sink_end(void *ctx, bool abandoned)
+{
+  struct sink *s = ctx;
+  int ret = 0;
+
+  if (abandoned || (!s->begun && sink_start(s) < 0)) {
+    digest_abort(&s->blob);
+    free(s);
+    return abandoned ? 0 : -1;
+  }
+  s->out->size = s->blob.size;
+  digest_final(&s->blob, s->out->digest);
+  s->out->tee_failed = s->tee == -2;
+  if (s->done && s->done(s->ctx, s->out, s->err) < 0) {
+    errno = 0;
+    ret = -1;
+  }
+  free(s);
+  return ret;
+}
+
+static la_ssize_t
+tar_write(struct archive *a, void *data, const void *buf, size_t n)
+{
+  struct tar_out *t = data;
+
+  digest_update(&t->diff, buf, n);
+  if (compressor_write(t->comp, buf, n) < 0) {
+    archive_set_error(a, errno ? errno : EIO, "%s", t->err->msg ? t->err->msg : "compression failed");
+    return -1;
+  }
+  return (la_ssize_t) n;
+}
+
+bool
+layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer)
+{
+  for (size_t i = 0; i < fs->n; i++)
+    if (fs->items[i].layer == layer)
+      return false;
+  return true;
+}
+
+/* Stream a file's content; its size must still be what was planned. */
+static int
+copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, const struct layer_options *opt,
+          struct derror *err)
+{
+  /* O_NONBLOCK: a file replaced by a FIFO since the plan must not hang
+   * the open; the type is checked on the descriptor below. */
+  cleanup_close int fd = open(e->source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  struct stat st;
+  uint64_t left = e->size;
+  cleanup_free char *chunk = xmalloc(CHUNK);
+
+  if (fd < 0)
+    return derror_errno(err, errno, "open `%s`", e->source);
+  if (fstat(fd, &st) < 0)
+    return derror_errno(err, errno, "stat `%s`", e->source);
+  if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != e->size)
+    return derror_set(err, "`%s` changed while the image was being built", e->source);
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    return derror_errno(err, errno, "open `%s`", e->source);
+  while (left > 0) {
+    ssize_t r = read(fd, chunk, left < CHUNK ? left : CHUNK);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return derror_errno(err, errno, "read `%s`", e->source);
+    if (r == 0)
+      return derror_set(err, "`%s` shrank while the image was being built", e->source);
+    if (archive_write_data(a, chunk, (size_t) r) != r)
+      return derror_set(err, "write `%s`: %s", e->path, archive_error_string(a));
+    scan_chunk(sc, chunk, (size_t) r);
+    left -= (uint64_t) r;
+    if (opt->progress)
+      opt->progress(opt->progress_ctx, (uint64_t) r, 0);
+  }
+  return 0;
+}
+
+static int
+write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_entry *e, const struct layer_options *opt,
+            struct scan *sc, struct derror *err)
+{
+  cleanup_free char *name = e->type == ROOTFS_DIR ? xasprintf("%s/", e->path + 1) : xstrdup(e->path + 1);
+
+  archive_entry_clear(ae);
+  archive_entry_set_pathname(ae, name);
+  archive_entry_set_uid(ae, e->uid);
+  archive_entry_set_gid(ae, e->gid);
+  archive_entry_set_perm(ae, e->mode & 07777);
+  archive_entry_set_mtime(ae, opt->epoch, 0);
+  switch (e->type) {
+  case ROOTFS_DIR:
+    archive_entry_set_filetype(ae, AE_IFDIR);
+    break;
+  case ROOTFS_SYMLINK:
+    archive_entry_set_filetype(ae, AE_IFLNK);
+    archive_entry_set_symlink(ae, e->target);
+    break;
+  case ROOTFS_FILE:
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_size(ae, (la_int64_t) e->size);
+    break;
+  case ROOTFS_HARDLINK:
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_hardlink(ae, e->target + 1);
+    archive_entry_set_size(ae, 0);
+    break;
+  }
+  if (archive_write_header(a, ae) < ARCHIVE_WARN)
+    return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
+  if (e->type != ROOTFS_FILE || e->size == 0)
+    return 0;
+  if (e->source)
+    return copy_file(a, e, sc, opt, err);
+  if (archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
+    return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
+  scan_chunk(sc, e->data, e->size);
+  return 0;
+}
+
+/* The entries a layer holds: its own and every ancestor directory, so each
+ * layer extracts correctly on its own.  Ancestors keep their own owner and
+ * mode (a home directory stays 65532:65532 0700 in every layer). */
+static bool *
+layer_marks(const struct rootfs *fs, enum rootfs_layer layer, size_t *count)
+{
+  bool *marks = xcalloc(fs->n, sizeof(bool));
+
+  *count = 0;
+  for (size_t i = 0; i < fs->n; i++) {
+    if (fs->items[i].layer != layer)
+      continue;
+    marks[i] = true;
+    cleanup_free char *parent = path_dirname(fs->items[i].path);
+    while (strcmp(parent, "/") != 0) {
+      struct rootfs_entry *p = rootfs_find(fs, parent);
+      if (p == NULL || marks[p - fs->items])
+        break;
+      marks[p - fs->items] = true;
+      char *up = path_dirname(parent);
+      free(parent);
+      parent = up;
+    }
+  }
+  for (size_t i = 0; i < fs->n; i++)
+    *count += marks[i];
+  return marks;
+}
+
+size_t
+layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out)
+{
+  size_t n, k = 0;
+  cleanup_free bool *marks = layer_marks(fs, layer, &n);
+
+  *out = xcalloc(n ? n : 1, sizeof **out);
+  for (size_t i = 0; i < fs->n; i++)
+    if (marks[i])
+      (*out)[k++] = i;
+  return n;
+}
+
+int
+layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+          char out[DIGEST_STR_LEN])
+{
+  cleanup_free size_t *idx = NULL;
+  size_t n = layer_entries(fs, layer, &idx);
+  struct digest d;
+  struct buf b = { 0 };
+
+  /* what the bytes depend on besides the entries */
+  buf_printf(&b, "distill layer key 1\n%s\n%s\n%d %d\n%lld\n", DISTILL_VERSION, compression_library(opt->comp),
+             COMPRESS_CHUNK, COMPRESS_ZSTD_JOB, (long long) opt->epoch);
+  buf_printf(&b, "%s %d\n", compression_name(opt->comp), compression_level(opt->comp));
+  digest_init(&d);
+  for (size_t k = 0; k < n; k++) {
+    const struct rootfs_entry *e = &fs->items[idx[k]];
+    struct stat st;
+    buf_printf(&b, "%d %o %u %u %llu ", (int) e->type, (unsigned) e->mode, e->uid, e->gid,
+               (unsigned long long) e->size);
+    buf_append(&b, e->path, strlen(e->path) + 1);
+    if (e->target)
+      buf_append(&b, e->target, strlen(e->target) + 1);
+    if (e->type == ROOTFS_FILE && e->source) {
+      /* a file is known by its identity: any write changes its mtime or ctime */
+      if (stat(e->source, &st) < 0) {
+        buf_free(&b);
+        digest_abort(&d);
+        return -1;
+      }
+      buf_append(&b, e->source, strlen(e->source) + 1);
+      buf_printf(&b, "%llu %llu %lld %lld.%09ld %lld.%09ld\n", (unsigned long long) st.st_dev,
+                 (unsigned long long) st.st_ino, (long long) st.st_size, (long long) st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec, (long long) st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+    } else if (e->type == ROOTFS_FILE && e->size) {
+      char dd[DIGEST_STR_LEN];
+      digest_buffer(e->data, e->size, dd);
+      buf_printf(&b, "%s\n", dd);
+    }
+    digest_update(&d, b.data, b.len);
+    b.len = 0;
+  }
+  digest_update(&d, b.data, b.len);
+  digest_final(&d, out);
+  buf_free(&b);
+  return 0;
+}
+
+/* The compressor failed: what the emitting side said, or that it did. */
+static int
+compress_failed(const struct layer_options *opt, const struct derror *said, struct derror *err)
+{
+  if (said == err && err->msg)
+    return -1;
+  if (said->msg)
+    return derror_set(err, "%s", said->msg);
+  return derror_set(err, "%s: compression failed", compression_library(opt->comp));
+}
+
+int
+layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
+            struct layer_blob *out, struct derror *err)
+{
+  struct derror said = DERROR_INIT;
+  struct sink *s = xcalloc(1, sizeof *s);
+  struct tar_out t = { .comp = opt->compressor, .err = opt->compressor ? opt->blob_err : &said };
+  struct archive *a = archive_write_new();
+  struct archive_entry *ae = archive_entry_new();
+  cleanup_free bool *marks = layer_marks(fs, layer, &out->n_entries);
+  int ret = -1;
+
+  if (a == NULL || ae == NULL)
+    oom();
+  out->media_type = compression_media_type(opt->comp);
+  if (t.comp == NULL && (t.comp = compressor_new(opt->comp, opt->jobs)) == NULL) {
+    derror_set(err, "%s: cannot start compression", compression_library(opt->comp));
+    free(s);
+    goto out;
+  }
+  s->fd = fd;
+  s->tee = opt->tee_fd > 0 ? opt->tee_fd : -1;
+  s->out = out;
+  s->begin = opt->begin;
+  s->done = opt->done;
+  s->ctx = opt->blob_ctx;
+  s->err = t.err;
+  digest_init(&s->blob);
+  digest_init(&t.diff);
+  compressor_begin(t.comp, sink_emit, sink_end, s); /* s is the stream's now */
+  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK
+      || archive_write_open2(a, &t, NULL, tar_write, NULL, NULL) != ARCHIVE_OK) {
+    derror_set(err, "libarchive: %s", archive_error_string(a));
+    goto out;
+  }
+  for (size_t i = 0; i < fs->n; i++) {
+    struct scan sc;
+    if (!marks[i])
+      continue;
+    scan_begin(&sc, fs->items[i].path);
+    int w = write_entry(a, ae, &fs->items[i], opt, &sc, err);
+    scan_finish(&sc);
+    if (w < 0)
+      goto out;
+    if (opt->written)
+      opt->written(opt->ctx, &fs->items[i], &sc);
+    if (opt->progress)
+      opt->progress(opt->progress_ctx, 0, 1);
+  }
+  if (archive_write_close(a) != ARCHIVE_OK) {
+    derror_set(err, "%s", archive_error_string(a));
+    goto out;
+  }
+  digest_final(&t.diff, out->diff_id);
+  if (compressor_end(t.comp) < 0 || (opt->compressor == NULL && compressor_drain(t.comp) < 0)) {
+    compress_failed(opt, t.err, err);
+    goto out;
+  }
+  ret = 0;
+out:
+  archive_write_free(a); /* after a failure this still writes the trailer */
+  archive_entry_free(ae);
+  if (ret < 0)
+    digest_abort(&t.diff);
+  if (opt->compressor == NULL)
+    compressor_free(t.comp); /* ends the stream: abandoned when it failed */
+  derror_clear(&said);
+  return ret;
+}

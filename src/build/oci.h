@@ -1,0 +1,71 @@
+/* The image documents (config, manifest, index, Docker's manifest.json and
+ * repositories) with jansson, and the one archive that holds them with the
+ * blobs (DESIGN.md section 4). */
+#ifndef DISTILL_OCI_H
+#define DISTILL_OCI_H
+
+#include "lib/error.h"
+#include "build/layer.h"
+#include "recipe/recipe.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct oci_image {
+  const struct recipe *recipe;
+  const char *name;    /* repository */
+  const char *tag;
+  const char *arch;    /* OCI architecture */
+  const char *variant; /* or NULL */
+  uint32_t uid, gid;   /* the user the image runs as */
+  struct strv env;     /* "KEY=value", in order */
+  struct strv entrypoint;
+  bool has_entrypoint;
+  int64_t epoch;
+  struct layer_blob *layers;
+  const char **layer_comments;
+  size_t n_layers;
+};
+
+/* Each returns a compact JSON text with sorted keys; the caller frees it. */
+char *oci_config_json(const struct oci_image *img);
+char *oci_manifest_json(const struct oci_image *img, const char *config_digest, uint64_t config_size);
+/* index.json: one descriptor (a manifest, or the image index of several
+ * platforms) with the image's names. */
+char *oci_index_json(const struct oci_image *img, const char *media_type, const char *digest, uint64_t size);
+char *oci_docker_manifest_json(const struct oci_image *img, const char *config_digest);
+char *oci_repositories_json(const struct oci_image *img);
+
+/* RFC 3339 UTC time of an epoch ("1970-01-01T00:00:00Z"). */
+void oci_time(int64_t epoch, char out[32]);
+
+/* The image archive, written in one pass to a seekable file: ustar members
+ * "blobs/", "blobs/sha256/", the layer blobs in layer order (each streamed
+ * straight into the archive behind a header filled in once its digest and
+ * size are known), the config and manifest blobs, index.json,
+ * manifest.json, oci-layout and repositories.  Owners 0:0, every mtime the
+ * epoch. */
+struct oci_archive {
+  int fd;
+  off_t off;      /* where the next member starts */
+  off_t blob_at;  /* the header of the blob being written */
+  int64_t epoch;
+  struct strv blobs; /* digests written */
+};
+
+int oci_archive_open(struct oci_archive *a, int fd, int64_t epoch, struct derror *err);
+/* Between begin and end the caller writes the blob's bytes to a->fd. */
+int oci_archive_blob_begin(struct oci_archive *a, struct derror *err);
+int oci_archive_blob_end(struct oci_archive *a, const char *digest, uint64_t size, struct derror *err);
+/* Forget the blob begun: the archive ends where it started. */
+int oci_archive_blob_cancel(struct oci_archive *a, struct derror *err);
+/* The documents of `n` images, whose layers are in, and the end.  One
+ * image: index.json points at its manifest.  Several (one per platform): at
+ * an image index listing their manifests with their platforms; Docker's
+ * manifest.json and repositories name the first.  `digests[i]` receives
+ * each manifest's digest, `top` the digest index.json points at. */
+int oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n, char (*digests)[DIGEST_STR_LEN],
+                      char top[DIGEST_STR_LEN], struct derror *err);
+void oci_archive_abort(struct oci_archive *a);
+
+#endif

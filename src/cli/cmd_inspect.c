@@ -1,0 +1,194 @@
+/* distill inspect IMAGE.tar: what an image is and holds, like dive's
+ * summary without the interface. */
+#include "image/check.h"
+#include "cli/commands.h"
+#include "image/image.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage_text[] =
+  "usage: distill inspect IMAGE.tar [--json]\n"
+  "\n"
+  "Show an image archive (distill's, docker save, skopeo oci-archive, podman):\n"
+  "its name, platform, config, layers and every file with mode, owner and size.\n"
+  "Digests and diff_ids are verified; nothing is extracted. The waivers of\n"
+  "checks the image records are shown. Names from the image are escaped (a\n"
+  "control character or a byte that is not UTF-8 as \\xHH, a backslash as \\\\).\n"
+  "\n"
+  "  --json       one JSON document\n"
+  "  -h, --help   show this help\n";
+
+static void
+mode_string(const struct image_file *f, char out[11])
+{
+  static const char rwx[] = "rwxrwxrwx";
+  out[0] = f->type == 'f' || f->type == 'h' ? '-' : f->type;
+  for (int i = 0; i < 9; i++)
+    out[1 + i] = (f->mode & (0400 >> i)) ? rwx[i] : '-';
+  if (f->mode & S_ISUID)
+    out[3] = (f->mode & 0100) ? 's' : 'S';
+  if (f->mode & S_ISGID)
+    out[6] = (f->mode & 0010) ? 's' : 'S';
+  if (f->mode & S_ISVTX)
+    out[9] = (f->mode & 0001) ? 't' : 'T';
+  out[10] = '\0';
+}
+
+
+/* A value of the image made safe for one line of a terminal. */
+static char *
+text(const char *s)
+{
+  return escape_text(s ? s : "(null)");
+}
+
+static void
+print_text(const struct image *img, const struct check_waiver *waivers, size_t n_waivers)
+{
+  json_t *cfg = json_object_get(img->config, "config");
+  const char *variant = json_string_value(json_object_get(img->config, "variant"));
+  cleanup_free char *name = text(img->name ? img->name : "(none)");
+  cleanup_free char *os = text(json_string_value(json_object_get(img->config, "os")));
+  cleanup_free char *arch = text(json_string_value(json_object_get(img->config, "architecture")));
+  cleanup_free char *var = text(variant ? variant : "");
+  cleanup_free char *user = text(json_string_value(json_object_get(cfg, "User")) ?: "(none: root)");
+
+  printf("name:        %s\n", name);
+  printf("platform:    %s/%s%s%s\n", os, arch, variant ? "/" : "", var);
+  if (img->manifest_digest[0])
+    printf("manifest:    %s\n", img->manifest_digest);
+  printf("config:      %s\n", img->config_digest);
+  printf("user:        %s\n", user);
+  static const char *const keys[] = { "Entrypoint", "Cmd", "Env", "ExposedPorts", "Volumes", "Labels",
+                                      "WorkingDir", "StopSignal" };
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    json_t *v = json_object_get(cfg, keys[i]);
+    if (v == NULL || json_is_null(v))
+      continue;
+    cleanup_free char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+    /* JSON escapes C0 controls, not C1 ones */
+    cleanup_free char *safe = escape_controls(s ? s : "?");
+    printf("%-12s %s\n", keys[i], safe);
+  }
+  for (size_t i = 0; i < img->n_layers; i++)
+    printf("layer %zu:     %s %llu bytes, %zu entries (diff_id %s)\n", i + 1, img->layers[i].digest,
+           (unsigned long long) img->layers[i].size, img->layers[i].n_entries, img->layers[i].diff_id);
+  for (size_t i = 0; i < n_waivers; i++) {
+    cleanup_free char *id = text(waivers[i].id), *path = text(waivers[i].path), *reason = text(waivers[i].reason);
+    printf("waiver:      %s %s: %s\n", id, path, reason);
+  }
+  for (size_t i = 0; i < img->n_files; i++) {
+    const struct image_file *f = &img->files[i];
+    char mode[11];
+    mode_string(f, mode);
+    cleanup_free char *path = text(f->path);
+    cleanup_free char *target = f->target ? text(f->target) : NULL;
+    printf("%s %u:%u %10llu %s%s%s\n", mode, f->uid, f->gid, (unsigned long long) f->size, path,
+           f->target ? (f->type == 'h' ? " => " : " -> ") : "", target ? target : "");
+  }
+}
+
+static void
+print_json(const struct image *img, const struct check_waiver *waivers, size_t n_waivers)
+{
+  json_t *layers = json_array(), *files = json_array(), *waived = json_array();
+
+  for (size_t i = 0; i < img->n_layers; i++)
+    json_array_append_new(layers, json_pack("{s:s, s:s, s:s, s:I, s:I}", "digest", img->layers[i].digest,
+                                            "diff_id", img->layers[i].diff_id, "media_type",
+                                            img->layers[i].media_type, "size", (json_int_t) img->layers[i].size,
+                                            "entries", (json_int_t) img->layers[i].n_entries));
+  /* names as escape_json makes them: jansson refuses bytes that are not
+   * UTF-8, and a file left out would be a lie */
+  for (size_t i = 0; i < img->n_files; i++) {
+    const struct image_file *f = &img->files[i];
+    char type[2] = { f->type, '\0' };
+    cleanup_free char *path = escape_json(f->path);
+    json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:i}", "path", path, "type", type, "mode",
+                          (int) f->mode, "uid", (int) f->uid, "gid", (int) f->gid, "size", (json_int_t) f->size,
+                          "layer", f->layer + 1);
+    if (f->target) {
+      cleanup_free char *target = escape_json(f->target);
+      json_object_set_new(j, "target", json_string(target));
+    }
+    json_array_append_new(files, j);
+  }
+  for (size_t i = 0; i < n_waivers; i++) {
+    cleanup_free char *id = escape_json(waivers[i].id), *path = escape_json(waivers[i].path);
+    cleanup_free char *reason = escape_json(waivers[i].reason);
+    json_array_append_new(waived, json_pack("{s:s, s:s, s:s}", "id", id, "path", path, "reason", reason));
+  }
+  json_t *doc = json_pack("{s:o, s:s, s:s, s:O, s:o, s:o, s:o}", "name", img->name ? json_string(img->name) : json_null(),
+                          "manifest_digest", img->manifest_digest, "config_digest", img->config_digest, "config",
+                          img->config, "layers", layers, "files", files, "waivers", waived);
+  json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+  putchar('\n');
+  json_decref(doc);
+}
+
+/* Shared by inspect and check: IMAGE.tar [--json]. */
+int
+parse_image_args(int argc, char **argv, const char *usage, const char **image, bool *json)
+{
+  static const struct option longopts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  int opt;
+
+  *json = false;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'j':
+      *json = true;
+      break;
+    case 'h':
+      fputs(usage, stdout);
+      return -1;
+    default:
+      fprintf(stderr, "Try 'distill %s --help'.\n", argv[0]);
+      return EXIT_USAGE;
+    }
+  }
+  if (optind != argc - 1) {
+    fprintf(stderr, "distill: %s: one image archive is required\nTry 'distill %s --help'.\n", argv[0], argv[0]);
+    return EXIT_USAGE;
+  }
+  *image = argv[optind];
+  return 0;
+}
+
+int
+cmd_inspect(int argc, char **argv)
+{
+  const char *archive;
+  bool json;
+  struct image img;
+  struct check_waiver *waivers = NULL;
+  size_t n_waivers = 0;
+  struct derror err = DERROR_INIT;
+
+  int r = parse_image_args(argc, argv, usage_text, &archive, &json);
+  if (r != 0)
+    return r < 0 ? EXIT_OK : r;
+  if (image_read(archive, &img, &err) < 0 || check_recorded_waivers(archive, &img, &waivers, &n_waivers, &err) < 0) {
+    /* the reader's messages name the image's paths as they are */
+    cleanup_free char *msg = escape_text(err.msg);
+    fprintf(stderr, "distill: %s\n", msg);
+    derror_clear(&err);
+    image_free(&img);
+    return EXIT_FAIL;
+  }
+  if (json)
+    print_json(&img, waivers, n_waivers);
+  else
+    print_text(&img, waivers, n_waivers);
+  check_waivers_free(waivers, n_waivers);
+  image_free(&img);
+  return EXIT_OK;
+}

@@ -1,0 +1,65 @@
+/* distill: the command line.  Parses the command word and hands over. */
+#include "config.h"
+#include "cli/commands.h"
+#include "lib/compress.h"
+
+#include <archive.h>
+#include <locale.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+static const char help_text[] =
+  "usage: distill COMMAND [ARGS]\n"
+  "\n"
+  "Turn a compiled program into a minimal, reproducible OCI image.\n"
+  "\n"
+  "Commands:\n"
+  "  build RECIPE     build the image a recipe describes into one tar archive\n"
+  "  closure ELF...   the shared libraries the loader would load, without running anything\n"
+  "  inspect IMAGE    an image's config, layers and files\n"
+  "  check IMAGE      hardening checks of an image; exit 1 on a failure\n"
+  "  diff A B         how two images differ; exit 0 when identical\n"
+  "\n"
+  "Options:\n"
+  "  -h, --help       show this help (COMMAND --help for a command's)\n"
+  "      --version    show the version, and those of the libraries the bytes depend on\n";
+
+int
+main(int argc, char **argv)
+{
+  /* Bytes, not characters: libarchive needs a UTF-8 locale to store
+   * non-ASCII names in pax headers; nothing else may depend on it. */
+  if (setlocale(LC_ALL, "C.UTF-8") == NULL)
+    setlocale(LC_ALL, "C");
+
+  if (argc < 2) {
+    fputs(help_text, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(help_text, stdout);
+    return EXIT_OK;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    /* The bytes of an image depend on the compressors too. */
+    printf("distill %s\n%s\n%s\nzlib %s\n%s\n%s\n", DISTILL_VERSION, compression_library(COMPRESSION_GZIP),
+           compression_library(COMPRESSION_ZSTD), zlibVersion(), archive_version_string(),
+           OpenSSL_version(OPENSSL_VERSION));
+    return EXIT_OK;
+  }
+  if (strcmp(cmd, "build") == 0)
+    return cmd_build(argc - 1, argv + 1);
+  if (strcmp(cmd, "closure") == 0)
+    return cmd_closure(argc - 1, argv + 1);
+  if (strcmp(cmd, "inspect") == 0)
+    return cmd_inspect(argc - 1, argv + 1);
+  if (strcmp(cmd, "check") == 0)
+    return cmd_check(argc - 1, argv + 1);
+  if (strcmp(cmd, "diff") == 0)
+    return cmd_diff(argc - 1, argv + 1);
+  fprintf(stderr, "distill: unknown command \"%s\"\nTry 'distill --help'.\n", cmd);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,96 @@
+/* The hardening checks of an image, ours or anyone's, after the OWASP
+ * Docker Top 10 and the CIS Docker Benchmark (section 4, images).  Each
+ * check has a stable id; its findings name the paths (and layers) at
+ * fault.  A waiver accepts one finding: a check id and an exact path, with
+ * the reason someone gave for it. */
+#ifndef DISTILL_CHECK_H
+#define DISTILL_CHECK_H
+
+#include "lib/error.h"
+#include "image/image.h"
+#include "lib/util.h"
+
+/* In order of weight: a check's status is the heaviest of its findings'. */
+enum check_status { CHECK_PASS, CHECK_WAIVED, CHECK_WARN, CHECK_FAIL };
+
+struct check_report;
+
+struct check_result {
+  const char *id;
+  const char *title;
+  const char *refs; /* the CIS and OWASP items it serves */
+  enum check_status status;
+  struct strv findings; /* what fails or warns; names from the image escaped (escape_text) */
+  struct strv waived;   /* findings a waiver accepts, likewise */
+  struct strv reasons;  /* the waiver's reason of each of `waived`, escaped */
+  struct check_report *rep; /* while the checks run: the waivers */
+};
+
+#define CHECK_COUNT 11
+
+/* A finding accepted: `path` exactly (no pattern: a waiver must not cover
+ * a file added later), for the check `id`. */
+struct check_waiver {
+  const char *id;
+  const char *path;
+  const char *reason;
+};
+
+struct check_options {
+  const struct check_waiver *allow; /* accepted: their findings are waived */
+  size_t n_allow;
+  /* Recorded in the image (check_recorded_waivers): only mentioned with
+   * the finding, which still fails, since an image must not be able to
+   * waive its own findings. */
+  const struct check_waiver *recorded;
+  size_t n_recorded;
+};
+
+struct check_report {
+  struct check_result results[CHECK_COUNT];
+  size_t n_failed, n_warned, n_waived;
+  const struct check_options *opt;
+  bool *used; /* opt->allow[i] accepted a finding */
+};
+
+/* Run every check on an image read from `archive`; can-start only when
+ * `can_start` (the build applies that rule to its plan, before writing).
+ * `opt` may be NULL: no waivers. */
+int check_image(const char *archive, const struct image *img, bool can_start, const struct check_options *opt,
+                struct check_report *rep, struct derror *err);
+void check_report_free(struct check_report *rep);
+const char *check_status_name(enum check_status s);
+
+/* The ids of the checks, in order, NULL-terminated. */
+extern const char *const check_ids[];
+/* NULL when a waiver may name `id`, else why not: an unknown id, or a
+ * check whose findings name no file (user-nonroot, unprivileged-ports,
+ * can-start). */
+const char *check_waivable(const char *id);
+
+/* The manifest annotation the build records its recipe's waivers in: a
+ * JSON list of {"id", "path", "reason"}. */
+#define CHECK_WAIVED_ANNOTATION "org.distill.checks.waived"
+/* That list as a compact JSON text (the caller frees it). */
+char *check_waivers_json(const struct check_waiver *w, size_t n);
+
+/* The waivers recorded in the image's manifest annotation, read again
+ * from the archive (the manifest blob whose digest image_read verified);
+ * none for archives without an OCI manifest (docker save).  The strings
+ * are the caller's: check_waivers_free(). */
+int check_recorded_waivers(const char *archive, const struct image *img, struct check_waiver **out, size_t *n,
+                           struct derror *err);
+void check_waivers_free(struct check_waiver *w, size_t n);
+
+/* Names from an image, made safe to show.  escape_json: a backslash
+ * doubled, a byte that is not UTF-8 as \xHH; the result is valid UTF-8
+ * and reversible.  escape_controls: control characters (C0, DEL, C1) and
+ * bytes that are not UTF-8 as \n, \t, \r or \xHH, nothing else touched
+ * (for text already escaped, such as JSON).  escape_text: both, for one
+ * line of a terminal: a name cannot forge a line or send an escape
+ * sequence.  Each returns a new string. */
+char *escape_json(const char *s);
+char *escape_controls(const char *s);
+char *escape_text(const char *s);
+
+#endif

@@ -1,0 +1,173 @@
+/* What the content of a file reveals, read in chunks of any size: an ELF
+ * header, a private key, the text of a shell or package manager. */
+#include "image/scan.h"
+#include "lib/secrets.h"
+#include "lib/util.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+static const struct {
+  const char *needle;
+  unsigned mark;
+  const char *what;
+} signatures[] = {
+  { "BusyBox v", IMAGE_MARK_SHELL, "busybox" },
+  { "Toybox ", IMAGE_MARK_SHELL, "toybox" },
+  { "GNU bash, version", IMAGE_MARK_SHELL, "bash" },
+  { "Usage: getopts optstring var [arg...]", IMAGE_MARK_SHELL, "dash" },
+  { "ZSH_VERSION", IMAGE_MARK_SHELL, "zsh" },
+  { "KSH_VERSION", IMAGE_MARK_SHELL, "ksh" },
+  { "Debian `dpkg' package management program", IMAGE_MARK_PACKAGE_MANAGER, "dpkg" },
+  { "apt-get is a command line interface", IMAGE_MARK_PACKAGE_MANAGER, "apt-get" },
+  { "RPM version %s", IMAGE_MARK_PACKAGE_MANAGER, "rpm" },
+  { "apk-tools ", IMAGE_MARK_PACKAGE_MANAGER, "apk" },
+};
+
+/* The signatures are looked for in one pass (Wu and Manber's multi-pattern
+ * search, on blocks of two bytes): the window is as long as the shortest
+ * signature, and skip[block] says how far the window may move when its last
+ * two bytes are `block` (0: a signature may start here, compare). */
+#define NSIG (sizeof signatures / sizeof *signatures)
+static size_t window; /* the shortest signature's length */
+static uint8_t skip[65536];
+static pthread_once_t skip_once = PTHREAD_ONCE_INIT;
+
+static void
+build_skip(void)
+{
+  window = SIZE_MAX;
+  for (size_t i = 0; i < NSIG; i++)
+    if (strlen(signatures[i].needle) < window)
+      window = strlen(signatures[i].needle);
+  memset(skip, (int) (window - 1), sizeof skip);
+  for (size_t i = 0; i < NSIG; i++) {
+    const unsigned char *p = (const unsigned char *) signatures[i].needle;
+    for (size_t q = 2; q <= window; q++) {
+      unsigned block = (unsigned) p[q - 2] << 8 | p[q - 1];
+      if (skip[block] > window - q)
+        skip[block] = (uint8_t) (window - q);
+    }
+  }
+}
+
+/* The first signature (in table order, at the first place one starts). */
+static int
+find_signature(const char *text, size_t n)
+{
+  const unsigned char *t = (const unsigned char *) text;
+
+  pthread_once(&skip_once, build_skip);
+  if (n < window)
+    return -1;
+  for (size_t end = window - 1; end < n;) {
+    uint8_t s = skip[(unsigned) t[end - 1] << 8 | t[end]];
+    if (s) {
+      end += s;
+      continue;
+    }
+    size_t start = end + 1 - window;
+    for (size_t i = 0; i < NSIG; i++) {
+      size_t len = strlen(signatures[i].needle);
+      if (len <= n - start && memcmp(text + start, signatures[i].needle, len) == 0)
+        return (int) i;
+    }
+    end++;
+  }
+  return -1;
+}
+
+/* A PEM private key: "-----BEGIN ...PRIVATE KEY-----" at a line start. */
+static bool
+has_private_key(const char *p, size_t n)
+{
+  const char *end = p + n;
+  while ((p = memmem(p, (size_t) (end - p), "-----BEGIN ", 11)) != NULL) {
+    const char *eol = memchr(p, '\n', (size_t) (end - p));
+    size_t line = eol ? (size_t) (eol - p) : (size_t) (end - p);
+    if (line < 64 && memmem(p, line, "PRIVATE KEY-----", 16))
+      return true;
+    p += 11;
+  }
+  return false;
+}
+
+void
+scan_chunk(struct scan *s, const void *bytes, size_t n)
+{
+  const char *data = bytes;
+
+  if (s->secrets)
+    secrets_chunk(s->secrets, bytes, n);
+  /* the ELF magic, however the first bytes are cut (5: not ELF) */
+  for (size_t i = 0; i < n && s->magic < 4; i++)
+    s->magic = data[i] == "\177ELF"[s->magic] ? s->magic + 1 : 5;
+  if (s->magic == 4)
+    s->marks |= IMAGE_MARK_ELF;
+  /* the seam between what came before and this chunk, then the chunk */
+  char seam[2 * sizeof s->tail];
+  size_t head = n < sizeof s->tail ? n : sizeof s->tail;
+  memcpy(seam, s->tail, s->tail_len);
+  memcpy(seam + s->tail_len, data, head);
+  const char *parts[2] = { seam, data };
+  size_t lens[2] = { s->tail_len + head, n };
+  for (int k = 0; k < 2; k++) {
+    if (!(s->marks & IMAGE_MARK_ELF) && has_private_key(parts[k], lens[k]))
+      s->marks |= IMAGE_MARK_PRIVATE_KEY;
+    if ((s->marks & IMAGE_MARK_ELF) && s->what == NULL) {
+      int i = find_signature(parts[k], lens[k]);
+      if (i >= 0) {
+        s->marks |= signatures[i].mark;
+        s->what = signatures[i].what;
+      }
+    }
+  }
+  /* the last bytes of the stream so far, for the next seam */
+  if (n >= sizeof s->tail) {
+    memcpy(s->tail, data + n - sizeof s->tail, sizeof s->tail);
+    s->tail_len = sizeof s->tail;
+  } else {
+    size_t keep = s->tail_len + n > sizeof s->tail ? sizeof s->tail - n : s->tail_len;
+    memmove(s->tail, s->tail + s->tail_len - keep, keep);
+    memcpy(s->tail + keep, data, n);
+    s->tail_len = keep + n;
+  }
+}
+
+void
+scan_init(struct scan *s)
+{
+  memset(s, 0, sizeof *s);
+}
+
+void
+scan_begin(struct scan *s, const char *path)
+{
+  scan_init(s);
+  s->secrets = xmalloc(sizeof *s->secrets);
+  secrets_init(s->secrets, path);
+}
+
+void
+scan_finish(struct scan *s)
+{
+  if (s->secrets == NULL)
+    return;
+  secrets_end(s->secrets);
+  if (s->secrets->n_findings) {
+    s->marks |= IMAGE_MARK_SECRET;
+    s->secret = secrets_primary(s->secrets);
+  }
+  free(s->secrets);
+  s->secrets = NULL;
+}
+
+const char *
+scan_known(const char *what)
+{
+  for (size_t i = 0; i < NSIG; i++)
+    if (strcmp(signatures[i].what, what) == 0)
+      return signatures[i].what;
+  return NULL;
+}

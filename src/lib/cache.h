@@ -1,0 +1,87 @@
+/* The layer cache: compressed layer blobs kept between builds, so that a
+ * rebuild that changes only the application recompresses only its layer.
+ *
+ *   DIR/layers/<diff_id hex>.<compression>-<level>   a blob
+ *   DIR/keys/<key hex>                               what a layer key gave:
+ *       its key, its blob's digest, size, diff_id and media type, and the
+ *       scan marks of each entry (for the build's self-check); or a note:
+ *       what another slow lookup found (the Debian packages of a file set)
+ *
+ * DIR is --cache, else $XDG_CACHE_HOME/distill, else ~/.cache/distill.
+ *
+ * A layer key is made of what every local user can see (a file's device,
+ * inode, size and times), so whoever can write in the cache can plant a
+ * layer under it.  The cache is therefore used only when DIR, DIR/layers
+ * and DIR/keys are directories (not symbolic links) of the effective user
+ * that group and others cannot write; a new one is made 0700.  They are
+ * held open from then on and every file is reached from them without
+ * following a symbolic link; a record, note or blob counts only when it is
+ * a regular file of the effective user that group and others cannot write,
+ * and a record or note only under the key it names.
+ *
+ * Every file is written unnamed (O_TMPFILE) or under a temporary name
+ * `.tmp.XXXXXX`, then renamed, so builds running at once share the cache
+ * safely; SIGINT, SIGTERM and SIGHUP remove the temporary names first.  A
+ * blob is checked against its digest as it is copied out: a corrupt one is
+ * removed and never used.  Blobs are used least recently first evicted
+ * above DISTILL_CACHE_MAX bytes (default 4 GiB; K, M, G suffixes); eviction
+ * removes only the names the cache writes. */
+#ifndef DISTILL_CACHE_H
+#define DISTILL_CACHE_H
+
+#include "lib/compress.h"
+#include "lib/digest.h"
+#include "lib/error.h"
+#include "lib/util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CACHE_DEFAULT_MAX (4ull << 30)
+
+struct cache {
+  char *dir;            /* as named, for messages; NULL when not open */
+  int fd, layers, keys; /* DIR and its two, checked as above */
+  uint64_t max;
+};
+
+struct cache_hit {
+  char digest[DIGEST_STR_LEN];
+  char diff_id[DIGEST_STR_LEN];
+  uint64_t size;
+  enum compression comp;
+  struct strv marks; /* "MARKS WHAT" per entry, in the order the layer writes them */
+};
+
+/* NULL `dir`: the default place. -1 with `err` set when the cache cannot
+ * be used; -2 when it is refused as unsafe: another user's, writable by
+ * group or others, or a symbolic link (the build may go on without it). */
+int cache_open(struct cache *c, const char *dir, struct derror *err);
+void cache_close(struct cache *c);
+
+/* 0 and `hit` filled when `key` is known, its blob present; -1 when not. */
+int cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit);
+void cache_hit_free(struct cache_hit *hit);
+
+/* Copy the hit's blob to `fd`, checking its digest on the way. -1 with
+ * `err` set when it is corrupt (it is removed) or cannot be read; -2 when
+ * writing to `fd` failed (errno in `err`). */
+int cache_copy(struct cache *c, const struct cache_hit *hit, int fd, struct derror *err);
+
+/* A temporary file in the cache for a new blob, or -1; `tmp` names it
+ * (NULL: it has no name). */
+int cache_begin(struct cache *c, char **tmp);
+/* Keep the blob written to `tmp_fd` (closed here; `tmp_name` freed) under
+ * its diff_id, and the key's record; then evict above the bound. Failures
+ * are ignored: the cache is never needed. */
+void cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const struct cache_hit *what);
+/* Drop a blob begun with cache_begin. */
+void cache_discard(int tmp_fd, char *tmp_name);
+
+/* A small record under a key of the caller's: 0 and `out` filled when it is
+ * there, -1 when not. Put ignores failures. */
+int cache_note_get(struct cache *c, const char *key, struct buf *out);
+void cache_note_put(struct cache *c, const char *key, const char *data, size_t len);
+
+
+#endif

@@ -1,0 +1,528 @@
+#include "lib/util.h"
+#include "lib/tmpguard.h" /* a killed build leaves no temporary output */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+_Noreturn void
+oom(void)
+{
+  fputs("distill: out of memory\n", stderr);
+  exit(1);
+}
+
+void *
+xmalloc(size_t n)
+{
+  void *p = malloc(n ? n : 1);
+  if (p == NULL)
+    oom();
+  return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (p == NULL)
+    oom();
+  return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+  /* reallocarray() checks n * size for overflow. */
+  void *q = reallocarray(p, n ? n : 1, size ? size : 1);
+  if (q == NULL)
+    oom();
+  return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+  char *d = strdup(s);
+  if (d == NULL)
+    oom();
+  return d;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+  char *d = strndup(s, n);
+  if (d == NULL)
+    oom();
+  return d;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+  int r;
+
+  va_start(ap, fmt);
+  r = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  if (r < 0)
+    oom();
+  return s;
+}
+
+void
+cleanup_freep(void *p)
+{
+  free(*(void **) p);
+}
+
+void
+cleanup_closep(int *fd)
+{
+  if (*fd >= 0)
+    close(*fd);
+}
+
+void
+strv_push_take(struct strv *v, char *s)
+{
+  if (v->n + 2 > v->cap) {
+    v->cap = v->cap ? v->cap * 2 : 8;
+    v->items = xreallocarray(v->items, v->cap, sizeof(*v->items));
+  }
+  v->items[v->n++] = s;
+  v->items[v->n] = NULL;
+}
+
+void
+strv_push(struct strv *v, const char *s)
+{
+  strv_push_take(v, xstrdup(s));
+}
+
+static int
+string_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void
+strv_sort(struct strv *v)
+{
+  if (v->n > 1)
+    qsort(v->items, v->n, sizeof *v->items, string_cmp);
+}
+
+bool
+strv_contains(const struct strv *v, const char *s)
+{
+  for (size_t i = 0; i < v->n; i++)
+    if (strcmp(v->items[i], s) == 0)
+      return true;
+  return false;
+}
+
+void
+strv_free(struct strv *v)
+{
+  for (size_t i = 0; i < v->n; i++)
+    free(v->items[i]);
+  free(v->items);
+  v->items = NULL;
+  v->n = v->cap = 0;
+}
+
+void
+buf_append(struct buf *b, const void *data, size_t n)
+{
+  if (n > SIZE_MAX - b->len - 1)
+    oom();
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    b->data = xreallocarray(b->data, cap, 1);
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, data, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+  int r;
+
+  va_start(ap, fmt);
+  r = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  if (r < 0)
+    oom();
+  buf_append(b, s, (size_t) r);
+  free(s);
+}
+
+void
+buf_free(struct buf *b)
+{
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+/* What a file is, for the message refusing it. */
+static const char *
+file_kind(mode_t mode)
+{
+  switch (mode & S_IFMT) {
+  case S_IFIFO:
+    return "a FIFO";
+  case S_IFDIR:
+    return "a directory";
+  case S_IFCHR:
+    return "a character device";
+  case S_IFBLK:
+    return "a block device";
+  case S_IFSOCK:
+    return "a socket";
+  case S_IFLNK:
+    return "a symbolic link";
+  default:
+    return "something";
+  }
+}
+
+/* The type is looked at twice: before the open, so that a device is never
+ * opened at all (opening some acts, a FIFO's waits for a writer); and on
+ * the descriptor, opened O_NONBLOCK, for a file replaced in between. */
+int
+open_input(const char *path, const char *name, int flags, struct stat *st, struct derror *err)
+{
+  const char *what = name ? name : path;
+  struct stat before, after;
+  bool nofollow = (flags & O_NOFOLLOW) != 0;
+
+  if ((nofollow ? lstat(path, &before) : stat(path, &before)) < 0)
+    return derror_errno(err, errno, "open `%s`", what);
+  if (!S_ISREG(before.st_mode))
+    return derror_set(err, "`%s`: %s, not a regular file", what, file_kind(before.st_mode));
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (flags & O_NOFOLLOW));
+  if (fd < 0)
+    return derror_errno(err, errno, "open `%s`", what);
+  if (fstat(fd, &after) < 0) {
+    int e = errno;
+    close(fd);
+    return derror_errno(err, e, "stat `%s`", what);
+  }
+  if (!S_ISREG(after.st_mode)) {
+    close(fd);
+    return derror_set(err, "`%s`: %s, not a regular file", what, file_kind(after.st_mode));
+  }
+  /* No effect on a regular file's reads today; cleared all the same, so
+   * that the descriptor reads as every other one does. */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    int e = errno;
+    close(fd);
+    return derror_errno(err, e, "open `%s`", what);
+  }
+  if (st)
+    *st = after;
+  return fd;
+}
+
+int
+read_file_flags(const char *path, int flags, size_t max, struct buf *out, struct derror *err)
+{
+  struct stat st;
+  cleanup_close int fd = open_input(path, NULL, flags, &st, err);
+
+  if (fd < 0)
+    return -1;
+  /* a size past the bound is refused before room is made for it */
+  if ((uint64_t) st.st_size > max)
+    return derror_set(err, "`%s`: larger than %zu bytes", path, max);
+  for (;;) {
+    /* room for the file as it was, and a little more: read in place */
+    if (out->cap < out->len + 65536 + 1) {
+      size_t want = out->len + (size_t) st.st_size + 65536 + 1;
+      out->data = xreallocarray(out->data, want, 1);
+      out->cap = want;
+    }
+    ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return derror_errno(err, errno, "read `%s`", path);
+    if (r == 0)
+      break;
+    if (out->len + (size_t) r > max)
+      return derror_set(err, "`%s`: larger than %zu bytes", path, max);
+    out->len += (size_t) r;
+  }
+  out->data[out->len] = '\0';
+  return 0;
+}
+
+int
+read_file(const char *path, size_t max, struct buf *out, struct derror *err)
+{
+  return read_file_flags(path, 0, max, out, err);
+}
+
+int
+write_all(int fd, const void *data, size_t n)
+{
+  const char *p = data;
+
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    p += w;
+    n -= (size_t) w;
+  }
+  return 0;
+}
+
+char *
+path_join(const char *dir, const char *name)
+{
+  size_t dl = strlen(dir);
+
+  while (dl > 0 && dir[dl - 1] == '/')
+    dl--;
+  while (*name == '/')
+    name++;
+  if (*name == '\0')
+    return dl ? xstrndup(dir, dl) : xstrdup("/");
+  return xasprintf("%.*s/%s", (int) dl, dir, name);
+}
+
+char *
+path_dirname(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+
+  if (slash == NULL)
+    return xstrdup(".");
+  while (slash > path && slash[-1] == '/')
+    slash--;
+  if (slash == path)
+    return xstrdup("/");
+  return xstrndup(path, (size_t) (slash - path));
+}
+
+const char *
+path_basename(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+char *
+path_lexical(const char *path)
+{
+  struct buf b = { 0 };
+
+  if (path[0] != '/')
+    return NULL;
+  buf_append(&b, "", 0);
+  for (const char *p = path; *p;) {
+    p += strspn(p, "/");
+    size_t n = strcspn(p, "/");
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      char *slash = strrchr(b.data, '/');
+      b.len = slash ? (size_t) (slash - b.data) : 0;
+      b.data[b.len] = '\0';
+    } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+      buf_append(&b, "/", 1);
+      buf_append(&b, p, n);
+    }
+    p += n;
+  }
+  if (b.len == 0)
+    buf_append(&b, "/", 1);
+  return b.data;
+}
+
+char *
+path_normalize(const char *path)
+{
+  struct buf out = { 0 };
+  const char *p = path;
+
+  if (path[0] != '/')
+    return NULL;
+  while (*p) {
+    const char *start, *end;
+
+    while (*p == '/')
+      p++;
+    start = p;
+    while (*p && *p != '/')
+      p++;
+    end = p;
+    if (end == start || (end - start == 1 && start[0] == '.'))
+      continue;
+    if (end - start == 2 && start[0] == '.' && start[1] == '.') {
+      buf_free(&out);
+      return NULL;
+    }
+    buf_append(&out, "/", 1);
+    buf_append(&out, start, (size_t) (end - start));
+  }
+  if (out.len == 0)
+    buf_append(&out, "/", 1);
+  return out.data;
+}
+
+size_t
+edit_distance(const char *a, const char *b)
+{
+  size_t la = strlen(a), lb = strlen(b);
+  cleanup_free size_t *row = xcalloc(lb + 1, sizeof(size_t));
+
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* The output has no name until it is complete: an O_TMPFILE inode is
+ * linked under a temporary name only at commit, then renamed over the
+ * destination, so a build killed at any point leaves no partial file.
+ * File systems without O_TMPFILE get a named temporary file instead. */
+int
+atomic_open(struct atomic_file *f, const char *path, struct derror *err)
+{
+  struct stat st;
+
+  memset(f, 0, sizeof *f);
+  f->fd = -1;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return derror_set(err, "output `%s` is a directory", path);
+  cleanup_free char *dir = path_dirname(path);
+  mode_t mask = umask(0);
+  umask(mask);
+  f->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666 & ~mask);
+  if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    f->tmp = xasprintf("%s/.%s.XXXXXX", dir, path_basename(path));
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd >= 0)
+      tmpfile_guard(AT_FDCWD, f->tmp);
+    if (f->fd >= 0 && fchmod(f->fd, 0666 & ~mask) < 0) {
+      int e = errno;
+      atomic_abort(f);
+      return derror_errno(err, e, "create a temporary file in `%s`", dir);
+    }
+  }
+  if (f->fd < 0) {
+    int e = errno;
+    free(f->tmp);
+    f->tmp = NULL;
+    return derror_errno(err, e, "create a temporary file in `%s`", dir);
+  }
+  f->path = xstrdup(path);
+  return 0;
+}
+
+/* Give an unnamed O_TMPFILE inode a temporary name beside the output. */
+static int
+name_tmpfile(struct atomic_file *f)
+{
+  cleanup_free char *dir = path_dirname(f->path);
+  char proc[64];
+
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
+  for (int tries = 0; tries < 100; tries++) {
+    char *tmp = xasprintf("%s/.%s.%06x", dir, path_basename(f->path), (unsigned) random() & 0xffffff);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
+      tmpfile_guard(AT_FDCWD, tmp);
+      f->tmp = tmp;
+      return 0;
+    }
+    free(tmp);
+    if (errno != EEXIST)
+      return -1;
+  }
+  return -1;
+}
+
+int
+atomic_commit(struct atomic_file *f, struct derror *err)
+{
+  if (fsync(f->fd) < 0 || (f->tmp == NULL && name_tmpfile(f) < 0)) {
+    derror_errno(err, errno, "write `%s`", f->path);
+    atomic_abort(f);
+    return -1;
+  }
+  if (close(f->fd) < 0) {
+    f->fd = -1;
+    derror_errno(err, errno, "write `%s`", f->path);
+    atomic_abort(f);
+    return -1;
+  }
+  f->fd = -1;
+  if (rename(f->tmp, f->path) < 0) {
+    derror_errno(err, errno, "rename to `%s`", f->path);
+    atomic_abort(f);
+    return -1;
+  }
+  tmpfile_unguard(f->tmp, false);
+  free(f->tmp);
+  free(f->path);
+  f->tmp = f->path = NULL;
+  return 0;
+}
+
+void
+atomic_abort(struct atomic_file *f)
+{
+  if (f->fd >= 0)
+    close(f->fd);
+  f->fd = -1;
+  if (f->tmp) {
+    unlink(f->tmp);
+    tmpfile_unguard(f->tmp, false);
+  }
+  free(f->tmp);
+  free(f->path);
+  f->tmp = f->path = NULL;
+}
+
+/* Start writing back what came since the last call, every 8 MiB, without
+ * waiting: the final fsync then finds little left to do. */
+void
+write_behind(int fd, uint64_t *started, uint64_t written)
+{
+  if (written - *started < (8u << 20))
+    return;
+  sync_file_range(fd, (off64_t) *started, (off64_t) (written - *started), SYNC_FILE_RANGE_WRITE);
+  *started = written;
+}

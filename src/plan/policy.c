@@ -1,0 +1,188 @@
+#include "plan/policy.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_SYMLINK_HOPS 40
+
+/* An image without these cannot be used to pivot: no interpreter to run a
+ * dropped script, no way to install tools.  Patterns are fnmatch(3) ones. */
+static const char *const shells[] = {
+  "sh", "bash", "rbash", "dash", "ash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "csh", "tcsh", "fish", "yash",
+  "posh", "busybox", "toybox", NULL,
+};
+static const char *const package_managers[] = {
+  "apt", "apt-get", "apt-cache", "aptitude", "dpkg", "dpkg-deb", "apk", "rpm", "yum", "dnf", "microdnf", "tdnf",
+  "zypper", "pacman", "emerge", "opkg", "ipkg", "xbps-install", "nix-env", "pip", "pip[0-9]*", "easy_install",
+  NULL,
+};
+
+static const char *
+match(const char *const patterns[], const char *name)
+{
+  for (size_t i = 0; patterns[i]; i++)
+    if (fnmatch(patterns[i], name, 0) == 0)
+      return patterns[i];
+  return NULL;
+}
+
+const char *
+policy_shell_name(const char *name)
+{
+  return match(shells, name);
+}
+
+const char *
+policy_package_manager_name(const char *name)
+{
+  return match(package_managers, name);
+}
+
+const char *
+policy_forbidden_name(const char *name)
+{
+  const char *what = policy_shell_name(name);
+  return what ? what : policy_package_manager_name(name);
+}
+
+static mode_t
+normal_mode(const struct rootfs_entry *e)
+{
+  switch (e->type) {
+  case ROOTFS_DIR:
+    return 0755;
+  case ROOTFS_SYMLINK:
+    return 0777;
+  case ROOTFS_FILE:
+  case ROOTFS_HARDLINK:
+    break;
+  }
+  return (e->mode & 0111) ? 0755 : 0644;
+}
+
+void
+policy_normalize(struct rootfs *fs)
+{
+  for (size_t i = 0; i < fs->n; i++) {
+    struct rootfs_entry *e = &fs->items[i];
+    if (e->fixed) {
+      e->mode &= ~(mode_t) (S_ISUID | S_ISGID);
+      continue;
+    }
+    e->uid = e->gid = 0;
+    if (e->mode_set && e->type == ROOTFS_FILE)
+      e->mode &= ~(mode_t) (S_ISUID | S_ISGID | S_ISVTX | S_IWGRP | S_IWOTH);
+    else
+      e->mode = normal_mode(e);
+  }
+}
+
+bool
+policy_is_program(mode_t mode, bool elf)
+{
+  return (mode & 0111) || elf;
+}
+
+/* The content's first bytes are ELF's magic. */
+static bool
+has_elf_magic(const struct rootfs_entry *e)
+{
+  char magic[4];
+
+  if (e->data)
+    return e->size >= 4 && memcmp(e->data, "\177ELF", 4) == 0;
+  if (e->source == NULL)
+    return false;
+  int fd = open(e->source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  bool elf = fd >= 0 && pread(fd, magic, 4, 0) == 4 && memcmp(magic, "\177ELF", 4) == 0;
+  if (fd >= 0)
+    close(fd);
+  return elf;
+}
+
+/* Where `path` leads in the planned image, symlinks followed in every
+ * component as they would be inside it: *out the entry, NULL for the root;
+ * false when it leads nowhere (a missing component, a loop). */
+static bool
+resolve(const struct rootfs *fs, const char *path, const struct rootfs_entry **out)
+{
+  cleanup_free char *cur = xstrdup(path);
+
+  for (int hops = 0; hops <= MAX_SYMLINK_HOPS; hops++) {
+    struct buf done = { 0 };
+    const char *p = cur;
+    const struct rootfs_entry *e = NULL;
+    while (*p == '/')
+      p++;
+    while (*p) {
+      size_t n = strcspn(p, "/");
+      buf_append(&done, "/", 1);
+      buf_append(&done, p, n);
+      for (p += n; *p == '/'; p++)
+        ;
+      e = rootfs_find(fs, done.data);
+      if (e == NULL || (*p && e->type != ROOTFS_DIR && e->type != ROOTFS_SYMLINK)) {
+        buf_free(&done);
+        return false;
+      }
+      if (e->type == ROOTFS_SYMLINK)
+        break;
+    }
+    if (e == NULL || e->type != ROOTFS_SYMLINK) {
+      buf_free(&done);
+      *out = e;
+      return true;
+    }
+    cleanup_free char *dir = path_dirname(done.data);
+    cleanup_free char *joined = e->target[0] == '/' ? xasprintf("%s/%s", e->target, p)
+                                                     : xasprintf("%s/%s/%s", dir, e->target, p);
+    buf_free(&done);
+    free(cur);
+    cur = path_lexical(joined);
+    if (cur == NULL)
+      return false;
+  }
+  return false;
+}
+
+/* Whether an entry runs as a program (policy_is_program): a hardlink as
+ * its file, a symlink as where it leads; one that leads nowhere counts,
+ * since nothing shows that it is not. */
+static bool
+entry_is_program(const struct rootfs *fs, const struct rootfs_entry *e)
+{
+  const struct rootfs_entry *to;
+
+  switch (e->type) {
+  case ROOTFS_DIR:
+    return false;
+  case ROOTFS_FILE:
+    return policy_is_program(e->mode, has_elf_magic(e));
+  case ROOTFS_HARDLINK:
+    to = rootfs_find(fs, e->target);
+    return policy_is_program(e->mode, false) || (to && to->type == ROOTFS_FILE && entry_is_program(fs, to));
+  case ROOTFS_SYMLINK:
+    if (!resolve(fs, e->path, &to))
+      return true;
+    return to && to->type != ROOTFS_SYMLINK && entry_is_program(fs, to);
+  }
+  return true;
+}
+
+int
+policy_check(const struct rootfs *fs, struct derror *err)
+{
+  for (size_t i = 0; i < fs->n; i++) {
+    const struct rootfs_entry *e = &fs->items[i];
+    if (e->type == ROOTFS_DIR)
+      continue;
+    const char *what = policy_forbidden_name(strrchr(e->path, '/') + 1);
+    if (what && entry_is_program(fs, e))
+      return derror_set(err, "%s: `%s` is a shell or package manager (\"%s\"); distill images have none",
+                        e->origin, e->path, what);
+  }
+  return 0;
+}

@@ -1,0 +1,154 @@
+/* The recipe: a YAML file describing an image (DESIGN.md section 1). */
+#ifndef DISTILL_RECIPE_H
+#define DISTILL_RECIPE_H
+
+#include "lib/error.h"
+#include "lib/util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Where a value came from, for errors raised after parsing. */
+struct recipe_pos {
+  unsigned line, column; /* 1-based */
+};
+
+/* A content source, as written.  Relative sources are read under the
+ * recipe's directory, absolute ones inside the sysroot (`in_sysroot`). */
+struct recipe_source {
+  char *source;
+  bool in_sysroot;
+};
+
+struct recipe_binary {
+  struct recipe_source src;
+  char *path; /* in the image */
+  struct recipe_pos pos;
+};
+
+struct recipe_library {
+  char *name; /* a soname or an absolute path in the sysroot; NULL for {source, path} */
+  struct recipe_source src; /* {source, path}: placed like a binary, in the libraries layer */
+  char *path;
+  struct recipe_pos pos;
+};
+
+struct recipe_file {
+  struct recipe_source src;
+  char *path;
+  int mode; /* -1: from the source */
+  struct recipe_pos pos;
+};
+
+struct recipe_directory {
+  struct recipe_source src;
+  char *path;
+  struct strv exclude;
+  struct recipe_pos pos;
+};
+
+struct recipe_symlink {
+  char *path;
+  char *target;
+  struct recipe_pos pos;
+};
+
+struct recipe_user {
+  char *name;
+  uint32_t uid, gid;
+  char *home;
+  struct recipe_pos pos;
+};
+
+struct recipe_group {
+  char *name;
+  uint32_t gid;
+  struct recipe_pos pos;
+};
+
+enum recipe_path_type { RECIPE_PATH_DIRECTORY, RECIPE_PATH_FILE };
+
+struct recipe_path {
+  char *path;
+  enum recipe_path_type type;
+  uint32_t uid, gid;
+  int mode;
+  struct recipe_pos pos;
+};
+
+/* A finding of the image's own check accepted (checks.allow). */
+struct recipe_waiver {
+  char *id;     /* a check id (check_waivable) */
+  char *path;   /* exactly the path the finding names */
+  char *reason; /* never empty */
+  struct recipe_pos pos;
+};
+
+enum recipe_ca { RECIPE_CA_SYSROOT, RECIPE_CA_NONE, RECIPE_CA_PATH };
+
+/* An ordered string map (environment, labels, annotations). */
+struct recipe_kv {
+  char *key, *value;
+  struct recipe_pos pos; /* of the key */
+};
+struct recipe_map {
+  struct recipe_kv *items;
+  size_t n;
+};
+
+#define RECIPE_ARRAY(type, name) \
+  type *name;                    \
+  size_t n_##name
+
+struct recipe {
+  char *file;      /* as given */
+  char *dir;       /* directory of the recipe, for relative sources */
+  char *name;
+  char *tag;
+  char *sysroot;
+  char *platform;       /* "linux/ARCH[/VARIANT]" as written, or NULL */
+  const char *platform_arch, *platform_variant;
+  struct recipe_map platforms; /* platform -> its sysroot (absolute), for multi-platform images */
+  RECIPE_ARRAY(struct recipe_binary, binaries);
+  RECIPE_ARRAY(struct recipe_library, libraries);
+  RECIPE_ARRAY(struct recipe_file, files);
+  RECIPE_ARRAY(struct recipe_directory, directories);
+  RECIPE_ARRAY(struct recipe_symlink, symlinks);
+  enum recipe_ca ca;
+  struct recipe_source ca_source;
+  bool tzdata;
+  char *run_as;
+  struct recipe_pos run_as_pos; /* 0:0 when defaulted */
+  RECIPE_ARRAY(struct recipe_user, users);
+  RECIPE_ARRAY(struct recipe_group, groups);
+  RECIPE_ARRAY(struct recipe_path, paths);
+  struct strv entrypoint;
+  struct strv cmd;
+  bool has_entrypoint, has_cmd;
+  struct recipe_map environment;
+  char *work_dir;
+  struct strv ports;   /* normalised "PORT/PROTO" */
+  struct strv volumes;
+  struct recipe_map labels;
+  struct recipe_map annotations;
+  char *stop_signal;
+  char *sbom; /* where to write the SPDX document (relative: to the recipe's directory), or NULL */
+  RECIPE_ARRAY(struct recipe_waiver, waivers); /* checks.allow */
+};
+
+/* Parse a recipe file.  Errors read "FILE:LINE:COL: KEY.PATH: reason". */
+int recipe_load(const char *file, struct recipe *out, struct derror *err);
+/* Parse a recipe from memory; `file` names it in errors and sets its dir. */
+int recipe_parse(const char *file, const char *data, size_t len, struct recipe *out, struct derror *err);
+void recipe_free(struct recipe *r);
+
+/* The credential rule (secrets_in_value) a command-line argument breaks,
+ * or NULL: a token anywhere in it, or a secret-ish name given a literal
+ * value (--db-password=VALUE, DB_PASSWORD=VALUE).  The recipe's
+ * entrypoint and cmd are refused by it; check reads an image's the same
+ * way. */
+const char *recipe_secret_in_argument(const char *arg);
+
+
+#endif
