@@ -5,7 +5,7 @@
  * files, bytes, findings, the seconds in all and the seconds in the rules
  * alone (reading the files, which a build does anyway, not counted). */
 #include "lib/secrets.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <fcntl.h>
 #include <ftw.h>

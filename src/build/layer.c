@@ -1,6 +1,8 @@
 #include "config.h"
 #include "build/layer.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
+#include "lib/file.h"
+#include "lib/path.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -36,8 +36,6 @@ char *oci_index_json(const struct oci_image *img, const char *media_type, const 
 char *oci_docker_manifest_json(const struct oci_image *img, const char *config_digest);
 char *oci_repositories_json(const struct oci_image *img);
 
-/* RFC 3339 UTC time of an epoch ("1970-01-01T00:00:00Z"). */
-void oci_time(int64_t epoch, char out[32]);
 
 /* The image archive, written in one pass to a seekable file: ustar members
  * "blobs/", "blobs/sha256/", the layer blobs in layer order (each streamed

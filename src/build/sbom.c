@@ -1,7 +1,10 @@
 #include "config.h"
 #include "lib/digest.h"
+#include "lib/time.h"
 #include "build/sbom.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
+#include "lib/file.h"
+#include "lib/path.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -497,10 +500,7 @@ compose(const struct recipe *r, const struct plan *p, const char *manifest_diges
                                                  refs.names.items[i], refs.owners.items[i])));
 
   char created[32];
-  time_t t = (time_t) epoch;
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  time_rfc3339(epoch, created);
   cleanup_free char *ns_name = idstring(r->name);
   doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:s, s:[o]}}", "spdxVersion", "SPDX-2.3", "dataLicense", "CC0-1.0",
                   "SPDXID", "SPDXRef-DOCUMENT", "name", json_sprintf("%s:%s", r->name, r->tag), "documentNamespace",

@@ -4,13 +4,16 @@
 #include "image/check.h"
 #include "cli/commands.h"
 #include "plan/elf.h"
+#include "lib/platform.h"
 #include "build/layer.h"
 #include "build/oci.h"
 #include "plan/plan.h"
 #include "recipe/recipe.h"
 #include "build/sbom.h"
 #include "lib/secrets.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
+#include "lib/file.h"
+#include "lib/path.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -155,7 +158,7 @@ parse_options(int argc, char **argv, struct build_options *o)
       const char *arch, *variant;
       cleanup_free char *copy = xstrdup(optarg);
       for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        if (elf_parse_platform(t, &arch, &variant) < 0)
+        if (platform_parse(t, &arch, &variant) < 0)
           return usage_error("--platform: \"%s\" is not a platform such as linux/amd64 or linux/arm64", t);
       if (optarg[0] == '\0' || optarg[0] == ',' || optarg[strlen(optarg) - 1] == ',' || strstr(optarg, ",,"))
         return usage_error("--platform: \"%s\" is not a list of platforms", optarg);
@@ -250,7 +253,7 @@ apply_platform(struct recipe *r, const char *platform, struct derror *err)
 {
   const char *arch, *variant;
 
-  elf_parse_platform(platform, &arch, &variant);
+  platform_parse(platform, &arch, &variant);
   if (r->platform && (strcmp(arch, r->platform_arch) != 0 || (variant && r->platform_variant
                                                                && strcmp(variant, r->platform_variant) != 0)))
     return derror_set(err, "--platform %s disagrees with the recipe's platform %s", platform, r->platform);
@@ -750,7 +753,7 @@ add_sboms(struct file_set *out, const char *sbom, const char *flag, const struct
     struct elf_info e = { 0 };
     const char *arch = NULL, *variant = NULL, *own = NULL;
     memset(&probe, 0, sizeof probe);
-    if (n > 1 && elf_parse_platform(targets[k].platform, &arch, &variant) == 0 && elf_of_oci_arch(arch, &e))
+    if (n > 1 && platform_parse(targets[k].platform, &arch, &variant) == 0 && elf_of_oci_arch(arch, &e))
       elf_oci_arch(&e, &own);
     probe.img.arch = arch;
     probe.img.variant = variant ? variant : own;
@@ -949,7 +952,7 @@ choose_targets(const struct build_options *o, const struct recipe *r, struct tar
   *out = xcalloc(want.n, sizeof **out);
   for (size_t i = 0; i < want.n; i++) {
     const char *arch, *variant, *sysroot = NULL;
-    if (elf_parse_platform(want.items[i], &arch, &variant) < 0) {
+    if (platform_parse(want.items[i], &arch, &variant) < 0) {
       derror_set(err, "--platform: \"%s\" is not a platform such as linux/amd64", want.items[i]);
       goto fail;
     }

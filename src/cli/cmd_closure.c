@@ -4,7 +4,9 @@
 #include "cli/commands.h"
 #include "plan/plan.h"
 #include "recipe/recipe.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
+#include "lib/file.h"
+#include "lib/path.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -42,8 +42,7 @@ add(struct diff *d, const char *kind, const char *where, const char *fmt, ...)
   char *what;
 
   va_start(ap, fmt);
-  if (vasprintf(&what, fmt, ap) < 0)
-    oom();
+  what = xvasprintf(fmt, ap);
   va_end(ap);
   cleanup_free char *w = escape_json(where);
   json_t *item = json_pack("{s:s, s:s, s:s}", "kind", kind, "where", w, "what", what);

@@ -32,29 +32,6 @@ check_status_name(enum check_status s)
   return "?";
 }
 
-const char *const check_ids[] = {
-  "user-nonroot", "no-shell", "no-package-manager", "no-setuid", "no-world-writable", "immutable-programs",
-  "no-devices", "no-secrets", "ca-bundle", "unprivileged-ports", "can-start", NULL,
-};
-
-const char *
-check_waivable(const char *id)
-{
-  static const char *const pathless[] = { "user-nonroot", "unprivileged-ports", "can-start", NULL };
-
-  for (size_t i = 0; pathless[i]; i++)
-    if (strcmp(id, pathless[i]) == 0)
-      return "its findings name no file: it cannot be waived";
-  for (size_t i = 0; check_ids[i]; i++)
-    if (strcmp(id, check_ids[i]) == 0)
-      return NULL;
-  /* a credential rule's id waives no-secrets' findings of that rule */
-  if (secrets_rule(id))
-    return NULL;
-  return "not a check id (no-shell, no-package-manager, no-setuid, no-world-writable, immutable-programs, "
-         "no-devices, no-secrets, ca-bundle) nor a credential rule's (github-token, ...)";
-}
-
 /* ---- names made safe to show ------------------------------------------ */
 
 /* The length of the well-formed UTF-8 sequence at `s` (RFC 3629: no
@@ -315,11 +292,8 @@ vfinding(struct check_result *r, enum check_status s, const char *path, const ch
          va_list ap)
 {
   const struct check_options *opt = r->rep->opt;
-  char *raw;
   size_t at;
-
-  if (vasprintf(&raw, fmt, ap) < 0)
-    oom();
+  char *raw = xvasprintf(fmt, ap);
   cleanup_free char *msg = escape_controls(raw);
   free(raw);
   const struct check_waiver *w = opt ? waiver_for(opt->allow, opt->n_allow, r->id, rule, path, &at) : NULL;

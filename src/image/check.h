@@ -7,8 +7,9 @@
 #define DISTILL_CHECK_H
 
 #include "lib/error.h"
+#include "recipe/check_ids.h"
 #include "image/image.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 /* In order of weight: a check's status is the heaviest of its findings'. */
 enum check_status { CHECK_PASS, CHECK_WAIVED, CHECK_WARN, CHECK_FAIL };
@@ -26,15 +27,6 @@ struct check_result {
   struct check_report *rep; /* while the checks run: the waivers */
 };
 
-#define CHECK_COUNT 11
-
-/* A finding accepted: `path` exactly (no pattern: a waiver must not cover
- * a file added later), for the check `id`. */
-struct check_waiver {
-  const char *id;
-  const char *path;
-  const char *reason;
-};
 
 struct check_options {
   const struct check_waiver *allow; /* accepted: their findings are waived */
@@ -61,16 +53,6 @@ int check_image(const char *archive, const struct image *img, bool can_start, co
 void check_report_free(struct check_report *rep);
 const char *check_status_name(enum check_status s);
 
-/* The ids of the checks, in order, NULL-terminated. */
-extern const char *const check_ids[];
-/* NULL when a waiver may name `id`, else why not: an unknown id, or a
- * check whose findings name no file (user-nonroot, unprivileged-ports,
- * can-start). */
-const char *check_waivable(const char *id);
-
-/* The manifest annotation the build records its recipe's waivers in: a
- * JSON list of {"id", "path", "reason"}. */
-#define CHECK_WAIVED_ANNOTATION "org.distill.checks.waived"
 /* That list as a compact JSON text (the caller frees it). */
 char *check_waivers_json(const struct check_waiver *w, size_t n);
 

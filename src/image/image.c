@@ -1,4 +1,6 @@
 #include "image/image.h"
+#include "lib/path.h"
+#include "lib/file.h"
 #include "plan/policy.h"
 #include "image/scan.h"
 

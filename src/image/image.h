@@ -12,7 +12,7 @@
 #include "lib/digest.h"
 #include "lib/error.h"
 #include "image/scan.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <jansson.h>
 #include <stdbool.h>

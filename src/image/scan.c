@@ -2,7 +2,7 @@
  * header, a private key, the text of a shell or package manager. */
 #include "image/scan.h"
 #include "lib/secrets.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <pthread.h>
 #include <stdint.h>

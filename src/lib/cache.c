@@ -1,5 +1,6 @@
 /* The layer cache: see cache.h. */
 #include "lib/cache.h"
+#include "lib/file.h"
 #include "lib/tmpguard.h"
 
 #include <dirent.h>

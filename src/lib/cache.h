@@ -32,7 +32,7 @@
 #include "lib/compress.h"
 #include "lib/digest.h"
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdbool.h>
 #include <stdint.h>

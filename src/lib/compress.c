@@ -11,7 +11,7 @@
  * the previous one's last chunks.  With one job nothing is queued: each chunk
  * is compressed and emitted in the caller's thread, into the same bytes. */
 #include "lib/compress.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <errno.h>
 #include <libdeflate.h>

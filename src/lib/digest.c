@@ -1,5 +1,5 @@
 #include "lib/digest.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

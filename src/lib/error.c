@@ -1,21 +1,10 @@
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *vformat(const char *fmt, va_list ap) DISTILL_PRINTF(1, 0);
-
-static char *
-vformat(const char *fmt, va_list ap)
-{
-  char *s = NULL;
-
-  if (vasprintf(&s, fmt, ap) < 0)
-    oom();
-  return s;
-}
 
 int
 derror_set(struct derror *err, const char *fmt, ...)
@@ -24,8 +13,22 @@ derror_set(struct derror *err, const char *fmt, ...)
 
   free(err->msg);
   va_start(ap, fmt);
-  err->msg = vformat(fmt, ap);
+  err->msg = xvasprintf(fmt, ap);
   va_end(ap);
+  err->code = DERROR_FAILED;
+  return -1;
+}
+
+int
+derror_code(struct derror *err, enum derror_code code, const char *fmt, ...)
+{
+  va_list ap;
+
+  free(err->msg);
+  va_start(ap, fmt);
+  err->msg = xvasprintf(fmt, ap);
+  va_end(ap);
+  err->code = code;
   return -1;
 }
 
@@ -36,11 +39,14 @@ derror_errno(struct derror *err, int errnum, const char *fmt, ...)
   char *what;
 
   va_start(ap, fmt);
-  what = vformat(fmt, ap);
+  what = xvasprintf(fmt, ap);
   va_end(ap);
   free(err->msg);
   err->msg = xasprintf("%s: %s", what, strerror(errnum));
   free(what);
+  err->code = errnum == ENOENT || errnum == ENOTDIR ? DERROR_NOT_FOUND
+              : errnum == ELOOP                    ? DERROR_LOOP
+                                                   : DERROR_FAILED;
   return -1;
 }
 
@@ -51,7 +57,7 @@ derror_wrap(struct derror *err, const char *fmt, ...)
   char *ctx, *old = err->msg;
 
   va_start(ap, fmt);
-  ctx = vformat(fmt, ap);
+  ctx = xvasprintf(fmt, ap);
   va_end(ap);
   err->msg = xasprintf("%s: %s", ctx, old ? old : "unknown error");
   free(ctx);
@@ -64,4 +70,5 @@ derror_clear(struct derror *err)
 {
   free(err->msg);
   err->msg = NULL;
+  err->code = DERROR_FAILED;
 }

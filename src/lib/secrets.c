@@ -1,5 +1,5 @@
 #include "lib/secrets.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <ctype.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 #include "lib/strmap.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdint.h>
 #include <string.h>

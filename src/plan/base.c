@@ -1,4 +1,5 @@
 #include "plan/base.h"
+#include "lib/file.h"
 
 #include <errno.h>
 #include <fcntl.h>

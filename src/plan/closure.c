@@ -1,4 +1,6 @@
 #include "plan/closure.h"
+#include "lib/path.h"
+#include "lib/file.h"
 #include "plan/hwcaps.h"
 
 #include <ctype.h>

@@ -1,4 +1,6 @@
 #include "plan/dpkg.h"
+#include "lib/path.h"
+#include "lib/file.h"
 #include "lib/strmap.h"
 #include "lib/digest.h"
 

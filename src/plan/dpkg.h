@@ -10,7 +10,7 @@
 #include "lib/error.h"
 #include "plan/rootfs.h"
 #include "plan/sysroot.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <sys/types.h>
 

@@ -1,4 +1,5 @@
 #include "plan/elf.h"
+#include "lib/platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -298,98 +299,36 @@ elf_is_static(const struct elf_info *info)
   return info->interp == NULL && info->needed.n == 0;
 }
 
-static const struct {
-  int machine, elf_class, data;
-  const char *arch, *variant, *multiarch;
-  const char *interp; /* glibc's PT_INTERP there */
-} arches[] = {
-  { EM_X86_64, ELFCLASS64, ELFDATA2LSB, "amd64", NULL, "x86_64-linux-gnu", "/lib64/ld-linux-x86-64.so.2" },
-  { EM_AARCH64, ELFCLASS64, ELFDATA2LSB, "arm64", NULL, "aarch64-linux-gnu", "/lib/ld-linux-aarch64.so.1" },
-  { EM_ARM, ELFCLASS32, ELFDATA2LSB, "arm", "v7", "arm-linux-gnueabihf", "/lib/ld-linux-armhf.so.3" },
-  { EM_386, ELFCLASS32, ELFDATA2LSB, "386", NULL, "i386-linux-gnu", "/lib/ld-linux.so.2" },
-  { EM_PPC64, ELFCLASS64, ELFDATA2LSB, "ppc64le", NULL, "powerpc64le-linux-gnu", "/lib64/ld64.so.2" },
-  { EM_S390, ELFCLASS64, ELFDATA2MSB, "s390x", NULL, "s390x-linux-gnu", "/lib/ld64.so.1" },
-  { EM_RISCV, ELFCLASS64, ELFDATA2LSB, "riscv64", NULL, "riscv64-linux-gnu", "/lib/ld-linux-riscv64-lp64d.so.1" },
-};
-
-static int
-arch_index(const struct elf_info *info)
-{
-  for (size_t i = 0; i < sizeof arches / sizeof *arches; i++)
-    if (arches[i].machine == info->machine && arches[i].elf_class == info->elf_class
-        && arches[i].data == info->data)
-      return (int) i;
-  return -1;
-}
-
 const char *
 elf_oci_arch(const struct elf_info *info, const char **variant)
 {
-  int i = arch_index(info);
+  const struct platform *p = platform_of_elf(info->machine, info->elf_class, info->data);
 
   if (variant)
-    *variant = i >= 0 ? arches[i].variant : NULL;
-  return i >= 0 ? arches[i].arch : NULL;
+    *variant = p ? p->variant : NULL;
+  return p ? p->arch : NULL;
 }
 
 const char *
 elf_of_oci_arch(const char *arch, struct elf_info *out)
 {
-  for (size_t i = 0; arch && i < sizeof arches / sizeof *arches; i++)
-    if (strcmp(arches[i].arch, arch) == 0) {
-      out->machine = arches[i].machine;
-      out->elf_class = arches[i].elf_class;
-      out->data = arches[i].data;
-      out->osabi = ELFOSABI_SYSV;
-      return arches[i].interp;
-    }
-  return NULL;
-}
+  const struct platform *p = arch ? platform_of_arch(arch) : NULL;
 
-int
-elf_parse_platform(const char *s, const char **arch, const char **variant)
-{
-  static const char *const variants[] = { "v5", "v6", "v7", "v8", NULL };
-  cleanup_free char *copy = xstrdup(s);
-  char *parts[3] = { NULL, NULL, NULL };
-  size_t n = 0;
-
-  for (char *save = NULL, *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-    if (n == 3)
-      return -1;
-    parts[n++] = t;
-  }
-  size_t a = 0;
-  if (n > 0 && strcmp(parts[0], "linux") == 0)
-    a = 1;
-  else if (n == 3)
-    return -1;
-  if (a >= n)
-    return -1;
-  *arch = NULL;
-  for (size_t i = 0; i < sizeof arches / sizeof *arches; i++)
-    if (strcmp(arches[i].arch, parts[a]) == 0)
-      *arch = arches[i].arch;
-  if (*arch == NULL)
-    return -1;
-  *variant = NULL;
-  if (a + 1 < n) {
-    for (size_t i = 0; variants[i]; i++)
-      if (strcmp(variants[i], parts[a + 1]) == 0)
-        *variant = variants[i];
-    if (*variant == NULL)
-      return -1;
-  } else if (strcmp(*arch, "arm") == 0) {
-    *variant = "v7"; /* Debian's armhf */
-  }
-  return 0;
+  if (p == NULL)
+    return NULL;
+  out->machine = p->machine;
+  out->elf_class = p->elf_class;
+  out->data = p->data;
+  out->osabi = ELFOSABI_SYSV;
+  return p->interp;
 }
 
 const char *
 elf_multiarch(const struct elf_info *info)
 {
-  int i = arch_index(info);
-  return i >= 0 ? arches[i].multiarch : NULL;
+  const struct platform *p = platform_of_elf(info->machine, info->elf_class, info->data);
+
+  return p ? p->multiarch : NULL;
 }
 
 bool

@@ -6,7 +6,7 @@
 #define DISTILL_ELF_H
 
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,14 +60,10 @@ bool elf_is_static(const struct elf_info *info);
 /* The OCI architecture ("amd64", "arm64", ...) and variant ("v7" or NULL);
  * NULL when the machine is not one distill knows. */
 const char *elf_oci_arch(const struct elf_info *info, const char **variant);
-/* Parse an OCI platform "linux/arm64", "linux/arm/v7" or "arm64": the
- * architecture and variant (NULL when none) as static strings; -1 when the
- * OS is not linux or the architecture unknown. */
 /* The ELF class, byte order and machine of an OCI architecture ("amd64"):
  * what a library must be to load on it.  Returns glibc's dynamic loader
  * path there (PT_INTERP), or NULL for an unknown architecture. */
 const char *elf_of_oci_arch(const char *arch, struct elf_info *out);
-int elf_parse_platform(const char *s, const char **arch, const char **variant);
 
 /* Debian's multiarch tuple ("x86_64-linux-gnu"), NULL when unknown. */
 const char *elf_multiarch(const struct elf_info *info);

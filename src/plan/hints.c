@@ -1,4 +1,6 @@
 #include "plan/hints.h"
+#include "lib/path.h"
+#include "lib/file.h"
 
 #include <stdio.h>
 #include <string.h>

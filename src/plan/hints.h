@@ -6,7 +6,7 @@
 
 #include "plan/closure.h"
 #include "plan/sysroot.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 /* One sentence per hint, for the programs of `c` (roots placed by the
  * recipe as binaries). */

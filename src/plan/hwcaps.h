@@ -7,7 +7,7 @@
 #define DISTILL_HWCAPS_H
 
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdint.h>
 

@@ -5,7 +5,7 @@
 #define DISTILL_LDCACHE_WRITE_H
 
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdbool.h>
 #include <stddef.h>

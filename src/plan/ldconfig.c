@@ -1,4 +1,6 @@
 #include "plan/ldconfig.h"
+#include "lib/file.h"
+#include "lib/path.h"
 #include "lib/strmap.h"
 
 #include <elf.h>

@@ -7,7 +7,7 @@
 #include "plan/elf.h"
 #include "lib/error.h"
 #include "plan/sysroot.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 #include "plan/view.h"
 
 #include <stddef.h>

@@ -1,4 +1,5 @@
 #include "plan/plan.h"
+#include "lib/path.h"
 #include "plan/base.h"
 #include "plan/closure.h"
 #include "plan/elf.h"

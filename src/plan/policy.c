@@ -1,4 +1,5 @@
 #include "plan/policy.h"
+#include "lib/path.h"
 
 #include <fcntl.h>
 #include <fnmatch.h>

@@ -1,4 +1,5 @@
 #include "plan/rootfs.h"
+#include "lib/path.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 #define DISTILL_ROOTFS_H
 
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdbool.h>
 #include <stdint.h>

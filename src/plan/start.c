@@ -1,4 +1,5 @@
 #include "plan/start.h"
+#include "lib/path.h"
 #include "plan/closure.h"
 #include "plan/elf.h"
 

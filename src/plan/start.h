@@ -10,7 +10,7 @@
 #define DISTILL_START_H
 
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 #include "plan/view.h"
 
 #include <stdbool.h>

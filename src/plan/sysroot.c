@@ -1,5 +1,6 @@
 #include "plan/sysroot.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
+#include "lib/path.h"
 #include "plan/view.h"
 
 #include <dirent.h>

@@ -6,7 +6,7 @@
 #define DISTILL_SYSROOT_H
 
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 #include "plan/view.h"
 
 #include <stdbool.h>

@@ -1,4 +1,6 @@
 #include "plan/view.h"
+#include "lib/path.h"
+#include "lib/file.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -10,7 +10,7 @@
 #include "lib/error.h"
 #include "plan/rootfs.h"
 #include "lib/strmap.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -5,8 +5,10 @@
  * an absolute path".  The key tables below are the schema of DESIGN.md
  * section 1; an unknown key is refused with the nearest known one. */
 #include "recipe/recipe.h"
-#include "image/check.h"
-#include "plan/elf.h"
+#include "lib/path.h"
+#include "lib/file.h"
+#include "recipe/check_ids.h"
+#include "lib/platform.h"
 #include "lib/secrets.h"
 
 #include <ctype.h>
@@ -31,6 +33,32 @@ struct ctx {
   struct derror *err;
 };
 
+/* Levenshtein distance, for suggestions of a near key. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+  size_t la = strlen(a), lb = strlen(b);
+  cleanup_free size_t *row = xcalloc(lb + 1, sizeof(size_t));
+
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
 static int perr(struct ctx *c, const yaml_node_t *node, const char *keypath, const char *fmt, ...) DISTILL_PRINTF(4, 5);
 
 static int
@@ -40,8 +68,7 @@ perr(struct ctx *c, const yaml_node_t *node, const char *keypath, const char *fm
   cleanup_free char *what = NULL;
 
   va_start(ap, fmt);
-  if (vasprintf(&what, fmt, ap) < 0)
-    oom();
+  what = xvasprintf(fmt, ap);
   va_end(ap);
   if (keypath && *keypath)
     return derror_set(c->err, "%s:%zu:%zu: %s: %s", c->file, node->start_mark.line + 1,
@@ -1013,7 +1040,7 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
       struct recipe_kv *kv = &r->platforms.items[i];
       const char *arch, *variant;
       cleanup_free char *ikp = xasprintf("%s.%s", kp, kv->key);
-      if (elf_parse_platform(kv->key, &arch, &variant) < 0)
+      if (platform_parse(kv->key, &arch, &variant) < 0)
         return perr(c, v, ikp, "\"%s\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7", kv->key);
       if (kv->value[0] == '\0')
         return perr(c, v, ikp, "must name the sysroot of that platform");
@@ -1023,7 +1050,7 @@ top_key(struct ctx *c, void *obj, int key, yaml_node_t *v, const char *kp)
   case K_PLATFORM:
     if (get_nonempty(c, v, kp, &r->platform) < 0)
       return -1;
-    if (elf_parse_platform(r->platform, &r->platform_arch, &r->platform_variant) < 0)
+    if (platform_parse(r->platform, &r->platform_arch, &r->platform_variant) < 0)
       return perr(c, v, kp, "\"%s\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7", r->platform);
     return 0;
   default:

@@ -3,7 +3,7 @@
 #define DISTILL_RECIPE_H
 
 #include "lib/error.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <stdbool.h>
 #include <stdint.h>

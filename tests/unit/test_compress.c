@@ -1,7 +1,7 @@
 #include "testlib.h"
 
 #include "lib/compress.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 #include <errno.h>
 #include <zlib.h>

@@ -1,6 +1,7 @@
 #include "testlib.h"
 
 #include "build/oci.h"
+#include "lib/time.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -129,18 +130,18 @@ static void
 test_time(void **state)
 {
   char t[32];
-  oci_time(0, t);
+  time_rfc3339(0, t);
   assert_string_equal(t, "1970-01-01T00:00:00Z");
-  oci_time(253402300799LL, t);
+  time_rfc3339(253402300799LL, t);
   assert_string_equal(t, "9999-12-31T23:59:59Z");
   /* leap days, century rules, against GNU date */
-  oci_time(951782400, t);
+  time_rfc3339(951782400, t);
   assert_string_equal(t, "2000-02-29T00:00:00Z");
-  oci_time(4107542399LL, t);
+  time_rfc3339(4107542399LL, t);
   assert_string_equal(t, "2100-02-28T23:59:59Z");
-  oci_time(4107542400LL, t);
+  time_rfc3339(4107542400LL, t);
   assert_string_equal(t, "2100-03-01T00:00:00Z");
-  oci_time(1700000000, t);
+  time_rfc3339(1700000000, t);
   assert_string_equal(t, "2023-11-14T22:13:20Z");
 }
 

@@ -1,7 +1,7 @@
 #include "testlib.h"
 
 #include "image/scan.h"
-#include "lib/util.h"
+#include "lib/alloc.h"
 
 static const struct {
   const char *needle, *what;

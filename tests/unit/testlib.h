@@ -17,7 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/util.h"
+#include "lib/alloc.h"
+#include "lib/file.h"
+#include "lib/path.h"
 
 /* A fresh directory under $TMPDIR, removed by tl_rmtree(). */
 static inline char *
