@@ -492,7 +492,7 @@ put_layer(const struct build_options *o, struct cache *c, const struct plan *p, 
       return oci_archive_blob_end(pl->arc, b->digest, b->size, err);
     }
     cache_hit_free(&hit);
-    if (r == -2)
+    if (derror_is(err, DERROR_OUTPUT))
       return -1;
     /* unusable: said, forgotten, and the layer written anew */
     fprintf(stderr, "distill: warning: %s\n", err->msg);
@@ -1037,7 +1037,7 @@ open_cache(const struct build_options *o, struct cache *c, struct derror *err)
 
   if (r == 0 || o->cache_dir)
     return r < 0 ? -1 : 0;
-  if (o->verbosity >= 2 || r == -2)
+  if (o->verbosity >= 2 || derror_is(err, DERROR_UNSAFE))
     fprintf(stderr, "distill: warning: %s; building without the cache\n", err->msg);
   derror_clear(err);
   return 0;

@@ -61,9 +61,9 @@ parse_max(const char *s)
 }
 
 /* Open a directory of the cache, `name` in `at`, made 0700 when `create`:
- * -2 when another user could write in it, it being theirs, writable by
- * group or others, or a symbolic link (to anywhere: eviction would remove
- * files there). */
+ * DERROR_UNSAFE when another user could write in it, it being theirs,
+ * writable by group or others, or a symbolic link (to anywhere: eviction
+ * would remove files there). */
 static int
 open_dir(int at, const char *name, const char *shown, bool create, int *out, struct derror *err)
 {
@@ -74,25 +74,21 @@ open_dir(int at, const char *name, const char *shown, bool create, int *out, str
   *out = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (*out < 0) {
     int e = errno;
-    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-      derror_set(err, "cache `%s` is a symbolic link: refused, the cache must be a directory of its own", shown);
-      return -2;
-    }
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+      return derror_code(err, DERROR_UNSAFE,
+                         "cache `%s` is a symbolic link: refused, the cache must be a directory of its own", shown);
     return derror_errno(err, e, "cache `%s`", shown);
   }
   if (fstat(*out, &st) < 0)
     return derror_errno(err, errno, "cache `%s`", shown);
-  if (st.st_uid != geteuid()) {
-    derror_set(err, "cache `%s` is owned by uid %u, not by uid %u who builds: refused, its owner could plant layers",
-               shown, (unsigned) st.st_uid, (unsigned) geteuid());
-    return -2;
-  }
-  if (st.st_mode & 022) {
-    derror_set(err, "cache `%s` is writable by %s (mode %04o): refused, they could plant layers", shown,
-               (st.st_mode & 022) == 022 ? "group and others" : st.st_mode & 020 ? "its group" : "others",
-               (unsigned) (st.st_mode & 07777));
-    return -2;
-  }
+  if (st.st_uid != geteuid())
+    return derror_code(err, DERROR_UNSAFE,
+                       "cache `%s` is owned by uid %u, not by uid %u who builds: refused, its owner could plant layers",
+                       shown, (unsigned) st.st_uid, (unsigned) geteuid());
+  if (st.st_mode & 022)
+    return derror_code(err, DERROR_UNSAFE, "cache `%s` is writable by %s (mode %04o): refused, they could plant layers",
+                       shown, (st.st_mode & 022) == 022 ? "group and others" : st.st_mode & 020 ? "its group" : "others",
+                       (unsigned) (st.st_mode & 07777));
   return 0;
 }
 
@@ -509,8 +505,8 @@ cache_copy(struct cache *c, const struct cache_hit *hit, int fd, struct derror *
     else
       digest_update(&h.d, buf, (size_t) n);
     if (write_all(fd, buf, (size_t) n) < 0) {
-      derror_errno(err, errno, "write");
-      ret = -2;
+      ret = derror_errno(err, errno, "write");
+      err->code = DERROR_OUTPUT;
       break;
     }
     copied += (uint64_t) n;

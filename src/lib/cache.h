@@ -54,8 +54,9 @@ struct cache_hit {
 };
 
 /* NULL `dir`: the default place. -1 with `err` set when the cache cannot
- * be used; -2 when it is refused as unsafe: another user's, writable by
- * group or others, or a symbolic link (the build may go on without it). */
+ * be used, code DERROR_UNSAFE when it is refused as unsafe: another
+ * user's, writable by group or others, or a symbolic link (the build may
+ * go on without it). */
 int cache_open(struct cache *c, const char *dir, struct derror *err);
 void cache_close(struct cache *c);
 
@@ -64,8 +65,8 @@ int cache_lookup(struct cache *c, const char *key, enum compression comp, struct
 void cache_hit_free(struct cache_hit *hit);
 
 /* Copy the hit's blob to `fd`, checking its digest on the way. -1 with
- * `err` set when it is corrupt (it is removed) or cannot be read; -2 when
- * writing to `fd` failed (errno in `err`). */
+ * `err` set when it is corrupt (it is removed) or cannot be read, or with
+ * code DERROR_OUTPUT when writing to `fd` failed. */
 int cache_copy(struct cache *c, const struct cache_hit *hit, int fd, struct derror *err);
 
 /* A temporary file in the cache for a new blob, or -1; `tmp` names it

@@ -20,6 +20,7 @@ enum derror_code {
   DERROR_OTHER_ARCH, /* an ELF object another process than ours would load */
   DERROR_LOOP,       /* too many symbolic links (ELOOP) */
   DERROR_OUTPUT,     /* an output could not be written */
+  DERROR_UNSAFE,     /* refused: another user could have written it (a shared cache) */
 };
 
 struct derror {
