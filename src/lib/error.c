@@ -6,30 +6,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Replace the error with `msg`, which it takes. */
+static int
+set(struct derror *err, enum derror_code code, char *msg)
+{
+  free(err->msg);
+  err->msg = msg;
+  err->code = code;
+  return -1;
+}
+
 int
 derror_set(struct derror *err, const char *fmt, ...)
 {
   va_list ap;
+  char *msg;
 
-  free(err->msg);
   va_start(ap, fmt);
-  err->msg = xvasprintf(fmt, ap);
+  msg = xvasprintf(fmt, ap);
   va_end(ap);
-  err->code = DERROR_FAILED;
-  return -1;
+  return set(err, DERROR_FAILED, msg);
 }
 
 int
 derror_code(struct derror *err, enum derror_code code, const char *fmt, ...)
 {
   va_list ap;
+  char *msg;
 
-  free(err->msg);
   va_start(ap, fmt);
-  err->msg = xvasprintf(fmt, ap);
+  msg = xvasprintf(fmt, ap);
   va_end(ap);
-  err->code = code;
-  return -1;
+  return set(err, code, msg);
 }
 
 int
@@ -41,13 +49,13 @@ derror_errno(struct derror *err, int errnum, const char *fmt, ...)
   va_start(ap, fmt);
   what = xvasprintf(fmt, ap);
   va_end(ap);
-  free(err->msg);
-  err->msg = xasprintf("%s: %s", what, strerror(errnum));
+  char *msg = xasprintf("%s: %s", what, strerror(errnum));
   free(what);
-  err->code = errnum == ENOENT || errnum == ENOTDIR ? DERROR_NOT_FOUND
-              : errnum == ELOOP                    ? DERROR_LOOP
-                                                   : DERROR_FAILED;
-  return -1;
+  return set(err,
+             errnum == ENOENT || errnum == ENOTDIR ? DERROR_NOT_FOUND
+             : errnum == ELOOP                    ? DERROR_LOOP
+                                                  : DERROR_FAILED,
+             msg);
 }
 
 int
