@@ -1,26 +1,35 @@
 #!/bin/bash
-# Run each libFuzzer target for SECONDS (default 60) under the sanitizers
-# it was built with. Seeds: the recipes here, ELF files of this machine and
-# small image archives made on the spot (no binary is checked in); inputs
-# that once crashed are kept in tests/fuzz/<target>/ as regression seeds.
-# usage: tests/fuzz/run.sh BUILD_DIR [SECONDS]
+# Run libFuzzer targets for SECONDS each (default 60) under the sanitizers
+# they were built with. Seeds: the recipes here, ELF files of this machine
+# and small image archives made on the spot (no binary is checked in), all
+# in a scratch directory, so that the inputs the fuzzer adds never reach the
+# source tree; inputs that once crashed are kept in tests/fuzz/<target>/ and
+# are seeds too. meson runs each target for 20 seconds as a test (suite
+# fuzz, a -Dfuzzing=true clang build); this script by hand is for longer runs.
+# A crash is kept in BUILD_DIR/fuzz-crashes/, for a person to add as a seed.
+# usage: tests/fuzz/run.sh BUILD_DIR [SECONDS [TARGET...]]   TARGET: recipe elf image
 set -euo pipefail
-build=${1:?usage: run.sh BUILD_DIR [SECONDS]}
+build=${1:?usage: run.sh BUILD_DIR [SECONDS [TARGET...]]}
 seconds=${2:-60}
+shift $(($# < 2 ? $# : 2))
+targets=${*:-recipe elf image}
 src=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/distill-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-for t in recipe elf image; do
-	mkdir -p "$work/$t"
-	[ -d "$src/$t" ] && cp "$src/$t"/* "$work/$t/"
-done
-cp /usr/bin/true "$work/elf/true"
-cp -L /lib/x86_64-linux-gnu/libz.so.1 "$work/elf/libz.so.1"
-printf 'int main(void) { return 0; }\n' | gcc -x c - -static-pie -o "$work/elf/static-pie"
-printf 'int f(void) { return 1; }\n' | gcc -x c - -shared -fPIC -Wl,-soname,libf.so.1 \
-	-Wl,-rpath,'$ORIGIN/../lib:$LIB' -Wl,--enable-new-dtags -o "$work/elf/libf.so"
-python3 - "$work/image" "$src/../integration" <<'PY'
+# the recipes kept in tests/fuzz/recipe/ are the parser's seeds
+seed_recipe() { :; }
+
+seed_elf() {
+	cp /usr/bin/true "$work/elf/true"
+	cp -L /lib/x86_64-linux-gnu/libz.so.1 "$work/elf/libz.so.1"
+	printf 'int main(void) { return 0; }\n' | gcc -x c - -static-pie -o "$work/elf/static-pie"
+	printf 'int f(void) { return 1; }\n' | gcc -x c - -shared -fPIC -Wl,-soname,libf.so.1 \
+		-Wl,-rpath,'$ORIGIN/../lib:$LIB' -Wl,--enable-new-dtags -o "$work/elf/libf.so"
+}
+
+seed_image() {
+	python3 - "$work/image" "$src/../integration" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[2])
 import os
@@ -70,16 +79,26 @@ for name, (media, encode) in nested.items():
     with open(f"{out}/filter-{name}-wrapped", "wb") as f:
         f.write(b"LAYERS\n" + bytes([{"none": 0, "gzip": 2, "zstd": 4}[media]]) + encode(hostile.tar_bytes(links)))
 PY
+}
 
-for t in recipe elf image; do
-	echo "== fuzz_$t for ${seconds}s"
+for t in $targets; do
+	[ -x "$build/fuzz_$t" ] || { echo "no $build/fuzz_$t: build with -Dfuzzing=true (clang)" >&2; exit 1; }
+	mkdir -p "$work/$t"
+	if [ -d "$src/$t" ]; then cp "$src/$t"/* "$work/$t/"; fi
+	"seed_$t"
+	echo "== fuzz_$t for ${seconds}s, $(ls "$work/$t" | wc -l) seeds"
+	# the exit code is libFuzzer's 77 for a crash, which meson would read as
+	# a skip: a crash is turned into a failure here
+	rc=0
 	"$build/fuzz_$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
-		-print_final_stats=1 -artifact_prefix="$work/crash-$t-" "$work/$t" 2>&1 |
-		grep -E '^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|INFO: Seed|Done)' || true
-	if ls "$work"/crash-$t-* >/dev/null 2>&1; then
-		mkdir -p "$src/$t"
-		cp "$work"/crash-$t-* "$src/$t/" 2>/dev/null || true
-		echo "fuzz_$t found a crash; kept in tests/fuzz/$t/" >&2
+		-print_final_stats=1 -artifact_prefix="$work/crash-$t-" "$work/$t" >"$work/$t.log" 2>&1 || rc=$?
+	grep -E '^(stat::number_of_executed_units|stat::new_units_added|INFO: Seed|Done)' "$work/$t.log" || true
+	if [ "$rc" != 0 ] || ls "$work"/crash-$t-* >/dev/null 2>&1; then
+		tail -n 60 "$work/$t.log"
+		mkdir -p "$build/fuzz-crashes"
+		cp "$work"/crash-$t-* "$build/fuzz-crashes/" 2>/dev/null || true
+		echo "FAIL: fuzz_$t exited $rc; its input is kept in $build/fuzz-crashes/" \
+			"(copy it to tests/fuzz/$t/ once fixed: it is a seed from then on)" >&2
 		exit 1
 	fi
 done

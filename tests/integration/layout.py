@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""The source tree shows the pipeline: each folder of src/ includes headers
-of its own folder and of the folders before it only, no file is over its
-bound of lines and no function over 80, and README's map of the source names
-every folder and file that exists (and nothing that does not)."""
+"""The source tree shows the pipeline: every source file sits in a stage
+folder of src/, each folder includes headers of its own folder and of the
+folders before it only, each .c is compiled by its folder's meson.build, no
+file is over its bound of lines and no function over 80, an include/ at the
+top holds only headers meson installs, and README's map of the source names
+every .c that exists (and nothing that does not)."""
 import os
 import re
 import sys
 
-SRC = os.path.join(os.environ.get("SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")), "src")
+TOP = os.environ.get("SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+SRC = os.path.join(TOP, "src")
 # The order of the stages: a folder may use those on its left.
 STAGES = ["lib", "recipe", "plan", "image", "build", "cli"]
 MAX_FILE_LINES = 560
@@ -30,8 +33,52 @@ def sources():
             fail(f"src/{stage}/: a folder that is no stage of {STAGES} (add it to this test, in its place)")
             continue
         for name in sorted(os.listdir(folder)):
-            if name.endswith((".c", ".h")):
-                yield stage, name, os.path.join(folder, name)
+            path = os.path.join(folder, name)
+            if os.path.isdir(path):
+                fail(f"src/{stage}/{name}/: a folder inside a stage (stages are one level deep)")
+            elif name.endswith((".c", ".h")):
+                yield stage, name, path
+
+
+def meson_strings(path):
+    """The quoted strings of a meson.build, comments left out."""
+    if not os.path.exists(path):
+        return set()
+    with open(path, encoding="utf-8") as f:
+        text = re.sub(r"#.*", "", f.read())
+    return set(re.findall(r"'([^']*)'", text))
+
+
+def installed_headers():
+    """The files named by install_headers() in any meson.build, as paths
+    from the top of the tree."""
+    out = set()
+    for folder, dirs, files in os.walk(TOP):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not d.startswith("build")]
+        if "meson.build" not in files:
+            continue
+        with open(os.path.join(folder, "meson.build"), encoding="utf-8") as f:
+            text = re.sub(r"#.*", "", f.read())
+        for call in re.findall(r"install_headers\s*\(([^)]*)\)", text):
+            for name in re.findall(r"'([^']*)'", call):
+                out.add(os.path.normpath(os.path.relpath(os.path.join(folder, name), TOP)))
+    return out
+
+
+def check_include_folder(installed):
+    """include/ is for what is installed: a header there that meson does
+    not install is a private header in the wrong place."""
+    top = os.path.join(TOP, "include")
+    if not os.path.isdir(top):
+        return
+    for folder, _, files in os.walk(top):
+        for name in sorted(files):
+            rel = os.path.normpath(os.path.relpath(os.path.join(folder, name), TOP))
+            if not name.endswith(".h"):
+                fail(f"{rel}: include/ holds headers meson installs, and this is no header")
+            elif rel not in installed:
+                fail(f"{rel}: in include/, but no install_headers() installs it"
+                     " (a private header sits beside its source in src/STAGE/)")
 
 
 def function_lengths(lines):
@@ -50,15 +97,25 @@ def function_lengths(lines):
             start = None
 
 
+installed = installed_headers()
+check_include_folder(installed)
+# an installed header is included by its path under include/, as its users would
+public = {os.path.relpath(h, "include") for h in installed if h.startswith("include" + os.sep)}
+# the cli's files are listed in the top meson.build, the others in their folder's
+compiled = {f"src/{s}/{n}" for s in STAGES for n in meson_strings(os.path.join(SRC, s, "meson.build"))}
+compiled |= meson_strings(os.path.join(TOP, "meson.build"))
 seen = set()
 for stage, name, path in sources():
     seen.add(f"src/{stage}/{name}")
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    lines = text.split("\n")
+    lines = text.splitlines()
+    if name.endswith(".c") and f"src/{stage}/{name}" not in compiled:
+        fail(f"src/{stage}/{name}: no meson.build lists it, so it is never compiled"
+             f" (add it to src/{stage}/meson.build, in alphabetical order)")
     for m in re.finditer(r'^#include "([^"]+)"', text, re.M):
         inc = m.group(1)
-        if inc == "config.h":
+        if inc == "config.h" or inc in public:
             continue
         parts = inc.split("/")
         if len(parts) != 2 or parts[0] not in STAGES:
@@ -76,7 +133,7 @@ for stage, name, path in sources():
 
 # README's "The source" map: one line per file, "src/STAGE/FILE".
 readme = open(os.path.join(SRC, "..", "README.md"), encoding="utf-8").read()
-m = re.search(r"^## The source\n(.*?)(?=^## )", readme, re.M | re.S)
+m = re.search(r"^## The source\n(.*?)(?=^## |\Z)", readme, re.M | re.S)
 if not m:
     fail("README.md has no section \"## The source\"")
 else:
