@@ -16,6 +16,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#define ID_MAX 4294967294u /* (uid_t) -1 is "no id" to the kernel */
+
 /* ---- nodes and errors ------------------------------------------------- */
 
 int

@@ -17,8 +17,6 @@
 #include <stdint.h>
 #include <yaml.h>
 
-#define ID_MAX 4294967294u /* (uid_t) -1 is "no id" to the kernel */
-
 struct parse_ctx {
   const char *file;
   yaml_document_t *doc;
