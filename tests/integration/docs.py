@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The documentation cannot drift from the code: every key of the recipe
-parser's tables (src/recipe.c) has its entry in man/distill-recipe.5 and
+parser's tables (src/recipe/keys.c) has its entry in man/distill-recipe.5 and
 the page has no other; every option a command's --help lists is in its man
 page and in the bash completion, and no other; the completion completes
 commands, options and --compression's values in a real bash; meson installs
@@ -38,14 +38,20 @@ PLACES = {
     "group_keys": "accounts.groups[].", "path_keys": "paths[].",
     "checks_keys": "checks.", "allow_keys": "checks.allow[].",
 }
-source = read("src", "recipe.c")
-tables = dict(re.findall(r"static const char \*const (\w+_keys)\[\] = \{([^}]*)\}", source))
+source = read("src", "recipe", "keys.c")
+# each table as written there: "const struct recipe_key NAME_keys[N] = {",
+# then one "[ENUM] = { "key", required }," a line
+tables = dict(re.findall(r"^const struct recipe_key (\w+_keys)\[[^\]]*\] = \{\n(.*?)^\};", source, re.M | re.S))
 if set(tables) != set(PLACES):
-    fail(f"src/recipe.c has the key tables {sorted(tables)}, this test knows {sorted(PLACES)}")
+    fail(f"src/recipe/keys.c has the key tables {sorted(tables)}, this test knows {sorted(PLACES)}")
 parser_keys = set()
 for name, body in tables.items():
-    for key in re.findall(r'"([^"]+)"', body):
-        parser_keys.add(PLACES.get(name, "?") + key)
+    for line in body.strip().split("\n"):
+        m = re.fullmatch(r' *\[\w+\] = \{ "([^"]+)", (?:true|false) \},', line)
+        if m is None:
+            fail(f"src/recipe/keys.c: {name}: a line this test cannot read: {line!r}")
+            continue
+        parser_keys.add(PLACES.get(name, "?") + m.group(1))
 page = read("man", "distill-recipe.5").replace("\\-", "-")
 page_keys = set(re.findall(r"^\.TP\n\.B (\S+)$", page, re.M))
 for k in sorted(parser_keys - page_keys):

@@ -1,5 +1,6 @@
 #include "testlib.h"
 
+#include "recipe/keys.h"
 #include "recipe/recipe.h"
 
 static const char full[] =
@@ -268,6 +269,21 @@ static const struct bad bad_recipes[] = {
   { "name: x\nplatform: linux/mips\n",
     "t.yaml:2:11: platform: \"linux/mips\" is not a platform such as linux/amd64, linux/arm64 or linux/arm/v7" },
   { "name: x\nplatfrom: linux/arm64\n", "t.yaml:2:1: platfrom: unknown key; did you mean \"platform\"?" },
+  /* required keys, reported in the order of their table after the mapping's
+   * own keys are read */
+  { "name: x\ncontents:\n  files: [{path: /a}]\n", "t.yaml:3:11: contents.files[0]: missing required key \"source\"" },
+  { "name: x\ncontents:\n  directories: [{source: a}]\n",
+    "t.yaml:3:17: contents.directories[0]: missing required key \"path\"" },
+  { "name: x\ncontents:\n  symlinks: [{path: /a}]\n", "t.yaml:3:14: contents.symlinks[0]: missing required key \"target\"" },
+  { "name: x\ncontents:\n  libraries: [{path: /a}]\n",
+    "t.yaml:3:15: contents.libraries[0]: missing required key \"source\"" },
+  { "name: x\naccounts: {users: [{home: /h}]}\n", "t.yaml:2:20: accounts.users[0]: missing required key \"name\"" },
+  { "name: x\naccounts: {users: [{name: app}]}\n", "t.yaml:2:20: accounts.users[0]: missing required key \"uid\"" },
+  { "name: x\naccounts: {groups: [{name: app}]}\n", "t.yaml:2:21: accounts.groups[0]: missing required key \"gid\"" },
+  { "name: x\npaths: [{type: file}]\n", "t.yaml:2:9: paths[0]: missing required key \"path\"" },
+  { "name: x\nchecks: {allow: [{path: /a, reason: r}]}\n", "t.yaml:2:18: checks.allow[0]: missing required key \"id\"" },
+  { "tag: x\nsysroot: [a]\n", "t.yaml:2:10: sysroot: must be a string" },
+  { "name: x\naccounts: {useres: []}\n", "t.yaml:2:12: accounts.useres: unknown key; did you mean \"users\"?" },
 };
 
 static void
@@ -439,6 +455,42 @@ test_load_from_file(void **state)
   tl_rmtree(dir);
 }
 
+/* An enumerator left out of its table is a key the parser cannot read:
+ * the compiler does not see the hole a designated initialiser leaves, so
+ * this test does.  Names are unique within a table. */
+static void
+test_key_tables(void **state)
+{
+  static const struct {
+    const char *table;
+    const struct recipe_key *keys;
+    size_t n;
+  } tables[] = {
+#define TABLE(t) { #t, KEYS(t) }
+    TABLE(top_keys),       TABLE(contents_keys), TABLE(binary_keys), TABLE(library_keys), TABLE(file_keys),
+    TABLE(directory_keys), TABLE(symlink_keys),  TABLE(accounts_keys), TABLE(user_keys),  TABLE(group_keys),
+    TABLE(path_keys),      TABLE(checks_keys),   TABLE(allow_keys),
+#undef TABLE
+  };
+  int failures = 0;
+
+  for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
+    for (size_t i = 0; i < tables[t].n; i++) {
+      const char *name = tables[t].keys[i].name;
+      if (name == NULL || *name == '\0') {
+        print_error("%s[%zu] has no name\n", tables[t].table, i);
+        failures++;
+        continue;
+      }
+      for (size_t j = 0; j < i; j++)
+        if (tables[t].keys[j].name && strcmp(tables[t].keys[j].name, name) == 0) {
+          print_error("%s: \"%s\" twice\n", tables[t].table, name);
+          failures++;
+        }
+    }
+  assert_int_equal(failures, 0);
+}
+
 int
 main(void)
 {
@@ -447,6 +499,7 @@ main(void)
     cmocka_unit_test(test_normalised_values), cmocka_unit_test(test_errors),
     cmocka_unit_test(test_depth_bounded),  cmocka_unit_test(test_load_from_file),
     cmocka_unit_test(test_size_bounded),     cmocka_unit_test(test_secrets_in_values),
+    cmocka_unit_test(test_key_tables),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
