@@ -9,6 +9,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CHUNK (128 * 1024)
@@ -88,16 +89,18 @@ layer_read(struct archive *a, void *data, const void **out)
   return n;
 }
 
+/* The outer member's bytes, into the reader's own buffer: libarchive
+ * reads from the block it was given until it asks for the next, so a
+ * buffer shared by readers would be safe only while no two are open. */
 static la_ssize_t
 outer_read(struct archive *a, void *data, const void **out)
 {
-  struct archive *outer = data;
-  static __thread char buf[CHUNK];
-  la_ssize_t n = archive_read_data(outer, buf, sizeof buf);
+  struct layer_reader *lr = data;
+  la_ssize_t n = archive_read_data(lr->outer, lr->outer_buf, CHUNK);
 
   if (n < 0)
-    archive_set_error(a, EIO, "%s", archive_error_string(outer));
-  *out = buf;
+    archive_set_error(a, EIO, "%s", archive_error_string(lr->outer));
+  *out = lr->outer_buf;
   return n;
 }
 
@@ -165,7 +168,8 @@ layer_open(struct layer_reader *lr, const char *archive, size_t li, const char *
   if (filter != ARCHIVE_FILTER_NONE && archive_read_append_filter(lr->raw, filter) != ARCHIVE_OK)
     return derror_set(err, "`%s`: layer %zu: %s", archive, li + 1, archive_error_string(lr->raw));
   archive_read_support_format_raw(lr->raw);
-  if (archive_read_open(lr->raw, lr->outer, NULL, outer_read, NULL) != ARCHIVE_OK
+  lr->outer_buf = xmalloc(CHUNK);
+  if (archive_read_open(lr->raw, lr, NULL, outer_read, NULL) != ARCHIVE_OK
       || archive_read_next_header(lr->raw, &ae) != ARCHIVE_OK)
     return derror_set(err, "`%s`: layer %zu: %s", archive, li + 1, archive_error_string(lr->raw));
   lr->stream.raw = lr->raw;
@@ -188,6 +192,7 @@ layer_close(struct layer_reader *lr)
     archive_read_free(lr->raw);
   if (lr->outer)
     archive_read_free(lr->outer);
+  free(lr->outer_buf);
   if (lr->stream.buf) {
     free(lr->stream.buf);
     if (lr->stream.diff.ctx)

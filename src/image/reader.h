@@ -118,9 +118,11 @@ struct layer_stream {
 };
 
 /* One layer open for reading: the outer archive positioned at its member,
- * the filter over that member, the tar reader over the filter. */
+ * the filter over that member, the tar reader over the filter.  The
+ * buffers are the reader's own: readers share nothing. */
 struct layer_reader {
   struct archive *outer, *raw, *tar;
+  char *outer_buf; /* the member's bytes, on their way to the filter */
   struct layer_stream stream;
 };
 
