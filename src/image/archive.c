@@ -3,6 +3,7 @@
  * to bound and tell apart what it holds. */
 #include "image/reader.h"
 #include "lib/alloc.h"
+#include "lib/cleanup.h"
 #include "lib/digest.h"
 
 #include <archive.h>
@@ -211,17 +212,16 @@ outer_error(const char *path, struct archive *a, struct derror *err)
 struct archive *
 open_outer(const char *path, struct derror *err)
 {
-  struct archive *a = archive_read_new();
+  cleanup_archive_read struct archive *a = archive_read_new();
 
   if (a == NULL)
     oom();
   archive_read_support_format_tar(a);
   if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK) {
     outer_error(path, a, err);
-    archive_read_free(a);
     return NULL;
   }
-  return a;
+  return steal_pointer(&a);
 }
 
 struct member_sink {
@@ -281,20 +281,18 @@ read_member(const char *path, struct archive *a, struct archive_entry *ae, struc
 int
 read_members(const char *path, struct members *m, struct derror *err)
 {
-  struct archive *a = open_outer(path, err);
+  cleanup_archive_read struct archive *a = open_outer(path, err);
   struct archive_entry *ae;
   bool first = true;
-  int r, ret = -1;
+  int r;
 
   if (a == NULL)
     return -1;
   for (; (r = archive_read_next_header(a, &ae)) == ARCHIVE_OK; first = false) {
     if (archive_entry_filetype(ae) != AE_IFREG)
       continue;
-    if (m->n == MAX_MEMBERS) {
-      derror_set(err, "`%s`: more than %d members", path, MAX_MEMBERS);
-      goto out;
-    }
+    if (m->n == MAX_MEMBERS)
+      return derror_set(err, "`%s`: more than %d members", path, MAX_MEMBERS);
     if (m->n == m->cap) {
       m->cap = m->cap ? m->cap * 2 : 32;
       m->items = xreallocarray(m->items, m->cap, sizeof *m->items);
@@ -302,19 +300,13 @@ read_members(const char *path, struct members *m, struct derror *err)
     struct member *x = &m->items[m->n++];
     memset(x, 0, sizeof *x);
     if (read_member(path, a, ae, x, err) < 0)
-      goto out;
+      return -1;
   }
-  if (r != ARCHIVE_EOF) {
-    if (first)
-      outer_error(path, a, err);
-    else
-      derror_set(err, "`%s`: %s", path, archive_error_string(a));
-    goto out;
-  }
-  ret = 0;
-out:
-  archive_read_free(a);
-  return ret;
+  if (r == ARCHIVE_EOF)
+    return 0;
+  if (first)
+    return outer_error(path, a, err);
+  return derror_set(err, "`%s`: %s", path, archive_error_string(a));
 }
 
 json_t *

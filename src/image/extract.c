@@ -18,23 +18,17 @@
 static char *
 layer_member(const char *archive, const struct image *img, size_t li, struct derror *err)
 {
-  struct members m = { 0 };
-  char *name = blob_member(img->layers[li].digest);
+  cleanup_members struct members m = { 0 };
+  cleanup_free char *name = blob_member(img->layers[li].digest);
 
-  if (read_members(archive, &m, err) < 0) {
-    free(name);
+  if (read_members(archive, &m, err) < 0)
     return NULL;
-  }
   if (member_find(&m, name) == NULL) {
     for (size_t i = 0; i < m.n; i++)
-      if (strcmp(m.items[i].digest, img->layers[li].digest) == 0) {
-        free(name);
-        name = xstrdup(m.items[i].name);
-        break;
-      }
+      if (strcmp(m.items[i].digest, img->layers[li].digest) == 0)
+        return xstrdup(m.items[i].name);
   }
-  members_free(&m);
-  return name;
+  return steal_pointer(&name);
 }
 
 /* Open layer `li` again, bounded as when it was first read. */
@@ -108,36 +102,27 @@ int
 image_read_file(const char *archive, const struct image *img, const struct image_file *f, size_t max,
                 struct buf *out, struct derror *err)
 {
-  struct layer_reader lr;
+  cleanup_layer_reader struct layer_reader lr = { 0 };
   size_t ordinal, at = 0, src = content_entry(img, f, &ordinal);
-  int ret = -1;
 
-  memset(&lr, 0, sizeof lr);
   if (f->type != 'f' || src == NONE)
     return derror_set(err, "`%s`: not a regular file", f->path);
   const struct image_file *e = &img->history[src];
   if (layer_reopen(&lr, archive, img, (size_t) e->layer, err) < 0
       || seek_entry(&lr, archive, e->layer, &at, ordinal, e->path, err) < 0)
-    goto out;
+    return -1;
   char chunk[8192];
   la_ssize_t n;
   while ((n = archive_read_data(lr.tar, chunk, sizeof chunk)) > 0) {
-    if (out->len + (size_t) n > max) {
-      derror_set(err, "`%s`: larger than %zu bytes", f->path, max);
-      goto out;
-    }
+    if (out->len + (size_t) n > max)
+      return derror_set(err, "`%s`: larger than %zu bytes", f->path, max);
     buf_append(out, chunk, (size_t) n);
   }
-  if (n < 0) {
-    derror_set(err, "`%s`: %s", f->path, archive_error_string(lr.tar));
-    goto out;
-  }
+  if (n < 0)
+    return derror_set(err, "`%s`: %s", f->path, archive_error_string(lr.tar));
   if (out->data == NULL)
     buf_append(out, "", 0);
-  ret = 0;
-out:
-  layer_close(&lr);
-  return ret;
+  return 0;
 }
 
 /* Copy at most `max` bytes of the current entry to `path`. */
@@ -186,12 +171,11 @@ static int
 extract_layer(const char *archive, const struct image *img, const struct wanted *w, size_t n, const char *dir,
               struct derror *err)
 {
-  struct layer_reader lr;
+  cleanup_layer_reader struct layer_reader lr = { 0 };
   size_t at = 0;
-  int ret = -1;
 
   if (layer_reopen(&lr, archive, img, (size_t) w[0].layer, err) < 0)
-    goto out;
+    return -1;
   for (size_t k = 0, end; k < n; k = end) {
     uint64_t max = 0;
     for (end = k; end < n && w[end].ordinal == w[k].ordinal; end++)
@@ -200,19 +184,14 @@ extract_layer(const char *archive, const struct image *img, const struct wanted 
     cleanup_free char *first = xasprintf("%s/%zu", dir, w[k].file);
     if (seek_entry(&lr, archive, w[k].layer, &at, w[k].ordinal, e->path, err) < 0
         || extract_entry(lr.tar, first, max, err) < 0)
-      goto out;
+      return -1;
     for (size_t j = k + 1; j < end; j++) {
       cleanup_free char *other = xasprintf("%s/%zu", dir, w[j].file);
-      if (link(first, other) < 0) {
-        derror_errno(err, errno, "link `%s` to `%s`", other, first);
-        goto out;
-      }
+      if (link(first, other) < 0)
+        return derror_errno(err, errno, "link `%s` to `%s`", other, first);
     }
   }
-  ret = 0;
-out:
-  layer_close(&lr);
-  return ret;
+  return 0;
 }
 
 int

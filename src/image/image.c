@@ -11,51 +11,53 @@
 
 #define MAX_SYMLINK_HOPS 40
 
-int
-image_read(const char *archive, struct image *img, struct derror *err)
+/* The verified layers of the archive's image, in order, into the history,
+ * then merged. */
+static int
+read_layers(struct reader *rd, const struct plan_layers *pl, struct derror *err)
 {
-  struct reader rd = { .archive = archive, .img = img };
-  struct members m = { 0 };
-  struct plan_layers pl = { 0 };
-  json_t *diff_ids;
-  int ret = -1;
+  struct image *img = rd->img;
+  json_t *diff_ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
 
-  memset(img, 0, sizeof *img);
-  if (env_bound("DISTILL_MAX_LAYER_BYTES", IMAGE_MAX_LAYER_BYTES, &rd.layer_max, err) < 0
-      || env_bound("DISTILL_MAX_IMAGE_BYTES", IMAGE_MAX_IMAGE_BYTES, &rd.image_max, err) < 0)
-    goto out;
-  if (read_members(archive, &m, err) < 0)
-    goto out;
-  if (read_manifest(archive, &m, img, &pl, err) < 0)
-    goto out;
-  diff_ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
-  if (json_array_size(diff_ids) != img->n_layers) {
-    derror_set(err, "`%s`: the config lists %zu diff_ids for %zu layers", archive, json_array_size(diff_ids),
-               img->n_layers);
-    goto out;
-  }
+  if (json_array_size(diff_ids) != img->n_layers)
+    return derror_set(err, "`%s`: the config lists %zu diff_ids for %zu layers", rd->archive,
+                      json_array_size(diff_ids), img->n_layers);
   for (size_t i = 0; i < img->n_layers; i++) {
     /* a diff_id that is no string would verify nothing */
     const char *want = json_string_value(json_array_get(diff_ids, i));
-    if (want == NULL) {
-      derror_set(err, "`%s`: the config's diff_id %zu is not a string: layer %zu cannot be verified", archive, i + 1,
-                 i + 1);
-      goto out;
-    }
-    if (read_layer(&rd, i, pl.members[i], want, err) < 0)
-      goto out;
+    if (want == NULL)
+      return derror_set(err, "`%s`: the config's diff_id %zu is not a string: layer %zu cannot be verified",
+                        rd->archive, i + 1, i + 1);
+    if (read_layer(rd, i, pl->members[i], want, err) < 0)
+      return -1;
   }
-  if (tree_merge(img, archive, err) < 0)
-    goto out;
-  ret = 0;
-out:
-  for (size_t i = 0; i < pl.n; i++)
-    free(pl.members[i]);
-  free(pl.members);
-  members_free(&m);
-  if (ret < 0)
+  return tree_merge(img, rd->archive, err);
+}
+
+static int
+read_image(const char *archive, struct image *img, struct derror *err)
+{
+  struct reader rd = { .archive = archive, .img = img };
+  cleanup_members struct members m = { 0 };
+  cleanup_plan_layers struct plan_layers pl = { 0 };
+
+  if (env_bound("DISTILL_MAX_LAYER_BYTES", IMAGE_MAX_LAYER_BYTES, &rd.layer_max, err) < 0
+      || env_bound("DISTILL_MAX_IMAGE_BYTES", IMAGE_MAX_IMAGE_BYTES, &rd.image_max, err) < 0)
+    return -1;
+  if (read_members(archive, &m, err) < 0 || read_manifest(archive, &m, img, &pl, err) < 0)
+    return -1;
+  return read_layers(&rd, &pl, err);
+}
+
+int
+image_read(const char *archive, struct image *img, struct derror *err)
+{
+  memset(img, 0, sizeof *img);
+  if (read_image(archive, img, err) < 0) {
     image_free(img);
-  return ret;
+    return -1;
+  }
+  return 0;
 }
 
 void

@@ -352,41 +352,32 @@ int
 read_layer(struct reader *rd, size_t li, const char *member, const char *want_diff_id, struct derror *err)
 {
   struct image *img = rd->img;
-  struct layer_reader lr;
+  cleanup_layer_reader struct layer_reader lr = { 0 };
   struct archive_entry *ae;
   uint64_t left = rd->image_max - rd->image_bytes;
   struct layer_limit limit = { rd->layer_max, rd->layer_max, false };
-  int r, ret = -1;
+  int r;
 
   if (left < rd->layer_max)
     limit = (struct layer_limit) { left, rd->image_max, true };
   if (layer_open(&lr, rd->archive, li, member, img->layers[li].media_type, &limit, err) < 0)
-    goto out;
+    return -1;
   while ((r = archive_read_next_header(lr.tar, &ae)) == ARCHIVE_OK)
     if (add_entry(rd, li, &lr, ae, err) < 0)
-      goto out;
-  if (r != ARCHIVE_EOF) {
-    layer_error(rd->archive, li, &lr.stream, lr.tar, NULL, err);
-    goto out;
-  }
+      return -1;
+  if (r != ARCHIVE_EOF)
+    return layer_error(rd->archive, li, &lr.stream, lr.tar, NULL, err);
   /* the diff_id covers the whole stream, padding after the end included */
   const void *rest;
   la_ssize_t n;
   while ((n = layer_read(lr.tar, &lr.stream, &rest)) > 0)
     ;
-  if (n < 0) {
-    layer_error(rd->archive, li, &lr.stream, lr.tar, NULL, err);
-    goto out;
-  }
+  if (n < 0)
+    return layer_error(rd->archive, li, &lr.stream, lr.tar, NULL, err);
   rd->image_bytes += lr.stream.bytes;
   digest_final(&lr.stream.diff, img->layers[li].diff_id);
-  if (want_diff_id && strcmp(want_diff_id, img->layers[li].diff_id) != 0) {
-    derror_set(err, "`%s`: layer %zu: its content is %s, but the config says %s", rd->archive, li + 1,
-               img->layers[li].diff_id, want_diff_id);
-    goto out;
-  }
-  ret = 0;
-out:
-  layer_close(&lr);
-  return ret;
+  if (want_diff_id && strcmp(want_diff_id, img->layers[li].diff_id) != 0)
+    return derror_set(err, "`%s`: layer %zu: its content is %s, but the config says %s", rd->archive, li + 1,
+                      img->layers[li].diff_id, want_diff_id);
+  return 0;
 }

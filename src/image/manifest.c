@@ -3,11 +3,13 @@
  * manifest.json.  Every blob named is checked against its descriptor. */
 #include "image/reader.h"
 #include "lib/alloc.h"
+#include "lib/cleanup.h"
 #include "lib/digest.h"
 
 #include <archive.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *
@@ -138,16 +140,14 @@ static int
 oci_manifest(const char *archive, const struct members *m, struct image *img, struct plan_layers *pl,
              struct derror *err)
 {
-  json_t *index = member_json(archive, m, "index.json", err), *manifest = NULL, *nested = NULL;
+  cleanup_json json_t *index = member_json(archive, m, "index.json", err);
+  cleanup_json json_t *nested = NULL, *manifest = NULL;
   json_t *desc, *ann, *layers, *config;
   const char *ref;
   const struct member *x;
-  int ret = -1;
 
-  if (index == NULL)
+  if (index == NULL || (desc = first_manifest(archive, m, index, &nested, err)) == NULL)
     return -1;
-  if ((desc = first_manifest(archive, m, index, &nested, err)) == NULL)
-    goto out;
   ann = json_object_get(json_array_get(json_object_get(index, "manifests"), 0), "annotations");
   ref = jstr(ann, "io.containerd.image.name");
   if (ref == NULL)
@@ -155,32 +155,21 @@ oci_manifest(const char *archive, const struct members *m, struct image *img, st
   img->name = ref ? xstrdup(ref) : NULL;
   snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", jstr(desc, "digest"));
   if ((x = desc_member(archive, m, desc, "the image manifest", err)) == NULL)
-    goto out;
-  if ((manifest = member_json(archive, m, x->name, err)) == NULL) {
-    derror_wrap(err, "the manifest %s", img->manifest_digest);
-    goto out;
-  }
+    return -1;
+  if ((manifest = member_json(archive, m, x->name, err)) == NULL)
+    return derror_wrap(err, "the manifest %s", img->manifest_digest);
   config = json_object_get(manifest, "config");
   layers = json_object_get(manifest, "layers");
-  if (!digest_valid(jstr(config, "digest")) || !json_is_array(layers)) {
-    derror_set(err, "`%s`: the manifest %s has no config or layers", archive, img->manifest_digest);
-    goto out;
-  }
+  if (!digest_valid(jstr(config, "digest")) || !json_is_array(layers))
+    return derror_set(err, "`%s`: the manifest %s has no config or layers", archive, img->manifest_digest);
   snprintf(img->config_digest, sizeof img->config_digest, "%s", jstr(config, "digest"));
   if (oci_layers(archive, m, layers, img, pl, err) < 0)
-    goto out;
+    return -1;
   if ((x = desc_member(archive, m, config, "the config", err)) == NULL)
-    goto out;
-  if ((img->config = member_json(archive, m, x->name, err)) == NULL) {
-    derror_wrap(err, "the config %s", img->config_digest);
-    goto out;
-  }
-  ret = 0;
-out:
-  json_decref(index);
-  json_decref(nested);
-  json_decref(manifest);
-  return ret;
+    return -1;
+  if ((img->config = member_json(archive, m, x->name, err)) == NULL)
+    return derror_wrap(err, "the config %s", img->config_digest);
+  return 0;
 }
 
 /* Docker's manifest.json names layer members, no media types: a layer is a
@@ -203,51 +192,49 @@ static int
 docker_manifest(const char *archive, const struct members *m, struct image *img, struct plan_layers *pl,
                 struct derror *err)
 {
-  json_t *doc = member_json(archive, m, "manifest.json", err), *first, *layers;
-  const char *config, *tag;
+  cleanup_json json_t *doc = member_json(archive, m, "manifest.json", err);
+  json_t *first = json_array_get(doc, 0), *layers = json_object_get(first, "Layers");
+  const char *config = jstr(first, "Config"), *tag;
   const struct member *c;
   size_t n;
-  int ret = -1;
 
   if (doc == NULL)
     return -1;
-  first = json_array_get(doc, 0);
-  config = jstr(first, "Config");
-  layers = json_object_get(first, "Layers");
-  if (config == NULL || !json_is_array(layers)) {
-    derror_set(err, "`%s`: manifest.json has no Config or Layers", archive);
-    goto out;
-  }
+  if (config == NULL || !json_is_array(layers))
+    return derror_set(err, "`%s`: manifest.json has no Config or Layers", archive);
   tag = json_string_value(json_array_get(json_object_get(first, "RepoTags"), 0));
   img->name = tag ? xstrdup(tag) : NULL;
   c = member_find(m, member_name(config));
-  if (c == NULL) {
-    derror_set(err, "`%s`: manifest.json names the config `%s`, which the archive does not hold", archive, config);
-    goto out;
-  }
+  if (c == NULL)
+    return derror_set(err, "`%s`: manifest.json names the config `%s`, which the archive does not hold", archive,
+                      config);
   snprintf(img->config_digest, sizeof img->config_digest, "%s", c->digest);
   n = json_array_size(layers);
   if (alloc_layers(archive, img, pl, n, err) < 0)
-    goto out;
+    return -1;
   for (size_t i = 0; i < n; i++) {
     const char *name = json_string_value(json_array_get(layers, i));
     const struct member *l = name ? member_find(m, member_name(name)) : NULL;
-    if (l == NULL) {
-      derror_set(err, "`%s`: manifest.json names layer `%s`, which the archive does not hold", archive,
-                 name ? name : "?");
-      goto out;
-    }
+    if (l == NULL)
+      return derror_set(err, "`%s`: manifest.json names layer `%s`, which the archive does not hold", archive,
+                        name ? name : "?");
     pl->members[i] = xstrdup(l->name);
     pl->n = img->n_layers = i + 1;
     if (docker_layer(archive, img, i, l, err) < 0)
-      goto out;
+      return -1;
   }
   if ((img->config = member_json(archive, m, member_name(config), err)) == NULL)
-    goto out;
-  ret = 0;
-out:
-  json_decref(doc);
-  return ret;
+    return -1;
+  return 0;
+}
+
+void
+plan_layers_free(struct plan_layers *pl)
+{
+  for (size_t i = 0; i < pl->n; i++)
+    free(pl->members[i]);
+  free(pl->members);
+  memset(pl, 0, sizeof *pl);
 }
 
 int

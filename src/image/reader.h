@@ -64,6 +64,7 @@ struct members {
 /* One pass over the archive: every member hashed, small ones kept. */
 int read_members(const char *path, struct members *m, struct derror *err);
 void members_free(struct members *m);
+#define cleanup_members __attribute__((cleanup(members_free)))
 const struct member *member_find(const struct members *m, const char *name);
 /* "./x", "x" and "/x" name the same member. */
 const char *member_name(const char *name);
@@ -82,6 +83,8 @@ struct plan_layers {
   char **members; /* member names of the layer blobs, in order */
   size_t n;
 };
+void plan_layers_free(struct plan_layers *pl);
+#define cleanup_plan_layers __attribute__((cleanup(plan_layers_free)))
 
 /* The name, digests, layers and config of the image the archive holds:
  * an OCI layout's first image manifest, else docker's manifest.json. */
@@ -129,6 +132,9 @@ struct layer_reader {
 int layer_open(struct layer_reader *lr, const char *archive, size_t li, const char *member, const char *media_type,
                const struct layer_limit *limit, struct derror *err);
 void layer_close(struct layer_reader *lr);
+/* A layer reader closed when it goes out of scope (zeroed before any
+ * return, as layer_open leaves it on failure). */
+#define cleanup_layer_reader __attribute__((cleanup(layer_close)))
 /* What stopped reading layer `li` (at `path`, when not NULL): a bound, a
  * second compression, or what libarchive says. */
 int layer_error(const char *archive, size_t li, const struct layer_stream *s, struct archive *a, const char *path,

@@ -314,18 +314,14 @@ tree_files(struct tree *t)
 int
 tree_merge(struct image *img, const char *archive, struct derror *err)
 {
-  struct tree t;
-  int ret = -1;
+  __attribute__((cleanup(tree_free))) struct tree t;
 
   tree_init(&t, img, archive);
   for (size_t i = 0; i < img->n_history; i++)
     if (apply_entry(&t, i, err) < 0)
-      goto out;
+      return -1;
   tree_files(&t);
-  ret = 0;
-out:
-  tree_free(&t);
-  return ret;
+  return 0;
 }
 
 void
