@@ -4,12 +4,12 @@
 #include "image/reader.h"
 #include "lib/alloc.h"
 #include "lib/path.h"
+#include "plan/view.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_SYMLINK_HOPS 40
 
 /* The verified layers of the archive's image, in order, into the history,
  * then merged. */
@@ -97,64 +97,64 @@ image_find(const struct image *img, const char *path)
   return NULL;
 }
 
+/* Whether names of the tree lie below `path`. */
+static bool
+names_below(const struct image *img, const char *path)
+{
+  cleanup_free char *prefix = xasprintf("%s/", path);
+  size_t len = strlen(prefix), lo = 0, hi = img->n_files;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(img->files[mid].path, prefix) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < img->n_files && strncmp(img->files[lo].path, prefix, len) == 0;
+}
+
+/* The merged tree as the walker of view.c sees it.  A name with names
+ * below it is a directory to the walk whatever entry it has, or none: a
+ * layer need not list the parents of its entries, and the merge keeps
+ * what a layer wrote below a name a later entry made a file, which the
+ * checks must still find. */
+static int
+tree_lookup(const struct view *v, const char *path, bool lower, struct view_node *out, struct derror *err)
+{
+  const struct image *img = v->data;
+  const struct image_file *f = image_find(img, path);
+
+  memset(out, 0, sizeof *out);
+  if (f && f->type == 'l') {
+    out->type = VIEW_SYMLINK;
+    out->target = f->target;
+  } else if ((f && f->type == 'd') || names_below(img, path)) {
+    out->type = VIEW_DIR;
+  } else if (f) {
+    out->type = f->type == 'f' ? VIEW_FILE : VIEW_OTHER;
+  }
+  return 0;
+}
+
 const struct image_file *
 image_lookup(const struct image *img, const char *path, bool follow, struct derror *err)
 {
-  cleanup_free char *cur = path_normalize(path);
-  int hops = 0;
+  cleanup_free char *normal = path_normalize(path);
+  cleanup_free char *resolved = NULL;
+  struct view v = { tree_lookup, (void *) img, "the image" };
+  struct view_node node;
+  int r;
 
-  if (cur == NULL)
+  /* a relative path, or one that climbs with "..", names nothing */
+  if (normal == NULL)
     return NULL;
-  for (;;) {
-    /* resolve symlinks in the parents first, component by component */
-    struct buf done = { 0 };
-    const char *p = cur + 1;
-    const struct image_file *f = NULL;
-    bool restarted = false;
-    while (*p && !restarted) {
-      const char *slash = strchr(p, '/');
-      size_t n = slash ? (size_t) (slash - p) : strlen(p);
-      buf_append(&done, "/", 1);
-      buf_append(&done, p, n);
-      p += n + (slash ? 1 : 0);
-      f = image_find(img, done.data);
-      bool last = *p == '\0';
-      if (f == NULL || f->type != 'l' || (last && !follow))
-        continue;
-      if (++hops > MAX_SYMLINK_HOPS) {
-        derror_set(err, "`%s`: more than %d symlinks (a loop at `%s`?)", path, MAX_SYMLINK_HOPS, done.data);
-        buf_free(&done);
-        return NULL;
-      }
-      cleanup_free char *dir = path_dirname(done.data);
-      cleanup_free char *joined = f->target[0] == '/' ? xasprintf("%s/%s", f->target, p)
-                                                       : xasprintf("%s/%s/%s", dir, f->target, p);
-      /* ".." in a target is resolved lexically here: symlinks in the
-       * image's parents were resolved on the way */
-      struct strv parts = { 0 };
-      char *save = NULL;
-      for (char *t = strtok_r(joined, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-        if (strcmp(t, ".") == 0)
-          continue;
-        if (strcmp(t, "..") == 0) {
-          if (parts.n)
-            free(parts.items[--parts.n]);
-          continue;
-        }
-        strv_push(&parts, t);
-      }
-      struct buf next = { 0 };
-      for (size_t i = 0; i < parts.n; i++)
-        buf_printf(&next, "/%s", parts.items[i]);
-      if (next.data == NULL)
-        buf_append(&next, "/", 1);
-      strv_free(&parts);
-      free(cur);
-      cur = next.data;
-      restarted = true;
-    }
-    buf_free(&done);
-    if (!restarted)
-      return f;
-  }
+  if (follow)
+    r = view_resolve(&v, path, true, NULL, NULL, NULL, &resolved, &node, err);
+  else
+    r = view_resolve_nofollow(&v, path, true, &resolved, &node, err);
+  /* the root is no entry of the tree */
+  if (r != VIEW_OK || strcmp(resolved, "/") == 0)
+    return NULL;
+  return image_find(img, resolved);
 }
