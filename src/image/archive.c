@@ -2,9 +2,11 @@
  * the small ones (documents) kept; and what the rest of the reader needs
  * to bound and tell apart what it holds. */
 #include "image/reader.h"
+#include "image/image.h"
 #include "lib/alloc.h"
 #include "lib/cleanup.h"
 #include "lib/digest.h"
+#include "lib/error.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -6,8 +6,11 @@
 #include "image/escape.h"
 #include "image/finding.h"
 #include "image/image_view.h"
+#include "image/image.h"
 #include "lib/alloc.h"
+#include "lib/error.h"
 #include "plan/start.h"
+#include "recipe/check_ids.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -5,6 +5,7 @@
 #include "image/image.h"
 #include "image/scan.h"
 #include "lib/alloc.h"
+#include "lib/error.h"
 #include "lib/secrets.h"
 #include "plan/base.h"
 #include "plan/policy.h"

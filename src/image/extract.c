@@ -2,7 +2,9 @@
  * file of the tree has its bytes from is found by its place in the
  * layer's tar, as image_read saw it, and must still bear its name. */
 #include "image/reader.h"
+#include "image/image.h"
 #include "lib/alloc.h"
+#include "lib/error.h"
 #include "lib/file.h"
 
 #include <archive.h>

@@ -3,6 +3,7 @@
 #include "image/image.h"
 #include "image/reader.h"
 #include "lib/alloc.h"
+#include "lib/error.h"
 #include "lib/path.h"
 #include "plan/view.h"
 

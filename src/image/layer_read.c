@@ -2,9 +2,11 @@
  * type names and bounded on the way, read as a tar into the history,
  * every regular file hashed and scanned. */
 #include "image/reader.h"
+#include "image/image.h"
 #include "image/scan.h"
 #include "lib/alloc.h"
 #include "lib/digest.h"
+#include "lib/error.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -2,12 +2,15 @@
  * indexes of indexes, to the first image manifest; or docker's
  * manifest.json.  Every blob named is checked against its descriptor. */
 #include "image/reader.h"
+#include "image/image.h"
 #include "lib/alloc.h"
 #include "lib/cleanup.h"
 #include "lib/digest.h"
+#include "lib/error.h"
 
 #include <archive.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* The merged tree: the history applied layer by layer, whiteouts and
  * hardlinks as a runtime applies them, into the names of img->files. */
 #include "image/reader.h"
+#include "image/image.h"
 #include "lib/alloc.h"
+#include "lib/error.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,9 +2,12 @@
  * and that list read back from an archive. */
 #include "image/check.h"
 #include "image/escape.h"
+#include "image/image.h"
 #include "lib/alloc.h"
 #include "lib/cleanup.h"
 #include "lib/digest.h"
+#include "lib/error.h"
+#include "recipe/check_ids.h"
 
 #include <archive.h>
 #include <archive_entry.h>
