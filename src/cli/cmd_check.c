@@ -1,5 +1,6 @@
 /* distill check IMAGE.tar: the hardening checks; exit 1 when one fails. */
 #include "image/check.h"
+#include "image/escape.h"
 #include "lib/path.h"
 #include "cli/commands.h"
 

@@ -1,6 +1,7 @@
 /* distill diff A.tar B.tar: how two images differ, from the archive bytes
  * down to each file, so a rebuild that does not reproduce says why. */
 #include "image/check.h"
+#include "image/escape.h"
 #include "cli/commands.h"
 #include "image/image.h"
 

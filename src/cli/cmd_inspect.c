@@ -1,6 +1,7 @@
 /* distill inspect IMAGE.tar: what an image is and holds, like dive's
  * summary without the interface. */
 #include "image/check.h"
+#include "image/escape.h"
 #include "cli/commands.h"
 #include "image/image.h"
 

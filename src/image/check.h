@@ -8,6 +8,7 @@
 
 #include "lib/error.h"
 #include "recipe/check_ids.h"
+#include "image/escape.h"
 #include "image/image.h"
 #include "lib/alloc.h"
 
@@ -21,7 +22,7 @@ struct check_result {
   const char *title;
   const char *refs; /* the CIS and OWASP items it serves */
   enum check_status status;
-  struct strv findings; /* what fails or warns; names from the image escaped (escape_text) */
+  struct strv findings; /* what fails or warns; names from the image escaped (escape.h's escape_text) */
   struct strv waived;   /* findings a waiver accepts, likewise */
   struct strv reasons;  /* the waiver's reason of each of `waived`, escaped */
   struct check_report *rep; /* while the checks run: the waivers */
@@ -63,16 +64,5 @@ char *check_waivers_json(const struct check_waiver *w, size_t n);
 int check_recorded_waivers(const char *archive, const struct image *img, struct check_waiver **out, size_t *n,
                            struct derror *err);
 void check_waivers_free(struct check_waiver *w, size_t n);
-
-/* Names from an image, made safe to show.  escape_json: a backslash
- * doubled, a byte that is not UTF-8 as \xHH; the result is valid UTF-8
- * and reversible.  escape_controls: control characters (C0, DEL, C1) and
- * bytes that are not UTF-8 as \n, \t, \r or \xHH, nothing else touched
- * (for text already escaped, such as JSON).  escape_text: both, for one
- * line of a terminal: a name cannot forge a line or send an escape
- * sequence.  Each returns a new string. */
-char *escape_json(const char *s);
-char *escape_controls(const char *s);
-char *escape_text(const char *s);
 
 #endif

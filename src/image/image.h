@@ -98,8 +98,10 @@ void image_free(struct image *img);
  * or NULL. */
 const struct image_file *image_find(const struct image *img, const char *path);
 
-/* The file at `path` in the merged tree, following symlinks (hops bounded;
- * a loop is an error) when `follow`.  NULL with err unset when absent. */
+/* The file at `path` in the merged tree, symlinks followed in its parents
+ * and, when `follow`, at its end, by the one walker of view.h: a target's
+ * ".." goes up from where its link led, and more than VIEW_MAX_SYMLINKS
+ * hops is an error.  NULL with err unset when absent. */
 const struct image_file *image_lookup(const struct image *img, const char *path, bool follow, struct derror *err);
 
 /* Read the whole content of a regular file of the merged tree or of the

@@ -3,8 +3,14 @@
  * first bytes of other programs, the accounts and the loader's cache) are
  * extracted once into a private temporary directory. */
 #include "image/image_view.h"
+#include "image/image.h"
+#include "lib/alloc.h"
+#include "lib/error.h"
+#include "plan/view.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

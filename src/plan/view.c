@@ -62,15 +62,24 @@ follow_link(struct walk *w, char **todo, size_t *pos, size_t saved, size_t saved
   }
 }
 
-int
-view_resolve(const struct view *v, const char *path, bool lower, view_link_fn on_link, view_dir_fn on_dir,
-             void *data, char **resolved, struct view_node *node, struct derror *err)
+/* What a walk does besides resolving: whether the lower tree may answer,
+ * whether a symlink at the end is followed, and whom it tells. */
+struct walk_how {
+  bool lower, follow_last;
+  view_link_fn on_link;
+  view_dir_fn on_dir;
+  void *data;
+};
+
+static int
+resolve(const struct view *v, const char *path, const struct walk_how *how, char **resolved, struct view_node *node,
+        struct derror *err)
 {
   struct walk w = { { 0 }, { 0 } };
   cleanup_free char *todo = xstrdup(path);
   size_t pos = 0;
   int hops = 0, ret = VIEW_ERROR;
-  char root_lower = lower;
+  char root_lower = how->lower;
 
   *resolved = NULL;
   buf_append(&w.done, "", 0);
@@ -111,18 +120,18 @@ view_resolve(const struct view *v, const char *path, bool lower, view_link_fn on
     if (node->type == VIEW_DIR) {
       char below = node->lower_below;
       buf_append(&w.lower, &below, 1);
-      if (on_dir && !last)
-        on_dir(data, w.done.data, node);
+      if (how->on_dir && !last)
+        how->on_dir(how->data, w.done.data, node);
       continue;
     }
-    if (node->type != VIEW_SYMLINK)
+    if (node->type != VIEW_SYMLINK || (last && !how->follow_last))
       continue;
     if (++hops > VIEW_MAX_SYMLINKS) {
       derror_set(err, "`%s`: more than %d symlinks (a loop at `%s`?)", path, VIEW_MAX_SYMLINKS, w.done.data);
       ret = VIEW_LOOP;
       goto out;
     }
-    if (on_link && on_link(data, w.done.data, node->target, node->lower, err) < 0)
+    if (how->on_link && how->on_link(how->data, w.done.data, node->target, node->lower, err) < 0)
       goto out;
     follow_link(&w, &todo, &pos, saved, saved_lower, node->target);
   }
@@ -138,6 +147,24 @@ out:
   buf_free(&w.done);
   buf_free(&w.lower);
   return ret;
+}
+
+int
+view_resolve(const struct view *v, const char *path, bool lower, view_link_fn on_link, view_dir_fn on_dir,
+             void *data, char **resolved, struct view_node *node, struct derror *err)
+{
+  struct walk_how how = { lower, true, on_link, on_dir, data };
+
+  return resolve(v, path, &how, resolved, node, err);
+}
+
+int
+view_resolve_nofollow(const struct view *v, const char *path, bool lower, char **resolved, struct view_node *node,
+                      struct derror *err)
+{
+  struct walk_how how = { lower, false, NULL, NULL, NULL };
+
+  return resolve(v, path, &how, resolved, node, err);
 }
 
 bool

@@ -16,7 +16,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-/* The loader and the kernel give up after 40 symlinks (ELOOP). */
+/* The loader and the kernel give up after 40 symlinks (ELOOP).  The one
+ * bound on links followed over any tree: the walker's, and the hardlink
+ * chains the views follow to a link's content. */
 #define VIEW_MAX_SYMLINKS 40
 
 enum view_result {
@@ -71,6 +73,11 @@ typedef int (*view_link_fn)(void *data, const char *path, const char *target, bo
 typedef void (*view_dir_fn)(void *data, const char *path, const struct view_node *dir);
 int view_resolve(const struct view *v, const char *path, bool lower, view_link_fn on_link, view_dir_fn on_dir,
                  void *data, char **resolved, struct view_node *node, struct derror *err);
+
+/* As view_resolve, but a symlink at the end is the node itself, as
+ * lstat() sees it: symlinks are followed in the parents only. */
+int view_resolve_nofollow(const struct view *v, const char *path, bool lower, char **resolved, struct view_node *node,
+                          struct derror *err);
 
 /* True when `path` resolves to an object of `type`; any failure is false. */
 bool view_is(const struct view *v, const char *path, enum view_type type);

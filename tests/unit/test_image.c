@@ -3,6 +3,7 @@
 #include "image/check.h"
 #include "image/image.h"
 #include "build/oci.h"
+#include "lib/path.h"
 
 #include <locale.h>
 
@@ -171,6 +172,137 @@ test_merge_links_and_whiteouts(void **state)
   image_free(&img);
 }
 
+/* ---- lookups ---------------------------------------------------------- */
+
+/* image_lookup as it was before it used view.c's walker: a link replaced
+ * by its target and ".." taken lexically, the path walked again from the
+ * root.  Without ".." after the first components of a target the two agree
+ * on every tree; with it the walker goes up from where the link led, as
+ * the kernel does. */
+static const struct image_file *
+lexical_lookup(const struct image *img, const char *path, bool follow, struct derror *err)
+{
+  cleanup_free char *cur = path_normalize(path);
+  int hops = 0;
+
+  for (bool restarted = true; cur && restarted;) {
+    struct buf done = { 0 };
+    const char *p = cur + 1;
+    const struct image_file *f = NULL;
+    restarted = false;
+    while (*p && !restarted) {
+      size_t n = strcspn(p, "/");
+      buf_append(&done, "/", 1);
+      buf_append(&done, p, n);
+      p += n + (p[n] ? 1 : 0);
+      f = image_find(img, done.data);
+      if (f == NULL || f->type != 'l' || (*p == '\0' && !follow))
+        continue;
+      if (++hops > 40) {
+        derror_set(err, "`%s`: more than %d symlinks (a loop at `%s`?)", path, 40, done.data);
+        buf_free(&done);
+        return NULL;
+      }
+      cleanup_free char *dir = path_dirname(done.data);
+      cleanup_free char *joined = f->target[0] == '/' ? xasprintf("%s/%s", f->target, p)
+                                                       : xasprintf("%s/%s/%s", dir, f->target, p);
+      struct strv parts = { 0 };
+      char *save = NULL;
+      for (char *t = strtok_r(joined, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+        if (strcmp(t, "..") == 0 && parts.n)
+          free(parts.items[--parts.n]);
+        else if (strcmp(t, ".") && strcmp(t, ".."))
+          strv_push(&parts, t);
+      }
+      struct buf next = { 0 };
+      for (size_t i = 0; i < parts.n; i++)
+        buf_printf(&next, "/%s", parts.items[i]);
+      if (next.data == NULL)
+        buf_append(&next, "/", 1);
+      strv_free(&parts);
+      free(cur);
+      cur = next.data;
+      restarted = true;
+    }
+    buf_free(&done);
+    if (!restarted)
+      return f;
+  }
+  return NULL;
+}
+
+/* Random trees of directories, files and symlinks, parents listed or not
+ * and files with names below them, looked up both ways. */
+static void
+test_lookup_random(void **state)
+{
+  static const char *const names[] = { "/a", "/a/b", "/a/b/c", "/a/c", "/b", "/b/c", "/c" };
+  static const char *const targets[] = { "/a", "/a/b", "b", "c", "../c", "../a/b", "/", "..", "/b/c", "x", "." };
+  static const char *const more[] = { "/a/b/c/d", "/x", "/b/c/b", "/c/c", "/a/./b", "//a/b", "/a/b/" };
+  const size_t n_names = sizeof names / sizeof *names, n_more = sizeof more / sizeof *more;
+  unsigned seed = 7;
+
+  for (int round = 0; round < 3000; round++) {
+    struct image img = { 0 };
+    for (size_t i = 0; i < n_names; i++) {
+      switch (rand_r(&seed) % 5) {
+      case 0:
+        break; /* not listed */
+      case 1:
+        add(&img, 0, names[i], 'd', 0755, NULL);
+        break;
+      case 2:
+        add(&img, 0, names[i], 'f', 0644, NULL);
+        break;
+      default:
+        add(&img, 0, names[i], 'l', 0777, targets[rand_r(&seed) % (sizeof targets / sizeof *targets)]);
+      }
+    }
+    image_merge(&img);
+    for (size_t q = 0; q < n_names + n_more; q++) {
+      const char *path = q < n_names ? names[q] : more[q - n_names];
+      for (int follow = 0; follow < 2; follow++) {
+        struct derror e1 = DERROR_INIT, e2 = DERROR_INIT;
+        const struct image_file *want = lexical_lookup(&img, path, follow, &e1);
+        const struct image_file *got = image_lookup(&img, path, follow, &e2);
+        if (got != want)
+          fail_msg("round %d: %s (follow %d): %s, not %s", round, path, follow, got ? got->path : "nothing",
+                   want ? want->path : "nothing");
+        assert_string_equal(e2.msg ? e2.msg : "", e1.msg ? e1.msg : "");
+        derror_clear(&e1);
+        derror_clear(&e2);
+      }
+    }
+    image_free(&img);
+  }
+}
+
+/* Where the two differ: ".." after a link in a target goes up from where
+ * the link led (the kernel's rule), not back over the link's name. */
+static void
+test_lookup_dotdot_after_link(void **state)
+{
+  struct image img = { 0 };
+  struct derror err = DERROR_INIT;
+
+  add(&img, 0, "/etc", 'd', 0755, NULL);
+  add(&img, 0, "/etc/ssl", 'l', 0777, "/usr/share/ssl");
+  add(&img, 0, "/etc/x", 'f', 0644, NULL);
+  add(&img, 0, "/usr/share/x", 'f', 0644, NULL);
+  add(&img, 0, "/usr/share/ssl", 'd', 0755, NULL);
+  add(&img, 0, "/lib", 'l', 0777, "etc/ssl/../x");
+  image_merge(&img);
+  const struct image_file *f = image_lookup(&img, "/lib", true, &err);
+  assert_non_null(f);
+  assert_string_equal(f->path, "/usr/share/x");
+  assert_string_equal(lexical_lookup(&img, "/lib", true, &err)->path, "/etc/x");
+  /* not followed at the end, followed in the parents */
+  assert_int_equal(image_lookup(&img, "/lib", false, &err)->type, 'l');
+  assert_null(image_lookup(&img, "/", true, &err));
+  assert_null(err.msg);
+  image_free(&img);
+}
+
 /* The merge against a naive one (every removal a scan of every name), on
  * random histories over a few names: files, directories, hardlinks,
  * whiteouts and opaque directories in four layers. */
@@ -298,6 +430,8 @@ main(void)
     cmocka_unit_test(test_whiteouts_and_history),
     cmocka_unit_test(test_merge_links_and_whiteouts),
     cmocka_unit_test(test_merge_random),
+    cmocka_unit_test(test_lookup_random),
+    cmocka_unit_test(test_lookup_dotdot_after_link),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #include "testlib.h"
 
 #include "plan/sysroot.h"
+#include "plan/view.h"
 
 struct seen {
   struct strv links;
@@ -146,6 +147,27 @@ test_locate(void **state)
   derror_clear(&err);
 }
 
+/* The walker under the sysroot, as lstat(): a symlink at the end is the
+ * link, those in the parents are followed; a loop below it is one. */
+static void
+test_view_nofollow(void **state)
+{
+  struct fixture *f = *state;
+  struct derror err = DERROR_INIT;
+  cleanup_free char *resolved = NULL, *again = NULL;
+  struct view_node node;
+  struct view v;
+
+  view_host(&v, f->root.root);
+  assert_int_equal(view_resolve_nofollow(&v, "/lib/x86_64-linux-gnu/libz.so.1", true, &resolved, &node, &err), VIEW_OK);
+  assert_string_equal(resolved, "/usr/lib/x86_64-linux-gnu/libz.so.1");
+  assert_int_equal(node.type, VIEW_SYMLINK);
+  assert_string_equal(node.target, "libz.so.1.2.13");
+  assert_int_equal(view_resolve_nofollow(&v, "/loop1/x", true, &again, &node, &err), VIEW_LOOP);
+  assert_string_equal(err.msg, "`/loop1/x`: more than 40 symlinks (a loop at `/loop1`?)");
+  derror_clear(&err);
+}
+
 int
 main(void)
 {
@@ -154,6 +176,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_confined, setup, teardown),
     cmocka_unit_test_setup_teardown(test_missing_and_loops, setup, teardown),
     cmocka_unit_test_setup_teardown(test_locate, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_view_nofollow, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
