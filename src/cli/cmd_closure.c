@@ -83,7 +83,7 @@ add_argument(struct closure *c, const struct sysroot *root, const char *arg, str
   struct stat st;
 
   int r = sysroot_resolve(root, path, NULL, NULL, &resolved, &st, err);
-  if (r == SYSROOT_MISSING)
+  if (r < 0 && derror_is(err, DERROR_NOT_FOUND))
     return derror_set(err, "`%s`: not found in the sysroot", path);
   if (r < 0)
     return -1;

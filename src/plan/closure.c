@@ -336,17 +336,15 @@ static enum probe
 verify(struct closure *c, struct request *rq, const char *path, const char *host, struct elf_info *elf,
        struct derror *err)
 {
-  int v = elf_read_candidate(host, path, c->have_ref ? &c->ref : NULL, elf, err);
-
-  if (v == ELF_CANDIDATE_OTHER) {
+  if (elf_read_candidate(host, path, c->have_ref ? &c->ref : NULL, elf, err) == 0)
+    return PROBE_FOUND;
+  if (derror_is(err, DERROR_OTHER_ARCH)) {
+    derror_clear(err);
     rq->other_class = true;
     return PROBE_OTHER;
   }
-  if (v < 0) {
-    derror_wrap(err, "library `%s` needed by `%s`", rq->name, object_name(c, rq->loader));
-    return PROBE_ERROR;
-  }
-  return PROBE_FOUND;
+  derror_wrap(err, "library `%s` needed by `%s`", rq->name, object_name(c, rq->loader));
+  return PROBE_ERROR;
 }
 
 static void
