@@ -1,6 +1,7 @@
 #include "testlib.h"
 
 #include "build/sbom.h"
+#include "build/sbom_license.h"
 
 static char *
 declared(const char *text, struct sbom_refs *refs)
