@@ -407,34 +407,21 @@ by_path(const void *a, const void *b)
   return strcmp(((const struct dpkg_owned *) a)->path, ((const struct dpkg_owned *) b)->path);
 }
 
-int
-dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
-              struct derror *err)
+/* The regular files of the tree read from the sysroot, under the name dpkg
+ * knows them by (every directory resolved), sorted by base name; returns
+ * how many. */
+static size_t
+collect_candidates(const struct rootfs *fs, const struct sysroot *root, struct dir_cache *dirs,
+                   struct candidate *cand)
 {
-  char key[DIGEST_STR_LEN];
-  struct buf note = { 0 };
-  cleanup_free char *status = sysroot_host_path(root, STATUS);
-  struct dpkg_packages db = { 0 };
-  struct candidate *cand = xcalloc(fs->n ? fs->n : 1, sizeof *cand);
-  struct dpkg_package **owner = NULL;
-  struct buf text = { 0 };
-  struct dir_cache dirs = { 0 };
-  size_t n_cand = 0, kept = 0, prefix = strlen(root->root);
-  int ret = -1;
+  size_t n_cand = 0, prefix = strlen(root->root);
 
-  memset(out, 0, sizeof *out);
-  if (access(status, F_OK) < 0) {
-    free(cand);
-    return 0;
-  }
-  if (read_status(status, &text, &db, err) < 0)
-    goto out;
   for (size_t i = 0; i < fs->n; i++) {
     const struct rootfs_entry *e = &fs->items[i];
     if (e->type != ROOTFS_FILE || e->source == NULL || strncmp(e->source, root->root, prefix) != 0
         || e->source[prefix] != '/')
       continue;
-    char *canon = canonical(root, &dirs, e->source + prefix);
+    char *canon = canonical(root, dirs, e->source + prefix);
     if (canon == NULL)
       continue;
     cand[n_cand] = (struct candidate) { .base = path_basename(canon), .canonical = canon, .entry = i };
@@ -442,17 +429,38 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
   }
   if (n_cand)
     qsort(cand, n_cand, sizeof *cand, by_base);
-  if (n_cand) {
-    bool keyed = cache && owners_key(root, cand, n_cand, key) == 0;
-    if (!keyed || cache_note_get(cache, key, &note) < 0 || owners_from_note(&db, &note, cand, n_cand) < 0) {
-      if (read_lists(root, &dirs, &db, cand, n_cand, err) < 0)
-        goto out;
-      if (keyed)
-        owners_to_note(cache, key, cand, n_cand);
-    }
+  return n_cand;
+}
+
+/* Each candidate's package: what the cache noted for this set of files and
+ * this database, else the packages' lists (noted then for the next build). */
+static int
+find_owners(struct cache *cache, const struct sysroot *root, struct dir_cache *dirs, struct dpkg_packages *db,
+            struct candidate *cand, size_t n_cand, struct derror *err)
+{
+  char key[DIGEST_STR_LEN];
+  struct buf note = { 0 };
+  int ret = 0;
+
+  if (n_cand == 0)
+    return 0;
+  bool keyed = cache && owners_key(root, cand, n_cand, key) == 0;
+  if (!keyed || cache_note_get(cache, key, &note) < 0 || owners_from_note(db, &note, cand, n_cand) < 0) {
+    ret = read_lists(root, dirs, db, cand, n_cand, err);
+    if (ret == 0 && keyed)
+      owners_to_note(cache, key, cand, n_cand);
   }
-  /* each package's files in the entries' order, which the recipe fixes */
-  owner = xcalloc(fs->n ? fs->n : 1, sizeof *owner);
+  buf_free(&note);
+  return ret;
+}
+
+/* Each package's files in the entries' order, which the recipe fixes, and
+ * the lowest layer that holds one. */
+static void
+assign_files(const struct rootfs *fs, const struct candidate *cand, size_t n_cand)
+{
+  struct dpkg_package **owner = xcalloc(fs->n ? fs->n : 1, sizeof *owner);
+
   for (size_t k = 0; k < n_cand; k++)
     owner[cand[k].entry] = cand[k].owner;
   for (size_t i = 0; i < fs->n; i++) {
@@ -463,26 +471,60 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
     if (fs->items[i].layer < p->layer)
       p->layer = fs->items[i].layer;
   }
-  /* only the packages that have files here */
-  for (size_t i = 0; i < db.n; i++) {
-    struct dpkg_package *p = &db.items[i];
+  free(owner);
+}
+
+/* Only the packages that have files here, each with its stanza of the
+ * status file `text`; then the index of every owned path. */
+static void
+keep_owning(struct dpkg_packages *db, const struct buf *text)
+{
+  size_t kept = 0;
+
+  for (size_t i = 0; i < db->n; i++) {
+    struct dpkg_package *p = &db->items[i];
     if (p->files.n == 0) {
       package_free(p);
       continue;
     }
-    p->stanza = xstrndup(text.data + p->at, p->len);
+    p->stanza = xstrndup(text->data + p->at, p->len);
     p->maintainer = field(p->stanza, p->len, "Maintainer");
-    db.items[kept++] = *p;
+    db->items[kept++] = *p;
   }
-  db.n = kept;
-  for (size_t i = 0; i < db.n; i++)
-    db.n_owned += db.items[i].files.n;
-  db.owned = xcalloc(db.n_owned ? db.n_owned : 1, sizeof *db.owned);
-  for (size_t i = 0, k = 0; i < db.n; i++)
-    for (size_t j = 0; j < db.items[i].files.n; j++)
-      db.owned[k++] = (struct dpkg_owned) { db.items[i].files.items[j], i };
-  if (db.n_owned)
-    qsort(db.owned, db.n_owned, sizeof *db.owned, by_path);
+  db->n = kept;
+  for (size_t i = 0; i < db->n; i++)
+    db->n_owned += db->items[i].files.n;
+  db->owned = xcalloc(db->n_owned ? db->n_owned : 1, sizeof *db->owned);
+  for (size_t i = 0, k = 0; i < db->n; i++)
+    for (size_t j = 0; j < db->items[i].files.n; j++)
+      db->owned[k++] = (struct dpkg_owned) { db->items[i].files.items[j], i };
+  if (db->n_owned)
+    qsort(db->owned, db->n_owned, sizeof *db->owned, by_path);
+}
+
+int
+dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
+              struct derror *err)
+{
+  cleanup_free char *status = sysroot_host_path(root, STATUS);
+  struct dpkg_packages db = { 0 };
+  struct candidate *cand = NULL;
+  struct buf text = { 0 };
+  struct dir_cache dirs = { 0 };
+  size_t n_cand = 0;
+  int ret = -1;
+
+  memset(out, 0, sizeof *out);
+  if (access(status, F_OK) < 0)
+    return 0;
+  if (read_status(status, &text, &db, err) < 0)
+    goto out;
+  cand = xcalloc(fs->n ? fs->n : 1, sizeof *cand);
+  n_cand = collect_candidates(fs, root, &dirs, cand);
+  if (find_owners(cache, root, &dirs, &db, cand, n_cand, err) < 0)
+    goto out;
+  assign_files(fs, cand, n_cand);
+  keep_owning(&db, &text);
   add_metadata(fs, root, &db);
   *out = db;
   db = (struct dpkg_packages) { 0 };
@@ -492,9 +534,7 @@ out:
   for (size_t k = 0; k < n_cand; k++)
     free(cand[k].canonical);
   free(cand);
-  free(owner);
   buf_free(&text);
-  buf_free(&note);
   dpkg_packages_free(&db);
   return ret;
 }
