@@ -2,9 +2,12 @@
  * sysroot, as a tree or JSON; nothing is run and nothing is written. */
 #include "plan/closure.h"
 #include "cli/commands.h"
+#include "plan/elf.h"
 #include "plan/plan.h"
+#include "plan/sysroot.h"
 #include "recipe/recipe.h"
 #include "lib/alloc.h"
+#include "lib/error.h"
 #include "lib/file.h"
 #include "lib/path.h"
 
