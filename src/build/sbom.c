@@ -1,230 +1,27 @@
 #include "config.h"
-#include "lib/digest.h"
-#include "lib/time.h"
 #include "build/sbom.h"
+#include "build/sbom_license.h"
 #include "lib/alloc.h"
+#include "lib/digest.h"
+#include "lib/error.h"
 #include "lib/file.h"
 #include "lib/path.h"
+#include "lib/time.h"
+#include "plan/dpkg.h"
+#include "plan/plan.h"
+#include "plan/rootfs.h"
+#include "recipe/recipe.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/types.h>
 #include <unistd.h>
-
-/* Debian's short license names (copyright format 1.0, "License
- * specification") and the SPDX identifiers of the same licenses. */
-static const struct {
-  const char *debian, *spdx;
-} licenses[] = {
-  { "Apache-2.0", "Apache-2.0" },
-  { "Artistic", "Artistic-1.0" },
-  { "Artistic-2.0", "Artistic-2.0" },
-  { "BSD-2-clause", "BSD-2-Clause" },
-  { "BSD-3-clause", "BSD-3-Clause" },
-  { "BSD-4-clause", "BSD-4-Clause" },
-  { "BSL-1.0", "BSL-1.0" },
-  { "CC0-1.0", "CC0-1.0" },
-  { "CC-BY-3.0", "CC-BY-3.0" },
-  { "CC-BY-4.0", "CC-BY-4.0" },
-  { "CC-BY-SA-3.0", "CC-BY-SA-3.0" },
-  { "CC-BY-SA-4.0", "CC-BY-SA-4.0" },
-  { "curl", "curl" },
-  { "Expat", "MIT" },
-  { "FSFAP", "FSFAP" },
-  { "FSFUL", "FSFUL" },
-  { "FSFULLR", "FSFULLR" },
-  { "GFDL-1.2", "GFDL-1.2-only" },
-  { "GFDL-1.2+", "GFDL-1.2-or-later" },
-  { "GFDL-1.3", "GFDL-1.3-only" },
-  { "GFDL-1.3+", "GFDL-1.3-or-later" },
-  { "GPL-1", "GPL-1.0-only" },
-  { "GPL-1+", "GPL-1.0-or-later" },
-  { "GPL-2", "GPL-2.0-only" },
-  { "GPL-2+", "GPL-2.0-or-later" },
-  { "GPL-3", "GPL-3.0-only" },
-  { "GPL-3+", "GPL-3.0-or-later" },
-  { "ISC", "ISC" },
-  { "LGPL-2", "LGPL-2.0-only" },
-  { "LGPL-2+", "LGPL-2.0-or-later" },
-  { "LGPL-2.1", "LGPL-2.1-only" },
-  { "LGPL-2.1+", "LGPL-2.1-or-later" },
-  { "LGPL-3", "LGPL-3.0-only" },
-  { "LGPL-3+", "LGPL-3.0-or-later" },
-  { "MIT", "MIT" },
-  { "MPL-1.1", "MPL-1.1" },
-  { "MPL-2.0", "MPL-2.0" },
-  { "OpenSSL", "OpenSSL" },
-  { "PSF-2", "PSF-2.0" },
-  { "Python-2.0", "Python-2.0" },
-  { "Unicode-DFS-2016", "Unicode-DFS-2016" },
-  { "X11", "X11" },
-  { "Zlib", "Zlib" },
-  { "zlib", "Zlib" },
-};
-
-/* Letters, digits, '.' and '-': what SPDX identifiers are made of; '+'
- * becomes "plus", runs of anything else one '-'. */
-static char *
-idstring(const char *s)
-{
-  struct buf b = { 0 };
-
-  for (const char *p = s; *p; p++) {
-    if (isalnum((unsigned char) *p) || *p == '.' || *p == '-')
-      buf_append(&b, p, 1);
-    else if (*p == '+')
-      buf_printf(&b, "plus");
-    else if (b.len && b.data[b.len - 1] != '-')
-      buf_append(&b, "-", 1);
-  }
-  if (b.data == NULL)
-    buf_append(&b, "none", 4);
-  return b.data;
-}
-
-/* One license of a copyright file ("GPL-2+", or "GPL-2+ with Autoconf
- * exception") as an SPDX identifier: the SPDX license list's when Debian's
- * short name has one, else LicenseRef-<name> (remembered in `refs`). */
-static char *
-spdx_license(const char *name, struct sbom_refs *refs)
-{
-  for (size_t i = 0; i < sizeof licenses / sizeof *licenses; i++)
-    if (strcmp(name, licenses[i].debian) == 0 || strcmp(name, licenses[i].spdx) == 0)
-      return xstrdup(licenses[i].spdx);
-  cleanup_free char *id = idstring(name);
-  char *ref = xasprintf("LicenseRef-%s", id);
-  if (!strv_contains(&refs->ids, ref)) {
-    strv_push(&refs->ids, ref);
-    strv_push(&refs->names, name);
-  }
-  return ref;
-}
-
-/* Part of a License field with no comma ("GPL-2+ or LGPL-3+") as an SPDX
- * expression: the words between "and" and "or" are one license each, an
- * exception ("with ... exception") included. */
-static char *
-spdx_terms(const char *line, struct sbom_refs *refs)
-{
-  cleanup_free char *copy = xstrdup(line);
-  struct buf out = { 0 }, term = { 0 };
-  size_t terms = 0;
-
-  for (char *save = NULL, *w = strtok_r(copy, " \t", &save);; w = strtok_r(NULL, " \t", &save)) {
-    bool op = w && (strcasecmp(w, "or") == 0 || strcasecmp(w, "and") == 0);
-    if ((w == NULL || op) && term.len) {
-      cleanup_free char *id = spdx_license(term.data, refs);
-      buf_printf(&out, "%s", id);
-      term.len = 0;
-      terms++;
-    }
-    if (w == NULL)
-      break;
-    if (op) {
-      if (out.len)
-        buf_printf(&out, " %s ", strcasecmp(w, "or") == 0 ? "OR" : "AND");
-      continue;
-    }
-    buf_printf(&term, "%s%s", term.len ? " " : "", w);
-  }
-  buf_free(&term);
-  /* an operator with nothing after it */
-  while (out.len && out.data[out.len - 1] == ' ') {
-    char *sp = strrchr(out.data, ' ');
-    *sp = '\0';
-    out.len = (size_t) (sp - out.data);
-    sp = strrchr(out.data, ' ');
-    if (sp == NULL)
-      break;
-    *sp = '\0';
-    out.len = (size_t) (sp - out.data);
-  }
-  if (out.data == NULL || out.len == 0) {
-    buf_free(&out);
-    return NULL;
-  }
-  if (terms > 1) {
-    char *wrapped = xasprintf("(%s)", out.data);
-    buf_free(&out);
-    return wrapped;
-  }
-  return out.data;
-}
-
-/* The first line of a License field as an SPDX expression.  Debian groups
- * with commas: "A or B, and C" is (A or B) and C. */
-static char *
-spdx_expression(const char *line, struct sbom_refs *refs)
-{
-  cleanup_free char *copy = xstrdup(line);
-  char *save = NULL, *seg = strtok_r(copy, ",", &save);
-  char *expr = seg ? spdx_terms(seg, refs) : NULL;
-
-  for (seg = strtok_r(NULL, ",", &save); expr && seg; seg = strtok_r(NULL, ",", &save)) {
-    seg += strspn(seg, " \t");
-    size_t w = strcspn(seg, " \t");
-    const char *op = w == 2 && strncasecmp(seg, "or", 2) == 0 ? "OR" : "AND";
-    if ((w == 2 && strncasecmp(seg, "or", 2) == 0) || (w == 3 && strncasecmp(seg, "and", 3) == 0))
-      seg += w;
-    cleanup_free char *rest = spdx_terms(seg, refs);
-    if (rest == NULL)
-      continue;
-    char *joined = xasprintf("(%s %s %s)", expr, op, rest);
-    free(expr);
-    expr = joined;
-  }
-  return expr;
-}
-
-char *
-sbom_declared_license(const char *copyright, size_t len, struct sbom_refs *refs)
-{
-  struct strv exprs = { 0 };
-  struct buf all = { 0 };
-  bool dep5 = false, in_files = false, header = true;
-
-  for (const char *line = copyright; line < copyright + len;) {
-    const char *eol = memchr(line, '\n', (size_t) (copyright + len - line));
-    size_t n = eol ? (size_t) (eol - line) : (size_t) (copyright + len - line);
-    cleanup_free char *l = xstrndup(line, n);
-    if (header && strncmp(l, "Format:", 7) == 0 && strstr(l, "copyright-format/1.0"))
-      dep5 = true;
-    if (strspn(l, " \t") == n) {
-      /* a paragraph ends: the header's License counts, a Files one's too */
-      header = false;
-      in_files = false;
-    } else if (strncmp(l, "Files:", 6) == 0) {
-      in_files = true;
-    } else if (strncmp(l, "License:", 8) == 0 && (in_files || header)) {
-      const char *v = l + 8 + strspn(l + 8, " \t");
-      cleanup_free char *e = *v ? spdx_expression(v, refs) : NULL;
-      if (e && !strv_contains(&exprs, e))
-        strv_push(&exprs, e);
-    }
-    line += n + 1;
-  }
-  if (!dep5 || exprs.n == 0) {
-    strv_free(&exprs);
-    return NULL;
-  }
-  for (size_t i = 0; i < exprs.n; i++)
-    buf_printf(&all, "%s%s", i ? " AND " : "", exprs.items[i]);
-  strv_free(&exprs);
-  return all.data;
-}
-
-void
-sbom_refs_free(struct sbom_refs *refs)
-{
-  strv_free(&refs->ids);
-  strv_free(&refs->names);
-  strv_free(&refs->owners);
-}
 
 struct file_sums {
   char sha1[41], sha256[65];
@@ -396,23 +193,26 @@ sum_files(const struct plan *p, struct file_sums *sums, ssize_t *owner, struct d
   return 0;
 }
 
-/* The document, once every file's sums are known. */
-static json_t *
-compose(const struct recipe *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
-        const struct file_sums *sums, const ssize_t *owner)
+/* The SPDX id of the k-th Debian package (counted from 0). */
+#define PACKAGE_ID_MAX 300
+static void
+package_id(const struct dpkg_packages *pkgs, size_t k, char id[PACKAGE_ID_MAX])
 {
-  const struct rootfs *fs = &p->fs;
-  const struct dpkg_packages *pkgs = &p->packages;
-  json_t *doc, *packages, *files, *rels, *refs_json;
-  struct sbom_refs refs = { 0 };
-  struct strv *pkg_sha1s = xcalloc(pkgs->n + 1, sizeof *pkg_sha1s); /* the last: the image's */
+  cleanup_free char *name_id = sbom_idstring(pkgs->items[k].name);
+
+  snprintf(id, PACKAGE_ID_MAX, "SPDXRef-Package-%zu-%s", k + 1, name_id);
+}
+
+/* Every file with sums, in the order of the tree; each one's SHA-1 is
+ * noted for its package's verification code (`sha1s[owner]`) and the
+ * image's (`sha1s[image]`). */
+static json_t *
+list_files(const struct rootfs *fs, const struct file_sums *sums, const ssize_t *owner, struct strv *sha1s,
+           size_t image)
+{
+  json_t *files = json_array();
   size_t n_files = 0;
 
-  packages = json_array();
-  files = json_array();
-  rels = json_array();
-  refs_json = json_array();
-  json_array_append_new(rels, relationship("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image"));
   for (size_t i = 0; i < fs->n; i++) {
     char id[48];
     if (sums[i].sha1[0] == '\0')
@@ -424,100 +224,155 @@ compose(const struct recipe *r, const struct plan *p, const char *manifest_diges
       json_object_set_new(f, "comment", json_string("in no Debian package of the sysroot"));
     json_array_append_new(files, f);
     if (owner[i] >= 0)
-      strv_push(&pkg_sha1s[owner[i]], sums[i].sha1);
-    strv_push(&pkg_sha1s[pkgs->n], sums[i].sha1);
+      strv_push(&sha1s[owner[i]], sums[i].sha1);
+    strv_push(&sha1s[image], sums[i].sha1);
   }
+  return files;
+}
 
-  /* the image */
-  cleanup_free char *distro = distro_id(fs);
+/* The image itself, the document's root package; `sha1s` are all its
+ * files'. */
+static json_t *
+image_package(const struct recipe *r, const struct plan *p, const char *manifest_digest, struct strv *sha1s)
+{
   cleanup_free char *base = xstrdup(path_basename(r->name));
   cleanup_free char *tag = purl_escape(r->tag);
   cleanup_free char *arch = purl_escape(p->arch);
-  cleanup_free char *image_code = verification_code(&pkg_sha1s[pkgs->n]);
-  json_t *image = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID",
-                            "SPDXRef-Image", "name", r->name, "versionInfo", r->tag, "primaryPackagePurpose",
-                            "CONTAINER", "downloadLocation", "NOASSERTION", "supplier", "NOASSERTION",
-                            "packageVerificationCode", "packageVerificationCodeValue", image_code, "externalRefs",
-                            "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl", "referenceLocator",
-                            json_sprintf("pkg:oci/%s@sha256%%3A%s?arch=%s&tag=%s", base, manifest_digest + 7, arch,
-                                         tag));
-  json_array_append_new(packages, image);
+  cleanup_free char *code = verification_code(sha1s);
 
-  /* the Debian packages */
-  for (size_t k = 0; k < pkgs->n; k++) {
-    const struct dpkg_package *pk = &pkgs->items[k];
-    cleanup_free char *name_id = idstring(pk->name);
-    cleanup_free char *version = purl_escape(pk->version);
-    cleanup_free char *parch = purl_escape(pk->arch);
-    cleanup_free char *code = verification_code(&pkg_sha1s[k]);
-    cleanup_free char *license = NULL;
-    char id[300];
-    snprintf(id, sizeof id, "SPDXRef-Package-%zu-%s", k + 1, name_id);
-    if (pk->copyright) {
-      struct buf text = { 0 };
-      struct derror ignored = DERROR_INIT;
-      size_t before = refs.ids.n;
-      if (read_file(pk->copyright, 16u << 20, &text, &ignored) == 0)
-        license = sbom_declared_license(text.data, text.len, &refs);
-      for (size_t i = before; i < refs.ids.n; i++)
-        strv_push(&refs.owners, pk->name);
-      derror_clear(&ignored);
-      buf_free(&text);
-    }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID", id,
-                          "name", pk->name, "versionInfo", pk->version, "downloadLocation", "NOASSERTION",
-                          "licenseConcluded", "NOASSERTION", "licenseDeclared", license ? license : "NOASSERTION",
-                          "copyrightText", "NOASSERTION", "packageVerificationCode",
-                          "packageVerificationCodeValue", code, "externalRefs", "referenceCategory",
-                          "PACKAGE-MANAGER", "referenceType", "purl", "referenceLocator",
-                          json_sprintf("pkg:deb/%s/%s@%s?arch=%s", distro, pk->name, version, parch));
-    if (pk->maintainer)
-      json_object_set_new(j, "supplier", supplier(pk->maintainer));
-    json_object_set_new(j, "comment", json_sprintf("architecture %s; %s in the image", pk->arch, pk->status_path));
-    json_array_append_new(packages, j);
-    json_array_append_new(rels, relationship("SPDXRef-Image", "CONTAINS", id));
-  }
-  /* who contains each file */
-  n_files = 0;
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID", "SPDXRef-Image",
+                   "name", r->name, "versionInfo", r->tag, "primaryPackagePurpose", "CONTAINER",
+                   "downloadLocation", "NOASSERTION", "supplier", "NOASSERTION", "packageVerificationCode",
+                   "packageVerificationCodeValue", code, "externalRefs", "referenceCategory", "PACKAGE-MANAGER",
+                   "referenceType", "purl", "referenceLocator",
+                   json_sprintf("pkg:oci/%s@sha256%%3A%s?arch=%s&tag=%s", base, manifest_digest + 7, arch, tag));
+}
+
+/* What the package's copyright file declares, or NULL; the LicenseRef-s it
+ * adds to `refs` are noted as the package's.  An unreadable file declares
+ * nothing: the license is then NOASSERTION, as for any other package. */
+static char *
+package_license(const struct dpkg_package *pk, struct sbom_refs *refs)
+{
+  struct buf text = { 0 };
+  struct derror ignored = DERROR_INIT;
+  size_t before = refs->ids.n;
+  char *license = NULL;
+
+  if (pk->copyright == NULL)
+    return NULL;
+  if (read_file(pk->copyright, 16u << 20, &text, &ignored) == 0)
+    license = sbom_declared_license(text.data, text.len, refs);
+  for (size_t i = before; i < refs->ids.n; i++)
+    strv_push(&refs->owners, pk->name);
+  derror_clear(&ignored);
+  buf_free(&text);
+  return license;
+}
+
+/* A Debian package of the image; `sha1s` are its files'. */
+static json_t *
+deb_package(const struct dpkg_package *pk, const char *id, const char *distro, struct strv *sha1s,
+            struct sbom_refs *refs)
+{
+  cleanup_free char *version = purl_escape(pk->version);
+  cleanup_free char *parch = purl_escape(pk->arch);
+  cleanup_free char *code = verification_code(sha1s);
+  cleanup_free char *license = package_license(pk, refs);
+
+  json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID", id, "name",
+                        pk->name, "versionInfo", pk->version, "downloadLocation", "NOASSERTION", "licenseConcluded",
+                        "NOASSERTION", "licenseDeclared", license ? license : "NOASSERTION", "copyrightText",
+                        "NOASSERTION", "packageVerificationCode", "packageVerificationCodeValue", code,
+                        "externalRefs", "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl",
+                        "referenceLocator", json_sprintf("pkg:deb/%s/%s@%s?arch=%s", distro, pk->name, version, parch));
+  if (pk->maintainer)
+    json_object_set_new(j, "supplier", supplier(pk->maintainer));
+  json_object_set_new(j, "comment", json_sprintf("architecture %s; %s in the image", pk->arch, pk->status_path));
+  return j;
+}
+
+/* Who contains each file: its package, or the image. */
+static void
+contain_files(json_t *rels, const struct rootfs *fs, const struct file_sums *sums, const ssize_t *owner,
+              const struct dpkg_packages *pkgs)
+{
+  size_t n_files = 0;
+
   for (size_t i = 0; i < fs->n; i++) {
     if (sums[i].sha1[0] == '\0')
       continue;
-    char id[48], pid[300];
+    char id[48], pid[PACKAGE_ID_MAX];
     snprintf(id, sizeof id, "SPDXRef-File-%zu", ++n_files);
-    if (owner[i] >= 0) {
-      cleanup_free char *name_id = idstring(pkgs->items[owner[i]].name);
-      snprintf(pid, sizeof pid, "SPDXRef-Package-%zd-%s", owner[i] + 1, name_id);
-    } else {
+    if (owner[i] >= 0)
+      package_id(pkgs, (size_t) owner[i], pid);
+    else
       snprintf(pid, sizeof pid, "SPDXRef-Image");
-    }
     json_array_append_new(rels, relationship(pid, "CONTAINS", id));
   }
-  for (size_t i = 0; i < refs.ids.n; i++)
-    json_array_append_new(refs_json,
-                          json_pack("{s:s, s:s, s:o}", "licenseId", refs.ids.items[i], "name", refs.names.items[i],
-                                    "extractedText",
-                                    json_sprintf("The license named \"%s\" in /usr/share/doc/%s/copyright",
-                                                 refs.names.items[i], refs.owners.items[i])));
+}
 
+/* The licenses of `refs`, which no SPDX identifier names. */
+static json_t *
+extracted_licenses(const struct sbom_refs *refs)
+{
+  json_t *a = json_array();
+
+  for (size_t i = 0; i < refs->ids.n; i++)
+    json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "licenseId", refs->ids.items[i], "name",
+                                       refs->names.items[i], "extractedText",
+                                       json_sprintf("The license named \"%s\" in /usr/share/doc/%s/copyright",
+                                                    refs->names.items[i], refs->owners.items[i])));
+  return a;
+}
+
+/* The document's own fields: `created` is the source-date-epoch (by
+ * time_rfc3339(), which no time zone file has a say in), the namespace
+ * named after the manifest digest. */
+static json_t *
+document_head(const struct recipe *r, const char *manifest_digest, int64_t epoch)
+{
+  cleanup_free char *ns_name = sbom_idstring(r->name);
   char created[32];
+
   time_rfc3339(epoch, created);
-  cleanup_free char *ns_name = idstring(r->name);
-  doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:s, s:[o]}}", "spdxVersion", "SPDX-2.3", "dataLicense", "CC0-1.0",
-                  "SPDXID", "SPDXRef-DOCUMENT", "name", json_sprintf("%s:%s", r->name, r->tag), "documentNamespace",
-                  json_sprintf("https://distill.invalid/spdx/%s/%s", ns_name, manifest_digest + 7), "creationInfo",
-                  "created", created, "creators", json_sprintf("Tool: distill-%s", DISTILL_VERSION));
+  return json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:s, s:[o]}}", "spdxVersion", "SPDX-2.3", "dataLicense", "CC0-1.0",
+                   "SPDXID", "SPDXRef-DOCUMENT", "name", json_sprintf("%s:%s", r->name, r->tag), "documentNamespace",
+                   json_sprintf("https://distill.invalid/spdx/%s/%s", ns_name, manifest_digest + 7), "creationInfo",
+                   "created", created, "creators", json_sprintf("Tool: distill-%s", DISTILL_VERSION));
+}
+
+/* The document, once every file's sums are known. */
+static json_t *
+compose(const struct recipe *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
+        const struct file_sums *sums, const ssize_t *owner)
+{
+  const struct dpkg_packages *pkgs = &p->packages;
+  struct strv *sha1s = xcalloc(pkgs->n + 1, sizeof *sha1s); /* the last: the image's */
+  cleanup_free char *distro = distro_id(&p->fs);
+  struct sbom_refs refs = { 0 };
+  json_t *files = list_files(&p->fs, sums, owner, sha1s, pkgs->n);
+  json_t *packages = json_array(), *rels = json_array();
+
+  json_array_append_new(rels, relationship("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image"));
+  json_array_append_new(packages, image_package(r, p, manifest_digest, &sha1s[pkgs->n]));
+  for (size_t k = 0; k < pkgs->n; k++) {
+    char id[PACKAGE_ID_MAX];
+    package_id(pkgs, k, id);
+    json_array_append_new(packages, deb_package(&pkgs->items[k], id, distro, &sha1s[k], &refs));
+    json_array_append_new(rels, relationship("SPDXRef-Image", "CONTAINS", id));
+  }
+  contain_files(rels, &p->fs, sums, owner, pkgs);
+
+  json_t *doc = document_head(r, manifest_digest, epoch);
   if (refs.ids.n)
-    json_object_set(doc, "hasExtractedLicensingInfos", refs_json);
-  json_object_set(doc, "packages", packages);
-  json_object_set(doc, "files", files);
-  json_object_set(doc, "relationships", rels);
-  json_decref(packages);
-  json_decref(files);
-  json_decref(rels);
-  json_decref(refs_json);
+    json_object_set_new(doc, "hasExtractedLicensingInfos", extracted_licenses(&refs));
+  json_object_set_new(doc, "packages", packages);
+  json_object_set_new(doc, "files", files);
+  json_object_set_new(doc, "relationships", rels);
   for (size_t k = 0; k <= pkgs->n; k++)
-    strv_free(&pkg_sha1s[k]);
-  free(pkg_sha1s);
+    strv_free(&sha1s[k]);
+  free(sha1s);
   sbom_refs_free(&refs);
   return doc;
 }

@@ -4,7 +4,8 @@
  * file with its SHA-1 and SHA-256, each contained by its package or, when no
  * package has it, by the image.  Like the image, the document depends only
  * on the inputs: `created` is the source-date-epoch and the namespace is
- * named after the manifest digest. */
+ * named after the manifest digest.  The packages' licenses are
+ * sbom_license.h's. */
 #ifndef DISTILL_SBOM_H
 #define DISTILL_SBOM_H
 
@@ -13,20 +14,6 @@
 #include "recipe/recipe.h"
 
 #include <stdint.h>
-
-/* The LicenseRef-s a document uses: their ids, the names they stand for and
- * the package whose copyright file names them (set by the caller). */
-struct sbom_refs {
-  struct strv ids, names, owners;
-};
-
-/* The SPDX expression a Debian copyright file (machine-readable format 1.0)
- * declares: the License of its header and of each Files paragraph, joined
- * by AND, with Debian's short names translated to SPDX identifiers and
- * others as LicenseRef-<name> (added to `refs`); NULL when the file does
- * not say (another format, or no License field). */
-char *sbom_declared_license(const char *copyright, size_t len, struct sbom_refs *refs);
-void sbom_refs_free(struct sbom_refs *refs);
 
 /* Write the document to `path` (a temporary file renamed into place). */
 int sbom_write(const char *path, const struct recipe *r, const struct plan *p, const char *manifest_digest,

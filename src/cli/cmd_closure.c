@@ -2,9 +2,12 @@
  * sysroot, as a tree or JSON; nothing is run and nothing is written. */
 #include "plan/closure.h"
 #include "cli/commands.h"
+#include "plan/elf.h"
 #include "plan/plan.h"
+#include "plan/sysroot.h"
 #include "recipe/recipe.h"
 #include "lib/alloc.h"
+#include "lib/error.h"
 #include "lib/file.h"
 #include "lib/path.h"
 
@@ -83,7 +86,7 @@ add_argument(struct closure *c, const struct sysroot *root, const char *arg, str
   struct stat st;
 
   int r = sysroot_resolve(root, path, NULL, NULL, &resolved, &st, err);
-  if (r == SYSROOT_MISSING)
+  if (r < 0 && derror_is(err, DERROR_NOT_FOUND))
     return derror_set(err, "`%s`: not found in the sysroot", path);
   if (r < 0)
     return -1;

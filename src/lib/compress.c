@@ -464,17 +464,26 @@ compression_media_type(enum compression comp)
   return "application/vnd.oci.image.layer.v1.tar";
 }
 
+/* libzstd's name with the version of the library loaded, which may be
+ * newer than the headers': written once, then only read, by any thread. */
+static char zstd_library[32];
+static pthread_once_t zstd_library_once = PTHREAD_ONCE_INIT;
+
+static void
+name_zstd_library(void)
+{
+  snprintf(zstd_library, sizeof zstd_library, "libzstd %s", ZSTD_versionString());
+}
+
 const char *
 compression_library(enum compression comp)
 {
-  static char zstd[32];
-
   switch (comp) {
   case COMPRESSION_GZIP:
     return "libdeflate " LIBDEFLATE_VERSION_STRING;
   case COMPRESSION_ZSTD:
-    snprintf(zstd, sizeof zstd, "libzstd %s", ZSTD_versionString());
-    return zstd;
+    pthread_once(&zstd_library_once, name_zstd_library);
+    return zstd_library;
   case COMPRESSION_NONE:
     break;
   }

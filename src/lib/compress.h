@@ -58,7 +58,9 @@ const char *compression_name(enum compression comp);
 /* The level its bytes are made at; 0 for none. */
 int compression_level(enum compression comp);
 const char *compression_media_type(enum compression comp);
-/* "libdeflate 1.14", "libzstd 1.5.4": what the bytes depend on. */
+/* "libdeflate 1.14", "libzstd 1.5.4": what the bytes depend on (the
+ * version of the library loaded).  A constant string: it never changes
+ * under a caller, on any thread. */
 const char *compression_library(enum compression comp);
 /* The number of CPUs this process may run on, at least 1. */
 unsigned compress_default_jobs(void);

@@ -3,18 +3,25 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+
+/* Nothing of the host's OpenSSL configuration has a say in a digest: the
+ * library is set up without it, once, before the first digest of any
+ * thread (the compressor's and the cache's threads digest too). */
+static pthread_once_t openssl_once = PTHREAD_ONCE_INIT;
+
+static void
+openssl_init(void)
+{
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+}
 
 void
 digest_init(struct digest *d)
 {
-  /* Nothing of the host's OpenSSL configuration has a say in a digest. */
-  static bool initialised;
-  if (!initialised) {
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-    initialised = true;
-  }
+  pthread_once(&openssl_once, openssl_init);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
   if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)

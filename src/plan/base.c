@@ -271,8 +271,10 @@ add_os_release(struct rootfs *fs, const struct sysroot *root, struct derror *err
   struct stat st;
   int r = sysroot_resolve(root, "/etc/os-release", NULL, NULL, &resolved, &st, err);
 
-  if (r < 0 && r != SYSROOT_MISSING)
+  if (r < 0 && !derror_is(err, DERROR_NOT_FOUND))
     return derror_wrap(err, "os-release");
+  if (r < 0)
+    derror_clear(err); /* a sysroot without one: distill's lines alone */
   if (r == 0 && S_ISREG(st.st_mode)) {
     cleanup_free char *host = sysroot_host_path(root, resolved);
     if (read_file_flags(host, O_NOFOLLOW, OS_RELEASE_MAX, &b, err) < 0)

@@ -1,13 +1,19 @@
 #include "plan/dpkg.h"
-#include "lib/path.h"
-#include "lib/file.h"
-#include "lib/strmap.h"
+#include "plan/dpkg_dirs.h"
+#include "lib/alloc.h"
+#include "lib/cache.h"
 #include "lib/digest.h"
+#include "lib/error.h"
+#include "lib/file.h"
+#include "lib/path.h"
+#include "plan/rootfs.h"
+#include "plan/sysroot.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define STATUS "/var/lib/dpkg/status"
@@ -35,86 +41,6 @@ by_base(const void *a, const void *b)
   const struct candidate *x = a, *y = b;
   int c = strcmp(x->base, y->base);
   return c ? c : strcmp(x->canonical, y->canonical);
-}
-
-/* Directories resolved inside the sysroot, each once: a directory is its
- * resolved parent and one more component, so a new one costs one lstat
- * (a symlink, a full resolution).  Thousands of list lines name files in
- * thousands of directories; resolving each path from the root again was
- * ten stats a line. */
-struct dir_cache {
-  struct strmap index;  /* directory -> 1 + its index in `resolved`, 0: not a directory there */
-  struct strv resolved;
-};
-
-static void
-dir_cache_put(struct dir_cache *c, const char *dir, char *resolved)
-{
-  if (resolved)
-    strv_push_take(&c->resolved, resolved);
-  strmap_put(&c->index, dir, resolved ? c->resolved.n : 0, false);
-}
-
-static void
-dir_cache_free(struct dir_cache *c)
-{
-  strmap_free(&c->index);
-  strv_free(&c->resolved);
-}
-
-/* The in-root directory `dir` resolved, or NULL when it is not one. */
-static const char *
-resolve_dir(const struct sysroot *root, struct dir_cache *c, const char *dir)
-{
-  if (strcmp(dir, "/") == 0)
-    return "/";
-  size_t known;
-  if (strmap_get(&c->index, dir, &known))
-    return known ? c->resolved.items[known - 1] : NULL;
-  cleanup_free char *parent = path_dirname(dir);
-  const char *base = path_basename(dir);
-  const char *up = resolve_dir(root, c, parent);
-  char *resolved = NULL;
-  if (up && strcmp(base, ".") != 0 && strcmp(base, "..") != 0) {
-    cleanup_free char *path = xasprintf("%s/%s", strcmp(up, "/") == 0 ? "" : up, base);
-    cleanup_free char *host = sysroot_host_path(root, path);
-    struct stat st;
-    int r = lstat(host, &st);
-    if (r == 0 && S_ISDIR(st.st_mode)) {
-      resolved = steal_pointer(&path);
-    } else if (r == 0 && S_ISLNK(st.st_mode)) {
-      struct derror err = DERROR_INIT;
-      if (sysroot_resolve(root, path, NULL, NULL, &resolved, &st, &err) != SYSROOT_OK || !S_ISDIR(st.st_mode)) {
-        free(resolved);
-        resolved = NULL;
-      }
-      derror_clear(&err);
-    }
-  } else if (up) {
-    /* "." and "..": the whole path, the long way */
-    struct derror err = DERROR_INIT;
-    struct stat st;
-    if (sysroot_resolve(root, dir, NULL, NULL, &resolved, &st, &err) != SYSROOT_OK || !S_ISDIR(st.st_mode)) {
-      free(resolved);
-      resolved = NULL;
-    }
-    derror_clear(&err);
-  }
-  dir_cache_put(c, dir, resolved);
-  return resolved;
-}
-
-/* `path` (in-root) with its directory resolved inside the sysroot, or NULL
- * when the directory is not there. */
-static char *
-canonical(const struct sysroot *root, struct dir_cache *c, const char *path)
-{
-  cleanup_free char *dir = path_dirname(path);
-  const char *resolved = resolve_dir(root, c, dir);
-
-  if (resolved == NULL)
-    return NULL;
-  return xasprintf("%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, path_basename(path));
 }
 
 /* The value of `field` in a status paragraph (up to its end), or NULL. */
@@ -228,7 +154,7 @@ package_of_list(struct dpkg_packages *db, const char *file)
 /* Read each list file, in name order, and give each candidate it names the
  * first package that names it. */
 static int
-read_lists(const struct sysroot *root, struct dir_cache *dirs, struct dpkg_packages *db, struct candidate *cand,
+read_lists(const struct sysroot *root, struct dpkg_dirs *dirs, struct dpkg_packages *db, struct candidate *cand,
            size_t n_cand, struct derror *err)
 {
   cleanup_free char *dir_host = sysroot_host_path(root, INFO);
@@ -267,7 +193,7 @@ read_lists(const struct sysroot *root, struct dir_cache *dirs, struct dpkg_packa
         while (c && c > cand && strcmp(c[-1].base, key.base) == 0)
           c--;
         if (c && strcmp(c->base, key.base) == 0) {
-          cleanup_free char *canon = canonical(root, dirs, line);
+          cleanup_free char *canon = dpkg_canonical(root, dirs, line);
           for (; canon && c < cand + n_cand && strcmp(c->base, key.base) == 0; c++)
             if (c->owner == NULL && strcmp(c->canonical, canon) == 0)
               c->owner = pk;
@@ -407,34 +333,21 @@ by_path(const void *a, const void *b)
   return strcmp(((const struct dpkg_owned *) a)->path, ((const struct dpkg_owned *) b)->path);
 }
 
-int
-dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
-              struct derror *err)
+/* The regular files of the tree read from the sysroot, under the name dpkg
+ * knows them by (every directory resolved), sorted by base name; returns
+ * how many. */
+static size_t
+collect_candidates(const struct rootfs *fs, const struct sysroot *root, struct dpkg_dirs *dirs,
+                   struct candidate *cand)
 {
-  char key[DIGEST_STR_LEN];
-  struct buf note = { 0 };
-  cleanup_free char *status = sysroot_host_path(root, STATUS);
-  struct dpkg_packages db = { 0 };
-  struct candidate *cand = xcalloc(fs->n ? fs->n : 1, sizeof *cand);
-  struct dpkg_package **owner = NULL;
-  struct buf text = { 0 };
-  struct dir_cache dirs = { 0 };
-  size_t n_cand = 0, kept = 0, prefix = strlen(root->root);
-  int ret = -1;
+  size_t n_cand = 0, prefix = strlen(root->root);
 
-  memset(out, 0, sizeof *out);
-  if (access(status, F_OK) < 0) {
-    free(cand);
-    return 0;
-  }
-  if (read_status(status, &text, &db, err) < 0)
-    goto out;
   for (size_t i = 0; i < fs->n; i++) {
     const struct rootfs_entry *e = &fs->items[i];
     if (e->type != ROOTFS_FILE || e->source == NULL || strncmp(e->source, root->root, prefix) != 0
         || e->source[prefix] != '/')
       continue;
-    char *canon = canonical(root, &dirs, e->source + prefix);
+    char *canon = dpkg_canonical(root, dirs, e->source + prefix);
     if (canon == NULL)
       continue;
     cand[n_cand] = (struct candidate) { .base = path_basename(canon), .canonical = canon, .entry = i };
@@ -442,17 +355,38 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
   }
   if (n_cand)
     qsort(cand, n_cand, sizeof *cand, by_base);
-  if (n_cand) {
-    bool keyed = cache && owners_key(root, cand, n_cand, key) == 0;
-    if (!keyed || cache_note_get(cache, key, &note) < 0 || owners_from_note(&db, &note, cand, n_cand) < 0) {
-      if (read_lists(root, &dirs, &db, cand, n_cand, err) < 0)
-        goto out;
-      if (keyed)
-        owners_to_note(cache, key, cand, n_cand);
-    }
+  return n_cand;
+}
+
+/* Each candidate's package: what the cache noted for this set of files and
+ * this database, else the packages' lists (noted then for the next build). */
+static int
+find_owners(struct cache *cache, const struct sysroot *root, struct dpkg_dirs *dirs, struct dpkg_packages *db,
+            struct candidate *cand, size_t n_cand, struct derror *err)
+{
+  char key[DIGEST_STR_LEN];
+  struct buf note = { 0 };
+  int ret = 0;
+
+  if (n_cand == 0)
+    return 0;
+  bool keyed = cache && owners_key(root, cand, n_cand, key) == 0;
+  if (!keyed || cache_note_get(cache, key, &note) < 0 || owners_from_note(db, &note, cand, n_cand) < 0) {
+    ret = read_lists(root, dirs, db, cand, n_cand, err);
+    if (ret == 0 && keyed)
+      owners_to_note(cache, key, cand, n_cand);
   }
-  /* each package's files in the entries' order, which the recipe fixes */
-  owner = xcalloc(fs->n ? fs->n : 1, sizeof *owner);
+  buf_free(&note);
+  return ret;
+}
+
+/* Each package's files in the entries' order, which the recipe fixes, and
+ * the lowest layer that holds one. */
+static void
+assign_files(const struct rootfs *fs, const struct candidate *cand, size_t n_cand)
+{
+  struct dpkg_package **owner = xcalloc(fs->n ? fs->n : 1, sizeof *owner);
+
   for (size_t k = 0; k < n_cand; k++)
     owner[cand[k].entry] = cand[k].owner;
   for (size_t i = 0; i < fs->n; i++) {
@@ -463,38 +397,70 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
     if (fs->items[i].layer < p->layer)
       p->layer = fs->items[i].layer;
   }
-  /* only the packages that have files here */
-  for (size_t i = 0; i < db.n; i++) {
-    struct dpkg_package *p = &db.items[i];
+  free(owner);
+}
+
+/* Only the packages that have files here, each with its stanza of the
+ * status file `text`; then the index of every owned path. */
+static void
+keep_owning(struct dpkg_packages *db, const struct buf *text)
+{
+  size_t kept = 0;
+
+  for (size_t i = 0; i < db->n; i++) {
+    struct dpkg_package *p = &db->items[i];
     if (p->files.n == 0) {
       package_free(p);
       continue;
     }
-    p->stanza = xstrndup(text.data + p->at, p->len);
+    p->stanza = xstrndup(text->data + p->at, p->len);
     p->maintainer = field(p->stanza, p->len, "Maintainer");
-    db.items[kept++] = *p;
+    db->items[kept++] = *p;
   }
-  db.n = kept;
-  for (size_t i = 0; i < db.n; i++)
-    db.n_owned += db.items[i].files.n;
-  db.owned = xcalloc(db.n_owned ? db.n_owned : 1, sizeof *db.owned);
-  for (size_t i = 0, k = 0; i < db.n; i++)
-    for (size_t j = 0; j < db.items[i].files.n; j++)
-      db.owned[k++] = (struct dpkg_owned) { db.items[i].files.items[j], i };
-  if (db.n_owned)
-    qsort(db.owned, db.n_owned, sizeof *db.owned, by_path);
+  db->n = kept;
+  for (size_t i = 0; i < db->n; i++)
+    db->n_owned += db->items[i].files.n;
+  db->owned = xcalloc(db->n_owned ? db->n_owned : 1, sizeof *db->owned);
+  for (size_t i = 0, k = 0; i < db->n; i++)
+    for (size_t j = 0; j < db->items[i].files.n; j++)
+      db->owned[k++] = (struct dpkg_owned) { db->items[i].files.items[j], i };
+  if (db->n_owned)
+    qsort(db->owned, db->n_owned, sizeof *db->owned, by_path);
+}
+
+int
+dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
+              struct derror *err)
+{
+  cleanup_free char *status = sysroot_host_path(root, STATUS);
+  struct dpkg_packages db = { 0 };
+  struct candidate *cand = NULL;
+  struct buf text = { 0 };
+  struct dpkg_dirs dirs = { 0 };
+  size_t n_cand = 0;
+  int ret = -1;
+
+  memset(out, 0, sizeof *out);
+  if (access(status, F_OK) < 0)
+    return 0;
+  if (read_status(status, &text, &db, err) < 0)
+    goto out;
+  cand = xcalloc(fs->n ? fs->n : 1, sizeof *cand);
+  n_cand = collect_candidates(fs, root, &dirs, cand);
+  if (find_owners(cache, root, &dirs, &db, cand, n_cand, err) < 0)
+    goto out;
+  assign_files(fs, cand, n_cand);
+  keep_owning(&db, &text);
   add_metadata(fs, root, &db);
   *out = db;
   db = (struct dpkg_packages) { 0 };
   ret = 0;
 out:
-  dir_cache_free(&dirs);
+  dpkg_dirs_free(&dirs);
   for (size_t k = 0; k < n_cand; k++)
     free(cand[k].canonical);
   free(cand);
-  free(owner);
   buf_free(&text);
-  buf_free(&note);
   dpkg_packages_free(&db);
   return ret;
 }

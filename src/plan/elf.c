@@ -28,9 +28,9 @@ not_elf(int fd, const char *name, struct derror *err)
   ssize_t n = pread(fd, magic, sizeof magic, 0);
 
   if (n >= 2 && magic[0] == '#' && magic[1] == '!')
-    return derror_set(err, "`%s`: a script (#!), not an ELF program", name), ELF_READ_NOT_ELF;
+    return derror_code(err, DERROR_NOT_ELF, "`%s`: a script (#!), not an ELF program", name);
   if (n < 4 || memcmp(magic, ELFMAG, SELFMAG) != 0)
-    return derror_set(err, "`%s`: not an ELF file", name), ELF_READ_NOT_ELF;
+    return derror_code(err, DERROR_NOT_ELF, "`%s`: not an ELF file", name);
   return derror_set(err, "`%s`: malformed ELF file", name);
 }
 
@@ -236,7 +236,7 @@ elf_read_candidate(const char *host_path, const char *name, const struct elf_inf
   if (memcmp(h, ELFMAG, SELFMAG) != 0)
     return derror_set(err, "`%s`: not an ELF file (invalid ELF header)", name);
   if (ref && h[EI_CLASS] != ref->elf_class)
-    return ELF_CANDIDATE_OTHER;
+    return derror_code(err, DERROR_OTHER_ARCH, "`%s`: another ELF class than the program's", name);
   if (ref && h[EI_DATA] != ref->data)
     return derror_set(err, "`%s`: ELF data encoding differs from the program's", name);
   if (h[EI_OSABI] != ELFOSABI_SYSV && h[EI_OSABI] != ELFOSABI_GNU)
@@ -244,14 +244,14 @@ elf_read_candidate(const char *host_path, const char *name, const struct elf_inf
   int machine = h[EI_DATA] == ELFDATA2MSB ? (h[EI_NIDENT + 2] << 8 | h[EI_NIDENT + 3])
                                           : (h[EI_NIDENT + 3] << 8 | h[EI_NIDENT + 2]);
   if (ref && machine != ref->machine)
-    return ELF_CANDIDATE_OTHER;
+    return derror_code(err, DERROR_OTHER_ARCH, "`%s`: another machine than the program's", name);
   if (elf_read(host_path, name, out, err) < 0)
-    return ELF_CANDIDATE_ERROR;
+    return -1;
   if (out->type != ET_DYN && out->type != ET_EXEC) {
     elf_info_free(out);
     return derror_set(err, "`%s`: only ET_DYN and ET_EXEC objects can be loaded", name);
   }
-  return ELF_CANDIDATE_OK;
+  return 0;
 }
 
 bool

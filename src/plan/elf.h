@@ -27,23 +27,15 @@ struct elf_info {
   uint64_t flags_1;   /* DT_FLAGS_1 */
 };
 
-enum elf_read_result {
-  ELF_READ_OK = 0,
-  ELF_READ_ERROR = -1,     /* unreadable or malformed ELF; err set */
-  ELF_READ_NOT_ELF = -2,   /* not an ELF file; err says what it is */
-};
-
-/* Read `host_path`; `name` is how errors call it. */
+/* Read `host_path`; `name` is how errors call it.  A file that is no ELF
+ * object at all (a script, text) fails with DERROR_NOT_ELF, the message
+ * saying what it is instead. */
 int elf_read(const char *host_path, const char *name, struct elf_info *out, struct derror *err);
 
 /* What the loader decides about a file found under a searched name, before
- * it maps it (glibc's open_verify): another class or machine is passed by
- * and the search goes on; anything else wrong stops the loader. */
-enum elf_candidate_result {
-  ELF_CANDIDATE_OK = 0,     /* `out` read */
-  ELF_CANDIDATE_ERROR = -1, /* err set, as the loader would fail */
-  ELF_CANDIDATE_OTHER = 1,  /* another class or machine than `ref` */
-};
+ * it maps it (glibc's open_verify): another class or machine than `ref`
+ * fails with DERROR_OTHER_ARCH, which the loader passes by to search on;
+ * any other failure stops the loader. */
 int elf_read_candidate(const char *host_path, const char *name, const struct elf_info *ref, struct elf_info *out,
                        struct derror *err);
 void elf_info_free(struct elf_info *info);

@@ -233,8 +233,10 @@ read_conf(struct conf_walk *w, const char *path, int depth, struct derror *err)
   if (depth > CONF_MAX_DEPTH)
     return derror_set(err, "`%s`: includes nested deeper than %d", path, CONF_MAX_DEPTH);
   int r = sysroot_resolve(w->root, path, NULL, NULL, &resolved, &st, err);
-  if (r == SYSROOT_MISSING)
+  if (r < 0 && derror_is(err, DERROR_NOT_FOUND)) {
+    derror_clear(err); /* an include may name nothing, as for ldconfig */
     return 0;
+  }
   if (r < 0 || !S_ISREG(st.st_mode))
     return r < 0 ? -1 : 0;
   /* Read once: what it adds is in `dirs` already.  A file met again while

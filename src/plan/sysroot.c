@@ -67,8 +67,12 @@ sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_li
 
   view_host(&v, s->root);
   int r = view_resolve(&v, path, true, on_link ? adapt_link : NULL, NULL, &a, resolved, &node, err);
+  if (r == VIEW_MISSING)
+    return derror_code(err, DERROR_NOT_FOUND, "`%s`: not found in the sysroot `%s`", path, *s->root ? s->root : "/");
+  if (r == VIEW_LOOP)
+    err->code = DERROR_LOOP;
   if (r != VIEW_OK)
-    return r == VIEW_MISSING ? SYSROOT_MISSING : r == VIEW_LOOP ? SYSROOT_LOOP : SYSROOT_ERROR;
+    return SYSROOT_ERROR;
   if (strcmp(*resolved, "/") != 0) {
     *st = node.st;
     return SYSROOT_OK;
@@ -388,8 +392,8 @@ check_absolute(const struct sysroot *s, const char *source, const char *met, int
     return sensitive_error(source, written, written, rule, "sysroot", err);
   if (met)
     return sensitive_error(source, written, met, sensitive(met, NULL), "sysroot", err);
-  if (r == SYSROOT_MISSING)
-    return derror_set(err, "`%s`: not found in the sysroot `%s`", source, *s->root ? s->root : "/");
+  if (r != SYSROOT_OK)
+    return -1; /* not found, as sysroot_resolve() said */
   if ((rule = sensitive(resolved, NULL)) != NULL)
     return sensitive_error(source, written, resolved, rule, "sysroot", err);
   return 0;
@@ -404,7 +408,7 @@ locate_absolute(const struct sysroot *s, const char *source, const struct strv *
   cleanup_free char *met = NULL;
   int r = sysroot_resolve(s, source, note_link, &met, &resolved, st, err);
 
-  if (r != SYSROOT_OK && r != SYSROOT_MISSING)
+  if (r != SYSROOT_OK && !derror_is(err, DERROR_NOT_FOUND))
     return -1;
   if (check_absolute(s, source, met, r, resolved, st, err) < 0)
     return -1;

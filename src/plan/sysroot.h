@@ -17,9 +17,7 @@
 
 enum sysroot_result {
   SYSROOT_OK = 0,
-  SYSROOT_ERROR = -1,   /* err set */
-  SYSROOT_MISSING = -2, /* a component does not exist; err not set */
-  SYSROOT_LOOP = -3,    /* more than SYSROOT_MAX_SYMLINKS links; err set */
+  SYSROOT_ERROR = -1, /* err set; DERROR_NOT_FOUND or DERROR_LOOP say why, when it is either */
 };
 
 struct sysroot {
@@ -41,9 +39,9 @@ int sysroot_set_context(struct sysroot *s, const char *dir, struct derror *err);
  * (which may be NULL) for each symlink crossed, in order.  On success
  * `*resolved` is the in-root path of the final object and `st` its lstat(),
  * and SYSROOT_OK is returned.  When a component does not exist (or is not a
- * directory where one is needed) SYSROOT_MISSING is returned with
- * `*resolved` set to the path that was missing and no error set; a symlink
- * loop is SYSROOT_LOOP and other failures SYSROOT_ERROR, both with `err`. */
+ * directory where one is needed) the error is DERROR_NOT_FOUND and
+ * `*resolved` the path that was missing; a caller to whom that is no error
+ * clears it.  A symlink loop is DERROR_LOOP. */
 int sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_link, void *data,
                     char **resolved, struct stat *st, struct derror *err);
 

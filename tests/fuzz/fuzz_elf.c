@@ -1,7 +1,15 @@
 /* libFuzzer: the ELF reader, the loader's candidate check, and the closure
  * of the object against this machine as the sysroot. */
 #include "plan/closure.h"
+#include "plan/elf.h"
+#include "plan/rootfs.h"
+#include "plan/sysroot.h"
+#include "plan/view.h"
+#include "lib/error.h"
 #include "memfile.h"
+
+#include <stdint.h>
+#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -15,15 +23,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   if (root.root == NULL && sysroot_open(&root, "/", &err) < 0)
     abort();
-  if (elf_read_candidate(path, "fuzz", NULL, &cand, &err) == ELF_CANDIDATE_OK)
+  if (elf_read_candidate(path, "fuzz", NULL, &cand, &err) == 0)
     elf_info_free(&cand);
   derror_clear(&err);
   if (elf_read(path, "fuzz", &elf, &err) == 0) {
     struct rootfs fs = { 0 };
     struct closure c;
-    struct view view_;
-  view_host(&view_, root.root);
-  closure_init(&c, &view_, &root, &fs, LAYER_LIBRARIES);
+    struct view view;
+
+    view_host(&view, root.root);
+    closure_init(&c, &view, &root, &fs, LAYER_LIBRARIES);
     if (closure_add_program(&c, "/fuzz/prog", "/fuzz", NULL, path, &elf, &err) == 0)
       closure_resolve(&c, &err);
     closure_free(&c);

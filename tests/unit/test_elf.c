@@ -70,13 +70,16 @@ test_not_elf(void **state)
   struct elf_info info;
   struct derror err = DERROR_INIT;
 
-  assert_int_equal(elf_read(script, "run.sh", &info, &err), ELF_READ_NOT_ELF);
+  assert_int_equal(elf_read(script, "run.sh", &info, &err), -1);
+  assert_true(derror_is(&err, DERROR_NOT_ELF));
   assert_string_equal(err.msg, "`run.sh`: a script (#!), not an ELF program");
-  assert_int_equal(elf_read(text, "notes.txt", &info, &err), ELF_READ_NOT_ELF);
+  assert_int_equal(elf_read(text, "notes.txt", &info, &err), -1);
+  assert_true(derror_is(&err, DERROR_NOT_ELF));
   assert_string_equal(err.msg, "`notes.txt`: not an ELF file");
   /* The first 100 bytes of a real program: the header promises more. */
   assert_int_equal(tl_sh("head -c 100 /usr/bin/curl > '%s'", trunc), 0);
-  assert_int_equal(elf_read(trunc, "trunc", &info, &err), ELF_READ_ERROR);
+  assert_int_equal(elf_read(trunc, "trunc", &info, &err), -1);
+  assert_false(derror_is(&err, DERROR_NOT_ELF));
   assert_non_null(strstr(err.msg, "`trunc`: "));
   derror_clear(&err);
   tl_rmtree(dir);
@@ -104,16 +107,17 @@ test_hostile(void **state)
 
   /* e_phoff far past the end of the file */
   cleanup_free char *far = patched(dir, "far", 32, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8);
-  assert_int_equal(elf_read(far, "far", &info, &err), ELF_READ_ERROR);
+  assert_int_equal(elf_read(far, "far", &info, &err), -1);
   assert_non_null(strstr(err.msg, "`far`: "));
   /* 65535 program headers in a small file */
   cleanup_free char *many = patched(dir, "many", 56, "\xff\xff", 2);
-  assert_int_equal(elf_read(many, "many", &info, &err), ELF_READ_ERROR);
+  assert_int_equal(elf_read(many, "many", &info, &err), -1);
   assert_non_null(strstr(err.msg, "`many`: "));
   /* an ELF class that does not exist */
   cleanup_free char *cls = patched(dir, "class", 4, "\x07", 1);
-  assert_int_equal(elf_read(cls, "class", &info, &err), ELF_READ_ERROR);
-  assert_int_equal(elf_read_candidate(cls, "class", NULL, &info, &err), ELF_CANDIDATE_ERROR);
+  assert_int_equal(elf_read(cls, "class", &info, &err), -1);
+  assert_int_equal(elf_read_candidate(cls, "class", NULL, &info, &err), -1);
+  assert_false(derror_is(&err, DERROR_OTHER_ARCH));
   derror_clear(&err);
 
   /* 8 GiB, sparse: only the headers are read */
@@ -125,6 +129,28 @@ test_hostile(void **state)
   tl_rmtree(dir);
 }
 
+/* The loader passes by an object of another class or machine and searches
+ * on; the caller tells that from an error that stops it by the code. */
+static void
+test_candidate(void **state)
+{
+  struct elf_info ref, info;
+  struct derror err = DERROR_INIT;
+
+  assert_int_equal(elf_read("/usr/bin/true", "true", &ref, &err), 0);
+  assert_int_equal(elf_read_candidate("/usr/bin/true", "true", &ref, &info, &err), 0);
+  elf_info_free(&info);
+  ref.machine = EM_AARCH64;
+  assert_int_equal(elf_read_candidate("/usr/bin/true", "true", &ref, &info, &err), -1);
+  assert_true(derror_is(&err, DERROR_OTHER_ARCH));
+  assert_string_equal(err.msg, "`true`: another machine than the program's");
+  ref.elf_class = ELFCLASS32;
+  assert_int_equal(elf_read_candidate("/usr/bin/true", "true", &ref, &info, &err), -1);
+  assert_true(derror_is(&err, DERROR_OTHER_ARCH));
+  derror_clear(&err);
+  elf_info_free(&ref);
+}
+
 int
 main(void)
 {
@@ -133,6 +159,7 @@ main(void)
     cmocka_unit_test(test_fixtures),
     cmocka_unit_test(test_not_elf),
     cmocka_unit_test(test_hostile),
+    cmocka_unit_test(test_candidate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

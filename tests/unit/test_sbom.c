@@ -1,6 +1,13 @@
 #include "testlib.h"
 
 #include "build/sbom.h"
+#include "build/sbom_license.h"
+#include "plan/plan.h"
+#include "plan/rootfs.h"
+#include "recipe/recipe.h"
+
+#include <jansson.h>
+#include <time.h>
 
 static char *
 declared(const char *text, struct sbom_refs *refs)
@@ -71,6 +78,57 @@ test_free_form(void **state)
   sbom_refs_free(&refs);
 }
 
+#define MANIFEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* The SBOM of a small image at `epoch`, under the time zone `tz`. */
+static char *
+sbom_under(const char *dir, const char *tz, int64_t epoch)
+{
+  static const char os_release[] = "PRETTY_NAME=\"Debian GNU/Linux 12\"\nID=debian\n";
+  struct recipe r = { .name = "example/app", .tag = "1.0" };
+  struct plan p = { .arch = "amd64" };
+  struct derror err = DERROR_INIT;
+  cleanup_free char *path = xasprintf("%s/sbom.json", dir);
+
+  rootfs_add_data(&p.fs, "/etc/os-release", LAYER_BASE, os_release, strlen(os_release), 0644, "test");
+  rootfs_add_data(&p.fs, "/app", LAYER_APP, "app", 3, 0755, "test");
+  assert_int_equal(rootfs_finish(&p.fs, &err), 0);
+  setenv("TZ", tz, 1);
+  tzset();
+  assert_int_equal(sbom_write(path, &r, &p, MANIFEST, epoch, &err), 0);
+  rootfs_free(&p.fs);
+  return tl_read(path, NULL);
+}
+
+/* `created` is the source-date-epoch in UTC by arithmetic: no time zone
+ * file has a say, not even one that counts leap seconds (right/UTC, where
+ * gmtime_r() was 27 seconds early for this epoch). */
+static void
+test_created_any_zone(void **state)
+{
+  char *dir = tl_tmpdir();
+  const char *old = getenv("TZ");
+  cleanup_free char *saved = old ? xstrdup(old) : NULL;
+  cleanup_free char *utc = sbom_under(dir, "UTC", 1700000000);
+  cleanup_free char *right = sbom_under(dir, "right/UTC", 1700000000);
+  cleanup_free char *far = sbom_under(dir, "Pacific/Kiritimati", 1700000000);
+  json_error_t jerr;
+  json_t *doc = json_loads(utc, 0, &jerr);
+
+  assert_non_null(doc);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "creationInfo"), "created")),
+                      "2023-11-14T22:13:20Z");
+  assert_string_equal(utc, right);
+  assert_string_equal(utc, far);
+  json_decref(doc);
+  if (saved)
+    setenv("TZ", saved, 1);
+  else
+    unsetenv("TZ");
+  tzset();
+  tl_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -79,6 +137,7 @@ main(void)
     cmocka_unit_test(test_commas_group),
     cmocka_unit_test(test_license_refs),
     cmocka_unit_test(test_free_form),
+    cmocka_unit_test(test_created_any_zone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,28 @@
+/* The licenses of the SBOM: what a Debian package's copyright file
+ * declares, in SPDX terms. */
+#ifndef DISTILL_SBOM_LICENSE_H
+#define DISTILL_SBOM_LICENSE_H
+
+#include "lib/alloc.h"
+
+#include <stddef.h>
+
+/* The LicenseRef-s a document uses: their ids, the names they stand for and
+ * the package whose copyright file names them (set by the caller). */
+struct sbom_refs {
+  struct strv ids, names, owners;
+};
+
+/* The SPDX expression a Debian copyright file (machine-readable format 1.0)
+ * declares: the License of its header and of each Files paragraph, joined
+ * by AND, with Debian's short names translated to SPDX identifiers and
+ * others as LicenseRef-<name> (added to `refs`); NULL when the file does
+ * not say (another format, or no License field). */
+char *sbom_declared_license(const char *copyright, size_t len, struct sbom_refs *refs);
+void sbom_refs_free(struct sbom_refs *refs);
+
+/* `s` as an SPDX idstring: letters, digits, '.' and '-' ('+' becomes
+ * "plus", runs of anything else one '-'; "none" when nothing is left). */
+char *sbom_idstring(const char *s);
+
+#endif
