@@ -2,10 +2,14 @@
  * planned from its sysroot. */
 #include "build/target.h"
 #include "lib/alloc.h"
+#include "lib/cache.h"
+#include "lib/error.h"
 #include "lib/platform.h"
 #include "recipe/recipe.h"
 #include "plan/plan.h"
+#include "plan/rootfs.h"
 #include "plan/sysroot.h"
+#include "image/image.h"
 #include "build/build.h"
 
 #include <stdlib.h>

@@ -4,6 +4,7 @@
 #include "lib/platform.h"
 #include "plan/base.h"
 #include "plan/closure.h"
+#include "plan/config.h"
 #include "plan/elf.h"
 #include "plan/hints.h"
 #include "plan/ldcache_write.h"
