@@ -1,8 +1,12 @@
 #include "build/oci.h"
-#include "image/check.h"
-#include "lib/time.h"
 #include "lib/alloc.h"
+#include "lib/digest.h"
+#include "lib/error.h"
 #include "lib/file.h"
+#include "lib/time.h"
+#include "plan/config.h"
+#include "recipe/check_ids.h"
+#include "image/check.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -45,38 +49,37 @@ empty_object_set(const struct strv *v)
 }
 
 static json_t *
-string_map(const struct recipe_map *m)
+string_map(const struct config_map *m)
 {
   json_t *o = json_object();
-  for (size_t i = 0; i < m->n; i++)
-    json_object_set_new(o, m->items[i].key, json_string(m->items[i].value));
+  for (size_t i = 0; i < m->keys.n; i++)
+    json_object_set_new(o, m->keys.items[i], json_string(m->values.items[i]));
   return o;
 }
 
 static json_t *
-container_config(const struct oci_image *img)
+container_config(const struct image_config *cfg)
 {
-  const struct recipe *r = img->recipe;
   json_t *c = json_object();
   char user[32];
 
-  snprintf(user, sizeof user, "%u:%u", img->uid, img->gid);
+  snprintf(user, sizeof user, "%u:%u", cfg->uid, cfg->gid);
   json_object_set_new(c, "User", json_string(user));
-  json_object_set_new(c, "Env", string_array(&img->env));
-  if (img->has_entrypoint)
-    json_object_set_new(c, "Entrypoint", string_array(&img->entrypoint));
-  if (r->has_cmd)
-    json_object_set_new(c, "Cmd", string_array(&r->cmd));
-  if (r->work_dir)
-    json_object_set_new(c, "WorkingDir", json_string(r->work_dir));
-  if (r->ports.n)
-    json_object_set_new(c, "ExposedPorts", empty_object_set(&r->ports));
-  if (r->volumes.n)
-    json_object_set_new(c, "Volumes", empty_object_set(&r->volumes));
-  if (r->labels.n)
-    json_object_set_new(c, "Labels", string_map(&r->labels));
-  if (r->stop_signal)
-    json_object_set_new(c, "StopSignal", json_string(r->stop_signal));
+  json_object_set_new(c, "Env", string_array(&cfg->env));
+  if (cfg->has_entrypoint)
+    json_object_set_new(c, "Entrypoint", string_array(&cfg->entrypoint));
+  if (cfg->has_cmd)
+    json_object_set_new(c, "Cmd", string_array(&cfg->cmd));
+  if (cfg->work_dir)
+    json_object_set_new(c, "WorkingDir", json_string(cfg->work_dir));
+  if (cfg->ports.n)
+    json_object_set_new(c, "ExposedPorts", empty_object_set(&cfg->ports));
+  if (cfg->volumes.n)
+    json_object_set_new(c, "Volumes", empty_object_set(&cfg->volumes));
+  if (cfg->labels.keys.n)
+    json_object_set_new(c, "Labels", string_map(&cfg->labels));
+  if (cfg->stop_signal)
+    json_object_set_new(c, "StopSignal", json_string(cfg->stop_signal));
   return c;
 }
 
@@ -97,7 +100,7 @@ oci_config_json(const struct oci_image *img)
     json_object_set_new(j, "variant", json_string(img->variant));
   json_object_set_new(j, "os", json_string("linux"));
   json_object_set_new(j, "created", json_string(created));
-  json_object_set_new(j, "config", container_config(img));
+  json_object_set_new(j, "config", container_config(img->config));
   json_object_set_new(j, "rootfs", json_pack("{s:s, s:o}", "type", "layers", "diff_ids", diff_ids));
   json_object_set_new(j, "history", history);
   return dump(j);
@@ -119,17 +122,12 @@ oci_manifest_json(const struct oci_image *img, const char *config_digest, uint64
     json_array_append_new(layers, descriptor(img->layers[i].media_type, img->layers[i].digest, img->layers[i].size));
   j = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_MANIFEST, "config",
                 descriptor(MT_CONFIG, config_digest, config_size), "layers", layers);
-  const struct recipe *r = img->recipe;
-  json_t *annotations = string_map(&r->annotations);
+  const struct image_config *cfg = img->config;
+  json_t *annotations = string_map(&cfg->annotations);
   /* the findings the recipe waived, for whoever inspects the image later */
-  if (r->n_waivers) {
-    struct check_waiver *w = xcalloc(r->n_waivers, sizeof *w);
-    for (size_t i = 0; i < r->n_waivers; i++)
-      w[i] = (struct check_waiver) { r->waivers[i].id, r->waivers[i].path, r->waivers[i].reason };
-    char *list = check_waivers_json(w, r->n_waivers);
+  if (cfg->n_waivers) {
+    cleanup_free char *list = check_waivers_json(cfg->waivers, cfg->n_waivers);
     json_object_set_new(annotations, CHECK_WAIVED_ANNOTATION, json_string(list));
-    free(list);
-    free(w);
   }
   if (json_object_size(annotations))
     json_object_set_new(j, "annotations", annotations);

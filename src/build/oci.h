@@ -4,23 +4,21 @@
 #ifndef DISTILL_OCI_H
 #define DISTILL_OCI_H
 
+#include "lib/alloc.h"
+#include "lib/digest.h"
 #include "lib/error.h"
+#include "plan/config.h"
 #include "build/layer.h"
-#include "recipe/recipe.h"
 
 #include <stdint.h>
 #include <sys/types.h>
 
 struct oci_image {
-  const struct recipe *recipe;
   const char *name;    /* repository */
   const char *tag;
   const char *arch;    /* OCI architecture */
   const char *variant; /* or NULL */
-  uint32_t uid, gid;   /* the user the image runs as */
-  struct strv env;     /* "KEY=value", in order */
-  struct strv entrypoint;
-  bool has_entrypoint;
+  const struct image_config *config; /* the plan's: config and manifest annotations */
   int64_t epoch;
   struct layer_blob *layers;
   const char **layer_comments;

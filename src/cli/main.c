@@ -1,4 +1,5 @@
-/* distill: the command line.  Parses the command word and hands over. */
+/* distill: the command line.  Finds the command word in the table and
+ * hands over. */
 #include "config.h"
 #include "cli/commands.h"
 #include "lib/compress.h"
@@ -6,6 +7,7 @@
 #include <archive.h>
 #include <locale.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
@@ -25,6 +27,17 @@ static const char help_text[] =
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
   "      --version    show the version, and those of the libraries the bytes depend on\n";
+
+static const struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+} commands[] = {
+  { "build", cmd_build },
+  { "closure", cmd_closure },
+  { "inspect", cmd_inspect },
+  { "check", cmd_check },
+  { "diff", cmd_diff },
+};
 
 int
 main(int argc, char **argv)
@@ -50,16 +63,9 @@ main(int argc, char **argv)
            OpenSSL_version(OPENSSL_VERSION));
     return EXIT_OK;
   }
-  if (strcmp(cmd, "build") == 0)
-    return cmd_build(argc - 1, argv + 1);
-  if (strcmp(cmd, "closure") == 0)
-    return cmd_closure(argc - 1, argv + 1);
-  if (strcmp(cmd, "inspect") == 0)
-    return cmd_inspect(argc - 1, argv + 1);
-  if (strcmp(cmd, "check") == 0)
-    return cmd_check(argc - 1, argv + 1);
-  if (strcmp(cmd, "diff") == 0)
-    return cmd_diff(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (strcmp(cmd, commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "distill: unknown command \"%s\"\nTry 'distill --help'.\n", cmd);
   return EXIT_USAGE;
 }

@@ -21,6 +21,7 @@ enum derror_code {
   DERROR_LOOP,       /* too many symbolic links (ELOOP) */
   DERROR_OUTPUT,     /* an output could not be written */
   DERROR_UNSAFE,     /* refused: another user could have written it (a shared cache) */
+  DERROR_USAGE,      /* the request contradicts itself (an output over an input): the caller's mistake */
 };
 
 struct derror {

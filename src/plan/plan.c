@@ -1,7 +1,10 @@
 #include "plan/plan.h"
+#include "lib/alloc.h"
 #include "lib/path.h"
+#include "lib/platform.h"
 #include "plan/base.h"
 #include "plan/closure.h"
+#include "plan/config.h"
 #include "plan/elf.h"
 #include "plan/hints.h"
 #include "plan/ldcache_write.h"
@@ -295,19 +298,6 @@ add_symlinks_and_paths(const struct recipe *r, struct plan *p)
   }
 }
 
-static void
-run_as_ids(const struct recipe *r, uint32_t *uid, uint32_t *gid)
-{
-  *uid = *gid = 65532;
-  if (strcmp(r->run_as, "nobody") == 0)
-    *uid = *gid = 65534;
-  for (size_t i = 0; i < r->n_users; i++)
-    if (strcmp(r->users[i].name, r->run_as) == 0) {
-      *uid = r->users[i].uid;
-      *gid = r->users[i].gid;
-    }
-}
-
 static bool
 has_libc(const struct recipe *r)
 {
@@ -315,39 +305,6 @@ has_libc(const struct recipe *r)
     if (r->libraries[i].name && strcmp(path_basename(r->libraries[i].name), "libc.so.6") == 0)
       return true;
   return false;
-}
-
-/* The image config's Env: a PATH and, with a CA bundle, SSL_CERT_FILE,
- * unless the recipe sets them; then the recipe's, in its order. */
-static void
-config_env(const struct recipe *r, struct strv *env)
-{
-  bool has_path = false, has_cert = false;
-
-  for (size_t i = 0; i < r->environment.n; i++) {
-    has_path |= strcmp(r->environment.items[i].key, "PATH") == 0;
-    has_cert |= strcmp(r->environment.items[i].key, "SSL_CERT_FILE") == 0;
-  }
-  if (!has_path)
-    strv_push(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  if (!has_cert && r->ca != RECIPE_CA_NONE)
-    strv_push(env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt");
-  for (size_t i = 0; i < r->environment.n; i++)
-    strv_push_take(env, xasprintf("%s=%s", r->environment.items[i].key, r->environment.items[i].value));
-}
-
-static void
-config_entrypoint(const struct recipe *r, struct plan *p)
-{
-  if (r->has_entrypoint) {
-    p->has_entrypoint = true;
-    for (size_t i = 0; i < r->entrypoint.n; i++)
-      strv_push(&p->entrypoint, r->entrypoint.items[i]);
-  } else if (r->n_binaries == 1 && !r->has_cmd) {
-    /* One program and no word on how to start it: start it. */
-    p->has_entrypoint = true;
-    strv_push(&p->entrypoint, r->binaries[0].path);
-  }
 }
 
 /* Everything the recipe places, before any search: the loader of the
@@ -372,10 +329,11 @@ place_contents(const struct recipe *r, const struct sysroot *root, struct roots 
   return 0;
 }
 
-/* The roots, then the libraries named for dlopen(), then their closure. */
+/* The roots, then the libraries named for dlopen(), then their closure.
+ * `arch`: the stated platform's, or NULL. */
 static int
-resolve_closure(const struct recipe *r, const struct sysroot *root, struct roots *roots, struct closure *cl,
-                struct derror *err)
+resolve_closure(const struct recipe *r, const char *arch, const struct sysroot *root, struct roots *roots,
+                struct closure *cl, struct derror *err)
 {
   const char *interp;
 
@@ -392,7 +350,7 @@ resolve_closure(const struct recipe *r, const struct sysroot *root, struct roots
    * are for the stated platform, else the host's, and glibc's loader goes
    * where those programs will look for it. */
   if (!cl->have_ref && r->n_libraries > 0
-      && (interp = elf_of_oci_arch(r->platform_arch ? r->platform_arch : host_arch(), &cl->ref)) != NULL) {
+      && (interp = elf_of_oci_arch(arch ? arch : host_arch(), &cl->ref)) != NULL) {
     cl->have_ref = true;
     if (has_libc(r) && sysroot_is(root, interp, S_IFREG) && closure_add_library(cl, interp, err) < 0)
       return -1;
@@ -406,9 +364,9 @@ resolve_closure(const struct recipe *r, const struct sysroot *root, struct roots
   return 0;
 }
 
-int
-plan_closure(const struct recipe *r, const struct sysroot *root, struct plan *p, struct plan_closure *pc,
-             struct derror *err)
+static int
+closure_for(const struct recipe *r, const char *arch, const struct sysroot *root, struct plan *p,
+            struct plan_closure *pc, struct derror *err)
 {
   struct roots roots = { 0 };
   int ret = -1;
@@ -420,10 +378,17 @@ plan_closure(const struct recipe *r, const struct sysroot *root, struct plan *p,
   pc->closure.cwd = r->work_dir ? r->work_dir : "/";
   if (base_add(&p->fs, r, root, err) < 0 || place_contents(r, root, &roots, p, err) < 0)
     goto out;
-  ret = resolve_closure(r, root, &roots, &pc->closure, err);
+  ret = resolve_closure(r, arch, root, &roots, &pc->closure, err);
 out:
   roots_free(&roots);
   return ret;
+}
+
+int
+plan_closure(const struct recipe *r, const struct sysroot *root, struct plan *p, struct plan_closure *pc,
+             struct derror *err)
+{
+  return closure_for(r, r->platform_arch, root, p, pc, err);
 }
 
 void
@@ -477,8 +442,9 @@ image_ldcache(const struct closure *cl, struct plan *p, struct derror *err)
 static int
 check_can_start(const struct recipe *r, struct plan *p, struct derror *err)
 {
-  struct start_config cfg = { p->has_entrypoint ? &p->entrypoint : NULL, r->has_cmd ? &r->cmd : NULL, &p->env,
-                              r->work_dir, p->uid, p->gid };
+  const struct image_config *c = &p->config;
+  struct start_config cfg = { c->has_entrypoint ? &c->entrypoint : NULL, c->has_cmd ? &c->cmd : NULL, &c->env,
+                              c->work_dir, c->uid, c->gid };
   struct strv problems = { 0 }, notes = { 0 };
   struct rootfs_view image;
   struct buf b = { 0 };
@@ -487,7 +453,7 @@ check_can_start(const struct recipe *r, struct plan *p, struct derror *err)
   rootfs_view_init(&image, &p->fs, NULL);
   ret = start_check(&image.view, &cfg, &problems, &notes, err);
   for (size_t i = 0; i < notes.n; i++)
-    if (p->has_entrypoint || r->has_cmd)
+    if (c->has_entrypoint || c->has_cmd)
       strv_push(&p->warnings, notes.items[i]);
   for (size_t i = 0; ret == 0 && i < problems.n; i++)
     buf_printf(&b, "\n  %s", problems.items[i]);
@@ -500,19 +466,40 @@ check_can_start(const struct recipe *r, struct plan *p, struct derror *err)
   return ret;
 }
 
-int
-plan_build(const struct recipe *r, const struct sysroot *root, struct cache *cache, struct plan *p,
-           struct derror *err)
+/* The image's architecture: the programs', checked against the stated
+ * platform (`name`, `arch`, `variant`; all NULL when none is); without
+ * programs the stated one, else the host's. */
+static int
+image_arch(const struct recipe *r, const char *name, const char *arch, const char *variant,
+           const struct closure *cl, struct plan *p, struct derror *err)
 {
+  if (p->arch == NULL && cl->have_ref)
+    p->arch = elf_oci_arch(&cl->ref, &p->variant);
+  if (arch) {
+    if (p->arch && strcmp(p->arch, arch) != 0)
+      return derror_set(err, "%s: the platform is %s, but the programs are for %s", r->file, name, p->arch);
+    p->arch = arch;
+    p->variant = variant ? variant : p->variant;
+  }
+  if (p->arch == NULL)
+    p->arch = host_arch();
+  return 0;
+}
+
+int
+plan_build(const struct recipe *r, const char *platform, const struct sysroot *root, struct cache *cache,
+           struct plan *p, struct derror *err)
+{
+  const char *arch = r->platform_arch, *variant = r->platform_variant;
   struct plan_closure pc;
   struct closure *cl = &pc.closure;
   int ret = -1;
 
   memset(p, 0, sizeof *p);
-  run_as_ids(r, &p->uid, &p->gid);
-  config_env(r, &p->env);
-  config_entrypoint(r, p);
-  if (plan_closure(r, root, p, &pc, err) < 0)
+  if (platform && platform_parse(platform, &arch, &variant) < 0)
+    return derror_set(err, "%s: \"%s\" is not a platform such as linux/amd64", r->file, platform);
+  image_config_init(&p->config, r);
+  if (closure_for(r, arch, root, p, &pc, err) < 0)
     goto out;
   for (size_t i = 0; i < cl->warnings.n; i++)
     strv_push(&p->warnings, cl->warnings.items[i]);
@@ -521,20 +508,8 @@ plan_build(const struct recipe *r, const struct sysroot *root, struct cache *cac
     missing_error(r, &cl->missing, err);
     goto out;
   }
-  if (p->arch == NULL && cl->have_ref)
-    p->arch = elf_oci_arch(&cl->ref, &p->variant);
-  /* A stated platform must be the programs' own; without programs it
-   * names the image's. */
-  if (r->platform_arch) {
-    if (p->arch && strcmp(p->arch, r->platform_arch) != 0) {
-      derror_set(err, "%s: the platform is %s, but the programs are for %s", r->file, r->platform, p->arch);
-      goto out;
-    }
-    p->arch = r->platform_arch;
-    p->variant = r->platform_variant ? r->platform_variant : p->variant;
-  }
-  if (p->arch == NULL)
-    p->arch = host_arch();
+  if (image_arch(r, platform ? platform : r->platform, arch, variant, cl, p, err) < 0)
+    goto out;
   if (image_ldcache(cl, p, err) < 0)
     goto out;
   if (dpkg_annotate(&p->fs, root, cache, &p->packages, err) < 0)
@@ -556,7 +531,6 @@ plan_free(struct plan *p)
   rootfs_free(&p->fs);
   strv_free(&p->warnings);
   strv_free(&p->hints);
-  strv_free(&p->env);
-  strv_free(&p->entrypoint);
+  image_config_free(&p->config);
   dpkg_packages_free(&p->packages);
 }

@@ -17,10 +17,9 @@ write_image(const char *dir)
   struct derror err = DERROR_INIT;
   struct layer_blob layers[2];
   const char *comments[2] = { "one", "two" };
-  struct recipe r;
+  struct image_config cfg = { .uid = 65532, .gid = 65532 };
   struct oci_image img = { 0 };
   char digest[DIGEST_STR_LEN];
-  const char *text = "name: t\n";
 
   rootfs_add_data(&fs, "/etc/passwd", LAYER_BASE, "root:x:0:0::/:/x\n", 17, 0644, "t");
   rootfs_add_data(&fs, "/srv/old/a", LAYER_BASE, "a", 1, 0644, "t");
@@ -33,7 +32,6 @@ write_image(const char *dir)
   rootfs_add_symlink(&fs, "/loop/a", LAYER_APP, "b", "t");
   rootfs_add_symlink(&fs, "/loop/b", LAYER_APP, "a", "t");
   assert_int_equal(rootfs_finish(&fs, &err), 0);
-  assert_int_equal(recipe_parse("/t.yaml", text, strlen(text), &r, &err), 0);
   char *path = xasprintf("%s/image.tar", dir);
   struct oci_archive a;
   int out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -44,18 +42,16 @@ write_image(const char *dir)
     assert_int_equal(layer_write(&fs, i == 0 ? LAYER_BASE : LAYER_APP, &opt, out, &layers[i], &err), 0);
     assert_int_equal(oci_archive_blob_end(&a, layers[i].digest, layers[i].size, &err), 0);
   }
-  img.recipe = &r;
   img.name = "t";
   img.tag = "latest";
   img.arch = "amd64";
-  img.uid = img.gid = 65532;
+  img.config = &cfg;
   img.layers = layers;
   img.layer_comments = comments;
   img.n_layers = 2;
   char top[DIGEST_STR_LEN];
   assert_int_equal(oci_archive_close(&a, &img, 1, &digest, top, &err), 0);
   close(out);
-  recipe_free(&r);
   rootfs_free(&fs);
   return path;
 }

@@ -1,7 +1,9 @@
 #include "testlib.h"
 
 #include "build/oci.h"
+#include "image/check.h"
 #include "lib/time.h"
+#include "plan/config.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -9,26 +11,42 @@
 #include <jansson.h>
 #include <unistd.h>
 
+/* The config as a plan would give it, by hand: the writer takes nothing
+ * else. */
 static void
-make_image(struct oci_image *img, struct recipe *r, struct layer_blob *layers)
+make_config(struct image_config *c)
+{
+  memset(c, 0, sizeof *c);
+  c->uid = c->gid = 65532;
+  strv_push(&c->env, "PATH=/usr/bin");
+  c->has_entrypoint = true;
+  strv_push(&c->entrypoint, "/usr/bin/jq");
+  c->has_cmd = true;
+  strv_push(&c->cmd, "--version");
+  c->work_dir = xstrdup("/home/nonroot");
+  strv_push(&c->ports, "8080/tcp");
+  strv_push(&c->volumes, "/data");
+  strv_push(&c->labels.keys, "b");
+  strv_push(&c->labels.values, "2");
+  strv_push(&c->labels.keys, "a");
+  strv_push(&c->labels.values, "1");
+  c->stop_signal = xstrdup("SIGTERM");
+  strv_push(&c->annotations.keys, "org.opencontainers.image.source");
+  strv_push(&c->annotations.values, "x");
+}
+
+static void
+make_image(struct oci_image *img, struct image_config *cfg, struct layer_blob *layers)
 {
   static const char *comments[] = { "base", "app" };
-  struct derror err = DERROR_INIT;
-  const char *text = "name: jq\ntag: \"1.6\"\ncmd: [--version]\nports: [8080/tcp]\nvolumes: [/data]\n"
-                     "labels: {b: \"2\", a: \"1\"}\nannotations: {org.opencontainers.image.source: x}\n"
-                     "stop-signal: TERM\n";
 
-  assert_int_equal(recipe_parse("/r/jq.yaml", text, strlen(text), r, &err), 0);
+  make_config(cfg);
   memset(img, 0, sizeof *img);
   memset(layers, 0, 2 * sizeof *layers);
-  img->recipe = r;
-  img->name = r->name;
-  img->tag = r->tag;
+  img->name = "jq";
+  img->tag = "1.6";
   img->arch = "amd64";
-  img->uid = img->gid = 65532;
-  strv_push(&img->env, "PATH=/usr/bin");
-  img->has_entrypoint = true;
-  strv_push(&img->entrypoint, "/usr/bin/jq");
+  img->config = cfg;
   img->epoch = 1700000000;
   for (int i = 0; i < 2; i++) {
     digest_buffer(i ? "b" : "a", 1, layers[i].digest);
@@ -42,22 +60,14 @@ make_image(struct oci_image *img, struct recipe *r, struct layer_blob *layers)
 }
 
 static void
-free_image(struct oci_image *img, struct recipe *r)
-{
-  strv_free(&img->env);
-  strv_free(&img->entrypoint);
-  recipe_free(r);
-}
-
-static void
 test_config(void **state)
 {
   struct oci_image img;
-  struct recipe r;
+  struct image_config cfg;
   struct layer_blob layers[2];
   json_error_t jerr;
 
-  make_image(&img, &r, layers);
+  make_image(&img, &cfg, layers);
   cleanup_free char *config = oci_config_json(&img);
   /* Sorted keys, compact: the first keys of the document in order. */
   assert_int_equal(strncmp(config, "{\"architecture\":\"amd64\",\"config\":{\"Cmd\":[\"--version\"],", 52), 0);
@@ -72,24 +82,27 @@ test_config(void **state)
   assert_non_null(json_object_get(json_object_get(c, "ExposedPorts"), "8080/tcp"));
   assert_non_null(json_object_get(json_object_get(c, "Volumes"), "/data"));
   assert_string_equal(json_string_value(json_array_get(json_object_get(c, "Entrypoint"), 0)), "/usr/bin/jq");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(c, "Env"), 0)), "PATH=/usr/bin");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(c, "Labels"), "a")), "1");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(c, "Labels"), "b")), "2");
   json_t *diff_ids = json_object_get(json_object_get(j, "rootfs"), "diff_ids");
   assert_int_equal(json_array_size(diff_ids), 2);
   assert_string_equal(json_string_value(json_array_get(diff_ids, 1)), layers[1].diff_id);
   assert_int_equal(json_array_size(json_object_get(j, "history")), 2);
   json_decref(j);
-  free_image(&img, &r);
+  image_config_free(&cfg);
 }
 
 static void
 test_manifest_index_docker(void **state)
 {
   struct oci_image img;
-  struct recipe r;
+  struct image_config config;
   struct layer_blob layers[2];
   json_error_t jerr;
   char cd[DIGEST_STR_LEN];
 
-  make_image(&img, &r, layers);
+  make_image(&img, &config, layers);
   digest_buffer("config", 6, cd);
   cleanup_free char *manifest = oci_manifest_json(&img, cd, 6);
   json_t *m = json_loads(manifest, 0, &jerr);
@@ -118,12 +131,37 @@ test_manifest_index_docker(void **state)
                                         cd + 7, layers[0].digest + 7, layers[1].digest + 7);
   assert_string_equal(docker, expect);
 
-  free(r.name);
-  r.name = xstrdup("localhost:5000/team/jq");
-  img.name = r.name;
+  img.name = "localhost:5000/team/jq";
   cleanup_free char *index2 = oci_index_json(&img, "application/vnd.oci.image.manifest.v1+json", cd, 6);
   assert_non_null(strstr(index2, "\"io.containerd.image.name\":\"localhost:5000/team/jq:1.6\""));
-  free_image(&img, &r);
+  image_config_free(&config);
+}
+
+/* The waivers of the config go into the manifest, beside its own
+ * annotations, as the list `distill check` reads back. */
+static void
+test_manifest_waivers(void **state)
+{
+  struct oci_image img;
+  struct image_config cfg;
+  struct layer_blob layers[2];
+  char cd[DIGEST_STR_LEN];
+
+  make_image(&img, &cfg, layers);
+  digest_buffer("config", 6, cd);
+  cleanup_free char *plain = oci_manifest_json(&img, cd, 6);
+  assert_null(strstr(plain, CHECK_WAIVED_ANNOTATION));
+  cfg.waivers = xcalloc(1, sizeof *cfg.waivers);
+  cfg.waivers[0] = (struct check_waiver) { xstrdup("no-secrets"), xstrdup("/etc/k"), xstrdup("a fixture") };
+  cfg.n_waivers = 1;
+  cleanup_free char *manifest = oci_manifest_json(&img, cd, 6);
+  json_t *m = json_loads(manifest, 0, NULL);
+  json_t *ann = json_object_get(m, "annotations");
+  assert_string_equal(json_string_value(json_object_get(ann, "org.opencontainers.image.source")), "x");
+  cleanup_free char *want = check_waivers_json(cfg.waivers, 1);
+  assert_string_equal(json_string_value(json_object_get(ann, CHECK_WAIVED_ANNOTATION)), want);
+  json_decref(m);
+  image_config_free(&cfg);
 }
 
 static void
@@ -155,14 +193,14 @@ test_archive_members(void **state)
   cleanup_free char *path = xasprintf("%s/image.tar", dir);
   struct oci_image img;
   struct layer_blob layers[2];
-  struct recipe r;
+  struct image_config cfg;
   struct oci_archive a;
   struct derror err = DERROR_INIT;
   char manifest[DIGEST_STR_LEN];
   const char *blob = "layer bytes, not a multiple of 512";
   int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 
-  make_image(&img, &r, layers);
+  make_image(&img, &cfg, layers);
   img.epoch = 253402300799; /* 9999-12-31T23:59:59Z */
   digest_buffer(blob, strlen(blob), layers[0].digest);
   digest_buffer(blob, strlen(blob), layers[1].digest);
@@ -211,7 +249,7 @@ test_archive_members(void **state)
   }
   assert_int_equal(n, sizeof want / sizeof *want);
   archive_read_free(ar);
-  free_image(&img, &r);
+  image_config_free(&cfg);
   tl_rmtree(dir);
 }
 
@@ -221,6 +259,7 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config),
     cmocka_unit_test(test_manifest_index_docker),
+    cmocka_unit_test(test_manifest_waivers),
     cmocka_unit_test(test_time),
     cmocka_unit_test(test_archive_members),
   };

@@ -1,0 +1,341 @@
+/* The archive: the layers of every image (from the cache when it has them,
+ * else through one compressor shared by all, kept in the cache once out),
+ * the documents, the self-check and the SBOMs, in a temporary file renamed
+ * into place only when all is well. */
+#include "build/target.h"
+#include "lib/alloc.h"
+#include "lib/cache.h"
+#include "lib/compress.h"
+#include "lib/digest.h"
+#include "lib/error.h"
+#include "lib/file.h"
+#include "recipe/recipe.h"
+#include "plan/plan.h"
+#include "plan/rootfs.h"
+#include "build/build.h"
+#include "build/layer.h"
+#include "build/oci.h"
+#include "build/sbom.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const layer_comments[LAYER_COUNT] = {
+  "distill: base (accounts, name service, os-release, certificates)",
+  "distill: libraries (the loader and the shared-library closure)",
+  "distill: application (binaries, files, directories, symlinks, paths)",
+};
+
+/* How far the layers are, told to the observer. */
+struct progress {
+  struct build_progress pg;
+  const struct build_observer *obs;
+};
+
+/* What writing the archive needs at every step. */
+struct writer {
+  const struct build_request *req;
+  struct cache *cache; /* or NULL */
+  struct atomic_file out;
+  struct oci_archive arc;
+  struct compressor *comp;
+  struct progress progress;
+};
+
+static void
+progress_tell(struct progress *p)
+{
+  if (p->obs->progress)
+    p->obs->progress(p->obs->ctx, &p->pg);
+}
+
+static void
+progress_update(void *ctx, uint64_t bytes, size_t entries)
+{
+  struct progress *p = ctx;
+
+  p->pg.bytes += bytes;
+  p->pg.entries += entries;
+  progress_tell(p);
+}
+
+static void
+progress_done(struct progress *p)
+{
+  if (p->pg.done)
+    return;
+  p->pg.done = true;
+  progress_tell(p);
+}
+
+/* The entries and content bytes a layer holds. */
+static size_t
+layer_size(const struct rootfs *fs, enum rootfs_layer layer, uint64_t *bytes)
+{
+  cleanup_free size_t *idx = NULL;
+  size_t n = layer_entries(fs, layer, &idx);
+
+  *bytes = 0;
+  for (size_t k = 0; k < n; k++)
+    if (fs->items[idx[k]].type == ROOTFS_FILE)
+      *bytes += fs->items[idx[k]].size;
+  return n;
+}
+
+/* The start: what all the layers hold. */
+static void
+progress_start(struct progress *p, const struct target *targets, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    for (int l = 0; l < LAYER_COUNT; l++) {
+      uint64_t bytes;
+      if (layer_is_empty(&targets[i].out->plan.fs, (enum rootfs_layer) l))
+        continue;
+      p->pg.n_layers++;
+      p->pg.total_entries += layer_size(&targets[i].out->plan.fs, (enum rootfs_layer) l, &bytes);
+      p->pg.total_bytes += bytes;
+    }
+  progress_tell(p);
+}
+
+static int
+pending_begin(void *ctx, struct derror *err)
+{
+  struct pending *pl = ctx;
+
+  return oci_archive_blob_begin(pl->arc, err);
+}
+
+static int
+pending_done(void *ctx, struct layer_blob *b, struct derror *err)
+{
+  struct pending *pl = ctx;
+  struct cache_hit what = { .comp = pl->comp };
+
+  if (oci_archive_blob_end(pl->arc, b->digest, b->size, err) < 0)
+    return -1;
+  if (pl->tmp >= 0 && !b->tee_failed) {
+    snprintf(what.digest, sizeof what.digest, "%s", b->digest);
+    snprintf(what.diff_id, sizeof what.diff_id, "%s", b->diff_id);
+    what.size = b->size;
+    what.marks = pl->marks;
+    cache_put(pl->cache, pl->tmp, pl->tmp_name, pl->key, &what);
+  } else if (pl->tmp >= 0) {
+    cache_discard(pl->tmp, pl->tmp_name);
+  }
+  pl->tmp = -1;
+  pl->tmp_name = NULL;
+  return 0;
+}
+
+/* A layer the cache has, copied into the archive once the layers before
+ * it are out, and told to the record and the progress as if written.  0
+ * also when the cache's copy is unusable: said, forgotten, and
+ * pl->from_cache false, for the layer to be written anew. */
+static int
+put_cached(struct writer *w, const struct plan *p, enum rootfs_layer l, struct record *rec, struct pending *pl,
+           const struct cache_hit *hit, struct layer_blob *b, struct derror *err)
+{
+  const struct build_observer *obs = &w->req->observer;
+  size_t before = rec->img.n_history;
+  uint64_t bytes;
+
+  if (compressor_drain(w->comp) < 0) {
+    if (err->msg == NULL)
+      derror_set(err, "%s: compression failed", compression_library(w->req->comp));
+    return -1;
+  }
+  int r = oci_archive_blob_begin(pl->arc, err);
+  if (r == 0)
+    r = cache_copy(w->cache, hit, w->out.fd, err);
+  if (r == 0 && record_replay(rec, &p->fs, l, hit) < 0)
+    r = derror_set(err, "cache: the record of %s does not match the layer", pl->key);
+  if (r < 0) {
+    if (derror_is(err, DERROR_OUTPUT))
+      return -1;
+    if (obs->warning)
+      obs->warning(obs->ctx, err->msg, false);
+    derror_clear(err);
+    record_forget(rec, before);
+    return oci_archive_blob_cancel(pl->arc, err);
+  }
+  snprintf(b->digest, sizeof b->digest, "%s", hit->digest);
+  snprintf(b->diff_id, sizeof b->diff_id, "%s", hit->diff_id);
+  b->size = hit->size;
+  b->media_type = compression_media_type(w->req->comp);
+  b->n_entries = hit->marks.n;
+  layer_size(&p->fs, l, &bytes);
+  progress_update(&w->progress, bytes, b->n_entries);
+  pl->from_cache = true;
+  return oci_archive_blob_end(pl->arc, b->digest, b->size, err);
+}
+
+/* One layer into the archive: from the cache when its key is known there,
+ * else written by the shared compressor and kept in the cache once out
+ * (pending_done). */
+static int
+put_layer(struct writer *w, const struct plan *p, enum rootfs_layer l, struct record *rec, struct pending *pl,
+          struct layer_blob *b, struct derror *err)
+{
+  const struct build_request *req = w->req;
+  struct layer_options lo = {
+    .epoch = req->epoch, .comp = req->comp, .jobs = req->jobs, .written = record_entry, .ctx = rec,
+    .progress = progress_update, .progress_ctx = &w->progress, .compressor = w->comp,
+    .begin = pending_begin, .done = pending_done, .blob_ctx = pl, .blob_err = err,
+  };
+  struct cache_hit hit;
+  bool keyed = w->cache && layer_key(&p->fs, l, &lo, pl->key) == 0;
+
+  pl->tmp = -1;
+  if (keyed && cache_lookup(w->cache, pl->key, req->comp, &hit) == 0) {
+    int r = put_cached(w, p, l, rec, pl, &hit, b, err);
+    cache_hit_free(&hit);
+    if (r < 0 || pl->from_cache)
+      return r;
+  }
+  pl->tmp = keyed ? cache_begin(w->cache, &pl->tmp_name) : -1;
+  lo.tee_fd = pl->tmp;
+  rec->marks = pl->tmp >= 0 ? &pl->marks : NULL;
+  int r = layer_write(&p->fs, l, &lo, w->out.fd, b, err);
+  rec->marks = NULL;
+  return r;
+}
+
+/* The image of a target as the OCI writer takes it. */
+static void
+target_image(const struct build_request *req, const struct build_result *res, struct target *t)
+{
+  struct oci_image *img = &t->img;
+  const struct plan *p = &t->out->plan;
+
+  t->rec.epoch = req->epoch;
+  img->name = res->name;
+  img->tag = res->tag;
+  img->arch = p->arch;
+  img->variant = p->variant;
+  img->config = &p->config;
+  img->epoch = req->epoch;
+  img->layers = t->out->layers;
+  img->layer_comments = t->comments;
+}
+
+/* The layers of one target into the archive. */
+static int
+put_layers(struct writer *w, struct target *t, struct derror *err)
+{
+  const struct plan *p = &t->out->plan;
+
+  for (int l = 0; l < LAYER_COUNT; l++) {
+    if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
+      continue;
+    struct pending *pl = &t->pend[t->img.n_layers];
+    pl->arc = &w->arc;
+    pl->cache = w->cache;
+    pl->comp = w->req->comp;
+    t->rec.layer = (int) t->img.n_layers;
+    w->progress.pg.layer++;
+    if (put_layer(w, p, (enum rootfs_layer) l, &t->rec, pl, &t->out->layers[t->img.n_layers], err) < 0)
+      return -1;
+    t->comments[t->img.n_layers++] = layer_comments[l];
+  }
+  return 0;
+}
+
+/* Every layer of every target, out once this returns. */
+static int
+write_layers(struct writer *w, struct target *targets, size_t n, struct build_result *res, struct derror *err)
+{
+  const struct build_request *req = w->req;
+
+  if (oci_archive_open(&w->arc, w->out.fd, req->epoch, err) < 0)
+    return -1;
+  progress_start(&w->progress, targets, n);
+  w->comp = compressor_new(req->comp, req->jobs);
+  if (w->comp == NULL)
+    return derror_set(err, "%s: cannot start compression", compression_library(req->comp));
+  for (size_t i = 0; i < n; i++)
+    if (put_layers(w, &targets[i], err) < 0)
+      return -1;
+  if (compressor_drain(w->comp) < 0) {
+    if (err->msg == NULL)
+      derror_set(err, "%s: compression failed", compression_library(req->comp));
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    targets[i].out->n_layers = targets[i].img.n_layers;
+    for (size_t k = 0; k < targets[i].img.n_layers; k++)
+      targets[i].out->from_cache[k] = targets[i].pend[k].from_cache;
+  }
+  if (req->observer.layers_out)
+    req->observer.layers_out(req->observer.ctx, res);
+  progress_done(&w->progress);
+  return 0;
+}
+
+/* The documents and the end of the archive, then the check of each image
+ * as written. */
+static int
+write_documents(struct writer *w, struct target *targets, size_t n, struct build_result *res, struct derror *err)
+{
+  struct oci_image *imgs = xcalloc(n, sizeof *imgs);
+  char (*digests)[DIGEST_STR_LEN] = xcalloc(n, sizeof *digests);
+  int ret;
+
+  for (size_t i = 0; i < n; i++)
+    imgs[i] = targets[i].img;
+  ret = oci_archive_close(&w->arc, imgs, n, digests, res->digest, err);
+  for (size_t i = 0; ret == 0 && i < n; i++) {
+    memcpy(targets[i].out->manifest_digest, digests[i], DIGEST_STR_LEN);
+    ret = self_check(w->out.fd, &targets[i].img, digests[i], &targets[i].rec, err);
+    if (ret < 0 && n > 1)
+      derror_wrap(err, "linux/%s", targets[i].img.arch);
+  }
+  free(imgs);
+  free(digests);
+  return ret;
+}
+
+/* The SBOMs before the image gets its name: when one cannot be written,
+ * neither is the image. */
+static int
+write_sboms(const struct build_request *req, const struct target *targets, size_t n, const struct build_result *res,
+            struct derror *err)
+{
+  /* the SBOM names the image as the recipe does, unless the request
+   * renames it: a shallow copy, never freed, with the request's names */
+  struct recipe named = *req->recipe;
+
+  named.name = res->name;
+  named.tag = res->tag;
+  for (size_t i = 0; res->sbom && i < n; i++) {
+    cleanup_free char *path = build_sbom_path(res->sbom, targets[i].img.arch, targets[i].img.variant, n);
+    if (sbom_write(path, &named, &targets[i].out->plan, targets[i].out->manifest_digest, req->epoch, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int
+write_image(const struct build_request *req, struct cache *cache, struct target *targets, size_t n,
+            struct build_result *res, struct derror *err)
+{
+  struct writer w = { .req = req, .cache = cache, .progress.obs = &req->observer };
+
+  for (size_t i = 0; i < n; i++)
+    target_image(req, res, &targets[i]);
+  if (atomic_open(&w.out, res->output, err) < 0)
+    return -1;
+  if (write_layers(&w, targets, n, res, err) < 0 || write_documents(&w, targets, n, res, err) < 0
+      || write_sboms(req, targets, n, res, err) < 0) {
+    progress_done(&w.progress);
+    derror_wrap(err, "write `%s`", res->output);
+    compressor_free(w.comp);
+    oci_archive_abort(&w.arc);
+    atomic_abort(&w.out);
+    return -1;
+  }
+  int ret = atomic_commit(&w.out, err);
+  compressor_free(w.comp);
+  return ret;
+}
