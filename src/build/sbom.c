@@ -10,7 +10,6 @@
 #include "plan/dpkg.h"
 #include "plan/plan.h"
 #include "plan/rootfs.h"
-#include "recipe/recipe.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -233,7 +232,7 @@ list_files(const struct rootfs *fs, const struct file_sums *sums, const ssize_t 
 /* The image itself, the document's root package; `sha1s` are all its
  * files'. */
 static json_t *
-image_package(const struct recipe *r, const struct plan *p, const char *manifest_digest, struct strv *sha1s)
+image_package(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, struct strv *sha1s)
 {
   cleanup_free char *base = xstrdup(path_basename(r->name));
   cleanup_free char *tag = purl_escape(r->tag);
@@ -330,7 +329,7 @@ extracted_licenses(const struct sbom_refs *refs)
  * time_rfc3339(), which no time zone file has a say in), the namespace
  * named after the manifest digest. */
 static json_t *
-document_head(const struct recipe *r, const char *manifest_digest, int64_t epoch)
+document_head(const struct sbom_image *r, const char *manifest_digest, int64_t epoch)
 {
   cleanup_free char *ns_name = sbom_idstring(r->name);
   char created[32];
@@ -344,7 +343,7 @@ document_head(const struct recipe *r, const char *manifest_digest, int64_t epoch
 
 /* The document, once every file's sums are known. */
 static json_t *
-compose(const struct recipe *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
+compose(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
         const struct file_sums *sums, const ssize_t *owner)
 {
   const struct dpkg_packages *pkgs = &p->packages;
@@ -378,7 +377,7 @@ compose(const struct recipe *r, const struct plan *p, const char *manifest_diges
 }
 
 static json_t *
-document(const struct recipe *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
+document(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
          struct derror *err)
 {
   size_t n = p->fs.n ? p->fs.n : 1;
@@ -394,7 +393,7 @@ document(const struct recipe *r, const struct plan *p, const char *manifest_dige
 }
 
 int
-sbom_write(const char *path, const struct recipe *r, const struct plan *p, const char *manifest_digest,
+sbom_write(const char *path, const struct sbom_image *r, const struct plan *p, const char *manifest_digest,
            int64_t epoch, struct derror *err)
 {
   json_t *doc = document(r, p, manifest_digest, epoch, err);

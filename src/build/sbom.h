@@ -11,12 +11,16 @@
 
 #include "lib/error.h"
 #include "plan/plan.h"
-#include "recipe/recipe.h"
 
 #include <stdint.h>
 
+/* The image the document describes, by the name and tag it is built as. */
+struct sbom_image {
+  const char *name, *tag;
+};
+
 /* Write the document to `path` (a temporary file renamed into place). */
-int sbom_write(const char *path, const struct recipe *r, const struct plan *p, const char *manifest_digest,
+int sbom_write(const char *path, const struct sbom_image *r, const struct plan *p, const char *manifest_digest,
                int64_t epoch, struct derror *err);
 
 #endif

@@ -302,12 +302,9 @@ static int
 write_sboms(const struct build_request *req, const struct target *targets, size_t n, const struct build_result *res,
             struct derror *err)
 {
-  /* the SBOM names the image as the recipe does, unless the request
-   * renames it: a shallow copy, never freed, with the request's names */
-  struct recipe named = *req->recipe;
+  /* named as the image is: the recipe's name and tag, or the request's */
+  struct sbom_image named = { res->name, res->tag };
 
-  named.name = res->name;
-  named.tag = res->tag;
   for (size_t i = 0; res->sbom && i < n; i++) {
     cleanup_free char *path = build_sbom_path(res->sbom, targets[i].img.arch, targets[i].img.variant, n);
     if (sbom_write(path, &named, &targets[i].out->plan, targets[i].out->manifest_digest, req->epoch, err) < 0)

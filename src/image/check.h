@@ -8,7 +8,6 @@
 
 #include "lib/error.h"
 #include "recipe/check_ids.h"
-#include "image/escape.h"
 #include "image/image.h"
 #include "lib/alloc.h"
 

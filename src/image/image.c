@@ -154,8 +154,10 @@ image_lookup(const struct image *img, const char *path, bool follow, struct derr
     r = view_resolve(&v, path, true, NULL, NULL, NULL, &resolved, &node, err);
   else
     r = view_resolve_nofollow(&v, path, true, &resolved, &node, err);
-  /* the root is no entry of the tree */
-  if (r != VIEW_OK || strcmp(resolved, "/") == 0)
+  /* absent is no error here; the root is no entry of the tree */
+  if (r < 0 && derror_is(err, DERROR_NOT_FOUND))
+    derror_clear(err);
+  if (r < 0 || strcmp(resolved, "/") == 0)
     return NULL;
   return image_find(img, resolved);
 }

@@ -96,9 +96,9 @@ probe_path(struct closure *c, struct request *rq, const char *path, bool lower, 
   enum probe ret = PROBE_ERROR;
 
   int r = view_resolve(c->view, path, lower, collect_link, NULL, &links, &resolved, &node, err);
-  if (r == VIEW_MISSING || r == VIEW_LOOP) {
+  if (r < 0 && (derror_is(err, DERROR_NOT_FOUND) || derror_is(err, DERROR_LOOP))) {
+    ret = derror_is(err, DERROR_NOT_FOUND) ? PROBE_ABSENT : PROBE_STOP;
     derror_clear(err);
-    ret = r == VIEW_MISSING ? PROBE_ABSENT : PROBE_STOP;
     goto out;
   }
   if (r < 0)
@@ -310,7 +310,7 @@ note_preload(struct closure *c)
   struct buf b = { 0 };
 
   if (c->root == NULL
-      || view_resolve(c->view, "/etc/ld.so.preload", true, NULL, NULL, NULL, &resolved, &node, &err) != VIEW_OK
+      || view_resolve(c->view, "/etc/ld.so.preload", true, NULL, NULL, NULL, &resolved, &node, &err) < 0
       || node.type != VIEW_FILE || view_read(&node, "/etc/ld.so.preload", 64 * 1024, &b, &err) < 0) {
     derror_clear(&err);
     return;

@@ -318,7 +318,7 @@ add_metadata(struct rootfs *fs, const struct sysroot *root, struct dpkg_packages
     cleanup_free char *resolved = NULL;
     struct derror err = DERROR_INIT;
     struct stat st;
-    if (sysroot_resolve(root, doc, NULL, NULL, &resolved, &st, &err) == SYSROOT_OK && S_ISREG(st.st_mode)) {
+    if (sysroot_resolve(root, doc, NULL, NULL, &resolved, &st, &err) == 0 && S_ISREG(st.st_mode)) {
       p->copyright = sysroot_host_path(root, resolved);
       if (!path_taken(fs, doc))
         rootfs_add_file(fs, doc, p->layer, p->copyright, (uint64_t) st.st_size, 0644, "dpkg copyright");

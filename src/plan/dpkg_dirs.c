@@ -48,7 +48,7 @@ resolve_dir(const struct sysroot *root, struct dpkg_dirs *c, const char *dir)
       resolved = steal_pointer(&path);
     } else if (r == 0 && S_ISLNK(st.st_mode)) {
       struct derror err = DERROR_INIT;
-      if (sysroot_resolve(root, path, NULL, NULL, &resolved, &st, &err) != SYSROOT_OK || !S_ISDIR(st.st_mode)) {
+      if (sysroot_resolve(root, path, NULL, NULL, &resolved, &st, &err) < 0 || !S_ISDIR(st.st_mode)) {
         free(resolved);
         resolved = NULL;
       }
@@ -58,7 +58,7 @@ resolve_dir(const struct sysroot *root, struct dpkg_dirs *c, const char *dir)
     /* "." and "..": the whole path, the long way */
     struct derror err = DERROR_INIT;
     struct stat st;
-    if (sysroot_resolve(root, dir, NULL, NULL, &resolved, &st, &err) != SYSROOT_OK || !S_ISDIR(st.st_mode)) {
+    if (sysroot_resolve(root, dir, NULL, NULL, &resolved, &st, &err) < 0 || !S_ISDIR(st.st_mode)) {
       free(resolved);
       resolved = NULL;
     }

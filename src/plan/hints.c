@@ -106,7 +106,7 @@ hint_nss(const struct sysroot *root, struct strv *out)
   cleanup_free char *resolved = NULL;
   struct stat st;
 
-  if (sysroot_resolve(root, "/etc/nsswitch.conf", NULL, NULL, &resolved, &st, &err) != SYSROOT_OK
+  if (sysroot_resolve(root, "/etc/nsswitch.conf", NULL, NULL, &resolved, &st, &err) < 0
       || !S_ISREG(st.st_mode)) {
     derror_clear(&err);
     return;

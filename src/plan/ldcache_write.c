@@ -257,22 +257,26 @@ strings_layout(struct str *strs, size_t n, uint32_t base, struct buf *table)
 
 /* ---- output ---------------------------------------------------------------- */
 
+/* `v` as `n` bytes (4 or 8) in the byte order of the cache's reader. */
+static void
+put_uint(struct buf *b, uint64_t v, int n, bool big)
+{
+  unsigned char p[8];
+  for (int i = 0; i < n; i++)
+    p[big ? n - 1 - i : i] = (unsigned char) (v >> (8 * i));
+  buf_append(b, p, (size_t) n);
+}
+
 static void
 put32(struct buf *b, uint32_t v, bool big)
 {
-  unsigned char p[4];
-  for (int i = 0; i < 4; i++)
-    p[big ? 3 - i : i] = (unsigned char) (v >> (8 * i));
-  buf_append(b, p, 4);
+  put_uint(b, v, 4, big);
 }
 
 static void
 put64(struct buf *b, uint64_t v, bool big)
 {
-  unsigned char p[8];
-  for (int i = 0; i < 8; i++)
-    p[big ? 7 - i : i] = (unsigned char) (v >> (8 * i));
-  buf_append(b, p, 8);
+  put_uint(b, v, 8, big);
 }
 
 static void

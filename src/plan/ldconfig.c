@@ -79,10 +79,12 @@ ldcache_load(const struct view *v, struct ldcache *cache, struct derror *err)
 
   memset(cache, 0, sizeof *cache);
   int r = view_resolve(v, "/etc/ld.so.cache", true, NULL, NULL, NULL, &resolved, &node, err);
-  if (r == VIEW_MISSING || (r == VIEW_OK && node.type != VIEW_FILE))
-    return 0;
-  if (r < 0)
+  if (r < 0 && derror_is(err, DERROR_NOT_FOUND))
+    derror_clear(err);
+  else if (r < 0)
     return -1;
+  if (r < 0 || node.type != VIEW_FILE)
+    return 0;
   if (view_read(&node, "/etc/ld.so.cache", CACHE_MAX_BYTES, &b, err) < 0)
     return -1;
   int found = find_new_table(b.data, b.len, &start);

@@ -1,4 +1,5 @@
 #include "plan/policy.h"
+#include "plan/view.h"
 #include "lib/path.h"
 
 #include <fcntl.h>
@@ -7,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_SYMLINK_HOPS 40
 
 /* An image without these cannot be used to pivot: no interpreter to run a
  * dropped script, no way to install tools.  Patterns are fnmatch(3) ones. */
@@ -104,56 +104,29 @@ has_elf_magic(const struct rootfs_entry *e)
   return elf;
 }
 
-/* Where `path` leads in the planned image, symlinks followed in every
- * component as they would be inside it: *out the entry, NULL for the root;
- * false when it leads nowhere (a missing component, a loop). */
+/* Where the symlink `path` leads in the planned image, by the one walker
+ * (view.h): *out the entry, NULL for the root; false when it leads nowhere
+ * (a missing component, a loop). */
 static bool
-resolve(const struct rootfs *fs, const char *path, const struct rootfs_entry **out)
+resolve(const struct rootfs *fs, const struct view *v, const char *path, const struct rootfs_entry **out)
 {
-  cleanup_free char *cur = xstrdup(path);
+  cleanup_free char *resolved = NULL;
+  struct derror err = DERROR_INIT;
+  struct view_node node;
 
-  for (int hops = 0; hops <= MAX_SYMLINK_HOPS; hops++) {
-    struct buf done = { 0 };
-    const char *p = cur;
-    const struct rootfs_entry *e = NULL;
-    while (*p == '/')
-      p++;
-    while (*p) {
-      size_t n = strcspn(p, "/");
-      buf_append(&done, "/", 1);
-      buf_append(&done, p, n);
-      for (p += n; *p == '/'; p++)
-        ;
-      e = rootfs_find(fs, done.data);
-      if (e == NULL || (*p && e->type != ROOTFS_DIR && e->type != ROOTFS_SYMLINK)) {
-        buf_free(&done);
-        return false;
-      }
-      if (e->type == ROOTFS_SYMLINK)
-        break;
-    }
-    if (e == NULL || e->type != ROOTFS_SYMLINK) {
-      buf_free(&done);
-      *out = e;
-      return true;
-    }
-    cleanup_free char *dir = path_dirname(done.data);
-    cleanup_free char *joined = e->target[0] == '/' ? xasprintf("%s/%s", e->target, p)
-                                                     : xasprintf("%s/%s/%s", dir, e->target, p);
-    buf_free(&done);
-    free(cur);
-    cur = path_lexical(joined);
-    if (cur == NULL)
-      return false;
+  if (view_resolve(v, path, false, NULL, NULL, NULL, &resolved, &node, &err) < 0) {
+    derror_clear(&err);
+    return false;
   }
-  return false;
+  *out = strcmp(resolved, "/") == 0 ? NULL : rootfs_find(fs, resolved);
+  return strcmp(resolved, "/") == 0 || *out != NULL;
 }
 
 /* Whether an entry runs as a program (policy_is_program): a hardlink as
  * its file, a symlink as where it leads; one that leads nowhere counts,
  * since nothing shows that it is not. */
 static bool
-entry_is_program(const struct rootfs *fs, const struct rootfs_entry *e)
+entry_is_program(const struct rootfs *fs, const struct view *v, const struct rootfs_entry *e)
 {
   const struct rootfs_entry *to;
 
@@ -164,11 +137,11 @@ entry_is_program(const struct rootfs *fs, const struct rootfs_entry *e)
     return policy_is_program(e->mode, has_elf_magic(e));
   case ROOTFS_HARDLINK:
     to = rootfs_find(fs, e->target);
-    return policy_is_program(e->mode, false) || (to && to->type == ROOTFS_FILE && entry_is_program(fs, to));
+    return policy_is_program(e->mode, false) || (to && to->type == ROOTFS_FILE && entry_is_program(fs, v, to));
   case ROOTFS_SYMLINK:
-    if (!resolve(fs, e->path, &to))
+    if (!resolve(fs, v, e->path, &to))
       return true;
-    return to && to->type != ROOTFS_SYMLINK && entry_is_program(fs, to);
+    return to && to->type != ROOTFS_SYMLINK && entry_is_program(fs, v, to);
   }
   return true;
 }
@@ -176,14 +149,19 @@ entry_is_program(const struct rootfs *fs, const struct rootfs_entry *e)
 int
 policy_check(const struct rootfs *fs, struct derror *err)
 {
-  for (size_t i = 0; i < fs->n; i++) {
+  struct rootfs_view rv;
+  int ret = 0;
+
+  rootfs_view_init(&rv, fs, NULL);
+  for (size_t i = 0; i < fs->n && ret == 0; i++) {
     const struct rootfs_entry *e = &fs->items[i];
     if (e->type == ROOTFS_DIR)
       continue;
     const char *what = policy_forbidden_name(strrchr(e->path, '/') + 1);
-    if (what && entry_is_program(fs, e))
-      return derror_set(err, "%s: `%s` is a shell or package manager (\"%s\"); distill images have none",
-                        e->origin, e->path, what);
+    if (what && entry_is_program(fs, &rv.view, e))
+      ret = derror_set(err, "%s: `%s` is a shell or package manager (\"%s\"); distill images have none",
+                       e->origin, e->path, what);
   }
-  return 0;
+  rootfs_view_free(&rv);
+  return ret;
 }

@@ -53,7 +53,7 @@ reach(const struct view *v, const struct start_config *cfg, const char *what, co
 
   *resolved = NULL;
   int r = view_resolve(v, path, true, NULL, on_dir, &w, resolved, node, &err);
-  if (r == VIEW_MISSING)
+  if (r < 0 && derror_is(&err, DERROR_NOT_FOUND))
     strv_push_take(problems, xasprintf("%s `%s`%s is not in the image", what, path, of));
   else if (r < 0)
     strv_push_take(problems, xasprintf("%s `%s`%s: %s", what, path, of, err.msg));
@@ -119,7 +119,7 @@ find_on_path(const struct view *v, const struct start_config *cfg, const char *n
     struct view_node node;
     int r = view_resolve(v, candidate, true, NULL, NULL, NULL, &resolved, &node, &err);
     derror_clear(&err);
-    if (r == VIEW_OK && node.type == VIEW_FILE && (node.mode & 0111))
+    if (r == 0 && node.type == VIEW_FILE && (node.mode & 0111))
       return steal_pointer(&candidate);
   }
   return NULL;
@@ -281,7 +281,7 @@ read_accounts(const struct view *v, const char *file)
   struct view_node node;
   struct buf b = { 0 };
 
-  if (view_resolve(v, file, true, NULL, NULL, NULL, &resolved, &node, &err) != VIEW_OK
+  if (view_resolve(v, file, true, NULL, NULL, NULL, &resolved, &node, &err) < 0
       || view_read(&node, file, ACCOUNTS_MAX, &b, &err) < 0) {
     derror_clear(&err);
     buf_free(&b);

@@ -67,15 +67,13 @@ sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_li
 
   view_host(&v, s->root);
   int r = view_resolve(&v, path, true, on_link ? adapt_link : NULL, NULL, &a, resolved, &node, err);
-  if (r == VIEW_MISSING)
+  if (r < 0 && derror_is(err, DERROR_NOT_FOUND))
     return derror_code(err, DERROR_NOT_FOUND, "`%s`: not found in the sysroot `%s`", path, *s->root ? s->root : "/");
-  if (r == VIEW_LOOP)
-    err->code = DERROR_LOOP;
-  if (r != VIEW_OK)
-    return SYSROOT_ERROR;
+  if (r < 0)
+    return -1;
   if (strcmp(*resolved, "/") != 0) {
     *st = node.st;
-    return SYSROOT_OK;
+    return 0;
   }
   /* the root itself: the walker met no component to lstat */
   cleanup_free char *host = sysroot_host_path(s, "/");
@@ -84,7 +82,7 @@ sysroot_resolve(const struct sysroot *s, const char *path, sysroot_link_fn on_li
     *resolved = NULL;
     return derror_errno(err, errno, "`%s`", path);
   }
-  return SYSROOT_OK;
+  return 0;
 }
 
 /* ---- what no source may be -------------------------------------------- */
@@ -375,7 +373,7 @@ note_link(void *data, const char *path, const char *target, struct derror *err)
 }
 
 /* The path as written, the symlink crossed (`met`, or NULL) and the object
- * reached (`resolved`, when `r` is SYSROOT_OK) must be none of the
+ * reached (`resolved`, when `r` is 0) must be none of the
  * rules'. */
 static int
 check_absolute(const struct sysroot *s, const char *source, const char *met, int r, const char *resolved,
@@ -386,13 +384,13 @@ check_absolute(const struct sysroot *s, const char *source, const char *met, int
 
   /* Nothing is read from a device, FIFO or socket: each caller refuses
    * them in its own words (/dev/null is "a device", not a rule). */
-  if (r == SYSROOT_OK && !S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+  if (r == 0 && !S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
     return 0;
   if ((rule = sensitive(written, NULL)) != NULL)
     return sensitive_error(source, written, written, rule, "sysroot", err);
   if (met)
     return sensitive_error(source, written, met, sensitive(met, NULL), "sysroot", err);
-  if (r != SYSROOT_OK)
+  if (r < 0)
     return -1; /* not found, as sysroot_resolve() said */
   if ((rule = sensitive(resolved, NULL)) != NULL)
     return sensitive_error(source, written, resolved, rule, "sysroot", err);
@@ -408,7 +406,7 @@ locate_absolute(const struct sysroot *s, const char *source, const struct strv *
   cleanup_free char *met = NULL;
   int r = sysroot_resolve(s, source, note_link, &met, &resolved, st, err);
 
-  if (r != SYSROOT_OK && !derror_is(err, DERROR_NOT_FOUND))
+  if (r < 0 && !derror_is(err, DERROR_NOT_FOUND))
     return -1;
   if (check_absolute(s, source, met, r, resolved, st, err) < 0)
     return -1;
@@ -452,5 +450,5 @@ sysroot_is(const struct sysroot *s, const char *path, mode_t type)
   int r = sysroot_resolve(s, path, NULL, NULL, &resolved, &st, &err);
 
   derror_clear(&err);
-  return r == SYSROOT_OK && (st.st_mode & S_IFMT) == type;
+  return r == 0 && (st.st_mode & S_IFMT) == type;
 }

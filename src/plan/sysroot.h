@@ -12,14 +12,6 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
-/* The loader and the kernel give up after 40 symlinks (ELOOP). */
-#define SYSROOT_MAX_SYMLINKS VIEW_MAX_SYMLINKS
-
-enum sysroot_result {
-  SYSROOT_OK = 0,
-  SYSROOT_ERROR = -1, /* err set; DERROR_NOT_FOUND or DERROR_LOOP say why, when it is either */
-};
-
 struct sysroot {
   char *root;    /* host path of the root, without trailing slash ("" for "/") */
   char *context; /* real host path relative sources stay in, or NULL: the recipe's directory */
@@ -38,7 +30,7 @@ int sysroot_set_context(struct sysroot *s, const char *dir, struct derror *err);
 /* Resolve the in-root absolute `path` through every symlink, calling `on_link`
  * (which may be NULL) for each symlink crossed, in order.  On success
  * `*resolved` is the in-root path of the final object and `st` its lstat(),
- * and SYSROOT_OK is returned.  When a component does not exist (or is not a
+ * and 0 is returned.  When a component does not exist (or is not a
  * directory where one is needed) the error is DERROR_NOT_FOUND and
  * `*resolved` the path that was missing; a caller to whom that is no error
  * clears it.  A symlink loop is DERROR_LOOP. */

@@ -78,7 +78,7 @@ resolve(const struct view *v, const char *path, const struct walk_how *how, char
   struct walk w = { { 0 }, { 0 } };
   cleanup_free char *todo = xstrdup(path);
   size_t pos = 0;
-  int hops = 0, ret = VIEW_ERROR;
+  int hops = 0, ret = -1;
   char root_lower = how->lower;
 
   *resolved = NULL;
@@ -113,8 +113,8 @@ resolve(const struct view *v, const char *path, const struct walk_how *how, char
       goto out;
     bool last = todo[pos + strspn(todo + pos, "/")] == '\0';
     if (node->type == VIEW_ABSENT || (!last && node->type != VIEW_DIR && node->type != VIEW_SYMLINK)) {
+      derror_code(err, DERROR_NOT_FOUND, "`%s`: not found in %s", path, v->name ? v->name : "the tree");
       *resolved = steal_pointer(&w.done.data);
-      ret = VIEW_MISSING;
       goto out;
     }
     if (node->type == VIEW_DIR) {
@@ -127,8 +127,8 @@ resolve(const struct view *v, const char *path, const struct walk_how *how, char
     if (node->type != VIEW_SYMLINK || (last && !how->follow_last))
       continue;
     if (++hops > VIEW_MAX_SYMLINKS) {
-      derror_set(err, "`%s`: more than %d symlinks (a loop at `%s`?)", path, VIEW_MAX_SYMLINKS, w.done.data);
-      ret = VIEW_LOOP;
+      derror_code(err, DERROR_LOOP, "`%s`: more than %d symlinks (a loop at `%s`?)", path, VIEW_MAX_SYMLINKS,
+                  w.done.data);
       goto out;
     }
     if (how->on_link && how->on_link(how->data, w.done.data, node->target, node->lower, err) < 0)
@@ -142,7 +142,7 @@ resolve(const struct view *v, const char *path, const struct walk_how *how, char
     node->lower_below = true;
   }
   *resolved = steal_pointer(&w.done.data);
-  ret = VIEW_OK;
+  ret = 0;
 out:
   buf_free(&w.done);
   buf_free(&w.lower);
@@ -176,7 +176,7 @@ view_is(const struct view *v, const char *path, enum view_type type)
   int r = view_resolve(v, path, true, NULL, NULL, NULL, &resolved, &node, &err);
 
   derror_clear(&err);
-  return r == VIEW_OK && node.type == type;
+  return r == 0 && node.type == type;
 }
 
 int

@@ -21,13 +21,6 @@
  * chains the views follow to a link's content. */
 #define VIEW_MAX_SYMLINKS 40
 
-enum view_result {
-  VIEW_OK = 0,
-  VIEW_ERROR = -1,   /* err set */
-  VIEW_MISSING = -2, /* a component does not exist, or is not a directory where one is needed; err not set */
-  VIEW_LOOP = -3,    /* more than VIEW_MAX_SYMLINKS symlinks; err set */
-};
-
 enum view_type { VIEW_ABSENT, VIEW_FILE, VIEW_DIR, VIEW_SYMLINK, VIEW_OTHER };
 
 /* One path of the tree, symlinks not followed.  Strings point into the
@@ -65,11 +58,13 @@ typedef int (*view_link_fn)(void *data, const char *path, const char *target, bo
 
 /* Resolve the absolute `path` through every symlink (with `lower` false,
  * in the upper tree alone), calling `on_link`
- * (may be NULL) for each one crossed, in order.  On VIEW_OK `*resolved`
- * is the path of the final object and `node` describes it; on
- * VIEW_MISSING `*resolved` is the path found missing.  Directories along
- * the way are passed to `on_dir` (may be NULL) with their node, for
- * permission checks. */
+ * (may be NULL) for each one crossed, in order.  Returns 0 with
+ * `*resolved` the path of the final object and `node` describing it; or
+ * -1 with `err` set: code DERROR_NOT_FOUND when a component does not
+ * exist or is not a directory where one is needed (`*resolved` then the
+ * path found missing), DERROR_LOOP past VIEW_MAX_SYMLINKS symlinks.
+ * Directories along the way are passed to `on_dir` (may be NULL) with
+ * their node, for permission checks. */
 typedef void (*view_dir_fn)(void *data, const char *path, const struct view_node *dir);
 int view_resolve(const struct view *v, const char *path, bool lower, view_link_fn on_link, view_dir_fn on_dir,
                  void *data, char **resolved, struct view_node *node, struct derror *err);

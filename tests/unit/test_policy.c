@@ -1,6 +1,7 @@
 #include "testlib.h"
 
 #include "image/check.h"
+#include "image/escape.h"
 #include "plan/policy.h"
 
 static void

@@ -85,7 +85,7 @@ static char *
 sbom_under(const char *dir, const char *tz, int64_t epoch)
 {
   static const char os_release[] = "PRETTY_NAME=\"Debian GNU/Linux 12\"\nID=debian\n";
-  struct recipe r = { .name = "example/app", .tag = "1.0" };
+  struct sbom_image r = { .name = "example/app", .tag = "1.0" };
   struct plan p = { .arch = "amd64" };
   struct derror err = DERROR_INIT;
   cleanup_free char *path = xasprintf("%s/sbom.json", dir);
