@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The documentation cannot drift from the code: every key of the recipe
 parser's tables (src/recipe/keys.c) has its entry in man/distill-recipe.5 and
-the page has no other; every option a command's --help lists is in its man
+the page has no other; the README's two commands install what .ci/run
+installs, the first only what building needs; every option a command's --help lists is in its man
 page and in the bash completion, and no other; the completion completes
 commands, options and --compression's values in a real bash; meson installs
 the man pages and the completion."""
@@ -132,6 +133,33 @@ else:
                            env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8")) if path else None
         if r is None or r.returncode != 0 or r.stderr.strip() or "SYNOPSIS" not in r.stdout + "SYNOPSIS":
             fail(f"man {page}: {r.stderr.strip() if r else 'not installed'}")
+
+# The README's two commands and .ci/run install the same packages: the
+# first command (build) the first apt-get of .ci/run, the second (tests)
+# the others; so CI runs what a user is told to run.
+def apt_packages(text):
+    out = []
+    for m in re.finditer(r"apt-get install -y((?:(?:[ \t]|\\\n)+[\w.+:-]+)+)", text):
+        out.append(set(w for w in m.group(1).replace("\\\n", " ").split() if not w.startswith("-")))
+    return out
+
+
+readme_blocks = re.findall(r"```sh\n(.*?)```", read("README.md"), re.S)[:2]
+ci_sets = apt_packages(read(".ci", "run"))
+if len(readme_blocks) < 2 or len(ci_sets) < 2:
+    fail("README.md's two opening commands or .ci/run's apt-get lines not found")
+else:
+    first, second = (apt_packages(b) for b in readme_blocks)
+    want_first, want_second = ci_sets[0], set().union(*ci_sets[1:])
+    got_second = set().union(*second) if second else set()
+    if not first or first[0] != want_first:
+        fail(f"README's first command installs {sorted(first[0] if first else [])}, .ci/run's first apt-get "
+             f"{sorted(want_first)}")
+    if got_second != want_second:
+        fail(f"README's second command and .ci/run's test tools differ: only in README "
+             f"{sorted(got_second - want_second)}, only in .ci/run {sorted(want_second - got_second)}")
+    if "meson test -C build" not in readme_blocks[1] or "meson setup build" not in readme_blocks[0]:
+        fail("README's first command must build distill, its second run the tests")
 
 if failures:
     print(f"{failures} failure(s); work kept in {work}")
