@@ -78,8 +78,13 @@ walk_dirs(const struct writer *w, const char *path, struct derror *err)
         close(fd);
       return derror_set(err, "`%s%s`: a name with \".\" or \"..\"", w->dir, path);
     }
-    int next = openat(fd >= 0 ? fd : w->root, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int at = fd >= 0 ? fd : w->root;
+    int next = openat(at, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int e = errno;
+    /* a layer need not list the parents of its entries: a runtime makes
+     * them, 0755 and root's (the caller's), and so does export */
+    if (next < 0 && e == ENOENT && mkdirat(at, c, 0755) == 0 && fchmodat(at, c, 0755, 0) == 0)
+      next = openat(at, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), e = errno;
     if (fd >= 0)
       close(fd);
     if (next < 0) {
@@ -172,6 +177,8 @@ write_entry(struct writer *w, size_t i, struct derror *err)
 
   if (fd < 0)
     return -1;
+  if (*name == '\0') /* the root: the output directory itself */
+    return 0;
   switch (f->type) {
   case 'd':
     if (mkdirat(fd, name, 0700) < 0)
@@ -218,7 +225,7 @@ finish_dirs(struct writer *w, struct derror *err)
   for (size_t i = w->img->n_files; i-- > 0;) {
     const struct image_file *f = &w->img->files[i];
     const char *name;
-    if (f->type != 'd')
+    if (f->type != 'd' || strcmp(f->path, "/") == 0)
       continue;
     int fd = parent_of(w, f->path, &name, err);
     if (fd < 0 || set_meta(w, fd, name, f, err) < 0)

@@ -179,7 +179,12 @@ hostile.archive(os.path.join(work, "evil.tar"), [[("evil", "l", work + "/OUTSIDE
 hostile.archive(os.path.join(work, "evil2.tar"), [[("etc/", "d", None, 0o755),
                                                   ("etc/up", "l", "../../../../../../../.." + work + "/OUTSIDE", 0o777)],
                                                  [("etc/up/y", "f", b"written outside\n", 0o644)]])
+hostile.archive(os.path.join(work, "parents.tar"), [[("a/b/c", "f", b"no parents listed\n", 0o640)]])
 PY
+# parents a layer does not list are made as a runtime makes them
+"$DISTILL" export "$WORK/parents.tar" "$WORK/parents-out" || fail "export of a layer without its parents"
+[ "$(stat -c %a "$WORK/parents-out/a" "$WORK/parents-out/a/b" | paste -sd' ')" = "755 755" ] || fail "parents not made 0755"
+[ "$(cat "$WORK/parents-out/a/b/c")" = "no parents listed" ] || fail "a file below parents not listed"
 for evil in evil evil2; do
 	status=0
 	"$DISTILL" export "$WORK/$evil.tar" "$WORK/$evil-out" 2>"$WORK/err" || status=$?
