@@ -1,7 +1,7 @@
 # bash completion for distill(1): commands, each command's options, the
 # values of --compression, directories for --sysroot, --context and
-# --cache, recipes (*.yaml, *.yml) and image archives (*.tar) where they are
-# expected.
+# --cache, recipes (*.yaml, *.yml), image archives (*.tar) and directories
+# where they are expected.
 
 _distill_options() {
 	case "$1" in
@@ -9,12 +9,13 @@ _distill_options() {
 	closure) echo "--sysroot --json -h --help" ;;
 	check) echo "--json --allow -h --help" ;;
 	inspect | diff) echo "--json -h --help" ;;
+	export) echo "--dockerfile -h --help" ;;
 	esac
 }
 
 _distill() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="build closure inspect check diff"
+	local commands="build closure inspect check diff export"
 	local cmd="" i
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -34,7 +35,7 @@ _distill() {
 	--sysroot | --context | --cache)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	-o | --output | --sbom)
+	-o | --output | --sbom | --dockerfile)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	-t | --tag | --platform | --source-date-epoch | --jobs | --allow)
@@ -46,7 +47,7 @@ _distill() {
 	fi
 	case "$cmd" in
 	build) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")) ;;
-	inspect | check | diff) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
+	inspect | check | diff | export) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
 	closure) COMPREPLY=($(compgen -f -- "$cur")) ;;
 	esac
 }

@@ -12,6 +12,7 @@ int cmd_closure(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* IMAGE.tar [--json], for inspect and check: 0 to go on, -1 after --help,
  * else an exit status. */

@@ -23,6 +23,7 @@ static const char help_text[] =
   "  inspect IMAGE    an image's config, layers and files\n"
   "  check IMAGE      hardening checks of an image; exit 1 on a failure\n"
   "  diff A B         how two images differ; exit 0 when identical\n"
+  "  export IMAGE DIR an image's merged tree into a directory, its config as a Dockerfile\n"
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
@@ -37,6 +38,7 @@ static const struct command {
   { "inspect", cmd_inspect },
   { "check", cmd_check },
   { "diff", cmd_diff },
+  { "export", cmd_export },
 };
 
 int

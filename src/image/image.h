@@ -53,6 +53,7 @@ struct image_file {
   uint32_t uid, gid;
   uint64_t size;
   int64_t mtime;
+  dev_t rdev;   /* device number, 'c' and 'b' */
   char digest[DIGEST_STR_LEN]; /* of the content, regular files */
   char *target; /* symlink or hardlink target */
   int layer;    /* index of the layer that wrote it */

@@ -333,6 +333,7 @@ add_entry(struct reader *rd, size_t li, struct layer_reader *lr, struct archive_
   e->gid = (uint32_t) archive_entry_gid(ae);
   e->size = e->type == 'f' ? (uint64_t) archive_entry_size(ae) : 0;
   e->mtime = archive_entry_mtime(ae);
+  e->rdev = e->type == 'c' || e->type == 'b' ? archive_entry_rdev(ae) : 0;
   e->layer = (int) li;
   rd->name_bytes += strlen(path);
   if (e->type == 'f' && archive_entry_sparse_count(ae) > 0)
