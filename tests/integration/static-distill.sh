@@ -4,14 +4,14 @@
 # nothing else of a system, builds an image of a dynamic program from the
 # sysroot it is given and distill's own image from recipes/distill.yaml.
 # Both images pass distill check outside, and distill's runs under runc.
-# The static build is kept in the build directory ($BUILD_DIR/static):
-# built once, then ninja rebuilds only what changed.
+# The static build is kept in $DISTILL_STATIC_BUILD (default: static/ in the
+# build directory): built once, then ninja rebuilds only what changed.
 . "$(dirname "$0")/lib.sh"
 : "${BUILD_DIR:?BUILD_DIR must name the build directory}"
 need meson ninja readelf nm strace chroot unshare umoci runc jq
 need_root
 
-STATIC="$BUILD_DIR/static"
+STATIC="${DISTILL_STATIC_BUILD:-$BUILD_DIR/static}"
 if [ ! -f "$STATIC/build.ninja" ]; then
 	rm -rf "$STATIC"
 	if ! meson setup "$STATIC" "$SOURCE_DIR" -Dstatic=true >"$WORK/setup.log" 2>&1; then
