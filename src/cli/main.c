@@ -63,6 +63,10 @@ main(int argc, char **argv)
     printf("distill %s\n%s\n%s\nzlib %s\n%s\n%s\n", DISTILL_VERSION, compression_library(COMPRESSION_GZIP),
            compression_library(COMPRESSION_ZSTD), zlibVersion(), archive_version_string(),
            OpenSSL_version(OPENSSL_VERSION));
+#if DISTILL_STATIC
+    /* Those libraries are inside this binary, whatever the system has. */
+    puts("linked statically");
+#endif
     return EXIT_OK;
   }
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -6,23 +6,28 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+/* Each signature is written in two pieces, joined once at run time:
+ * written whole, they would all be in distill's own binary, which holds
+ * this table, and an image with distill in it would be taken for busybox. */
 static const struct {
-  const char *needle;
+  const char *head, *tail;
   unsigned mark;
   const char *what;
 } signatures[] = {
-  { "BusyBox v", IMAGE_MARK_SHELL, "busybox" },
-  { "Toybox ", IMAGE_MARK_SHELL, "toybox" },
-  { "GNU bash, version", IMAGE_MARK_SHELL, "bash" },
-  { "Usage: getopts optstring var [arg...]", IMAGE_MARK_SHELL, "dash" },
-  { "ZSH_VERSION", IMAGE_MARK_SHELL, "zsh" },
-  { "KSH_VERSION", IMAGE_MARK_SHELL, "ksh" },
-  { "Debian `dpkg' package management program", IMAGE_MARK_PACKAGE_MANAGER, "dpkg" },
-  { "apt-get is a command line interface", IMAGE_MARK_PACKAGE_MANAGER, "apt-get" },
-  { "RPM version %s", IMAGE_MARK_PACKAGE_MANAGER, "rpm" },
-  { "apk-tools ", IMAGE_MARK_PACKAGE_MANAGER, "apk" },
+  { "Busy", "Box v", IMAGE_MARK_SHELL, "busybox" },
+  { "Toy", "box ", IMAGE_MARK_SHELL, "toybox" },
+  { "GNU bash", ", version", IMAGE_MARK_SHELL, "bash" },
+  { "Usage: getopts", " optstring var [arg...]", IMAGE_MARK_SHELL, "dash" },
+  { "ZSH_", "VERSION", IMAGE_MARK_SHELL, "zsh" },
+  { "KSH_", "VERSION", IMAGE_MARK_SHELL, "ksh" },
+  { "Debian `dpkg'", " package management program", IMAGE_MARK_PACKAGE_MANAGER, "dpkg" },
+  { "apt-get is", " a command line interface", IMAGE_MARK_PACKAGE_MANAGER, "apt-get" },
+  { "RPM ", "version %s", IMAGE_MARK_PACKAGE_MANAGER, "rpm" },
+  { "apk-", "tools ", IMAGE_MARK_PACKAGE_MANAGER, "apk" },
 };
 
 /* The signatures are looked for in one pass (Wu and Manber's multi-pattern
@@ -30,7 +35,8 @@ static const struct {
  * signature, and skip[block] says how far the window may move when its last
  * two bytes are `block` (0: a signature may start here, compare). */
 #define NSIG (sizeof signatures / sizeof *signatures)
-static size_t window; /* the shortest signature's length */
+static char needles[NSIG][48]; /* the signatures joined */
+static size_t window;          /* the shortest signature's length */
 static uint8_t skip[65536];
 static pthread_once_t skip_once = PTHREAD_ONCE_INIT;
 
@@ -38,12 +44,16 @@ static void
 build_skip(void)
 {
   window = SIZE_MAX;
-  for (size_t i = 0; i < NSIG; i++)
-    if (strlen(signatures[i].needle) < window)
-      window = strlen(signatures[i].needle);
+  for (size_t i = 0; i < NSIG; i++) {
+    int n = snprintf(needles[i], sizeof needles[i], "%s%s", signatures[i].head, signatures[i].tail);
+    if (n < 0 || (size_t) n >= sizeof needles[i])
+      abort(); /* a signature longer than its buffer: fix the table */
+    if ((size_t) n < window)
+      window = (size_t) n;
+  }
   memset(skip, (int) (window - 1), sizeof skip);
   for (size_t i = 0; i < NSIG; i++) {
-    const unsigned char *p = (const unsigned char *) signatures[i].needle;
+    const unsigned char *p = (const unsigned char *) needles[i];
     for (size_t q = 2; q <= window; q++) {
       unsigned block = (unsigned) p[q - 2] << 8 | p[q - 1];
       if (skip[block] > window - q)
@@ -69,8 +79,8 @@ find_signature(const char *text, size_t n)
     }
     size_t start = end + 1 - window;
     for (size_t i = 0; i < NSIG; i++) {
-      size_t len = strlen(signatures[i].needle);
-      if (len <= n - start && memcmp(text + start, signatures[i].needle, len) == 0)
+      size_t len = strlen(needles[i]);
+      if (len <= n - start && memcmp(text + start, needles[i], len) == 0)
         return (int) i;
     }
     end++;
