@@ -101,9 +101,7 @@ installed = installed_headers()
 check_include_folder(installed)
 # an installed header is included by its path under include/, as its users would
 public = {os.path.relpath(h, "include") for h in installed if h.startswith("include" + os.sep)}
-# the cli's files are listed in the top meson.build, the others in their folder's
 compiled = {f"src/{s}/{n}" for s in STAGES for n in meson_strings(os.path.join(SRC, s, "meson.build"))}
-compiled |= meson_strings(os.path.join(TOP, "meson.build"))
 seen = set()
 for stage, name, path in sources():
     seen.add(f"src/{stage}/{name}")
