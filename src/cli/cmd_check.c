@@ -63,45 +63,18 @@ parse_allow(const char *arg, struct check_waiver **allow, size_t *n)
   return 0;
 }
 
-static int
-parse_args(int argc, char **argv, const char **image, bool *json, struct check_waiver **allow, size_t *n)
-{
-  enum { OPT_JSON = 256, OPT_ALLOW };
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "allow", required_argument, NULL, OPT_ALLOW },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int opt;
+/* --allow ID:PATH, gathered into the waivers of `data`. */
+struct allow_list {
+  struct check_waiver *items;
+  size_t n;
+};
 
-  *json = false;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    switch (opt) {
-    case OPT_JSON:
-      *json = true;
-      break;
-    case OPT_ALLOW: {
-      int r = parse_allow(optarg, allow, n);
-      if (r != 0)
-        return r;
-      break;
-    }
-    case 'h':
-      fputs(usage_text, stdout);
-      return -1;
-    default:
-      fputs("Try 'distill check --help'.\n", stderr);
-      return EXIT_USAGE;
-    }
-  }
-  if (optind != argc - 1) {
-    fputs("distill: check: one image archive is required\nTry 'distill check --help'.\n", stderr);
-    return EXIT_USAGE;
-  }
-  *image = argv[optind];
-  return 0;
+static int
+take_allow(const char *arg, void *data)
+{
+  struct allow_list *l = data;
+
+  return parse_allow(arg, &l->items, &l->n);
 }
 
 static void
@@ -174,11 +147,17 @@ cmd_check(int argc, char **argv)
   struct derror err = DERROR_INIT;
   int ret = EXIT_FAIL;
 
-  int r = parse_args(argc, argv, &archive, &json, &allow, &n_allow);
-  if (r != 0) {
+  struct allow_list given = { NULL, 0 };
+  struct image_args args = { .on_allow = take_allow, .data = &given };
+  int r = parse_image_args(argc, argv, usage_text, &args);
+  allow = given.items;
+  n_allow = given.n;
+  if (r != 0 || args.help) {
     check_waivers_free(allow, n_allow);
-    return r < 0 ? EXIT_OK : r;
+    return r;
   }
+  archive = args.image;
+  json = args.json;
   if (image_read(archive, &img, &err) < 0 || check_recorded_waivers(archive, &img, &recorded, &n_recorded, &err) < 0)
     goto out;
   /* repeating a waiver the image records accepts it with its reason */

@@ -130,28 +130,38 @@ print_json(const struct image *img, const struct check_waiver *waivers, size_t n
   json_decref(doc);
 }
 
-/* Shared by inspect and check: IMAGE.tar [--json]. */
+/* Shared by inspect and check. */
 int
-parse_image_args(int argc, char **argv, const char *usage, const char **image, bool *json)
+parse_image_args(int argc, char **argv, const char *usage, struct image_args *a)
 {
+  enum { OPT_JSON = 256, OPT_ALLOW };
+  /* --allow last, left out where there is no taker: getopt refuses it */
   static const struct option longopts[] = {
-    { "json", no_argument, NULL, 'j' },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, 'h' },
+    { "allow", required_argument, NULL, OPT_ALLOW },
+    { NULL, 0, NULL, 0 },
+  };
+  static const struct option no_allow[] = {
+    { "json", no_argument, NULL, OPT_JSON },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  int opt;
+  int opt, r;
 
-  *json = false;
+  a->json = a->help = false;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'j':
-      *json = true;
-      break;
-    case 'h':
+  while ((opt = getopt_long(argc, argv, "h", a->on_allow ? longopts : no_allow, NULL)) != -1) {
+    if (opt == OPT_JSON) {
+      a->json = true;
+    } else if (opt == OPT_ALLOW) {
+      if ((r = a->on_allow(optarg, a->data)) != 0)
+        return r;
+    } else if (opt == 'h') {
       fputs(usage, stdout);
-      return -1;
-    default:
+      a->help = true;
+      return 0;
+    } else {
       fprintf(stderr, "Try 'distill %s --help'.\n", argv[0]);
       return EXIT_USAGE;
     }
@@ -160,23 +170,24 @@ parse_image_args(int argc, char **argv, const char *usage, const char **image, b
     fprintf(stderr, "distill: %s: one image archive is required\nTry 'distill %s --help'.\n", argv[0], argv[0]);
     return EXIT_USAGE;
   }
-  *image = argv[optind];
+  a->image = argv[optind];
   return 0;
 }
 
 int
 cmd_inspect(int argc, char **argv)
 {
-  const char *archive;
-  bool json;
+  struct image_args args = { 0 };
   struct image img;
   struct check_waiver *waivers = NULL;
   size_t n_waivers = 0;
   struct derror err = DERROR_INIT;
 
-  int r = parse_image_args(argc, argv, usage_text, &archive, &json);
-  if (r != 0)
-    return r < 0 ? EXIT_OK : r;
+  int r = parse_image_args(argc, argv, usage_text, &args);
+  if (r != 0 || args.help)
+    return r;
+  const char *archive = args.image;
+  bool json = args.json;
   if (image_read(archive, &img, &err) < 0 || check_recorded_waivers(archive, &img, &waivers, &n_waivers, &err) < 0) {
     /* the reader's messages name the image's paths as they are */
     cleanup_free char *msg = escape_text(err.msg);

@@ -14,8 +14,16 @@ int cmd_check(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 
-/* IMAGE.tar [--json], for inspect and check: 0 to go on, -1 after --help,
- * else an exit status. */
-int parse_image_args(int argc, char **argv, const char *usage, const char **image, bool *json);
+/* The arguments of inspect and check: IMAGE.tar [--json], and --allow
+ * ID:PATH when `on_allow` is set (it returns 0, or an exit status). */
+struct image_args {
+  const char *image;
+  bool json;
+  bool help; /* --help: the usage is printed, the command exits 0 */
+  int (*on_allow)(const char *arg, void *data);
+  void *data;
+};
+/* 0 (`a->help` may be set), or an exit status after a message. */
+int parse_image_args(int argc, char **argv, const char *usage, struct image_args *a);
 
 #endif
