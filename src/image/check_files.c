@@ -7,7 +7,7 @@
 #include "lib/alloc.h"
 #include "lib/error.h"
 #include "lib/secrets.h"
-#include "plan/base.h"
+#include "lib/certs.h"
 #include "plan/policy.h"
 
 #include <fnmatch.h>
@@ -161,13 +161,13 @@ check_ca(const char *archive, const struct image *img, struct check_result *r)
     return;
   }
   if (image_read_file(archive, img, f, CA_BUNDLE_MAX, &b, &err) < 0
-      || base_check_certificates(b.data, b.len, CA_BUNDLE, &err) < 0) {
+      || certs_check(b.data, b.len, CA_BUNDLE, &err) < 0) {
     error_finding(r, CHECK_FAIL, CA_BUNDLE, &err);
     buf_free(&b);
     return;
   }
   struct strv expired = { 0 };
-  base_expired_certificates(b.data, b.len, time(NULL), &expired);
+  certs_expired(b.data, b.len, time(NULL), &expired);
   for (size_t i = 0; i < expired.n; i++) {
     cleanup_free char *name = escape_text(expired.items[i]);
     finding(r, CHECK_WARN, CA_BUNDLE, "expired: %s", name);

@@ -21,13 +21,5 @@ char *base_group(const struct recipe *r);
 /* os-release of the sysroot with PRETTY_NAME marking the image distroless. */
 char *base_os_release(const char *sysroot_text);
 
-/* Parse a PEM bundle; every block must be a certificate OpenSSL accepts.
- * `name` is how errors call the bundle.  Returns the number of
- * certificates, or -1. */
-int base_check_certificates(const char *data, size_t len, const char *name, struct derror *err);
-
-/* The subjects of the certificates of a bundle that expired before `now`
- * (a bundle base_check_certificates() accepted). */
-void base_expired_certificates(const char *data, size_t len, time_t now, struct strv *subjects);
 
 #endif

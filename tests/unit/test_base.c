@@ -1,6 +1,7 @@
 #include "testlib.h"
 
 #include "plan/base.h"
+#include "lib/certs.h"
 
 static void
 parse(const char *text, struct recipe *r)
@@ -49,7 +50,7 @@ test_certificates(void **state)
   cleanup_free char *bundle = tl_read("/etc/ssl/certs/ca-certificates.crt", &len);
   struct derror err = DERROR_INIT;
 
-  int n = base_check_certificates(bundle, len, "host bundle", &err);
+  int n = certs_check(bundle, len, "host bundle", &err);
   assert_true(n > 100);
 
   /* One good certificate followed by garbage. */
@@ -58,12 +59,12 @@ test_certificates(void **state)
   struct buf b = { 0 };
   buf_append(&b, bundle, (size_t) (end - bundle) + 26);
   buf_printf(&b, "# a comment is fine\n\n");
-  assert_int_equal(base_check_certificates(b.data, b.len, "b.pem", &err), 1);
+  assert_int_equal(certs_check(b.data, b.len, "b.pem", &err), 1);
   size_t one = b.len, next_line = 1;
   for (size_t i = 0; i < b.len; i++)
     next_line += b.data[i] == '\n';
   buf_printf(&b, "garbage\n");
-  assert_int_equal(base_check_certificates(b.data, b.len, "b.pem", &err), -1);
+  assert_int_equal(certs_check(b.data, b.len, "b.pem", &err), -1);
   cleanup_free char *msg = xasprintf("`b.pem`:%zu: text outside a PEM block: \"garbage\"", next_line);
   assert_string_equal(err.msg, msg);
 
@@ -71,7 +72,7 @@ test_certificates(void **state)
   b.len = one;
   buf_printf(&b, "\n-----BEGIN CERTIFICATE-----\nMIIBAAAA!!!!\n-----END CERTIFICATE-----\n");
   next_line++;
-  assert_int_equal(base_check_certificates(b.data, b.len, "b.pem", &err), -1);
+  assert_int_equal(certs_check(b.data, b.len, "b.pem", &err), -1);
   cleanup_free char *prefix = xasprintf("`b.pem`: certificate 2 (line %zu): ", next_line);
   if (strstr(err.msg, prefix) == NULL)
     fail_msg("%s", err.msg);
@@ -80,14 +81,14 @@ test_certificates(void **state)
   b.len = one;
   next_line--;
   buf_printf(&b, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
-  assert_int_equal(base_check_certificates(b.data, b.len, "b.pem", &err), -1);
+  assert_int_equal(certs_check(b.data, b.len, "b.pem", &err), -1);
   cleanup_free char *key = xasprintf("`b.pem`: block 2 (line %zu) is a \"PRIVATE KEY\", not a certificate",
                                      next_line);
   assert_string_equal(err.msg, key);
 
-  assert_int_equal(base_check_certificates("", 0, "empty.pem", &err), -1);
+  assert_int_equal(certs_check("", 0, "empty.pem", &err), -1);
   assert_string_equal(err.msg, "`empty.pem`: no certificates in it");
-  assert_int_equal(base_check_certificates("-----BEGIN CERTIFICATE-----\nAAA\n", 32, "cut.pem", &err), -1);
+  assert_int_equal(certs_check("-----BEGIN CERTIFICATE-----\nAAA\n", 32, "cut.pem", &err), -1);
   assert_string_equal(err.msg, "`cut.pem`: the last PEM block has no END line");
   derror_clear(&err);
   buf_free(&b);
