@@ -58,18 +58,8 @@ fi
 
 # --- the static distill, as static-distill.sh builds it
 step "the static distill"
-STATIC="${DISTILL_STATIC_BUILD:-$BUILD_DIR/static}"
-if [ ! -f "$STATIC/build.ninja" ]; then
-	rm -rf "$STATIC"
-	if ! meson setup "$STATIC" "$SOURCE_DIR" -Dstatic=true >"$WORK/setup.log" 2>&1; then
-		missing=$(grep -o -- '-Dstatic=true: lib[^ ]*\.a is missing.*' "$WORK/setup.log" || true)
-		rm -rf "$STATIC"
-		[ -z "$missing" ] || skip "$missing"
-		fail_step "meson setup -Dstatic=true" "$WORK/setup.log"
-	fi
-fi
-ninja -C "$STATIC" distill >"$WORK/ninja.log" 2>&1 || fail_step "ninja" "$WORK/ninja.log"
-static="$STATIC/distill"
+build_static_distill
+static="$STATIC_DISTILL"
 version=$("$static" --version | sed -n '1s/^distill //p')
 
 # --- the program to package: the example service, compiled here (the

@@ -138,3 +138,24 @@ made() {
 	done
 	printf '%s' "$s"
 }
+
+# The static distill (-Dstatic=true), configured once in
+# $DISTILL_STATIC_BUILD (default $BUILD_DIR/static), where ninja then
+# rebuilds only what changed; skips when a static library is missing (only
+# that: .ci/run installs them all). Sets STATIC_DISTILL; the link's output
+# is in $WORK/ninja.log.
+build_static_distill() {
+	local dir="${DISTILL_STATIC_BUILD:-$BUILD_DIR/static}" missing
+	if [ ! -f "$dir/build.ninja" ]; then
+		rm -rf "$dir"
+		if ! meson setup "$dir" "$SOURCE_DIR" -Dstatic=true >"$WORK/setup.log" 2>&1; then
+			missing=$(grep -o -- '-Dstatic=true: lib[^ ]*\.a is missing.*' "$WORK/setup.log" || true)
+			rm -rf "$dir"
+			[ -z "$missing" ] || skip "$missing"
+			cat "$WORK/setup.log"
+			fail "meson setup -Dstatic=true"
+		fi
+	fi
+	ninja -C "$dir" distill >"$WORK/ninja.log" 2>&1 || { cat "$WORK/ninja.log"; fail "the static distill does not build"; }
+	STATIC_DISTILL="$dir/distill"
+}

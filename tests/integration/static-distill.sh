@@ -11,26 +11,14 @@
 need meson ninja readelf nm strace chroot unshare umoci runc jq
 need_root
 
-STATIC="${DISTILL_STATIC_BUILD:-$BUILD_DIR/static}"
-if [ ! -f "$STATIC/build.ninja" ]; then
-	rm -rf "$STATIC"
-	if ! meson setup "$STATIC" "$SOURCE_DIR" -Dstatic=true >"$WORK/setup.log" 2>&1; then
-		# only a missing .a is a reason to skip; .ci/run installs them all
-		missing=$(grep -o -- '-Dstatic=true: lib[^ ]*\.a is missing.*' "$WORK/setup.log" || true)
-		rm -rf "$STATIC"
-		[ -z "$missing" ] || skip "$missing"
-		cat "$WORK/setup.log"
-		fail "meson setup -Dstatic=true"
-	fi
-fi
-ninja -C "$STATIC" distill >"$WORK/ninja.log" 2>&1 || { cat "$WORK/ninja.log"; fail "the static distill does not build"; }
+build_static_distill
 # glibc's link warnings name the NSS lookups a static binary would need the
 # shared libraries for; no user or group lookup may be among them (a fresh
 # link is the only one that warns)
 if grep -E "Using '(getpw|getgr|initgroups|getgrouplist)" "$WORK/ninja.log"; then
 	fail "the static link uses a user or group lookup of NSS"
 fi
-bin="$STATIC/distill"
+bin="$STATIC_DISTILL"
 
 readelf -lW "$bin" >"$WORK/phdrs" || fail "readelf -l"
 grep -q INTERP "$WORK/phdrs" && fail "the static distill has a PT_INTERP"
