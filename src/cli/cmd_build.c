@@ -413,12 +413,6 @@ build(const struct build_options *o)
     ret = usage_error("%s", err.msg);
   else
     fprintf(stderr, "distill: %s\n", err.msg);
-  /* the docker of Debian 12 (20.10) refuses zstd layers with "invalid tar
-   * header": said once, since the image is fine everywhere else */
-  if (ret == EXIT_OK && o->comp == COMPRESSION_ZSTD)
-    fputs("distill: note: zstd layers load in Docker 23 and later, podman, containerd, skopeo and umoci, "
-          "not in Docker 20.10 (--compression gzip for it)\n",
-          stderr);
   derror_clear(&err);
   build_result_free(&res);
   recipe_free(&r);

@@ -43,4 +43,16 @@ digest=$("${C[@]}" images ls | awk 'NR == 2 {print $3}')
 [ "$digest" = "$(manifest_digest "$WORK/curl.tar")" ] || fail "ctr import digest $digest"
 out=$("${C[@]}" run --rm "$name" "ctr-$$" | head -1)
 [ "$out" = "$(curl --version | head -1)" ] || fail "ctr run: $out"
-echo "PASS: docker load/run and ctr import/run"
+
+# zstd and plain layers too: the README's table of which engine reads what
+# (Debian's docker 20.10.24 and containerd 1.6 read all three).
+for comp in zstd none; do
+	"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" --compression "$comp" -o "$WORK/$comp.tar" -t "distill-test/curl:$comp" -q
+	dk load -q -i "$WORK/$comp.tar" >/dev/null || fail "docker load of $comp layers"
+	out=$(dk run --rm --network none "distill-test/curl:$comp" | head -1)
+	[ "$out" = "$(curl --version | head -1)" ] || fail "docker run of $comp layers: $out"
+	"${C[@]}" images import "$WORK/$comp.tar" >/dev/null || fail "ctr import of $comp layers"
+	out=$("${C[@]}" run --rm "docker.io/distill-test/curl:$comp" "ctr-$comp-$$" | head -1)
+	[ "$out" = "$(curl --version | head -1)" ] || fail "ctr run of $comp layers: $out"
+done
+echo "PASS: docker load/run and ctr import/run, gzip, zstd and plain layers"
