@@ -15,7 +15,11 @@ distill's own image (extracted once) are what every peer packs:
 
 Prints a table of median wall time over the runs, the ratio to distill
 cold, the output size and the peak RSS (of the whole process tree), and
-writes it to bench/results/<name>.md with a PNG bar chart (gnuplot).
+writes it to bench/results/<name>.md with a PNG bar chart (gnuplot). The
+distill runs say where their time went (build --timings): the medians of
+each part are in the results, beside the targets of clang's closure and
+the CPU model they were measured on (its SHA and AVX extensions: the
+hashing costs several times more without SHA-NI).
 
   bench/run.py [--runs N] [--workloads a,b] [--name NAME] [--distill PATH]
 """
@@ -43,10 +47,19 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
 
 
+TARGETS = [  # issue 14, on clang's closure: (what, ratio of, to, at most)
+    ("cold / buildah", "distill cold", "buildah", 0.45),
+    ("warm / cold", "distill warm", "distill cold", 0.08),
+    ("zstd / buildah", "distill zstd", "buildah", 0.25),
+]
+RSS_TARGET_MIB = 64
+
+
 def measure(cmd, env=None, before=None, seconds_from=None):
-    """Wall time and peak RSS (KiB) of one run of cmd and everything it waits
-    for. GNU time reports the RSS: a child forked from this Python process
-    would count Python's own pages until it execs."""
+    """Wall time, peak RSS (KiB) and the parts of distill's --timings of one
+    run of cmd and everything it waits for. GNU time reports the RSS: a
+    child forked from this Python process would count Python's own pages
+    until it execs."""
     if before:
         before()
     if isinstance(cmd, str):
@@ -61,7 +74,11 @@ def measure(cmd, env=None, before=None, seconds_from=None):
         # the command times the part that counts itself (scan-tree: its rules)
         m = re.search(seconds_from, r.stderr)
         wall = float(m.group(1))
-    return wall, int(r.stderr.strip().splitlines()[-1].split()[1])
+    parts = {m.group(1): float(m.group(2)) for m in re.finditer(r"^timing (\S+) +([0-9.]+) s", r.stderr, re.M)}
+    cpu = re.search(r"^timing total .* cpu +([0-9.]+) s", r.stderr, re.M)
+    if cpu:
+        parts["cpu"] = float(cpu.group(1))
+    return wall, int(r.stderr.strip().splitlines()[-1].split()[1]), parts
 
 
 def recipe_for(name, work):
@@ -142,11 +159,11 @@ def run_workload(name, distill, runs, work):
 
     commands = {
         "distill cold": lambda i: ([distill, "build", recipe, "-o", os.path.join(out, "cold.tar"), "--cache",
-                                    fresh_cache(i), "-q"], None),
+                                    fresh_cache(i), "-q", "--timings"], None),
         "distill warm": lambda i: ([distill, "build", recipe, "-o", os.path.join(out, "warm.tar"), "--cache",
-                                    warm_cache, "-q"], touch_app(os.path.join(wdir, "app"))),
+                                    warm_cache, "-q", "--timings"], touch_app(os.path.join(wdir, "app"))),
         "distill zstd": lambda i: ([distill, "build", recipe, "-o", os.path.join(out, "zstd.tar"), "--compression",
-                                    "zstd", "--cache", fresh_cache(i) + "z", "-q"], None),
+                                    "zstd", "--cache", fresh_cache(i) + "z", "-q", "--timings"], None),
         "tar | gzip -n -6": lambda i: (f"tar -C {tree} --sort=name --numeric-owner -cf - . | gzip -n -6 "
                                        f"> {out}/gzip.tar.gz", None),
         "tar | pigz -6": lambda i: (f"tar -C {tree} --sort=name --numeric-owner -cf - . | pigz -6 "
@@ -167,16 +184,18 @@ def run_workload(name, distill, runs, work):
         # what the preparation and the previous peer wrote is on disk before
         # the next one is timed: no tool pays for another's writeback
         os.sync()
-        times, rss = [], []
+        times, rss, parts = [], [], {}
         for i in range(runs):
             cmd, before = commands[peer](i)
             shutil.rmtree(fresh_cache(i), ignore_errors=True)
             shutil.rmtree(fresh_cache(i) + "z", ignore_errors=True)
             os.sync()
-            wall, kib = measure(cmd, env=env, before=before,
-                                seconds_from=r"([0-9.]+) s in the rules" if peer == "credential scan" else None)
+            wall, kib, split = measure(cmd, env=env, before=before,
+                                       seconds_from=r"([0-9.]+) s in the rules" if peer == "credential scan" else None)
             times.append(wall)
             rss.append(kib)
+            for part, seconds in split.items():
+                parts.setdefault(part, []).append(seconds)
         if peer == "credential scan":
             size = 0
         elif peer == "umoci insert":
@@ -184,7 +203,8 @@ def run_workload(name, distill, runs, work):
                        for f in fs)
         else:
             size = os.path.getsize(os.path.join(out, outputs[peer]))
-        rows[peer] = {"median": statistics.median(times), "runs": times, "size": size, "rss": max(rss)}
+        rows[peer] = {"median": statistics.median(times), "runs": times, "size": size, "rss": max(rss),
+                      "parts": {part: statistics.median(v) for part, v in parts.items()}}
         print(f"  {name:8} {peer:18} {rows[peer]['median']:7.3f} s  {size / 1e6:8.2f} MB  {max(rss) / 1024:7.1f} MiB",
               flush=True)
     tree_bytes = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(tree) for f in fs
@@ -192,13 +212,22 @@ def run_workload(name, distill, runs, work):
     return {"rows": rows, "tree_bytes": tree_bytes}
 
 
-def machine():
-    cpu = ""
+def cpu_model():
+    """The CPU's model name and the extensions the hashing and compression
+    use (SHA-NI: sha256 several times faster; AVX2, AVX-512)."""
+    cpu, flags = "", set()
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
+            if line.startswith("model name") and not cpu:
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    have = [name for flag, name in (("sha_ni", "SHA-NI"), ("avx2", "AVX2"), ("avx512f", "AVX-512")) if flag in flags]
+    return f"{cpu or 'unknown CPU'} ({', '.join(have) if have else 'no SHA-NI, no AVX2'})"
+
+
+def machine():
+    cpu = cpu_model()
     versions = {}
     for tool, cmd in [("distill", None), ("buildah", "buildah --version"), ("umoci", "umoci --version"),
                       ("pigz", "pigz --version"), ("gzip", "gzip --version")]:
@@ -210,6 +239,43 @@ def machine():
             "versions": versions}
 
 
+def target_lines(results, cpu):
+    """The targets of issue 14, measured on clang's closure when it ran,
+    beside the CPU model."""
+    if "clang" not in results:
+        return []
+    rows = results["clang"]["rows"]
+    lines = [f"## Targets (clang's closure) on {cpu}", "",
+             "| target | measured | at most | met |", "|---|---:|---:|---|"]
+    for what, a, b, most in TARGETS:
+        ratio = rows[a]["median"] / rows[b]["median"]
+        lines.append(f"| {what} | {ratio:.3f} | {most:.2f} | {'yes' if ratio <= most else 'NO'} |")
+    rss = max(rows[p]["rss"] for p in ("distill cold", "distill warm", "distill zstd")) / 1024
+    lines.append(f"| peak RSS, MiB | {rss:.1f} | {RSS_TARGET_MIB} | {'yes' if rss <= RSS_TARGET_MIB else 'NO'} |")
+    for peer in ("distill cold", "distill zstd"):
+        size, theirs = rows[peer]["size"] / 1e6, rows["buildah"]["size"] / 1e6
+        lines.append(f"| {peer} output, MB (buildah's) | {size:.2f} | {theirs:.2f} | {'yes' if size <= theirs else 'NO'} |")
+    return lines + [""]
+
+
+def split_lines(rows):
+    """Where distill's time went: the median of each part of --timings."""
+    peers = [p for p in ("distill cold", "distill warm", "distill zstd") if rows[p]["parts"]]
+    if not peers:
+        return []
+    parts = []
+    for p in peers:
+        parts += [k for k in rows[p]["parts"] if k not in parts and k not in ("total", "cpu")]
+    lines = ["Where distill's time goes (`build --timings`, median seconds of each thread's time in each part: "
+             "the parts overlap on several threads; zstd compresses on libzstd's own threads, seen only in cpu):", "",
+             "| part | " + " | ".join(p.replace("distill ", "") for p in peers) + " |",
+             "|---|" + "---:|" * len(peers)]
+    for k in parts + ["total", "cpu"]:
+        cells = [f"{rows[p]['parts'][k]:.3f}" if k in rows[p]["parts"] else "" for p in peers]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def write_results(results, info, name, distill_version, runs):
     out_dir = os.path.join(ROOT, "bench", "results")
     os.makedirs(out_dir, exist_ok=True)
@@ -218,14 +284,17 @@ def write_results(results, info, name, distill_version, runs):
              f"{datetime.date.today().isoformat()}; {info['cpus']} CPUs ({info['cpu']}), {info['memory_gib']} GiB, "
              f"Linux {info['kernel']}; median of {runs} run(s) each.", "",
              "Versions: " + "; ".join([distill_version] + list(info["versions"].values())), ""]
+    lines += target_lines(results, info["cpu"])
     for w, r in results.items():
         base = r["rows"]["distill cold"]["median"]
-        lines += [f"## {w} ({r['tree_bytes'] / 1e6:.1f} MB of files)", "",
+        lines += [f"## {w} ({r['tree_bytes'] / 1e6:.1f} MB of files) on {info['cpu']}", "",
                   "| tool | median s | ratio to distill cold | output MB | peak RSS MiB |", "|---|---:|---:|---:|---:|"]
         for peer, row in r["rows"].items():
             lines.append(f"| {peer.replace('|', chr(92) + '|')} | {row['median']:.3f} | {row['median'] / base:.2f} | {row['size'] / 1e6:.2f} | "
                          f"{row['rss'] / 1024:.1f} |")
         lines.append("")
+        lines += split_lines(r["rows"])
+    print("\n".join(target_lines(results, info["cpu"])))
     with open(md, "w") as f:
         f.write("\n".join(lines))
     with open(tsv, "w") as f:
@@ -260,6 +329,7 @@ def main():
         print("bench: run as root (buildah's vfs storage and umoci keep owners)", file=sys.stderr)
         return 77
     distill = os.path.abspath(args.distill)
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs", flush=True)
     version = subprocess.run([distill, "--version"], capture_output=True, text=True, check=True).stdout
     work = tempfile.mkdtemp(prefix="distill-bench.")
     results = {}

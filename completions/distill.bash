@@ -5,7 +5,7 @@
 
 _distill_options() {
 	case "$1" in
-	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom -q --quiet -v --verbose -h --help" ;;
+	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --sync --timings -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
 	check) echo "--json --allow -h --help" ;;
 	inspect | diff) echo "--json -h --help" ;;

@@ -5,6 +5,7 @@
 #include "lib/cache.h"
 #include "lib/error.h"
 #include "lib/path.h"
+#include "lib/timing.h"
 #include "recipe/recipe.h"
 #include "plan/plan.h"
 #include "build/target.h"
@@ -52,7 +53,10 @@ plan_targets(const struct build_request *req, struct target *targets, size_t n, 
 
   for (size_t i = 0; i < n; i++) {
     const struct plan *p = &targets[i].out->plan;
-    if (target_plan(req, n, &targets[i], cache, err) < 0)
+    enum timing_part was = timing_switch(TIMING_PLAN);
+    int r = target_plan(req, n, &targets[i], cache, err);
+    timing_switch(was);
+    if (r < 0)
       return -1;
     for (size_t k = 0; obs->warning && k < p->warnings.n; k++)
       obs->warning(obs->ctx, p->warnings.items[k], false);

@@ -64,6 +64,7 @@ struct build_request {
   unsigned jobs;           /* compression threads; the bytes do not depend on it */
   const char *cache_dir;   /* NULL: the default cache, left out when it cannot be used */
   bool no_cache;
+  bool sync;               /* the archive and SBOMs on the disk before build_image returns */
   struct build_observer observer;
 };
 

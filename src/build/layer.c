@@ -2,7 +2,9 @@
 #include "build/layer.h"
 #include "lib/alloc.h"
 #include "lib/file.h"
+#include "lib/hasher.h"
 #include "lib/path.h"
+#include "lib/timing.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -20,6 +22,8 @@
 struct sink {
   struct digest blob;
   int fd, tee; /* the archive; a copy for the cache, or -1 (-2: failed) */
+  bool durable; /* fd's writeback begins as it is written */
+  struct hasher *hasher;
   uint64_t at, started; /* where the next bytes go in fd; writeback begun up to */
   bool begun;
   struct layer_blob *out;
@@ -32,6 +36,7 @@ struct sink {
 /* Where the tar stream goes: hashed, then compressed. */
 struct tar_out {
   struct digest diff;
+  struct hasher *hasher;
   struct compressor *comp;
   struct derror *err; /* the sink's */
 };
@@ -56,18 +61,23 @@ sink_emit(void *ctx, const void *data, size_t n)
 
   if (!s->begun && sink_start(s) < 0)
     return -1;
-  digest_update(&s->blob, data, n);
+  hasher_update(s->hasher, &s->blob, TIMING_HASH_BLOB, data, n);
+  enum timing_part was = timing_switch(TIMING_WRITE);
+  timing_bytes(TIMING_WRITE, n);
   if (write_all(s->fd, data, n) < 0) {
     int e = errno;
+    timing_switch(was);
     derror_errno(s->err, e, "write layer");
     errno = e;
     return -1;
   }
   s->at += n;
-  write_behind(s->fd, &s->started, s->at);
+  if (s->durable)
+    write_behind(s->fd, &s->started, s->at);
   /* the cache's copy is a bonus: when it cannot be written it is dropped */
   if (s->tee >= 0 && write_all(s->tee, data, n) < 0)
     s->tee = -2;
+  timing_switch(was);
   return 0;
 }
 
@@ -77,6 +87,7 @@ sink_end(void *ctx, bool abandoned)
   struct sink *s = ctx;
   int ret = 0;
 
+  hasher_sync(s->hasher); /* the blob's bytes, all hashed */
   if (abandoned || (!s->begun && sink_start(s) < 0)) {
     digest_abort(&s->blob);
     free(s);
@@ -98,8 +109,11 @@ tar_write(struct archive *a, void *data, const void *buf, size_t n)
 {
   struct tar_out *t = data;
 
-  digest_update(&t->diff, buf, n);
-  if (compressor_write(t->comp, buf, n) < 0) {
+  hasher_update(t->hasher, &t->diff, TIMING_HASH_TAR, buf, n);
+  enum timing_part was = timing_switch(TIMING_HANDOFF);
+  int r = compressor_write(t->comp, buf, n);
+  timing_switch(was);
+  if (r < 0) {
     archive_set_error(a, errno ? errno : EIO, "%s", t->err->msg ? t->err->msg : "compression failed");
     return -1;
   }
@@ -136,7 +150,9 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, cons
   if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
     return derror_errno(err, errno, "open `%s`", e->source);
   while (left > 0) {
+    enum timing_part was = timing_switch(TIMING_READ);
     ssize_t r = read(fd, chunk, left < CHUNK ? left : CHUNK);
+    timing_switch(was);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
@@ -145,7 +161,10 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, cons
       return derror_set(err, "`%s` shrank while the image was being built", e->source);
     if (archive_write_data(a, chunk, (size_t) r) != r)
       return derror_set(err, "write `%s`: %s", e->path, archive_error_string(a));
+    timing_bytes(TIMING_READ, (uint64_t) r);
+    was = timing_switch(TIMING_SCAN);
     scan_chunk(sc, chunk, (size_t) r);
+    timing_switch(was);
     left -= (uint64_t) r;
     if (opt->progress)
       opt->progress(opt->progress_ctx, (uint64_t) r, 0);
@@ -191,7 +210,9 @@ write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_ent
     return copy_file(a, e, sc, opt, err);
   if (archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
     return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
+  enum timing_part was = timing_switch(TIMING_SCAN);
   scan_chunk(sc, e->data, e->size);
+  timing_switch(was);
   return 0;
 }
 
@@ -245,6 +266,7 @@ layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_o
   size_t n = layer_entries(fs, layer, &idx);
   struct digest d;
   struct buf b = { 0 };
+  enum timing_part was = timing_switch(TIMING_KEY);
 
   /* what the bytes depend on besides the entries */
   buf_printf(&b, "distill layer key 1\n%s\n%s\n%d %d\n%lld\n", DISTILL_VERSION, compression_library(opt->comp),
@@ -264,6 +286,7 @@ layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_o
       if (stat(e->source, &st) < 0) {
         buf_free(&b);
         digest_abort(&d);
+        timing_switch(was);
         return -1;
       }
       buf_append(&b, e->source, strlen(e->source) + 1);
@@ -281,6 +304,7 @@ layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_o
   digest_update(&d, b.data, b.len);
   digest_final(&d, out);
   buf_free(&b);
+  timing_switch(was);
   return 0;
 }
 
@@ -301,10 +325,12 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
 {
   struct derror said = DERROR_INIT;
   struct sink *s = xcalloc(1, sizeof *s);
-  struct tar_out t = { .comp = opt->compressor, .err = opt->compressor ? opt->blob_err : &said };
+  struct tar_out t = { .comp = opt->compressor, .err = opt->compressor ? opt->blob_err : &said,
+                       .hasher = opt->hasher };
   struct archive *a = archive_write_new();
   struct archive_entry *ae = archive_entry_new();
   cleanup_free bool *marks = layer_marks(fs, layer, &out->n_entries);
+  enum timing_part was = timing_switch(TIMING_TAR);
   int ret = -1;
 
   if (a == NULL || ae == NULL)
@@ -316,6 +342,8 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     goto out;
   }
   s->fd = fd;
+  s->durable = opt->durable;
+  s->hasher = opt->hasher;
   s->tee = opt->tee_fd > 0 ? opt->tee_fd : -1;
   s->out = out;
   s->begin = opt->begin;
@@ -348,6 +376,7 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     derror_set(err, "%s", archive_error_string(a));
     goto out;
   }
+  hasher_sync(opt->hasher);
   digest_final(&t.diff, out->diff_id);
   if (compressor_end(t.comp) < 0 || (opt->compressor == NULL && compressor_drain(t.comp) < 0)) {
     compress_failed(opt, t.err, err);
@@ -357,10 +386,13 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
 out:
   archive_write_free(a); /* after a failure this still writes the trailer */
   archive_entry_free(ae);
-  if (ret < 0)
+  if (ret < 0) {
+    hasher_sync(opt->hasher); /* nothing left that points at t.diff */
     digest_abort(&t.diff);
+  }
   if (opt->compressor == NULL)
     compressor_free(t.comp); /* ends the stream: abandoned when it failed */
   derror_clear(&said);
+  timing_switch(was);
   return ret;
 }

@@ -33,6 +33,8 @@ struct layer_options {
   void (*written)(void *ctx, const struct rootfs_entry *e, const struct scan *content);
   void *ctx;
   int tee_fd; /* > 0: the blob is also written there (the cache's copy) */
+  bool durable; /* fd is a durable output: its writeback begins as it is written */
+  struct hasher *hasher; /* where the tar and the blob are hashed; NULL: on the caller's thread */
   /* Told of content bytes read and of entries done, as they go; may be NULL. */
   void (*progress)(void *ctx, uint64_t bytes, size_t entries);
   void *progress_ctx;

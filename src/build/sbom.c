@@ -394,7 +394,7 @@ document(const struct sbom_image *r, const struct plan *p, const char *manifest_
 
 int
 sbom_write(const char *path, const struct sbom_image *r, const struct plan *p, const char *manifest_digest,
-           int64_t epoch, struct derror *err)
+           int64_t epoch, bool durable, struct derror *err)
 {
   json_t *doc = document(r, p, manifest_digest, epoch, err);
   struct atomic_file out;
@@ -409,6 +409,7 @@ sbom_write(const char *path, const struct sbom_image *r, const struct plan *p, c
     oom();
   if (atomic_open(&out, path, err) < 0)
     goto done;
+  out.durable = durable;
   if (write_all(out.fd, text, strlen(text)) < 0 || write_all(out.fd, "\n", 1) < 0) {
     derror_errno(err, errno, "write `%s`", path);
     atomic_abort(&out);

@@ -19,8 +19,9 @@ struct sbom_image {
   const char *name, *tag;
 };
 
-/* Write the document to `path` (a temporary file renamed into place). */
+/* Write the document to `path` (a temporary file renamed into place; on
+ * the disk when `durable`). */
 int sbom_write(const char *path, const struct sbom_image *r, const struct plan *p, const char *manifest_digest,
-               int64_t epoch, struct derror *err);
+               int64_t epoch, bool durable, struct derror *err);
 
 #endif

@@ -9,6 +9,8 @@
 #include "lib/digest.h"
 #include "lib/error.h"
 #include "lib/file.h"
+#include "lib/hasher.h"
+#include "lib/timing.h"
 #include "recipe/recipe.h"
 #include "plan/plan.h"
 #include "plan/rootfs.h"
@@ -40,6 +42,7 @@ struct writer {
   struct atomic_file out;
   struct oci_archive arc;
   struct compressor *comp;
+  struct hasher *hasher; /* the layers' sha256, beside the compressor's threads */
   struct progress progress;
 };
 
@@ -147,8 +150,10 @@ put_cached(struct writer *w, const struct plan *p, enum rootfs_layer l, struct r
     return -1;
   }
   int r = oci_archive_blob_begin(pl->arc, err);
+  enum timing_part was = timing_switch(TIMING_CACHE);
   if (r == 0)
-    r = cache_copy(w->cache, hit, w->out.fd, err);
+    r = cache_copy(w->cache, hit, w->out.fd, w->req->sync, err);
+  timing_switch(was);
   if (r == 0 && record_replay(rec, &p->fs, l, hit) < 0)
     r = derror_set(err, "cache: the record of %s does not match the layer", pl->key);
   if (r < 0) {
@@ -182,7 +187,8 @@ put_layer(struct writer *w, const struct plan *p, enum rootfs_layer l, struct re
   struct layer_options lo = {
     .epoch = req->epoch, .comp = req->comp, .jobs = req->jobs, .written = record_entry, .ctx = rec,
     .progress = progress_update, .progress_ctx = &w->progress, .compressor = w->comp,
-    .begin = pending_begin, .done = pending_done, .blob_ctx = pl, .blob_err = err,
+    .begin = pending_begin, .done = pending_done, .blob_ctx = pl, .blob_err = err, .durable = req->sync,
+    .hasher = w->hasher,
   };
   struct cache_hit hit;
   bool keyed = w->cache && layer_key(&p->fs, l, &lo, pl->key) == 0;
@@ -252,6 +258,7 @@ write_layers(struct writer *w, struct target *targets, size_t n, struct build_re
     return -1;
   progress_start(&w->progress, targets, n);
   w->comp = compressor_new(req->comp, req->jobs);
+  w->hasher = req->jobs > 1 ? hasher_new() : NULL;
   if (w->comp == NULL)
     return derror_set(err, "%s: cannot start compression", compression_library(req->comp));
   for (size_t i = 0; i < n; i++)
@@ -307,7 +314,8 @@ write_sboms(const struct build_request *req, const struct target *targets, size_
 
   for (size_t i = 0; res->sbom && i < n; i++) {
     cleanup_free char *path = build_sbom_path(res->sbom, targets[i].img.arch, targets[i].img.variant, n);
-    if (sbom_write(path, &named, &targets[i].out->plan, targets[i].out->manifest_digest, req->epoch, err) < 0)
+    if (sbom_write(path, &named, &targets[i].out->plan, targets[i].out->manifest_digest, req->epoch, req->sync,
+                   err) < 0)
       return -1;
   }
   return 0;
@@ -323,16 +331,23 @@ write_image(const struct build_request *req, struct cache *cache, struct target 
     target_image(req, res, &targets[i]);
   if (atomic_open(&w.out, res->output, err) < 0)
     return -1;
-  if (write_layers(&w, targets, n, res, err) < 0 || write_documents(&w, targets, n, res, err) < 0
-      || write_sboms(req, targets, n, res, err) < 0) {
+  w.out.durable = req->sync;
+  int r = write_layers(&w, targets, n, res, err);
+  enum timing_part was = timing_switch(TIMING_FINISH);
+  if (r == 0)
+    r = write_documents(&w, targets, n, res, err) < 0 || write_sboms(req, targets, n, res, err) < 0 ? -1 : 0;
+  timing_switch(was);
+  if (r < 0) {
     progress_done(&w.progress);
     derror_wrap(err, "write `%s`", res->output);
-    compressor_free(w.comp);
+    compressor_free(w.comp); /* its streams' ends may still hash */
+    hasher_free(w.hasher);
     oci_archive_abort(&w.arc);
     atomic_abort(&w.out);
     return -1;
   }
   int ret = atomic_commit(&w.out, err);
   compressor_free(w.comp);
+  hasher_free(w.hasher);
   return ret;
 }

@@ -32,12 +32,17 @@ static const struct {
 
 /* The signatures are looked for in one pass (Wu and Manber's multi-pattern
  * search, on blocks of two bytes): the window is as long as the shortest
- * signature, and skip[block] says how far the window may move when its last
- * two bytes are `block` (0: a signature may start here, compare). */
+ * signature, and skip[BLOCK(a, b)] says how far the window may move when
+ * its last two bytes are a and b (0: a signature may start here, compare).
+ * Blocks share a slot of a table small enough for the L1 cache, which then
+ * holds the smallest of their skips. */
 #define NSIG (sizeof signatures / sizeof *signatures)
+#define BLOCK(a, b) (((unsigned) (a) << 4 ^ (unsigned) (b)) & 4095u)
 static char needles[NSIG][48]; /* the signatures joined */
+static size_t needle_len[NSIG];
+static unsigned needle_block[NSIG]; /* the block of its bytes window - 2 and window - 1 */
 static size_t window;          /* the shortest signature's length */
-static uint8_t skip[65536];
+static uint8_t skip[4096];
 static pthread_once_t skip_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -48,44 +53,76 @@ build_skip(void)
     int n = snprintf(needles[i], sizeof needles[i], "%s%s", signatures[i].head, signatures[i].tail);
     if (n < 0 || (size_t) n >= sizeof needles[i])
       abort(); /* a signature longer than its buffer: fix the table */
+    needle_len[i] = (size_t) n;
     if ((size_t) n < window)
       window = (size_t) n;
   }
+  for (size_t i = 0; i < NSIG; i++)
+    needle_block[i] = BLOCK((unsigned char) needles[i][window - 2], (unsigned char) needles[i][window - 1]);
   memset(skip, (int) (window - 1), sizeof skip);
   for (size_t i = 0; i < NSIG; i++) {
     const unsigned char *p = (const unsigned char *) needles[i];
     for (size_t q = 2; q <= window; q++) {
-      unsigned block = (unsigned) p[q - 2] << 8 | p[q - 1];
+      unsigned block = BLOCK(p[q - 2], p[q - 1]);
       if (skip[block] > window - q)
         skip[block] = (uint8_t) (window - q);
     }
   }
 }
 
-/* The first signature (in table order, at the first place one starts). */
+/* The signature whose window ends at `end`, or -1. */
+static int
+signature_at(const unsigned char *t, size_t n, size_t end)
+{
+  size_t start = end + 1 - window;
+  unsigned block = BLOCK(t[end - 1], t[end]);
+
+  for (size_t i = 0; i < NSIG; i++)
+    if (needle_block[i] == block && t[start] == (unsigned char) needles[i][0] && needle_len[i] <= n - start
+        && memcmp(t + start, needles[i], needle_len[i]) == 0)
+      return (int) i;
+  return -1;
+}
+
+/* The first signature (in table order, at the first place one starts).
+ * The text is searched as two halves at once, the second's windows
+ * starting where the first's end: each step's table look-up waits for the
+ * one before it, and two independent chains keep the CPU busy.  A match in
+ * the first half is earlier than any in the second. */
 static int
 find_signature(const char *text, size_t n)
 {
   const unsigned char *t = (const unsigned char *) text;
+  int second = -1;
 
   pthread_once(&skip_once, build_skip);
   if (n < window)
     return -1;
-  for (size_t end = window - 1; end < n;) {
-    uint8_t s = skip[(unsigned) t[end - 1] << 8 | t[end]];
-    if (s) {
-      end += s;
-      continue;
+  size_t half = n / 2 > window ? n / 2 : window - 1; /* where the second half's windows end first */
+  size_t e1 = window - 1, e2 = half;
+  bool more2 = e2 < n;
+  while (e1 < half || (more2 && e2 < n)) {
+    if (e1 < half) {
+      uint8_t s1 = skip[BLOCK(t[e1 - 1], t[e1])];
+      if (s1 == 0) {
+        int i = signature_at(t, n, e1);
+        if (i >= 0)
+          return i;
+        s1 = 1;
+      }
+      e1 += s1;
     }
-    size_t start = end + 1 - window;
-    for (size_t i = 0; i < NSIG; i++) {
-      size_t len = strlen(needles[i]);
-      if (len <= n - start && memcmp(text + start, needles[i], len) == 0)
-        return (int) i;
+    if (more2 && e2 < n) {
+      uint8_t s2 = skip[BLOCK(t[e2 - 1], t[e2])];
+      if (s2 == 0) {
+        second = signature_at(t, n, e2);
+        more2 = second < 0;
+        s2 = 1;
+      }
+      e2 += s2;
     }
-    end++;
   }
-  return -1;
+  return second;
 }
 
 /* A PEM private key: "-----BEGIN ...PRIVATE KEY-----" at a line start. */

@@ -4,6 +4,7 @@
 #include "lib/cache_store.h"
 #include "lib/alloc.h"
 #include "lib/compress.h"
+#include "lib/copy.h"
 #include "lib/digest.h"
 #include "lib/error.h"
 #include "lib/file.h"
@@ -11,11 +12,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KEY_MAX (64u << 20)  /* a key's record: a line per entry */
@@ -146,8 +147,70 @@ cache_hit_free(struct cache_hit *hit)
   strv_free(&hit->marks);
 }
 
-#define RECORD_HEAD "distill-cache 3"
+#define RECORD_HEAD "distill-cache 4"
 #define NOTE_HEAD "distill-note 1"
+
+/* "seen DEV INO MTIME CTIME" (as struct cache_seen, the size is the
+ * record's), or "seen -" when the blob's file was not looked at. */
+static bool
+parse_seen(const char *line, struct cache_hit *hit)
+{
+  struct cache_seen *s = &hit->seen;
+  unsigned long long dev, ino;
+  long long msec, csec;
+  int end = 0;
+
+  if (strcmp(line, "seen -") == 0)
+    return true;
+  if (sscanf(line, "seen %llu %llu %lld.%ld %lld.%ld%n", &dev, &ino, &msec, &s->mtime_nsec, &csec, &s->ctime_nsec,
+             &end) != 6 || line[end] != '\0')
+    return false;
+  s->dev = dev;
+  s->ino = ino;
+  s->mtime_sec = msec;
+  s->ctime_sec = csec;
+  hit->has_seen = true;
+  return true;
+}
+
+static void
+seen_of(const struct stat *st, struct cache_seen *s)
+{
+  *s = (struct cache_seen){
+    .dev = (uint64_t) st->st_dev, .ino = (uint64_t) st->st_ino, .size = (uint64_t) st->st_size,
+    .mtime_sec = (int64_t) st->st_mtim.tv_sec, .mtime_nsec = st->st_mtim.tv_nsec,
+    .ctime_sec = (int64_t) st->st_ctim.tv_sec, .ctime_nsec = st->st_ctim.tv_nsec,
+  };
+}
+
+static bool
+seen_same(const struct cache_seen *a, const struct cache_seen *b)
+{
+  return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_sec == b->mtime_sec
+         && a->mtime_nsec == b->mtime_nsec && a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
+}
+
+/* A key's record: what its layer was, and the blob's file as last seen
+ * (NULL: not looked at). */
+static void
+record_put(struct cache *c, const char *key, const struct cache_hit *what, const struct cache_seen *seen)
+{
+  struct buf b = { 0 };
+
+  buf_printf(&b, "digest %s\ndiff_id %s\nsize %llu\ncompression %s\n", what->digest, what->diff_id,
+             (unsigned long long) what->size, compression_name(what->comp));
+  if (seen)
+    buf_printf(&b, "seen %llu %llu %lld.%09ld %lld.%09ld\n", (unsigned long long) seen->dev,
+               (unsigned long long) seen->ino, (long long) seen->mtime_sec, seen->mtime_nsec,
+               (long long) seen->ctime_sec, seen->ctime_nsec);
+  else
+    buf_printf(&b, "seen -\n");
+  buf_printf(&b, "entries %zu\n", what->marks.n);
+  for (size_t i = 0; i < what->marks.n; i++)
+    buf_printf(&b, "%s\n", what->marks.items[i]);
+  cache_record_put(c, key, RECORD_HEAD, b.data, b.len);
+  buf_free(&b);
+}
 
 /* The key's record; anything unexpected is a miss, and the record goes. */
 int
@@ -159,6 +222,7 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
   int ok = 0;
 
   memset(hit, 0, sizeof *hit);
+  snprintf(hit->key, sizeof hit->key, "%s", key);
   if (cache_record_get(c, key, RECORD_HEAD, KEY_MAX, &b) < 0) {
     if (errno != ENOENT && digest_valid(key))
       unlinkat(c->keys, key + 7, 0);
@@ -169,6 +233,7 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
   ok = ok && (line = strtok_r(NULL, "\n", &save)) && sscanf(line, "diff_id %71s", hit->diff_id) == 1;
   ok = ok && (line = strtok_r(NULL, "\n", &save)) && sscanf(line, "size %llu", &size) == 1;
   ok = ok && (line = strtok_r(NULL, "\n", &save)) && sscanf(line, "compression %15s", comp_name) == 1;
+  ok = ok && (line = strtok_r(NULL, "\n", &save)) && parse_seen(line, hit);
   ok = ok && (line = strtok_r(NULL, "\n", &save)) && sscanf(line, "entries %llu", &entries) == 1;
   ok = ok && digest_valid(hit->digest) && digest_valid(hit->diff_id) && strcmp(comp_name, compression_name(comp)) == 0;
   for (unsigned long long i = 0; ok && i < entries; i++) {
@@ -178,6 +243,7 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
   }
   buf_free(&b);
   hit->size = size;
+  hit->seen.size = size; /* the record says it once */
   hit->comp = comp;
   if (ok) {
     cleanup_free char *blob = cache_blob_name(hit->diff_id, comp);
@@ -192,73 +258,21 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
   return 0;
 }
 
-/* A second thread hashes each chunk while the first writes it out. */
-struct hasher {
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  const char *buf; /* to hash; NULL when idle */
-  size_t n;
-  bool stop;
-  struct digest d;
-};
-
-static void *
-hasher_run(void *arg)
-{
-  struct hasher *h = arg;
-
-  pthread_mutex_lock(&h->lock);
-  for (;;) {
-    while (h->buf == NULL && !h->stop)
-      pthread_cond_wait(&h->cond, &h->lock);
-    if (h->buf == NULL)
-      break;
-    pthread_mutex_unlock(&h->lock);
-    digest_update(&h->d, h->buf, h->n);
-    pthread_mutex_lock(&h->lock);
-    h->buf = NULL;
-    pthread_cond_broadcast(&h->cond);
-  }
-  pthread_mutex_unlock(&h->lock);
-  return NULL;
-}
-
-static void
-hasher_give(struct hasher *h, const char *buf, size_t n)
-{
-  pthread_mutex_lock(&h->lock);
-  while (h->buf != NULL)
-    pthread_cond_wait(&h->cond, &h->lock);
-  h->buf = buf;
-  h->n = n;
-  pthread_cond_broadcast(&h->cond);
-  pthread_mutex_unlock(&h->lock);
-}
-
-static void
-hasher_wait(struct hasher *h)
-{
-  pthread_mutex_lock(&h->lock);
-  while (h->buf != NULL)
-    pthread_cond_wait(&h->cond, &h->lock);
-  pthread_mutex_unlock(&h->lock);
-}
-
-#define COPY_CHUNK (1u << 20)
+/* A blob's mtime says when it was last used, to the hour: one used again
+ * within the hour keeps its file as its record saw it. */
+#define USED_AGAIN 3600
 
 int
-cache_copy(struct cache *c, const struct cache_hit *hit, int fd, struct derror *err)
+cache_copy(struct cache *c, const struct cache_hit *hit, int fd, bool durable, struct derror *err)
 {
   cleanup_free char *name = cache_blob_name(hit->diff_id, hit->comp);
   cleanup_free char *path = xasprintf("%s/layers/%s", c->dir, name);
   cleanup_close int in = openat(c->layers, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  cleanup_free char *bufs = xmalloc(2 * (size_t) COPY_CHUNK);
-  struct hasher h = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+  struct cache_seen seen;
+  struct digest d = { 0 };
   char got[DIGEST_STR_LEN];
   struct stat st;
-  pthread_t t;
-  ssize_t n;
-  int ret = 0, which = 0;
+  int r = 1;
 
   if (in < 0)
     return derror_errno(err, errno, "cache: open `%s`", path);
@@ -268,55 +282,32 @@ cache_copy(struct cache *c, const struct cache_hit *hit, int fd, struct derror *
   if (!cache_own_file(&st))
     return derror_set(err, "cache: `%s` is not a regular file of uid %u that only it can write: not used", path,
                       (unsigned) geteuid());
-  off_t base = lseek(fd, 0, SEEK_CUR);
-  uint64_t started = base > 0 ? (uint64_t) base : 0, copied = 0;
-  digest_init(&h.d);
-  bool threaded = pthread_create(&t, NULL, hasher_run, &h) == 0;
-  for (;;) {
-    char *buf = bufs + (size_t) which * COPY_CHUNK;
-    /* the hasher may still read the other buffer, never this one: it was
-     * given this one two rounds ago and has taken the other since */
-    n = read(in, buf, COPY_CHUNK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    if (threaded)
-      hasher_give(&h, buf, (size_t) n);
-    else
-      digest_update(&h.d, buf, (size_t) n);
-    if (write_all(fd, buf, (size_t) n) < 0) {
-      ret = derror_errno(err, errno, "write");
-      err->code = DERROR_OUTPUT;
-      break;
+  seen_of(&st, &seen);
+  bool trusted = hit->has_seen && seen_same(&hit->seen, &seen) && seen.size == hit->size;
+  off_t base = durable ? lseek(fd, 0, SEEK_CUR) : -1;
+  if (trusted)
+    r = copy_kernel(in, fd, hit->size, base, err);
+  if (r == 1)
+    r = copy_buffered(in, fd, base, trusted ? NULL : &d, err);
+  if (r < 0) {
+    if (!derror_is(err, DERROR_OUTPUT))
+      derror_wrap(err, "cache: `%s`", path);
+    return -1;
+  }
+  if (!trusted) {
+    uint64_t size = d.size;
+    digest_final(&d, got);
+    if (size != hit->size || strcmp(got, hit->digest) != 0) {
+      unlinkat(c->layers, name, 0);
+      return derror_set(err, "cache: `%s` is corrupt (%s, %llu bytes; expected %s, %llu bytes): removed", path,
+                        got, (unsigned long long) size, hit->digest, (unsigned long long) hit->size);
     }
-    copied += (uint64_t) n;
-    if (base >= 0)
-      write_behind(fd, &started, (uint64_t) base + copied);
-    which ^= 1; /* hasher_give waits until the hasher is done with it */
   }
-  if (n < 0 && ret == 0)
-    ret = derror_errno(err, errno, "cache: read `%s`", path);
-  if (threaded) {
-    hasher_wait(&h);
-    pthread_mutex_lock(&h.lock);
-    h.stop = true;
-    pthread_cond_broadcast(&h.cond);
-    pthread_mutex_unlock(&h.lock);
-    pthread_join(t, NULL);
+  bool touched = time(NULL) - st.st_mtime >= USED_AGAIN && futimens(in, NULL) == 0 && fstat(in, &st) == 0;
+  if (!trusted || touched) {
+    seen_of(&st, &seen);
+    record_put(c, hit->key, hit, &seen);
   }
-  if (ret < 0) {
-    digest_abort(&h.d);
-    return ret;
-  }
-  uint64_t size = h.d.size;
-  digest_final(&h.d, got);
-  if (size != hit->size || strcmp(got, hit->digest) != 0) {
-    unlinkat(c->layers, name, 0);
-    return derror_set(err, "cache: `%s` is corrupt (%s, %llu bytes; expected %s, %llu bytes): removed", path,
-                      got, (unsigned long long) size, hit->digest, (unsigned long long) hit->size);
-  }
-  futimens(in, NULL); /* recently used */
   return 0;
 }
 
@@ -331,19 +322,20 @@ cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const st
 {
   cleanup_free char *blob = cache_blob_name(what->diff_id, what->comp);
   cleanup_free char *name = tmp_name;
-  struct buf b = { 0 };
+  struct cache_seen seen;
+  struct stat st;
 
-  /* No fsync: a blob cut short by a crash fails its digest when used, and
-   * is rebuilt. Renamed over an existing blob of the same diff_id: the same
-   * bytes. */
+  /* No fsync: a blob cut short by a crash has another size than its record
+   * says, or fails its digest when used, and is rebuilt.  Renamed over an
+   * existing blob of the same diff_id: the same bytes.  The file as it is
+   * now holds the bytes just hashed: its record says so. */
   if (cache_tmp_keep(c->layers, tmp_fd, name, blob) < 0)
     return;
-  buf_printf(&b, "digest %s\ndiff_id %s\nsize %llu\ncompression %s\nentries %zu\n", what->digest, what->diff_id,
-             (unsigned long long) what->size, compression_name(what->comp), what->marks.n);
-  for (size_t i = 0; i < what->marks.n; i++)
-    buf_printf(&b, "%s\n", what->marks.items[i]);
-  cache_record_put(c, key, RECORD_HEAD, b.data, b.len);
-  buf_free(&b);
+  bool looked = fstatat(c->layers, blob, &st, AT_SYMLINK_NOFOLLOW) == 0 && cache_own_file(&st)
+                && (uint64_t) st.st_size == what->size;
+  if (looked)
+    seen_of(&st, &seen);
+  record_put(c, key, what, looked ? &seen : NULL);
   cache_evict(c);
 }
 

@@ -22,8 +22,10 @@
  * Every file is written unnamed (O_TMPFILE) or under a temporary name
  * `.tmp.XXXXXX`, then renamed, so builds running at once share the cache
  * safely; SIGINT, SIGTERM and SIGHUP remove the temporary names first.  A
- * blob is checked against its digest as it is copied out: a corrupt one is
- * removed and never used.  Blobs are used least recently first evicted
+ * blob is checked against its digest as it is copied out, unless its file
+ * is the very one (device, inode, size, mtime, ctime) that its record saw
+ * when the cache wrote it or last checked it: a corrupt one is removed and
+ * never used.  Blobs are used least recently first evicted
  * above DISTILL_CACHE_MAX bytes (default 4 GiB; K, M, G suffixes); eviction
  * removes only the names the cache writes. */
 #ifndef DISTILL_CACHE_H
@@ -45,11 +47,23 @@ struct cache {
   uint64_t max;
 };
 
+/* A blob's file as it was when its bytes were last known to be its digest's
+ * (written by this cache, or hashed as they were copied out): any write to
+ * it changes its ctime, and a copy or a restore is another file. */
+struct cache_seen {
+  uint64_t dev, ino, size;
+  int64_t mtime_sec, ctime_sec;
+  long mtime_nsec, ctime_nsec;
+};
+
 struct cache_hit {
+  char key[DIGEST_STR_LEN]; /* the record's (set by cache_lookup) */
   char digest[DIGEST_STR_LEN];
   char diff_id[DIGEST_STR_LEN];
   uint64_t size;
   enum compression comp;
+  struct cache_seen seen; /* when has_seen */
+  bool has_seen;
   struct strv marks; /* "MARKS WHAT" per entry, in the order the layer writes them */
 };
 
@@ -64,10 +78,13 @@ void cache_close(struct cache *c);
 int cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit);
 void cache_hit_free(struct cache_hit *hit);
 
-/* Copy the hit's blob to `fd`, checking its digest on the way. -1 with
- * `err` set when it is corrupt (it is removed) or cannot be read, or with
- * code DERROR_OUTPUT when writing to `fd` failed. */
-int cache_copy(struct cache *c, const struct cache_hit *hit, int fd, struct derror *err);
+/* Copy the hit's blob to `fd` (durable: its writeback begun as it goes).
+ * Its digest is checked on the way unless its file is still the one its
+ * record saw (then the kernel copies it, without reading it here); once
+ * checked, the record sees the file as it is now.  -1 with `err` set when
+ * it is corrupt (it is removed) or cannot be read, or with code
+ * DERROR_OUTPUT when writing to `fd` failed. */
+int cache_copy(struct cache *c, const struct cache_hit *hit, int fd, bool durable, struct derror *err);
 
 /* A temporary file in the cache for a new blob, or -1; `tmp` names it
  * (NULL: it has no name). */

@@ -12,6 +12,7 @@
  * is compressed and emitted in the caller's thread, into the same bytes. */
 #include "lib/compress.h"
 #include "lib/alloc.h"
+#include "lib/timing.h"
 
 #include <errno.h>
 #include <libdeflate.h>
@@ -74,7 +75,11 @@ slot_of(struct compressor *c, size_t seq)
 static void
 compress_slot(struct compressor *c, struct libdeflate_compressor *lc, struct slot *s)
 {
+  enum timing_part was = timing_switch(TIMING_COMPRESS);
+
   s->out_len = libdeflate_gzip_compress(lc, s->in, s->in_len, s->out, c->out_cap);
+  timing_bytes(TIMING_COMPRESS, s->in_len);
+  timing_switch(was);
 }
 
 static void *
@@ -132,11 +137,13 @@ static struct slot *
 wait_oldest(struct compressor *c)
 {
   struct slot *s = slot_of(c, c->next_emit);
+  enum timing_part was = timing_switch(TIMING_WAIT);
 
   pthread_mutex_lock(&c->lock);
   while (s->state != SLOT_DONE)
     pthread_cond_wait(&c->done, &c->lock);
   pthread_mutex_unlock(&c->lock);
+  timing_switch(was);
   return s;
 }
 

@@ -1,6 +1,7 @@
 #include "lib/file.h"
 #include "lib/alloc.h"
 #include "lib/path.h"
+#include "lib/timing.h"
 #include "lib/tmpguard.h" /* a killed build leaves no temporary output */
 
 #include <errno.h>
@@ -187,10 +188,45 @@ name_tmpfile(struct atomic_file *f)
   return -1;
 }
 
+/* `tmp` renamed to `path` without making the rename wait for the disk:
+ * ext4 (auto_da_alloc) writes a file's data back before a rename of it
+ * over another file returns, which costs as long as the fsync a durable
+ * output has anyway.  The two names are exchanged instead, then the old
+ * file, now under `tmp`, is removed.  A plain rename when there is nothing
+ * to replace or the file system cannot exchange. */
+static int
+replace(const char *tmp, const char *path)
+{
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) < 0)
+    return rename(tmp, path);
+  unlink(tmp);
+  return 0;
+}
+
+/* The directory of `path` to the disk: the names in it. */
+static int
+sync_dir(const char *path)
+{
+  cleanup_free char *dir = path_dirname(path);
+  enum timing_part was = timing_switch(TIMING_SYNC);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+  int e = errno;
+
+  if (fd >= 0)
+    close(fd);
+  timing_switch(was);
+  errno = e;
+  return r;
+}
+
 int
 atomic_commit(struct atomic_file *f, struct derror *err)
 {
-  if (fsync(f->fd) < 0 || (f->tmp == NULL && name_tmpfile(f) < 0)) {
+  enum timing_part was = timing_switch(TIMING_SYNC);
+  int synced = f->durable ? fsync(f->fd) : 0;
+  timing_switch(was);
+  if (synced < 0 || (f->tmp == NULL && name_tmpfile(f) < 0)) {
     derror_errno(err, errno, "write `%s`", f->path);
     atomic_abort(f);
     return -1;
@@ -202,12 +238,22 @@ atomic_commit(struct atomic_file *f, struct derror *err)
     return -1;
   }
   f->fd = -1;
-  if (rename(f->tmp, f->path) < 0) {
+  was = timing_switch(TIMING_RENAME);
+  int renamed = f->durable ? rename(f->tmp, f->path) : replace(f->tmp, f->path);
+  timing_switch(was);
+  if (renamed < 0) {
     derror_errno(err, errno, "rename to `%s`", f->path);
     atomic_abort(f);
     return -1;
   }
   tmpfile_unguard(f->tmp, false);
+  if (f->durable && sync_dir(f->path) < 0) {
+    derror_errno(err, errno, "write `%s`: its directory", f->path);
+    free(f->tmp);
+    free(f->path);
+    f->tmp = f->path = NULL;
+    return -1;
+  }
   free(f->tmp);
   free(f->path);
   f->tmp = f->path = NULL;

@@ -26,16 +26,23 @@ int read_file_flags(const char *path, int flags, size_t max, struct buf *out, st
 /* Write all of `n` bytes, retrying on short writes and EINTR. */
 int write_all(int fd, const void *data, size_t n);
 /* Writeback of a file being written at offsets [*started, written) begun
- * every 8 MiB (sync_file_range), so that its fsync waits less. */
+ * every 8 MiB (sync_file_range), so that its fsync waits less: for durable
+ * outputs only. */
 void write_behind(int fd, uint64_t *started, uint64_t written);
 
 /* Output written to a temporary file beside its destination and renamed
  * into place on commit; on abort (or a crash) the destination is untouched
- * and no temporary file remains. */
+ * and no temporary file remains.  A durable one is also on the disk, its
+ * name too, before commit returns (fsync of the file, then of its
+ * directory); otherwise the kernel writes it back in its own time, as with
+ * any file, and a power cut soon after may lose it (but never leaves a
+ * part of it under the destination's name on file systems that order a
+ * rename over a file after its data, as ext4 and btrfs do). */
 struct atomic_file {
   char *path; /* destination */
   char *tmp;  /* temporary name, while the file has one */
   int fd;
+  bool durable; /* set by the caller before commit */
 };
 int atomic_open(struct atomic_file *f, const char *path, struct derror *err);
 int atomic_commit(struct atomic_file *f, struct derror *err);

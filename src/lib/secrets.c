@@ -53,19 +53,35 @@ secrets_init(struct secrets *s, const char *path)
 }
 
 /* The first two bytes a rule can start with: every other position is
- * passed over by one table look-up (most bytes of a program, and most
- * letters of a text, start no rule).  Built once. */
-static unsigned char pairs[256 * 256];
+ * passed over by two look-ups in tables of 256 (most bytes of a program,
+ * and most letters of a text, start no rule).  first[c] has one bit per
+ * distinct first byte c is; second[c] the bits of the first bytes that c
+ * may follow: a pair may start a rule when they share a bit.  Both fit in
+ * the L1 cache, where one table of every pair would not.  Built once. */
+static uint32_t first[256], second[256];
 static pthread_once_t pairs_once = PTHREAD_ONCE_INIT;
-#define PAIR(w, i) pairs[(w)[i] << 8 | (w)[(i) + 1]]
+#define PAIR(w, i) (first[(w)[i]] & second[(w)[(i) + 1]])
 
 static void
 build_pairs(void)
 {
   const char *const *st = secrets_rule_starts;
+  unsigned char firsts[32];
+  size_t n = 0;
 
-  for (size_t i = 0; st[i]; i++)
-    pairs[(unsigned char) st[i][0] << 8 | (unsigned char) st[i][1]] = 1;
+  for (size_t i = 0; st[i]; i++) {
+    unsigned char a = (unsigned char) st[i][0], b = (unsigned char) st[i][1];
+    size_t k = 0;
+    while (k < n && firsts[k] != a)
+      k++;
+    if (k == n) {
+      if (n == sizeof firsts)
+        abort(); /* more distinct first bytes than bits: widen the tables */
+      firsts[n++] = a;
+    }
+    first[a] = (uint32_t) 1 << k;
+    second[b] |= (uint32_t) 1 << k;
+  }
 }
 
 /* Try every position that has SECRETS_LOOKAHEAD bytes after it (all of

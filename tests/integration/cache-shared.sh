@@ -79,7 +79,9 @@ kv=$(comm -23 <(records "$WORK/pa") <(records "$WORK/pb"))
 ke=$(comm -13 <(records "$WORK/pa") <(records "$WORK/pb"))
 [ "$(echo "$kv" | wc -w)" = 1 ] && [ "$(echo "$ke" | wc -w)" = 1 ] ||
 	fail "cannot tell the application layer's key: victim $kv, other $ke"
-evil_blob=$(sed -n 's/^diff_id sha256:\(.*\)/\1.gzip-5/p' "$WORK/pb/keys/$ke")
+# blobs are named DIFF_ID.gzip-LEVEL, at distill's level
+gzip_level=$(ls "$WORK/pb/layers" | sed -n 's/^[0-9a-f]\{64\}\.gzip-\([0-9]*\)$/\1/p' | head -1)
+evil_blob=$(sed -n "s/^diff_id sha256:\(.*\)/\1.gzip-$gzip_level/p" "$WORK/pb/keys/$ke")
 [ -f "$WORK/pb/layers/$evil_blob" ] || fail "no blob $evil_blob for the other user's record"
 # plant DIR: the other user's record under the victim's key, and its blob
 plant() {
@@ -161,7 +163,7 @@ for f in $strays; do
 	[ -e "$L/$f" ] || fail "eviction removed $f, not a name of the cache's"
 done
 [ ! -e "$L/.tmp.Stale1" ] || fail "a temporary file of a build killed two days ago was kept"
-left=$(find "$L" -regex '.*/[0-9a-f]\{64\}\.gzip-5' -user 0)
+left=$(find "$L" -regex '.*/[0-9a-f]\{64\}\.gzip-[0-9]+' -user 0)
 [ -z "$left" ] || fail "a 1-byte cache kept its blobs: $left"
 
 # 4. A build killed while it writes a big layer leaves no temporary file,

@@ -106,6 +106,46 @@ printf 'name: app\nca-certificates: false\ncontents:\n  directories: [{source: p
 grep -qE ' /usr/lib/x86_64-linux-gnu/libz\.so\.1\.' "$WORK/out" || fail "the plugin's libz is not in the image"
 grep -qE ' /usr/lib/x86_64-linux-gnu/libc\.so\.6$' "$WORK/out" || fail "the plugin's libc is not in the image"
 
+# The output replaces the previous one as a rename would: a symbolic link
+# at its name is replaced, not followed; another hard link to the old file
+# keeps the old bytes; nothing is left beside it. --sync makes it durable
+# (the file and its directory synced), and nothing is synced without it.
+printf 'old\n' >"$WORK/old-target"
+ln -sf old-target "$WORK/link.tar"
+"$DISTILL" build "$WORK/app.yaml" -o "$WORK/link.tar" --source-date-epoch 1700000000
+[ -f "$WORK/link.tar" ] && [ ! -L "$WORK/link.tar" ] || fail "the symbolic link at the output's name was not replaced"
+[ "$(cat "$WORK/old-target")" = old ] || fail "the output was written through a symbolic link"
+cmp -s "$WORK/app.tar" "$WORK/link.tar" || fail "the replacing output differs"
+printf 'old bytes\n' >"$WORK/linked.tar"
+ln "$WORK/linked.tar" "$WORK/other-name"
+"$DISTILL" build "$WORK/app.yaml" -o "$WORK/linked.tar" --source-date-epoch 1700000000
+[ "$(cat "$WORK/other-name")" = "old bytes" ] || fail "the old output's other name changed"
+cmp -s "$WORK/app.tar" "$WORK/linked.tar" || fail "the output over a hard link differs"
+no_leftovers
+if command -v strace >/dev/null; then
+	strace -f -e trace=fsync,fdatasync -o "$WORK/sync.trace" \
+		"$DISTILL" build "$WORK/app.yaml" -o "$WORK/sync.tar" --source-date-epoch 1700000000 --sync
+	[ "$(grep -c '^[0-9]* *fsync(' "$WORK/sync.trace")" -ge 2 ] || fail "--sync: not the file and its directory: $(cat "$WORK/sync.trace")"
+	cmp -s "$WORK/app.tar" "$WORK/sync.tar" || fail "--sync changed the bytes"
+	strace -f -e trace=fsync,fdatasync -o "$WORK/nosync.trace" \
+		"$DISTILL" build "$WORK/app.yaml" -o "$WORK/sync.tar" --source-date-epoch 1700000000
+	! grep -q 'sync(' "$WORK/nosync.trace" || fail "synced without --sync: $(cat "$WORK/nosync.trace")"
+else
+	fail "strace is missing: .ci/run installs it"
+fi
+# --timings: one line per part on stderr, the bytes read, the wall and CPU time
+"$DISTILL" build "$WORK/app.yaml" -o "$WORK/timed.tar" --no-cache --timings 2>"$WORK/timings" >/dev/null
+for part in plan read tar scan sha256-tar sha256-blob write rename total; do
+	grep -qE "^timing $part +[0-9]+\.[0-9]{3} s" "$WORK/timings" || fail "--timings lacks $part: $(cat "$WORK/timings")"
+done
+size=$(stat -c %s "$WORK/ok")
+read_mb=$(awk '$2 == "read" {print $5}' "$WORK/timings")
+awk -v mb="$read_mb" -v b="$size" 'BEGIN { exit !(mb * 1e6 >= b * 0.9 && mb * 1e6 <= b * 1.1 + 1e5) }' ||
+	fail "--timings read $read_mb MB, the program is $size bytes"
+grep -qE '^timing total .* cpu +[0-9.]+ s \(user' "$WORK/timings" || fail "--timings has no CPU time"
+"$DISTILL" build "$WORK/app.yaml" -o "$WORK/timed.tar" --no-cache 2>"$WORK/untimed" >/dev/null
+[ ! -s "$WORK/untimed" ] || fail "timings without --timings: $(cat "$WORK/untimed")"
+
 # -t names the image; stdout is quiet when it is not a terminal
 "$DISTILL" build "$WORK/app.yaml" -o "$WORK/named.tar" -t registry.example:5000/team/app:1.2 >"$WORK/stdout"
 [ ! -s "$WORK/stdout" ] || fail "output on a non-terminal stdout: $(cat "$WORK/stdout")"

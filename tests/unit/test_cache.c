@@ -106,7 +106,7 @@ test_put_lookup_copy(void **state)
   cleanup_free char *out = xasprintf("%s/out", f->dir);
   int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   assert_true(fd >= 0);
-  assert_int_equal(cache_copy(&f->cache, &hit, fd, &err), 0);
+  assert_int_equal(cache_copy(&f->cache, &hit, fd, false, &err), 0);
   close(fd);
   size_t len;
   cleanup_free char *copied = tl_read(out, &len);
@@ -136,7 +136,7 @@ test_corrupt_and_output(void **state)
   assert_int_equal(cache_lookup(&f->cache, key, COMPRESSION_GZIP, &hit), 0);
 
   int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  assert_int_equal(cache_copy(&f->cache, &hit, ro, &err), -1);
+  assert_int_equal(cache_copy(&f->cache, &hit, ro, true, &err), -1);
   assert_true(derror_is(&err, DERROR_OUTPUT));
   derror_clear(&err);
   close(ro);
@@ -144,7 +144,7 @@ test_corrupt_and_output(void **state)
   cleanup_free char *path = blob_path(f, &hit);
   assert_int_equal(tl_sh("printf X | dd of='%s' bs=1 seek=3 conv=notrunc status=none", path), 0);
   int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  assert_int_equal(cache_copy(&f->cache, &hit, fd, &err), -1);
+  assert_int_equal(cache_copy(&f->cache, &hit, fd, false, &err), -1);
   close(fd);
   assert_false(derror_is(&err, DERROR_OUTPUT));
   assert_non_null(strstr(err.msg, "is corrupt"));
@@ -154,6 +154,58 @@ test_corrupt_and_output(void **state)
   cache_hit_free(&hit);
   /* the record whose blob is gone is a miss */
   assert_int_equal(cache_lookup(&f->cache, key, COMPRESSION_GZIP, &hit), -1);
+}
+
+/* A blob is hashed on the way out only when its file is not the one its
+ * record saw: a cache copied elsewhere (another inode) is hashed once,
+ * then trusted there; a blob rewritten in place, at the same size, fails. */
+static void
+test_seen(void **state)
+{
+  struct fixture *f = *state;
+  static const char blob[] = "bytes kept and seen";
+  struct derror err = DERROR_INIT;
+  char key[DIGEST_STR_LEN];
+  struct cache_hit hit;
+  struct stat st;
+
+  key_of("seen", key);
+  put(&f->cache, "seen", blob, sizeof blob);
+  assert_int_equal(cache_lookup(&f->cache, key, COMPRESSION_GZIP, &hit), 0);
+  cleanup_free char *path = blob_path(f, &hit);
+  assert_int_equal(stat(path, &st), 0);
+  /* the record saw the file the cache wrote */
+  assert_true(hit.has_seen);
+  assert_int_equal(hit.seen.ino, st.st_ino);
+  assert_int_equal(hit.seen.size, sizeof blob);
+  cache_hit_free(&hit);
+
+  /* restored elsewhere: the same bytes in another file, hashed and then seen */
+  assert_int_equal(tl_sh("cp '%s' '%s.new' && mv '%s.new' '%s'", path, path, path, path), 0);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(cache_lookup(&f->cache, key, COMPRESSION_GZIP, &hit), 0);
+  assert_true(hit.seen.ino != st.st_ino);
+  cleanup_free char *out = xasprintf("%s/out", f->dir);
+  int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_int_equal(cache_copy(&f->cache, &hit, fd, false, &err), 0);
+  close(fd);
+  cache_hit_free(&hit);
+  assert_int_equal(cache_lookup(&f->cache, key, COMPRESSION_GZIP, &hit), 0);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(hit.seen.ino, st.st_ino);
+  assert_int_equal(hit.seen.ctime_sec, st.st_ctim.tv_sec);
+  assert_int_equal(hit.seen.ctime_nsec, st.st_ctim.tv_nsec);
+
+  /* rewritten in place at the same size, its times put back: the ctime
+   * still moved, so it is hashed, and fails */
+  assert_int_equal(tl_sh("touch -r '%s' '%s.ref' && printf Y | dd of='%s' bs=1 seek=2 conv=notrunc status=none"
+                         " && touch -r '%s.ref' '%s'", path, path, path, path, path), 0);
+  fd = open(out, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  assert_int_equal(cache_copy(&f->cache, &hit, fd, false, &err), -1);
+  close(fd);
+  assert_non_null(strstr(err.msg, "is corrupt"));
+  derror_clear(&err);
+  cache_hit_free(&hit);
 }
 
 /* A record that group or others could have written is not trusted. */
@@ -283,6 +335,7 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_put_lookup_copy, setup, teardown),
     cmocka_unit_test_setup_teardown(test_corrupt_and_output, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_seen, setup, teardown),
     cmocka_unit_test_setup_teardown(test_record_trust, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unsafe, setup, teardown),
     cmocka_unit_test_setup_teardown(test_notes, setup, teardown),

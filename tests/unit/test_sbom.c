@@ -95,7 +95,7 @@ sbom_under(const char *dir, const char *tz, int64_t epoch)
   assert_int_equal(rootfs_finish(&p.fs, &err), 0);
   setenv("TZ", tz, 1);
   tzset();
-  assert_int_equal(sbom_write(path, &r, &p, MANIFEST, epoch, &err), 0);
+  assert_int_equal(sbom_write(path, &r, &p, MANIFEST, epoch, false, &err), 0);
   rootfs_free(&p.fs);
   return tl_read(path, NULL);
 }

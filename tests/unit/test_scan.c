@@ -56,7 +56,11 @@ test_every_signature_anywhere(void **state)
   const size_t n = 300000, pieces[] = { 1, 7, 4096, 65536, 300000 };
 
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-    const size_t ats[] = { 4, 4093, 65530, n - strlen(cases[c].needle) };
+    size_t len = strlen(cases[c].needle);
+    /* the ends, a piece's seam, and across the middle of a piece and of the
+     * whole, where the search splits in two */
+    const size_t ats[] = { 4, 4093, 65530, n - len, 32768 - len, 32768 - len / 2, 32767, 98304 - 3,
+                           n / 2 - len, n / 2 - len + 1, n / 2 - 3, n / 2, n / 2 + 1 };
     for (size_t a = 0; a < sizeof ats / sizeof *ats; a++) {
       cleanup_free char *b = elf_with(cases[c].needle, ats[a], n);
       for (size_t p = 0; p < sizeof pieces / sizeof *pieces; p++) {
@@ -68,6 +72,24 @@ test_every_signature_anywhere(void **state)
         assert_true(s.marks & cases[c].mark);
       }
     }
+  }
+}
+
+/* Two signatures: the one that starts first is the one found, whichever
+ * half of the text it is in. */
+static void
+test_earliest_wins(void **state)
+{
+  const size_t n = 300000;
+  const size_t places[][2] = { { 100000, 200000 }, { 200000, 100000 }, { 10, 20 }, { 149990, 150001 },
+                               { 150001, 149990 } };
+
+  for (size_t k = 0; k < sizeof places / sizeof *places; k++) {
+    cleanup_free char *b = elf_with("BusyBox v1", places[k][0], n);
+    memcpy(b + places[k][1], "ZSH_VERSION", 11);
+    struct scan s = scan_in_pieces(b, n, n);
+    assert_non_null(s.what);
+    assert_string_equal(s.what, places[k][0] < places[k][1] ? "busybox" : "zsh");
   }
 }
 
@@ -112,6 +134,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_every_signature_anywhere),
+    cmocka_unit_test(test_earliest_wins),
     cmocka_unit_test(test_nothing_in_near_misses),
     cmocka_unit_test(test_signatures_only_in_elf),
     cmocka_unit_test(test_private_keys),
