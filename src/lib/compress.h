@@ -16,10 +16,10 @@
 enum compression { COMPRESSION_GZIP, COMPRESSION_ZSTD, COMPRESSION_NONE };
 
 #define COMPRESS_CHUNK (1024 * 1024)
-/* The fastest libdeflate level whose layers are no larger than gzip -6's on
- * every bench workload (README, Speed). */
-#define COMPRESS_GZIP_LEVEL 5
-#define COMPRESS_ZSTD_LEVEL 3
+/* The fastest levels whose layers are no larger than buildah's (Go's
+ * gzip at its default level) on every bench workload (README, Speed). */
+#define COMPRESS_GZIP_LEVEL 2
+#define COMPRESS_ZSTD_LEVEL 2
 #define COMPRESS_ZSTD_JOB (4 << 20)
 
 /* A compressor carries one stream after another (the layers of an image),
