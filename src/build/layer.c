@@ -2,7 +2,7 @@
 #include "build/layer.h"
 #include "lib/alloc.h"
 #include "lib/file.h"
-#include "lib/hasher.h"
+#include "lib/lane.h"
 #include "lib/path.h"
 #include "lib/timing.h"
 
@@ -23,7 +23,7 @@ struct sink {
   struct digest blob;
   int fd, tee; /* the archive; a copy for the cache, or -1 (-2: failed) */
   bool durable; /* fd's writeback begins as it is written */
-  struct hasher *hasher;
+  struct lane *hasher;
   uint64_t at, started; /* where the next bytes go in fd; writeback begun up to */
   bool begun;
   struct layer_blob *out;
@@ -36,7 +36,7 @@ struct sink {
 /* Where the tar stream goes: hashed, then compressed. */
 struct tar_out {
   struct digest diff;
-  struct hasher *hasher;
+  struct lane *hasher;
   struct compressor *comp;
   struct derror *err; /* the sink's */
 };
@@ -61,7 +61,7 @@ sink_emit(void *ctx, const void *data, size_t n)
 
   if (!s->begun && sink_start(s) < 0)
     return -1;
-  hasher_update(s->hasher, &s->blob, TIMING_HASH_BLOB, data, n);
+  lane_put(s->hasher, digest_update_any, &s->blob, TIMING_HASH_BLOB, data, n);
   enum timing_part was = timing_switch(TIMING_WRITE);
   timing_bytes(TIMING_WRITE, n);
   if (write_all(s->fd, data, n) < 0) {
@@ -87,7 +87,7 @@ sink_end(void *ctx, bool abandoned)
   struct sink *s = ctx;
   int ret = 0;
 
-  hasher_sync(s->hasher); /* the blob's bytes, all hashed */
+  lane_sync(s->hasher); /* the blob's bytes, all hashed */
   if (abandoned || (!s->begun && sink_start(s) < 0)) {
     digest_abort(&s->blob);
     free(s);
@@ -109,7 +109,7 @@ tar_write(struct archive *a, void *data, const void *buf, size_t n)
 {
   struct tar_out *t = data;
 
-  hasher_update(t->hasher, &t->diff, TIMING_HASH_TAR, buf, n);
+  lane_put(t->hasher, digest_update_any, &t->diff, TIMING_HASH_TAR, buf, n);
   enum timing_part was = timing_switch(TIMING_HANDOFF);
   int r = compressor_write(t->comp, buf, n);
   timing_switch(was);
@@ -129,9 +129,44 @@ layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer)
   return true;
 }
 
+/* What the content of each entry revealed: its scan runs on the scan
+ * lane (or here, without one), an entry's bytes between scan_open and
+ * scan_close; the results are read once the lane is synced. */
+struct scanning {
+  struct scan sc;        /* the entry being scanned */
+  struct scan *results;  /* by index in the tree */
+};
+
+static void
+scan_open(void *ctx, const void *path, size_t n)
+{
+  struct scanning *x = ctx;
+
+  scan_begin(&x->sc, path);
+}
+
+static void
+scan_bytes(void *ctx, const void *data, size_t n)
+{
+  struct scanning *x = ctx;
+
+  scan_chunk(&x->sc, data, n);
+}
+
+static void
+scan_close(void *ctx, const void *index, size_t n)
+{
+  struct scanning *x = ctx;
+  size_t i;
+
+  memcpy(&i, index, sizeof i);
+  scan_finish(&x->sc);
+  x->results[i] = x->sc;
+}
+
 /* Stream a file's content; its size must still be what was planned. */
 static int
-copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, const struct layer_options *opt,
+copy_file(struct archive *a, const struct rootfs_entry *e, struct scanning *x, const struct layer_options *opt,
           struct derror *err)
 {
   /* O_NONBLOCK: a file replaced by a FIFO since the plan must not hang
@@ -162,9 +197,7 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, cons
     if (archive_write_data(a, chunk, (size_t) r) != r)
       return derror_set(err, "write `%s`: %s", e->path, archive_error_string(a));
     timing_bytes(TIMING_READ, (uint64_t) r);
-    was = timing_switch(TIMING_SCAN);
-    scan_chunk(sc, chunk, (size_t) r);
-    timing_switch(was);
+    lane_put(opt->scan_lane, scan_bytes, x, TIMING_SCAN, chunk, (size_t) r);
     left -= (uint64_t) r;
     if (opt->progress)
       opt->progress(opt->progress_ctx, (uint64_t) r, 0);
@@ -174,7 +207,7 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct scan *sc, cons
 
 static int
 write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_entry *e, const struct layer_options *opt,
-            struct scan *sc, struct derror *err)
+            struct scanning *x, struct derror *err)
 {
   cleanup_free char *name = e->type == ROOTFS_DIR ? xasprintf("%s/", e->path + 1) : xstrdup(e->path + 1);
 
@@ -207,13 +240,42 @@ write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_ent
   if (e->type != ROOTFS_FILE || e->size == 0)
     return 0;
   if (e->source)
-    return copy_file(a, e, sc, opt, err);
+    return copy_file(a, e, x, opt, err);
   if (archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
     return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
-  enum timing_part was = timing_switch(TIMING_SCAN);
-  scan_chunk(sc, e->data, e->size);
-  timing_switch(was);
+  lane_put(opt->scan_lane, scan_bytes, x, TIMING_SCAN, e->data, e->size);
   return 0;
+}
+
+/* The layer's entries into the tar, in order; each is told to
+ * opt->written with what its scan found once the last is written. */
+static int
+write_entries(struct archive *a, const struct rootfs *fs, const bool *marks, const struct layer_options *opt,
+              struct derror *err)
+{
+  struct archive_entry *ae = archive_entry_new();
+  struct scanning x = { .results = xcalloc(fs->n ? fs->n : 1, sizeof *x.results) };
+  int ret = 0;
+
+  if (ae == NULL)
+    oom();
+  for (size_t i = 0; i < fs->n && ret == 0; i++) {
+    if (!marks[i])
+      continue;
+    const char *path = fs->items[i].path;
+    lane_put(opt->scan_lane, scan_open, &x, TIMING_SCAN, path, strlen(path) + 1);
+    ret = write_entry(a, ae, &fs->items[i], opt, &x, err);
+    lane_put(opt->scan_lane, scan_close, &x, TIMING_SCAN, &i, sizeof i);
+    if (ret == 0 && opt->progress)
+      opt->progress(opt->progress_ctx, 0, 1);
+  }
+  lane_sync(opt->scan_lane); /* x is the lane's until here */
+  for (size_t i = 0; ret == 0 && opt->written && i < fs->n; i++)
+    if (marks[i])
+      opt->written(opt->ctx, &fs->items[i], &x.results[i]);
+  free(x.results);
+  archive_entry_free(ae);
+  return ret;
 }
 
 /* The entries a layer holds: its own and every ancestor directory, so each
@@ -326,14 +388,13 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
   struct derror said = DERROR_INIT;
   struct sink *s = xcalloc(1, sizeof *s);
   struct tar_out t = { .comp = opt->compressor, .err = opt->compressor ? opt->blob_err : &said,
-                       .hasher = opt->hasher };
+                       .hasher = opt->hash_lane };
   struct archive *a = archive_write_new();
-  struct archive_entry *ae = archive_entry_new();
   cleanup_free bool *marks = layer_marks(fs, layer, &out->n_entries);
   enum timing_part was = timing_switch(TIMING_TAR);
   int ret = -1;
 
-  if (a == NULL || ae == NULL)
+  if (a == NULL)
     oom();
   out->media_type = compression_media_type(opt->comp);
   if (t.comp == NULL && (t.comp = compressor_new(opt->comp, opt->jobs)) == NULL) {
@@ -343,7 +404,7 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
   }
   s->fd = fd;
   s->durable = opt->durable;
-  s->hasher = opt->hasher;
+  s->hasher = opt->hash_lane;
   s->tee = opt->tee_fd > 0 ? opt->tee_fd : -1;
   s->out = out;
   s->begin = opt->begin;
@@ -358,25 +419,13 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
     derror_set(err, "libarchive: %s", archive_error_string(a));
     goto out;
   }
-  for (size_t i = 0; i < fs->n; i++) {
-    struct scan sc;
-    if (!marks[i])
-      continue;
-    scan_begin(&sc, fs->items[i].path);
-    int w = write_entry(a, ae, &fs->items[i], opt, &sc, err);
-    scan_finish(&sc);
-    if (w < 0)
-      goto out;
-    if (opt->written)
-      opt->written(opt->ctx, &fs->items[i], &sc);
-    if (opt->progress)
-      opt->progress(opt->progress_ctx, 0, 1);
-  }
+  if (write_entries(a, fs, marks, opt, err) < 0)
+    goto out;
   if (archive_write_close(a) != ARCHIVE_OK) {
     derror_set(err, "%s", archive_error_string(a));
     goto out;
   }
-  hasher_sync(opt->hasher);
+  lane_sync(opt->hash_lane);
   digest_final(&t.diff, out->diff_id);
   if (compressor_end(t.comp) < 0 || (opt->compressor == NULL && compressor_drain(t.comp) < 0)) {
     compress_failed(opt, t.err, err);
@@ -385,9 +434,8 @@ layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
   ret = 0;
 out:
   archive_write_free(a); /* after a failure this still writes the trailer */
-  archive_entry_free(ae);
   if (ret < 0) {
-    hasher_sync(opt->hasher); /* nothing left that points at t.diff */
+    lane_sync(opt->hash_lane); /* nothing left that points at t.diff */
     digest_abort(&t.diff);
   }
   if (opt->compressor == NULL)

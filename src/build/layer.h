@@ -28,13 +28,17 @@ struct layer_options {
   int64_t epoch;         /* every entry's mtime */
   enum compression comp;
   unsigned jobs;         /* compression threads; the bytes do not depend on it */
-  /* Told of each entry once written, in order, with what the scan of its
-   * content found (enum scan_mark); may be NULL. */
+  /* Told of each entry, in order, with what the scan of its content found
+   * (enum scan_mark), once the layer's last entry is written; may be NULL. */
   void (*written)(void *ctx, const struct rootfs_entry *e, const struct scan *content);
   void *ctx;
   int tee_fd; /* > 0: the blob is also written there (the cache's copy) */
   bool durable; /* fd is a durable output: its writeback begins as it is written */
-  struct hasher *hasher; /* where the tar and the blob are hashed; NULL: on the caller's thread */
+  /* Where the tar and the blob are hashed, and the files' contents
+   * scanned, each lane on a thread of its own (lane.h); NULL: on the
+   * caller's thread.  `written` is told of a layer's entries once its
+   * last is written. */
+  struct lane *hash_lane, *scan_lane;
   /* Told of content bytes read and of entries done, as they go; may be NULL. */
   void (*progress)(void *ctx, uint64_t bytes, size_t entries);
   void *progress_ctx;

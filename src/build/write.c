@@ -9,7 +9,7 @@
 #include "lib/digest.h"
 #include "lib/error.h"
 #include "lib/file.h"
-#include "lib/hasher.h"
+#include "lib/lane.h"
 #include "lib/timing.h"
 #include "recipe/recipe.h"
 #include "plan/plan.h"
@@ -42,7 +42,7 @@ struct writer {
   struct atomic_file out;
   struct oci_archive arc;
   struct compressor *comp;
-  struct hasher *hasher; /* the layers' sha256, beside the compressor's threads */
+  struct lane *hash_lane, *scan_lane; /* beside the compressor's threads */
   struct progress progress;
 };
 
@@ -188,7 +188,7 @@ put_layer(struct writer *w, const struct plan *p, enum rootfs_layer l, struct re
     .epoch = req->epoch, .comp = req->comp, .jobs = req->jobs, .written = record_entry, .ctx = rec,
     .progress = progress_update, .progress_ctx = &w->progress, .compressor = w->comp,
     .begin = pending_begin, .done = pending_done, .blob_ctx = pl, .blob_err = err, .durable = req->sync,
-    .hasher = w->hasher,
+    .hash_lane = w->hash_lane, .scan_lane = w->scan_lane,
   };
   struct cache_hit hit;
   bool keyed = w->cache && layer_key(&p->fs, l, &lo, pl->key) == 0;
@@ -258,7 +258,8 @@ write_layers(struct writer *w, struct target *targets, size_t n, struct build_re
     return -1;
   progress_start(&w->progress, targets, n);
   w->comp = compressor_new(req->comp, req->jobs);
-  w->hasher = req->jobs > 1 ? hasher_new() : NULL;
+  w->hash_lane = req->jobs > 1 ? lane_new() : NULL;
+  w->scan_lane = req->jobs > 1 ? lane_new() : NULL;
   if (w->comp == NULL)
     return derror_set(err, "%s: cannot start compression", compression_library(req->comp));
   for (size_t i = 0; i < n; i++)
@@ -341,13 +342,15 @@ write_image(const struct build_request *req, struct cache *cache, struct target 
     progress_done(&w.progress);
     derror_wrap(err, "write `%s`", res->output);
     compressor_free(w.comp); /* its streams' ends may still hash */
-    hasher_free(w.hasher);
+    lane_free(w.hash_lane);
+    lane_free(w.scan_lane);
     oci_archive_abort(&w.arc);
     atomic_abort(&w.out);
     return -1;
   }
   int ret = atomic_commit(&w.out, err);
   compressor_free(w.comp);
-  hasher_free(w.hasher);
+  lane_free(w.hash_lane);
+  lane_free(w.scan_lane);
   return ret;
 }

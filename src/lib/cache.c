@@ -284,7 +284,7 @@ cache_copy(struct cache *c, const struct cache_hit *hit, int fd, bool durable, s
                       (unsigned) geteuid());
   seen_of(&st, &seen);
   bool trusted = hit->has_seen && seen_same(&hit->seen, &seen) && seen.size == hit->size;
-  off_t base = durable ? lseek(fd, 0, SEEK_CUR) : -1;
+  off_t at = lseek(fd, 0, SEEK_CUR), base = durable ? at : -1;
   if (trusted)
     r = copy_kernel(in, fd, hit->size, base, err);
   if (r == 1)
@@ -294,6 +294,11 @@ cache_copy(struct cache *c, const struct cache_hit *hit, int fd, bool durable, s
       derror_wrap(err, "cache: `%s`", path);
     return -1;
   }
+  /* trusted, nothing read here: what was copied must still be its size */
+  off_t end = lseek(fd, 0, SEEK_CUR);
+  if (trusted && at >= 0 && end >= 0 && (uint64_t) (end - at) != hit->size)
+    return derror_set(err, "cache: `%s` changed while it was copied (%llu bytes, expected %llu)", path,
+                      (unsigned long long) (end - at), (unsigned long long) hit->size);
   if (!trusted) {
     uint64_t size = d.size;
     digest_final(&d, got);

@@ -17,7 +17,8 @@
 int copy_buffered(int in, int out, off_t out_at, struct digest *d, struct derror *err);
 /* `size` bytes of `in` to `out` by the kernel, never read here; 1 when the
  * kernel cannot copy between these two (another file system, an old
- * kernel) and nothing was copied; -1 with `err` set as above. */
+ * kernel) and nothing was copied; -1 with `err` set as above, also when
+ * `in` ends before `size` bytes. */
 int copy_kernel(int in, int out, uint64_t size, off_t out_at, struct derror *err);
 
 #endif

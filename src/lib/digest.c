@@ -39,6 +39,12 @@ digest_update(struct digest *d, const void *data, size_t n)
 }
 
 void
+digest_update_any(void *d, const void *data, size_t n)
+{
+  digest_update(d, data, n);
+}
+
+void
 digest_final(struct digest *d, char out[DIGEST_STR_LEN])
 {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -17,6 +17,8 @@ struct digest {
 
 void digest_init(struct digest *d);
 void digest_update(struct digest *d, const void *data, size_t n);
+/* The same, `d` a struct digest: the work of a lane (lane.h). */
+void digest_update_any(void *d, const void *data, size_t n);
 /* Finish into "sha256:<hex>" and free the context. */
 void digest_final(struct digest *d, char out[DIGEST_STR_LEN]);
 void digest_abort(struct digest *d);

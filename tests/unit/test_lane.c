@@ -2,7 +2,7 @@
 
 #include "lib/copy.h"
 #include "lib/digest.h"
-#include "lib/hasher.h"
+#include "lib/lane.h"
 #include "lib/timing.h"
 
 #include <sys/stat.h>
@@ -29,7 +29,7 @@ test_interleaved(void **state)
 {
   static const size_t pieces[] = { 0, 1, 511, 4096, 10240, 1 << 20, (1 << 20) + 7, 3 << 20, 65536, 3 };
   enum { N = sizeof pieces / sizeof *pieces };
-  struct hasher *h = hasher_new();
+  struct lane *h = lane_new();
   struct digest d[3];
   unsigned char *data[3];
   size_t len[3] = { 0, 0, 0 };
@@ -48,11 +48,11 @@ test_interleaved(void **state)
       /* the caller's buffer is reused at once: a copy must have been taken */
       cleanup_free unsigned char *piece = xmalloc(n ? n : 1);
       memcpy(piece, data[k] + at[k], n);
-      hasher_update(h, &d[k], TIMING_HASH_TAR, piece, n);
+      lane_put(h, digest_update_any, &d[k], TIMING_HASH_TAR, piece, n);
       memset(piece, 0xa5, n);
       at[k] += n;
     }
-  hasher_sync(h);
+  lane_sync(h);
   for (int k = 0; k < 3; k++) {
     char got[DIGEST_STR_LEN], want[DIGEST_STR_LEN];
     assert_int_equal(d[k].size, len[k]);
@@ -65,11 +65,58 @@ test_interleaved(void **state)
   struct digest again;
   char got[DIGEST_STR_LEN];
   digest_init(&again);
-  hasher_update(h, &again, TIMING_HASH_BLOB, "abc", 3);
-  hasher_sync(h);
+  lane_put(h, digest_update_any, &again, TIMING_HASH_BLOB, "abc", 3);
+  lane_sync(h);
   digest_final(&again, got);
   assert_string_equal(got, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  hasher_free(h);
+  lane_free(h);
+}
+
+/* Calls of several kinds, with and without bytes, many more than a
+ * segment holds: they run in the order they were put. */
+struct log {
+  struct buf b;
+};
+
+static void
+log_bytes(void *ctx, const void *data, size_t n)
+{
+  struct log *l = ctx;
+
+  buf_printf(&l->b, "[%zu:", n);
+  buf_append(&l->b, data, n);
+  buf_printf(&l->b, "]");
+}
+
+static void
+log_mark(void *ctx, const void *data, size_t n)
+{
+  struct log *l = ctx;
+
+  buf_printf(&l->b, "<%zu>", n);
+}
+
+static void
+test_order(void **state)
+{
+  struct lane *l = lane_new();
+  struct log got = { 0 }, want = { 0 };
+
+  assert_non_null(l);
+  for (int i = 0; i < 3000; i++) {
+    char text[32];
+    int n = snprintf(text, sizeof text, "%d", i);
+    lane_put(l, log_mark, &got, TIMING_SCAN, NULL, 0);
+    lane_put(NULL, log_mark, &want, TIMING_SCAN, NULL, 0);
+    lane_put(l, log_bytes, &got, TIMING_SCAN, text, (size_t) n);
+    lane_put(NULL, log_bytes, &want, TIMING_SCAN, text, (size_t) n);
+  }
+  lane_sync(l);
+  assert_int_equal(got.b.len, want.b.len);
+  assert_memory_equal(got.b.data, want.b.data, want.b.len);
+  buf_free(&got.b);
+  buf_free(&want.b);
+  lane_free(l);
 }
 
 /* Without a thread (NULL), the same calls hash on the caller's. */
@@ -80,12 +127,12 @@ test_without_thread(void **state)
   char got[DIGEST_STR_LEN];
 
   digest_init(&d);
-  hasher_update(NULL, &d, TIMING_HASH_TAR, "ab", 2);
-  hasher_update(NULL, &d, TIMING_HASH_TAR, "c", 1);
-  hasher_sync(NULL);
+  lane_put(NULL, digest_update_any, &d, TIMING_HASH_TAR, "ab", 2);
+  lane_put(NULL, digest_update_any, &d, TIMING_HASH_TAR, "c", 1);
+  lane_sync(NULL);
   digest_final(&d, got);
   assert_string_equal(got, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  hasher_free(NULL);
+  lane_free(NULL);
 }
 
 /* A file copied through a buffer (hashed as it goes) and by the kernel:
@@ -176,6 +223,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_interleaved),
+    cmocka_unit_test(test_order),
     cmocka_unit_test(test_without_thread),
     cmocka_unit_test(test_copy),
     cmocka_unit_test(test_timings),
