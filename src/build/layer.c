@@ -133,16 +133,30 @@ layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer)
  * lane (or here, without one), an entry's bytes between scan_open and
  * scan_close; the results are read once the lane is synced. */
 struct scanning {
-  struct scan sc;        /* the entry being scanned */
-  struct scan *results;  /* by index in the tree */
+  struct scan sc;         /* the entry being scanned */
+  struct elf_range *code; /* its machine code, left out of the scan */
+  struct scan *results;   /* by index in the tree */
 };
 
+/* A program or library this large has its machine code left out of the
+ * scan (half of clang's closure); a smaller one is not worth the look at
+ * its section headers. */
+#define CODE_MIN (64 * 1024)
+
 static void
-scan_open(void *ctx, const void *path, size_t n)
+scan_open(void *ctx, const void *entry, size_t n)
 {
   struct scanning *x = ctx;
+  const struct rootfs_entry *e;
+  size_t k = 0;
 
-  scan_begin(&x->sc, path);
+  memcpy(&e, entry, sizeof e);
+  scan_begin(&x->sc, e->path);
+  free(x->code);
+  x->code = NULL;
+  if (e->type == ROOTFS_FILE && e->source && e->size >= CODE_MIN)
+    k = elf_code_ranges(e->source, &x->code);
+  scan_skip(&x->sc, x->code, k);
 }
 
 static void
@@ -162,6 +176,7 @@ scan_close(void *ctx, const void *index, size_t n)
   memcpy(&i, index, sizeof i);
   scan_finish(&x->sc);
   x->results[i] = x->sc;
+  scan_skip(&x->results[i], NULL, 0);
 }
 
 /* Stream a file's content; its size must still be what was planned. */
@@ -262,14 +277,15 @@ write_entries(struct archive *a, const struct rootfs *fs, const bool *marks, con
   for (size_t i = 0; i < fs->n && ret == 0; i++) {
     if (!marks[i])
       continue;
-    const char *path = fs->items[i].path;
-    lane_put(opt->scan_lane, scan_open, &x, TIMING_SCAN, path, strlen(path) + 1);
+    const struct rootfs_entry *e = &fs->items[i];
+    lane_put(opt->scan_lane, scan_open, &x, TIMING_SCAN, &e, sizeof e);
     ret = write_entry(a, ae, &fs->items[i], opt, &x, err);
     lane_put(opt->scan_lane, scan_close, &x, TIMING_SCAN, &i, sizeof i);
     if (ret == 0 && opt->progress)
       opt->progress(opt->progress_ctx, 0, 1);
   }
   lane_sync(opt->scan_lane); /* x is the lane's until here */
+  free(x.code);
   for (size_t i = 0; ret == 0 && opt->written && i < fs->n; i++)
     if (marks[i])
       opt->written(opt->ctx, &fs->items[i], &x.results[i]);

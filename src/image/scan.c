@@ -140,8 +140,9 @@ has_private_key(const char *p, size_t n)
   return false;
 }
 
-void
-scan_chunk(struct scan *s, const void *bytes, size_t n)
+/* Bytes of the file that are scanned. */
+static void
+scan_piece(struct scan *s, const void *bytes, size_t n)
 {
   const char *data = bytes;
 
@@ -179,6 +180,45 @@ scan_chunk(struct scan *s, const void *bytes, size_t n)
     memmove(s->tail, s->tail + s->tail_len - keep, keep);
     memcpy(s->tail + keep, data, n);
     s->tail_len = keep + n;
+  }
+}
+
+void
+scan_skip(struct scan *s, const struct elf_range *ranges, size_t n)
+{
+  s->skip = ranges;
+  s->n_skip = n;
+  s->next_skip = 0;
+}
+
+void
+scan_chunk(struct scan *s, const void *bytes, size_t n)
+{
+  const char *p = bytes;
+
+  while (n > 0) {
+    while (s->next_skip < s->n_skip && s->skip[s->next_skip].at + s->skip[s->next_skip].len <= s->offset)
+      s->next_skip++;
+    const struct elf_range *r = s->next_skip < s->n_skip ? &s->skip[s->next_skip] : NULL;
+    if (r && r->at <= s->offset) {
+      /* in a range left out: a gap, no needle spans it */
+      uint64_t left = r->at + r->len - s->offset;
+      size_t take = left < n ? (size_t) left : n;
+      if (s->offset == r->at) {
+        s->tail_len = 0;
+        if (s->secrets)
+          secrets_gap(s->secrets, r->len);
+      }
+      s->offset += take;
+      p += take;
+      n -= take;
+      continue;
+    }
+    size_t take = r && r->at - s->offset < n ? (size_t) (r->at - s->offset) : n;
+    scan_piece(s, p, take);
+    s->offset += take;
+    p += take;
+    n -= take;
   }
 }
 

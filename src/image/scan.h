@@ -4,8 +4,11 @@
 #ifndef DISTILL_SCAN_H
 #define DISTILL_SCAN_H
 
+#include "plan/elf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum scan_mark {
   IMAGE_MARK_PRIVATE_KEY = 1 << 0, /* a PEM or OpenSSH private key */
@@ -23,6 +26,9 @@ struct scan {
   size_t tail_len;
   struct secrets *secrets; /* the credential rules' state, between scan_begin and scan_finish */
   const char *secret;      /* the first credential rule the content breaks, or NULL */
+  uint64_t offset;         /* of the next byte in the file */
+  const struct elf_range *skip; /* ranges left out (scan_skip), in order */
+  size_t n_skip, next_skip;
 };
 
 void scan_init(struct scan *s);
@@ -31,6 +37,11 @@ void scan_init(struct scan *s);
 void scan_begin(struct scan *s, const char *path);
 void scan_finish(struct scan *s);
 void scan_chunk(struct scan *s, const void *data, size_t n);
+/* Leave these ranges of the file out (sorted, not overlapping; kept by
+ * the caller until the scan ends): an ELF object's machine code
+ * (elf_code_ranges), where no text a signature or a credential rule looks
+ * for is.  Needles are not looked for across a range left out. */
+void scan_skip(struct scan *s, const struct elf_range *ranges, size_t n);
 /* The scan's own name for `what` ("busybox", "dpkg"), or NULL. */
 const char *scan_known(const char *what);
 

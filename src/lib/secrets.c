@@ -135,6 +135,16 @@ secrets_chunk(struct secrets *s, const void *data, size_t n)
 }
 
 void
+secrets_gap(struct secrets *s, uint64_t n)
+{
+  scan_window(s, true);
+  /* one byte before the next position, which rules look back at */
+  s->base += s->len + n - 1;
+  s->window[0] = '\n';
+  s->len = s->next = 1;
+}
+
+void
 secrets_end(struct secrets *s)
 {
   scan_window(s, true);

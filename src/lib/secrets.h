@@ -41,6 +41,10 @@ struct secrets {
 /* `path` is the file's path in the image (its name narrows some rules). */
 void secrets_init(struct secrets *s, const char *path);
 void secrets_chunk(struct secrets *s, const void *data, size_t n);
+/* The next `n` bytes of the file are not scanned: the positions before
+ * them are tried with what came (as at the end of a file), and what comes
+ * after starts afresh, at its offset, as after a line break. */
+void secrets_gap(struct secrets *s, uint64_t n);
 /* The end of the file: the positions still in the window, and the rules
  * that needed the whole file. */
 void secrets_end(struct secrets *s);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -280,6 +281,54 @@ elf_imports_any(const char *host_path, const char *const names[])
     }
   }
   return false;
+}
+
+static int
+range_cmp(const void *a, const void *b)
+{
+  const struct elf_range *x = a, *y = b;
+
+  return x->at < y->at ? -1 : x->at > y->at;
+}
+
+size_t
+elf_code_ranges(const char *host_path, struct elf_range **out)
+{
+  cleanup_close int fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  cleanup_elf Elf *e = NULL;
+  Elf_Scn *scn = NULL;
+  struct stat st;
+  size_t n = 0, cap = 0;
+
+  *out = NULL;
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || elf_version(EV_CURRENT) == EV_NONE
+      || (e = elf_begin(fd, ELF_C_READ_MMAP, NULL)) == NULL || elf_kind(e) != ELF_K_ELF)
+    return 0;
+  uint64_t size = (uint64_t) st.st_size;
+  while ((scn = elf_nextscn(e, scn)) != NULL) {
+    GElf_Shdr sh;
+    if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_EXECINSTR)
+        || sh.sh_size == 0 || sh.sh_offset >= size || sh.sh_size > size - sh.sh_offset)
+      continue;
+    if (n == cap)
+      *out = xreallocarray(*out, cap = cap ? cap * 2 : 8, sizeof **out);
+    (*out)[n++] = (struct elf_range){ sh.sh_offset, sh.sh_size };
+  }
+  if (n == 0)
+    return 0;
+  qsort(*out, n, sizeof **out, range_cmp);
+  size_t k = 0;
+  for (size_t i = 1; i < n; i++) {
+    struct elf_range *last = &(*out)[k];
+    if ((*out)[i].at <= last->at + last->len) {
+      uint64_t end = (*out)[i].at + (*out)[i].len;
+      if (end > last->at + last->len)
+        last->len = end - last->at;
+    } else {
+      (*out)[++k] = (*out)[i];
+    }
+  }
+  return k + 1;
 }
 
 void

@@ -45,6 +45,15 @@ void elf_info_free(struct elf_info *info);
  * section headers are stripped. */
 bool elf_imports_any(const char *host_path, const char *const names[]);
 
+/* A range of bytes of a file. */
+struct elf_range {
+  uint64_t at, len;
+};
+/* The file ranges of the object's machine code: its SHT_PROGBITS sections
+ * with SHF_EXECINSTR, in file order, merged, within the file.  String
+ * constants are never there (compilers put them in .rodata).  0 when it
+ * has none, its section headers are stripped, or it is no ELF object. */
+size_t elf_code_ranges(const char *host_path, struct elf_range **out);
 /* A program that needs no loader: no PT_INTERP and no DT_NEEDED
  * (static, and static-pie which has PT_DYNAMIC but needs nothing). */
 bool elf_is_static(const struct elf_info *info);

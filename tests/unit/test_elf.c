@@ -60,6 +60,62 @@ test_fixtures(void **state)
   tl_rmtree(dir);
 }
 
+/* The machine code of a program gcc built: its executable sections as
+ * readelf lists them, merged, and the text the program prints not among
+ * them; nothing for a file that is no ELF object or has no section
+ * headers left. */
+static void
+test_code_ranges(void **state)
+{
+  char *dir = tl_tmpdir();
+  cleanup_free char *prog = xasprintf("%s/prog", dir), *bare = xasprintf("%s/bare", dir);
+  cleanup_free char *text = xasprintf("%s/text", dir);
+  struct elf_range *r = NULL;
+
+  tl_cc(prog, "#include <stdio.h>\nint main(void) { puts(\"a string in rodata\"); return 0; }\n", "-O2");
+  size_t n = elf_code_ranges(prog, &r);
+  assert_true(n >= 1);
+  /* every SHF_EXECINSTR section of readelf's listing is inside a range */
+  cleanup_free char *listing = xasprintf("%s/sections", dir);
+  assert_int_equal(tl_sh("readelf -SW '%s' | sed -n 's/^ *\\[ *[0-9]*\\] *//p' | awk '$2 == \"PROGBITS\" "
+                         "&& $7 ~ /X/ {print $4, $5}' >'%s'", prog, listing), 0);
+  size_t len;
+  cleanup_free char *sections = tl_read(listing, &len);
+  size_t seen = 0;
+  for (char *line = strtok(sections, "\n"); line; line = strtok(NULL, "\n")) {
+    unsigned long long off, size;
+    assert_int_equal(sscanf(line, "%llx %llx", &off, &size), 2);
+    bool inside = false;
+    for (size_t i = 0; i < n; i++)
+      inside |= r[i].at <= off && off + size <= r[i].at + r[i].len;
+    assert_true(inside);
+    seen++;
+  }
+  assert_true(seen >= 1);
+  /* in order, apart, and the string constant is in none */
+  cleanup_free char *bytes = tl_read(prog, &len);
+  const char *str = memmem(bytes, len, "a string in rodata", 18);
+  assert_non_null(str);
+  uint64_t at = (uint64_t) (str - bytes);
+  for (size_t i = 0; i < n; i++) {
+    assert_false(r[i].at <= at && at < r[i].at + r[i].len);
+    assert_true(r[i].at + r[i].len <= len);
+    if (i)
+      assert_true(r[i - 1].at + r[i - 1].len < r[i].at);
+  }
+  free(r);
+  /* no section headers: e_shoff, e_shnum and e_shstrndx of the ELF64 header zeroed */
+  assert_int_equal(tl_sh("cp '%s' '%s' && dd if=/dev/zero of='%s' bs=1 seek=40 count=8 conv=notrunc status=none && "
+                         "dd if=/dev/zero of='%s' bs=1 seek=60 count=4 conv=notrunc status=none",
+                         prog, bare, bare, bare), 0);
+  assert_int_equal(elf_code_ranges(bare, &r), 0);
+  free(tl_write(dir, "text", "#!/bin/sh\nnot an ELF object\n"));
+  assert_int_equal(elf_code_ranges(text, &r), 0);
+  assert_null(r);
+  assert_int_equal(elf_code_ranges("/nonexistent", &r), 0);
+  tl_rmtree(dir);
+}
+
 static void
 test_not_elf(void **state)
 {
@@ -157,6 +213,7 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dynamic_program),
     cmocka_unit_test(test_fixtures),
+    cmocka_unit_test(test_code_ranges),
     cmocka_unit_test(test_not_elf),
     cmocka_unit_test(test_hostile),
     cmocka_unit_test(test_candidate),

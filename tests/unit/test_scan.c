@@ -93,6 +93,49 @@ test_earliest_wins(void **state)
   }
 }
 
+/* Ranges left out (an ELF object's machine code): what is inside is not
+ * found, nor a needle that starts before one and ends after it; what is
+ * outside is found, with the file's offsets. */
+static void
+test_skip(void **state)
+{
+  const size_t n = 300000;
+  const struct elf_range code[] = { { 1000, 50000 }, { 100000, 20000 } };
+  const size_t pieces[] = { 7, 4096, 300000 };
+
+  for (size_t p = 0; p < sizeof pieces / sizeof *pieces; p++) {
+    /* inside a range */
+    cleanup_free char *b = elf_with("BusyBox v1", 20000, n);
+    struct scan s;
+    scan_begin(&s, "/usr/lib/libx.so");
+    scan_skip(&s, code, 2);
+    for (size_t i = 0; i < n; i += pieces[p])
+      scan_chunk(&s, b + i, n - i < pieces[p] ? n - i : pieces[p]);
+    scan_finish(&s);
+    assert_null(s.what);
+    /* across the end of one: "Busy" in it, "Box v1" after it */
+    cleanup_free char *c = elf_with("BusyBox v1", 51000 - 4, n);
+    scan_begin(&s, "/usr/lib/libx.so");
+    scan_skip(&s, code, 2);
+    for (size_t i = 0; i < n; i += pieces[p])
+      scan_chunk(&s, c + i, n - i < pieces[p] ? n - i : pieces[p]);
+    scan_finish(&s);
+    assert_null(s.what);
+    /* between and after the ranges: found */
+    const size_t outside[] = { 60000, 120000, n - 20 };
+    for (size_t k = 0; k < 3; k++) {
+      cleanup_free char *d = elf_with("GNU bash, version 5", outside[k], n);
+      scan_begin(&s, "/usr/lib/libx.so");
+      scan_skip(&s, code, 2);
+      for (size_t i = 0; i < n; i += pieces[p])
+        scan_chunk(&s, d + i, n - i < pieces[p] ? n - i : pieces[p]);
+      scan_finish(&s);
+      assert_non_null(s.what);
+      assert_string_equal(s.what, "bash");
+    }
+  }
+}
+
 static void
 test_nothing_in_near_misses(void **state)
 {
@@ -135,6 +178,7 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_every_signature_anywhere),
     cmocka_unit_test(test_earliest_wins),
+    cmocka_unit_test(test_skip),
     cmocka_unit_test(test_nothing_in_near_misses),
     cmocka_unit_test(test_signatures_only_in_elf),
     cmocka_unit_test(test_private_keys),

@@ -113,6 +113,43 @@ test_tokens(void **state)
   expect("jwt", "/etc/app/app.yaml", buf, true);
 }
 
+/* Bytes left out (secrets_gap): a token inside them is not seen, one
+ * after them is, at its offset in the file; the first byte after a gap
+ * starts a word. */
+static void
+test_gap(void **state)
+{
+  struct secrets *s = xmalloc(sizeof *s);
+
+  cleanup_free char *id = filler(16, UPPER32, 3);
+  char key[64];
+
+  snprintf(key, sizeof key, "AKIA%s\n", id);
+  /* the same token whole: found */
+  secrets_init(s, "/usr/lib/libx.so");
+  secrets_chunk(s, key, strlen(key));
+  secrets_end(s);
+  assert_int_equal(s->n_findings, 1);
+  /* split by a gap: not a token */
+  secrets_init(s, "/usr/lib/libx.so");
+  secrets_chunk(s, "prefix ", 7);
+  secrets_chunk(s, key, 8);
+  secrets_gap(s, 1000);
+  secrets_chunk(s, key + 8, strlen(key) - 8);
+  secrets_end(s);
+  assert_int_equal(s->n_findings, 0);
+
+  secrets_init(s, "/usr/lib/libx.so");
+  secrets_chunk(s, "0123456789", 10);
+  secrets_gap(s, 5000);
+  secrets_chunk(s, key, strlen(key));
+  secrets_end(s);
+  assert_int_equal(s->n_findings, 1);
+  assert_string_equal(s->findings[0].rule, "aws-access-key-id");
+  assert_int_equal(s->findings[0].offset, 10 + 5000);
+  free(s);
+}
+
 static void
 test_near_misses(void **state)
 {
@@ -178,6 +215,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tokens),
+    cmocka_unit_test(test_gap),
     cmocka_unit_test(test_near_misses),
     cmocka_unit_test(test_values),
     cmocka_unit_test(test_rules_listed),
