@@ -13,7 +13,9 @@ distill's own image (extracted once) are what every peer packs:
   buildah           from scratch, copy the tree, commit to oci-archive with compression
   umoci insert      the tree inserted as a new layer of an empty image
 
-Prints a table of median wall time over the runs, the ratio to distill
+The runs go round by round, each peer once a round, so that a slow spell
+of a shared machine falls on every peer alike. Prints a table of median
+wall time over the runs, the ratio to distill
 cold, the output size and the peak RSS (of the whole process tree), and
 writes it to bench/results/<name>.md with a PNG bar chart (gnuplot). The
 distill runs say where their time went (build --timings): the medians of
@@ -180,22 +182,25 @@ def run_workload(name, distill, runs, work):
     outputs = {"distill cold": "cold.tar", "distill warm": "warm.tar", "distill zstd": "zstd.tar",
                "tar | gzip -n -6": "gzip.tar.gz", "tar | pigz -6": "pigz.tar.gz", "buildah": "buildah.tar"}
     rows = {}
-    for peer in PEERS:
-        # what the preparation and the previous peer wrote is on disk before
-        # the next one is timed: no tool pays for another's writeback
-        os.sync()
-        times, rss, parts = [], [], {}
-        for i in range(runs):
+    samples = {peer: {"times": [], "rss": [], "parts": {}} for peer in PEERS}
+    # Round by round, each peer once a round: a slow spell of this shared
+    # machine falls on every peer alike, not on one peer's runs.
+    for i in range(runs):
+        for peer in PEERS:
             cmd, before = commands[peer](i)
             shutil.rmtree(fresh_cache(i), ignore_errors=True)
             shutil.rmtree(fresh_cache(i) + "z", ignore_errors=True)
+            # what the preparation and the previous run wrote is on disk
+            # before the next is timed: no tool pays for another's writeback
             os.sync()
             wall, kib, split = measure(cmd, env=env, before=before,
                                        seconds_from=r"([0-9.]+) s in the rules" if peer == "credential scan" else None)
-            times.append(wall)
-            rss.append(kib)
+            samples[peer]["times"].append(wall)
+            samples[peer]["rss"].append(kib)
             for part, seconds in split.items():
-                parts.setdefault(part, []).append(seconds)
+                samples[peer]["parts"].setdefault(part, []).append(seconds)
+    for peer in PEERS:
+        times, rss, parts = samples[peer]["times"], samples[peer]["rss"], samples[peer]["parts"]
         if peer == "credential scan":
             size = 0
         elif peer == "umoci insert":
