@@ -93,6 +93,20 @@ test_earliest_wins(void **state)
   }
 }
 
+/* A library's scan in pieces of `piece` bytes, with `code` left out. */
+static struct scan
+scan_skipping(const char *b, size_t n, size_t piece, const struct elf_range *code, size_t n_code)
+{
+  struct scan s;
+
+  scan_begin(&s, "/usr/lib/libx.so");
+  scan_skip(&s, code, n_code);
+  for (size_t i = 0; i < n; i += piece)
+    scan_chunk(&s, b + i, n - i < piece ? n - i : piece);
+  scan_finish(&s);
+  return s;
+}
+
 /* Ranges left out (an ELF object's machine code): what is inside is not
  * found, nor a needle that starts before one and ends after it; what is
  * outside is found, with the file's offsets. */
@@ -104,32 +118,16 @@ test_skip(void **state)
   const size_t pieces[] = { 7, 4096, 300000 };
 
   for (size_t p = 0; p < sizeof pieces / sizeof *pieces; p++) {
-    /* inside a range */
-    cleanup_free char *b = elf_with("BusyBox v1", 20000, n);
-    struct scan s;
-    scan_begin(&s, "/usr/lib/libx.so");
-    scan_skip(&s, code, 2);
-    for (size_t i = 0; i < n; i += pieces[p])
-      scan_chunk(&s, b + i, n - i < pieces[p] ? n - i : pieces[p]);
-    scan_finish(&s);
-    assert_null(s.what);
-    /* across the end of one: "Busy" in it, "Box v1" after it */
-    cleanup_free char *c = elf_with("BusyBox v1", 51000 - 4, n);
-    scan_begin(&s, "/usr/lib/libx.so");
-    scan_skip(&s, code, 2);
-    for (size_t i = 0; i < n; i += pieces[p])
-      scan_chunk(&s, c + i, n - i < pieces[p] ? n - i : pieces[p]);
-    scan_finish(&s);
-    assert_null(s.what);
+    /* inside a range; across the end of one ("Busy" in it, "Box v1" after) */
+    cleanup_free char *inside = elf_with("BusyBox v1", 20000, n), *across = elf_with("BusyBox v1", 51000 - 4, n);
+    assert_null(scan_skipping(inside, n, pieces[p], code, 2).what);
+    assert_null(scan_skipping(across, n, pieces[p], code, 2).what);
+    assert_non_null(scan_skipping(inside, n, pieces[p], NULL, 0).what);
     /* between and after the ranges: found */
     const size_t outside[] = { 60000, 120000, n - 20 };
     for (size_t k = 0; k < 3; k++) {
       cleanup_free char *d = elf_with("GNU bash, version 5", outside[k], n);
-      scan_begin(&s, "/usr/lib/libx.so");
-      scan_skip(&s, code, 2);
-      for (size_t i = 0; i < n; i += pieces[p])
-        scan_chunk(&s, d + i, n - i < pieces[p] ? n - i : pieces[p]);
-      scan_finish(&s);
+      struct scan s = scan_skipping(d, n, pieces[p], code, 2);
       assert_non_null(s.what);
       assert_string_equal(s.what, "bash");
     }
