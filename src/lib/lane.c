@@ -132,7 +132,8 @@ lane_put(struct lane *l, lane_fn fn, void *ctx, enum timing_part part, const voi
     }
     size_t take = SEGMENT - s->len < n ? SEGMENT - s->len : n;
     struct call *last = s->n_calls ? &s->calls[s->n_calls - 1] : NULL;
-    memcpy(s->data + s->len, p, take);
+    if (take)
+      memcpy(s->data + s->len, p, take); /* a call without bytes may come with none */
     if (last && last->fn == fn && last->ctx == ctx && last->part == part && last->at + last->n == s->len && take)
       last->n += take; /* the same work on the next bytes: one call */
     else

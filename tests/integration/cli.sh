@@ -123,11 +123,13 @@ ln "$WORK/linked.tar" "$WORK/other-name"
 cmp -s "$WORK/app.tar" "$WORK/linked.tar" || fail "the output over a hard link differs"
 no_leftovers
 if command -v strace >/dev/null; then
-	strace -f -e trace=fsync,fdatasync -o "$WORK/sync.trace" \
+	# LeakSanitizer cannot run under ptrace: an ASan build is traced without it
+	traced="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+	ASAN_OPTIONS="$traced" strace -f -e trace=fsync,fdatasync -o "$WORK/sync.trace" \
 		"$DISTILL" build "$WORK/app.yaml" -o "$WORK/sync.tar" --source-date-epoch 1700000000 --sync
 	[ "$(grep -c '^[0-9]* *fsync(' "$WORK/sync.trace")" -ge 2 ] || fail "--sync: not the file and its directory: $(cat "$WORK/sync.trace")"
 	cmp -s "$WORK/app.tar" "$WORK/sync.tar" || fail "--sync changed the bytes"
-	strace -f -e trace=fsync,fdatasync -o "$WORK/nosync.trace" \
+	ASAN_OPTIONS="$traced" strace -f -e trace=fsync,fdatasync -o "$WORK/nosync.trace" \
 		"$DISTILL" build "$WORK/app.yaml" -o "$WORK/sync.tar" --source-date-epoch 1700000000
 	! grep -q 'sync(' "$WORK/nosync.trace" || fail "synced without --sync: $(cat "$WORK/nosync.trace")"
 else
