@@ -24,8 +24,11 @@ struct lane;
 struct lane *lane_new(void);
 /* fn(ctx, a copy of the `n` bytes of `data`, n) on the lane's thread,
  * after everything put before (n may be 0: a call without bytes, in its
- * place in the order).  `part` is what the lane's time in fn is charged
- * to.  Whatever fn touches through ctx is the lane's until lane_sync(). */
+ * place in the order).  Puts of the same fn, ctx and part in a row may
+ * be joined into one call on all their bytes: fn must treat its bytes as
+ * a stream (fn on "ab" the same as fn on "a", then on "b").  `part` is
+ * what the lane's time in fn is charged to.  Whatever fn touches through
+ * ctx is the lane's until lane_sync(). */
 void lane_put(struct lane *l, lane_fn fn, void *ctx, enum timing_part part, const void *data, size_t n);
 /* Every call put so far has returned. */
 void lane_sync(struct lane *l);
