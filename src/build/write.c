@@ -341,16 +341,13 @@ write_image(const struct build_request *req, struct cache *cache, struct target 
   if (r < 0) {
     progress_done(&w.progress);
     derror_wrap(err, "write `%s`", res->output);
-    compressor_free(w.comp); /* its streams' ends may still hash */
-    lane_free(w.hash_lane);
-    lane_free(w.scan_lane);
     oci_archive_abort(&w.arc);
     atomic_abort(&w.out);
-    return -1;
+  } else {
+    r = atomic_commit(&w.out, err);
   }
-  int ret = atomic_commit(&w.out, err);
-  compressor_free(w.comp);
+  compressor_free(w.comp); /* before the lanes: its streams' ends may still hash */
   lane_free(w.hash_lane);
   lane_free(w.scan_lane);
-  return ret;
+  return r;
 }
