@@ -374,6 +374,11 @@ oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n,
       || member(a, "repositories", repositories, strlen(repositories), err) < 0
       || put(a, end, sizeof end, "the end of the archive", err) < 0)
     goto out;
+  /* the file may be one written over, longer than this archive */
+  if (ftruncate(a->fd, a->off) < 0) {
+    derror_errno(err, errno, "the end of the archive");
+    goto out;
+  }
   ret = 0;
 out:
   free(sizes);

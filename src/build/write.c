@@ -330,7 +330,7 @@ write_image(const struct build_request *req, struct cache *cache, struct target 
 
   for (size_t i = 0; i < n; i++)
     target_image(req, res, &targets[i]);
-  if (atomic_open(&w.out, res->output, err) < 0)
+  if (cache_output_open(cache, res->output, &w.out, err) < 0)
     return -1;
   w.out.durable = req->sync;
   int r = write_layers(&w, targets, n, res, err);

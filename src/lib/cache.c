@@ -138,7 +138,8 @@ cache_close(struct cache *c)
     close(c->keys);
   c->fd = c->layers = c->keys = -1;
   free(c->dir);
-  c->dir = NULL;
+  free(c->spare_slot);
+  c->dir = c->spare_slot = NULL;
 }
 
 void

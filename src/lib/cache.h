@@ -2,6 +2,8 @@
  * rebuild that changes only the application recompresses only its layer.
  *
  *   DIR/layers/<diff_id hex>.<compression>-<level>   a blob
+ *   DIR/layers/spare-<major>.<minor>-<ino>           an output replaced in
+ *       that directory, to be written over by the next (cache_spare.c)
  *   DIR/keys/<key hex>                               what a layer key gave:
  *       its key, its blob's digest, size, diff_id and media type, and the
  *       scan marks of each entry (for the build's self-check); or a note:
@@ -45,6 +47,9 @@ struct cache {
   char *dir;            /* as named, for messages; NULL when not open */
   int fd, layers, keys; /* DIR and its two, checked as above */
   uint64_t max;
+  char *spare_slot; /* the output's spare (cache_spare.c), or NULL */
+  bool spare_taken; /* the output is written over it */
+  bool evicted;     /* cache_evict() ran since the open */
 };
 
 /* A blob's file as it was when its bytes were last known to be its digest's
@@ -95,6 +100,13 @@ int cache_begin(struct cache *c, char **tmp);
 void cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const struct cache_hit *what);
 /* Drop a blob begun with cache_begin. */
 void cache_discard(int tmp_fd, char *tmp_name);
+
+/* Open the output `path` as atomic_open() does, but over the spare of its
+ * directory when the cache has one (the output a build there replaced);
+ * the file that the commit replaces becomes the next spare (see
+ * cache_spare.c).  A NULL or unopened `c`: atomic_open(). */
+struct atomic_file;
+int cache_output_open(struct cache *c, const char *path, struct atomic_file *f, struct derror *err);
 
 /* A small record under a key of the caller's: 0 and `out` filled when it is
  * there, -1 when not. Put ignores failures. */

@@ -58,6 +58,25 @@ is_tmp_name(const char *s)
   return strncmp(s, TMP_PREFIX, p) == 0 && strspn(s + p, alnum) == TMP_RANDOM && s[p + TMP_RANDOM] == '\0';
 }
 
+bool
+cache_is_spare_name(const char *s)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t n;
+
+  if (strncmp(s, "spare-", 6) != 0)
+    return false;
+  s += 6;
+  if ((n = strspn(s, hex)) == 0 || s[n] != '.')
+    return false;
+  s += n + 1;
+  if ((n = strspn(s, hex)) == 0 || s[n] != '-')
+    return false;
+  s += n + 1;
+  n = strspn(s, hex);
+  return n > 0 && s[n] == '\0';
+}
+
 /* A file the cache may trust: one only this user could have written. */
 bool
 cache_own_file(const struct stat *st)
@@ -110,6 +129,15 @@ random_name(char name[sizeof TMP_PREFIX + TMP_RANDOM])
   for (size_t i = 0; i < TMP_RANDOM; i++)
     name[strlen(TMP_PREFIX) + i] = alnum[r[i] % (sizeof alnum - 1)];
   name[strlen(TMP_PREFIX) + TMP_RANDOM] = '\0';
+}
+
+char *
+cache_tmp_name(void)
+{
+  char n[sizeof TMP_PREFIX + TMP_RANDOM];
+
+  random_name(n);
+  return xstrdup(n);
 }
 
 /* A new temporary file in `dir`: unnamed (`*name` NULL) where the file
@@ -289,9 +317,9 @@ sweep_stale(int dir, time_t now)
   closedir(d);
 }
 
-/* Least recently used blobs go until the rest fit under the bound.  Only
- * the names the cache writes, this user's regular files, are counted or
- * removed: anything else in the directory is left as it is. */
+/* Least recently used blobs and spares go until the rest fit under the
+ * bound.  Only the names the cache writes, this user's regular files, are
+ * counted or removed: anything else in the directory is left as it is. */
 void
 cache_evict(struct cache *c)
 {
@@ -301,12 +329,15 @@ cache_evict(struct cache *c)
   uint64_t total = 0;
   struct dirent *de;
 
+  c->evicted = true;
   if (d == NULL)
     return;
   while ((de = readdir(d)) != NULL) {
     struct stat st;
-    if (!is_blob_name(de->d_name) || fstatat(c->layers, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
-        || !cache_own_file(&st))
+    bool spare = cache_is_spare_name(de->d_name);
+    /* a spare keeps its output's mode, which may let its group write */
+    if (!(spare || is_blob_name(de->d_name)) || fstatat(c->layers, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+        || !(spare ? S_ISREG(st.st_mode) && st.st_uid == geteuid() : cache_own_file(&st)))
       continue;
     if (n == cap)
       all = xreallocarray(all, cap = cap ? cap * 2 : 64, sizeof *all);

@@ -16,6 +16,8 @@ char *cache_blob_name(const char *diff_id, enum compression comp);
 /* A file the cache may trust: one only this user could have written. */
 bool cache_own_file(const struct stat *st);
 
+/* A fresh temporary name, as cache_tmp_open() gives (swept when stale). */
+char *cache_tmp_name(void);
 /* A new temporary file in `dir`, or -1: unnamed (`*name` NULL) where the
  * file system allows, else under a fresh name guarded against signals. */
 int cache_tmp_open(int dir, char **name);
@@ -30,7 +32,10 @@ void cache_record_put(struct cache *c, const char *key, const char *head, const 
  * absent (errno ENOENT) or not to be trusted. */
 int cache_record_get(struct cache *c, const char *key, const char *head, size_t max, struct buf *out);
 
-/* Least recently used blobs removed until the rest fit under the bound,
+/* A spare's name in layers/ (cache_spare.c): spare-MAJOR.MINOR-INO. */
+bool cache_is_spare_name(const char *s);
+
+/* Least recently used blobs (and spares) removed until the rest fit under the bound,
  * and temporary files of killed builds swept. */
 void cache_evict(struct cache *c);
 

@@ -139,6 +139,7 @@ atomic_open(struct atomic_file *f, const char *path, struct derror *err)
 
   memset(f, 0, sizeof *f);
   f->fd = -1;
+  f->dir = AT_FDCWD;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return derror_set(err, "output `%s` is a directory", path);
   cleanup_free char *dir = path_dirname(path);
@@ -164,6 +165,16 @@ atomic_open(struct atomic_file *f, const char *path, struct derror *err)
   }
   f->path = xstrdup(path);
   return 0;
+}
+
+void
+atomic_adopt(struct atomic_file *f, const char *path, int dir, char *tmp, int fd)
+{
+  memset(f, 0, sizeof *f);
+  f->path = xstrdup(path);
+  f->dir = dir;
+  f->tmp = tmp;
+  f->fd = fd;
 }
 
 /* Give an unnamed O_TMPFILE inode a temporary name beside the output. */
@@ -192,14 +203,18 @@ name_tmpfile(struct atomic_file *f)
  * ext4 (auto_da_alloc) writes a file's data back before a rename of it
  * over another file returns, which costs as long as the fsync a durable
  * output has anyway.  The two names are exchanged instead, then the old
- * file, now under `tmp`, is removed.  A plain rename when there is nothing
- * to replace or the file system cannot exchange. */
+ * file, now under `tmp`, is removed or handed to `replaced`.  A plain
+ * rename when there is nothing to replace or the file system cannot
+ * exchange. */
 static int
-replace(const char *tmp, const char *path)
+replace(struct atomic_file *f)
 {
-  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) < 0)
-    return rename(tmp, path);
-  unlink(tmp);
+  if (renameat2(f->dir, f->tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) < 0)
+    return renameat(f->dir, f->tmp, AT_FDCWD, f->path);
+  if (f->replaced)
+    f->replaced(f->replaced_ctx, f->dir, f->tmp);
+  else
+    unlinkat(f->dir, f->tmp, 0);
   return 0;
 }
 
@@ -239,7 +254,7 @@ atomic_commit(struct atomic_file *f, struct derror *err)
   }
   f->fd = -1;
   was = timing_switch(TIMING_RENAME);
-  int renamed = f->durable ? rename(f->tmp, f->path) : replace(f->tmp, f->path);
+  int renamed = replace(f);
   timing_switch(was);
   if (renamed < 0) {
     derror_errno(err, errno, "rename to `%s`", f->path);
@@ -267,7 +282,7 @@ atomic_abort(struct atomic_file *f)
     close(f->fd);
   f->fd = -1;
   if (f->tmp) {
-    unlink(f->tmp);
+    unlinkat(f->dir, f->tmp, 0);
     tmpfile_unguard(f->tmp, false);
   }
   free(f->tmp);

@@ -41,10 +41,21 @@ void write_behind(int fd, uint64_t *started, uint64_t written);
 struct atomic_file {
   char *path; /* destination */
   char *tmp;  /* temporary name, while the file has one */
+  int dir;    /* what `tmp` is relative to: AT_FDCWD, or a directory */
   int fd;
   bool durable; /* set by the caller before commit */
+  /* The file that commit replaced at `path`, now under `name` in `dir`:
+   * removed, unless the caller sets this after the open; it must then
+   * rename or remove it. */
+  void (*replaced)(void *ctx, int dir, const char *name);
+  void *replaced_ctx;
 };
 int atomic_open(struct atomic_file *f, const char *path, struct derror *err);
+/* Write `path` over an existing file instead: `fd`, open to read and
+ * write, named `tmp` (taken) in `dir` (which the caller keeps open) and
+ * guarded against signals already.  It may hold more bytes than the
+ * writer writes: the writer must set its size (ftruncate) before commit. */
+void atomic_adopt(struct atomic_file *f, const char *path, int dir, char *tmp, int fd);
 int atomic_commit(struct atomic_file *f, struct derror *err);
 void atomic_abort(struct atomic_file *f);
 
