@@ -12,7 +12,7 @@ import sys
 TOP = os.environ.get("SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 SRC = os.path.join(TOP, "src")
 # The order of the stages: a folder may use those on its left.
-STAGES = ["lib", "recipe", "plan", "image", "build", "cli"]
+STAGES = ["lib", "recipe", "plan", "image", "build", "publish", "cli"]
 MAX_FILE_LINES = 560
 MAX_FUNCTION_LINES = 80
 
