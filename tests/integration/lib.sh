@@ -265,6 +265,68 @@ start_secure_registry() {
 	reg_use "$port"
 }
 
+# start_token_registry: the same registry, but its `auth: token:` sends
+# clients to a token server (token_server.py, started here on a port of
+# its own) that takes the account as Basic credentials and issues JWTs
+# signed by a key whose certificate is the registry's rootcertbundle.
+# The realm is HTTPS with a certificate of the test's CA (TOKEN_TLS=0:
+# plain HTTP): skopeo and docker ask the realm with the registry's TLS
+# settings, so the cert dir covers it. TOKEN_HEADER=kid names the key by
+# its libtrust key id instead of an x5c chain. Sets what
+# start_secure_registry sets (REG_AUTH=token), and TOKEN_REALM, TOKEN_LOG
+# (one JSON line per token request) and TOKEN_SERVICE.
+start_token_registry() {
+	need docker-registry openssl curl jq python3
+	python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is not installed (.ci/run installs it)"
+	test_ca
+	reg_account
+	local c="$WORK/certs" tdir="$WORK/token.$RANDOM" tls=() scheme=https i pid code=000 try dir
+	if [ ! -f "$c/token.crt" ]; then
+		# self-signed, so the bundle holds the very certificate of the key:
+		# an x5c chain verifies against it, and its key id is trusted
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+			-subj "/CN=distill test token signer" -keyout "$c/token.key" -out "$c/token.crt" \
+			>"$c/openssl.log" 2>&1 || { cat "$c/openssl.log"; fail "openssl could not make the token key"; }
+	fi
+	mkdir -p "$tdir"
+	if [ "${TOKEN_TLS:-1}" = 1 ]; then
+		tls=(--tls-cert "$c/server.crt" --tls-key "$c/server.key")
+	else
+		scheme=http
+	fi
+	TOKEN_SERVICE=distill-test-registry
+	TOKEN_LOG="$tdir/requests.log"
+	python3 "$SOURCE_DIR/tests/integration/token_server.py" --port-file "$tdir/port" --log "$TOKEN_LOG" \
+		--issuer distill-test-issuer --service "$TOKEN_SERVICE" --user "$REG_USER" --password-file "$WORK/password" \
+		--sign-key "$c/token.key" --sign-cert "$c/token.crt" --header "${TOKEN_HEADER:-x5c}" ${tls[@]+"${tls[@]}"} \
+		>"$tdir/server.log" 2>&1 &
+	pid=$!
+	on_exit "kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true"
+	for i in $(seq 100); do
+		[ -f "$tdir/port" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -f "$tdir/port" ] || { cat "$tdir/server.log" >&2; fail "the token server did not start"; }
+	TOKEN_REALM="$scheme://127.0.0.1:$(cat "$tdir/port")/token"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG_CACERT" "$TOKEN_REALM?service=$TOKEN_SERVICE" || true)
+	[ "$code" = 401 ] || { cat "$tdir/server.log" >&2; fail "the token server answers $code without credentials, not 401"; }
+	for try in 1 2 3; do
+		port=$(free_port)
+		dir="$WORK/registry-$port"
+		mkdir -p "$dir"
+		registry_config "$dir" "$(printf '%s\n' 'auth:' '  token:' "    realm: $TOKEN_REALM" \
+			"    service: $TOKEN_SERVICE" '    issuer: distill-test-issuer' "    rootcertbundle: $c/token.crt")"
+		echo token >"$dir/auth"
+		run_registry "$dir" && break
+		port=""
+	done
+	[ -n "$port" ] || fail "no registry could listen on 127.0.0.1"
+	REG_AUTHFILE="$WORK/auth.json"
+	auth_add "$REG_AUTHFILE" "127.0.0.1:$port" "$REG_USER" "$REG_PASSWORD"
+	reg_use "$port"
+}
+
 # reg_use PORT: make the registry of PORT (one of the test's) the one the
 # reg_* functions and $port talk to.
 reg_use() {
