@@ -130,10 +130,10 @@ start_registry() {
 }
 
 # A port of 127.0.0.1 that nothing listens on now (another process may
-# take it before it is used: start_secure_registry tries again then).
+# take it before it is used: serve_registry tries another then).
 free_port() {
-	local try candidate
-	for try in 1 2 3 4 5 6 7 8 9 10; do
+	local candidate
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		candidate=$((20000 + RANDOM % 20000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
 			echo "$candidate"
@@ -249,13 +249,20 @@ start_secure_registry() {
 	need docker-registry openssl curl jq
 	test_ca
 	reg_account
-	local try dir
-	for try in 1 2 3; do
+	serve_registry basic "$(printf '%s\n' 'auth:' '  htpasswd:' '    realm: distill-test' "    path: $WORK/htpasswd")"
+}
+
+# serve_registry KIND AUTH-YAML: a registry with that auth section on a
+# free port (another when the port is taken before the registry binds
+# it), the account for it in $REG_AUTHFILE, and reg_use.
+serve_registry() {
+	local dir
+	for _ in 1 2 3; do
 		port=$(free_port)
 		dir="$WORK/registry-$port"
 		mkdir -p "$dir"
-		registry_config "$dir" "$(printf '%s\n' 'auth:' '  htpasswd:' '    realm: distill-test' "    path: $WORK/htpasswd")"
-		echo basic >"$dir/auth"
+		registry_config "$dir" "$2"
+		echo "$1" >"$dir/auth"
 		run_registry "$dir" && break
 		port=""
 	done
@@ -280,7 +287,7 @@ start_token_registry() {
 	python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is not installed (.ci/run installs it)"
 	test_ca
 	reg_account
-	local c="$WORK/certs" tdir="$WORK/token.$RANDOM" tls=() scheme=https i pid code=000 try dir
+	local c="$WORK/certs" tdir="$WORK/token.$RANDOM" tls=() scheme=https i pid code=000
 	if [ ! -f "$c/token.crt" ]; then
 		# self-signed, so the bundle holds the very certificate of the key:
 		# an x5c chain verifies against it, and its key id is trusted
@@ -311,20 +318,8 @@ start_token_registry() {
 	TOKEN_REALM="$scheme://127.0.0.1:$(cat "$tdir/port")/token"
 	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG_CACERT" "$TOKEN_REALM?service=$TOKEN_SERVICE" || true)
 	[ "$code" = 401 ] || { cat "$tdir/server.log" >&2; fail "the token server answers $code without credentials, not 401"; }
-	for try in 1 2 3; do
-		port=$(free_port)
-		dir="$WORK/registry-$port"
-		mkdir -p "$dir"
-		registry_config "$dir" "$(printf '%s\n' 'auth:' '  token:' "    realm: $TOKEN_REALM" \
-			"    service: $TOKEN_SERVICE" '    issuer: distill-test-issuer' "    rootcertbundle: $c/token.crt")"
-		echo token >"$dir/auth"
-		run_registry "$dir" && break
-		port=""
-	done
-	[ -n "$port" ] || fail "no registry could listen on 127.0.0.1"
-	REG_AUTHFILE="$WORK/auth.json"
-	auth_add "$REG_AUTHFILE" "127.0.0.1:$port" "$REG_USER" "$REG_PASSWORD"
-	reg_use "$port"
+	serve_registry token "$(printf '%s\n' 'auth:' '  token:' "    realm: $TOKEN_REALM" \
+		"    service: $TOKEN_SERVICE" '    issuer: distill-test-issuer' "    rootcertbundle: $c/token.crt")"
 }
 
 # reg_use PORT: make the registry of PORT (one of the test's) the one the
@@ -352,7 +347,8 @@ reg_curl() {
 }
 
 # The media types a manifest GET accepts, so the registry serves the
-# manifest as it was pushed (else 2.8 may convert an image to schema 1).
+# manifest as it was pushed (without them 2.8 answers an OCI manifest
+# with 404 MANIFEST_UNKNOWN and converts a Docker one to schema 1).
 REG_ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json'
 
 # reg_manifest_status REPO REF: the HTTP status of GET manifests/REF (200,
