@@ -129,6 +129,270 @@ start_registry() {
 	curl -fs "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$WORK/registry.log"; fail "the registry did not start"; }
 }
 
+# A port of 127.0.0.1 that nothing listens on now (another process may
+# take it before it is used: serve_registry tries another then).
+free_port() {
+	local candidate
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		candidate=$((20000 + RANDOM % 20000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+			echo "$candidate"
+			return 0
+		fi
+	done
+	fail "no free port on 127.0.0.1"
+}
+
+# The test's CA and a server certificate for 127.0.0.1 signed by it, in
+# $WORK/certs, made once per test. The address is an IP SAN: Go and
+# OpenSSL match an address against IP SANs only, never the CN. The server
+# certificate has what strict verifiers (OpenSSL's X509_STRICT, Python
+# 3.13's default) require: key identifiers, critical key usage, serverAuth.
+# $WORK/certdir holds only ca.crt: a client's containers-certs.d directory.
+# EC P-256 keys: made in milliseconds. Sets REG_CACERT and REG_CERTDIR.
+test_ca() {
+	local c="$WORK/certs"
+	REG_CACERT="$c/ca.crt"
+	REG_CERTDIR="$WORK/certdir"
+	[ -f "$c/server.crt" ] && return 0
+	need openssl
+	mkdir -p "$c" "$REG_CERTDIR"
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+			-subj "/CN=distill test CA" -addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign -keyout "$c/ca.key" -out "$c/ca.crt" &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-subj "/CN=127.0.0.1" -keyout "$c/server.key" -out "$c/server.csr" &&
+			printf '%s\n' subjectAltName=IP:127.0.0.1 basicConstraints=critical,CA:FALSE \
+				keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth \
+				subjectKeyIdentifier=hash authorityKeyIdentifier=keyid,issuer >"$c/server.ext" &&
+			openssl x509 -req -in "$c/server.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" \
+				-set_serial "0x$(openssl rand -hex 8)" -days 2 -extfile "$c/server.ext" -out "$c/server.crt" &&
+			openssl verify -CAfile "$c/ca.crt" "$c/server.crt"
+	} >"$c/openssl.log" 2>&1 || { cat "$c/openssl.log"; fail "openssl could not make the test CA"; }
+	cp "$c/ca.crt" "$REG_CERTDIR/ca.crt"
+}
+
+# The one account of the test's registries: user "distill", a random
+# password, as a bcrypt htpasswd file (the registry takes bcrypt only) and
+# in $WORK/password. Sets REG_USER, REG_PASSWORD.
+reg_account() {
+	REG_USER=distill
+	if [ ! -f "$WORK/password" ]; then
+		need htpasswd
+		openssl rand -hex 16 >"$WORK/password"
+		htpasswd -Bbn "$REG_USER" "$(cat "$WORK/password")" | sed '/^$/d' >"$WORK/htpasswd"
+	fi
+	REG_PASSWORD=$(cat "$WORK/password")
+}
+
+# auth_add FILE HOST USER PASSWORD: an entry for HOST in a
+# containers-auth.json / docker config.json, the file made when missing.
+auth_add() {
+	[ -f "$1" ] || echo '{"auths": {}}' >"$1"
+	jq --arg h "$2" --arg a "$(printf '%s:%s' "$3" "$4" | base64 -w0)" '.auths[$h] = {auth: $a}' "$1" >"$1.new"
+	mv "$1.new" "$1"
+}
+
+# run_registry DIR: docker-registry serve DIR/config.yml (whose addr is
+# 127.0.0.1:$port), stopped on exit; waits until GET /v2/ over TLS with
+# the test CA answers 401. Its stdout and stderr go to DIR/log: the
+# access log (one Combined Log Format line per request, whatever its
+# status) and logrus's lines.
+run_registry() {
+	local dir="$1" i code=000 pid
+	docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+	pid=$!
+	on_exit "kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true"
+	for i in $(seq 100); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG_CACERT" "https://127.0.0.1:$port/v2/" || true)
+		[ "$code" = 401 ] && break
+		kill -0 "$pid" 2>/dev/null || break # it exited: waiting longer is no use
+		sleep 0.1
+	done
+	[ "$code" = 401 ] && return 0
+	# another process took the port since free_port: the caller tries another
+	! kill -0 "$pid" 2>/dev/null && grep -q 'address already in use' "$dir/log" && return 1
+	cat "$dir/log" >&2
+	fail "the registry on 127.0.0.1:$port did not start (GET /v2/ answered $code, not 401)"
+}
+
+# registry_config DIR AUTH-YAML: the config of a registry on 127.0.0.1:$port
+# with TLS from the test CA and storage in DIR; log level info, where the
+# access log has every request (method, URI, status: what reg_requests
+# reads).
+registry_config() {
+	cat >"$1/config.yml" <<-Y
+	version: 0.1
+	log:
+	  level: info
+	  formatter: text
+	storage:
+	  filesystem:
+	    rootdirectory: $1/storage
+	http:
+	  addr: 127.0.0.1:$port
+	  tls:
+	    certificate: $WORK/certs/server.crt
+	    key: $WORK/certs/server.key
+	$2
+	Y
+}
+
+# start_secure_registry: a distribution registry on a free port of
+# 127.0.0.1 serving HTTPS with a certificate of the test's CA and asking
+# for the htpasswd account (Basic auth). Sets port, REG_CERTDIR (the
+# client's cert dir: ca.crt), REG_CACERT, REG_AUTHFILE (an auth.json with
+# the account for 127.0.0.1:$port, shared by every registry of the test),
+# REG_LOG (the registry's output), REG_USER, REG_PASSWORD and REG_AUTH=basic.
+start_secure_registry() {
+	need docker-registry openssl curl jq
+	test_ca
+	reg_account
+	serve_registry basic "$(printf '%s\n' 'auth:' '  htpasswd:' '    realm: distill-test' "    path: $WORK/htpasswd")"
+}
+
+# serve_registry KIND AUTH-YAML: a registry with that auth section on a
+# free port (another when the port is taken before the registry binds
+# it), the account for it in $REG_AUTHFILE, and reg_use.
+serve_registry() {
+	local dir
+	for _ in 1 2 3; do
+		port=$(free_port)
+		dir="$WORK/registry-$port"
+		mkdir -p "$dir"
+		registry_config "$dir" "$2"
+		echo "$1" >"$dir/auth"
+		run_registry "$dir" && break
+		port=""
+	done
+	[ -n "$port" ] || fail "no registry could listen on 127.0.0.1"
+	REG_AUTHFILE="$WORK/auth.json"
+	auth_add "$REG_AUTHFILE" "127.0.0.1:$port" "$REG_USER" "$REG_PASSWORD"
+	reg_use "$port"
+}
+
+# start_token_registry: the same registry, but its `auth: token:` sends
+# clients to a token server (token_server.py, started here on a port of
+# its own) that takes the account as Basic credentials and issues JWTs
+# signed by a key whose certificate is the registry's rootcertbundle.
+# The realm is HTTPS with a certificate of the test's CA (TOKEN_TLS=0:
+# plain HTTP): skopeo and docker ask the realm with the registry's TLS
+# settings, so the cert dir covers it. TOKEN_HEADER=kid names the key by
+# its libtrust key id instead of an x5c chain. Sets what
+# start_secure_registry sets (REG_AUTH=token), and TOKEN_REALM, TOKEN_LOG
+# (one JSON line per token request) and TOKEN_SERVICE.
+start_token_registry() {
+	need docker-registry openssl curl jq python3
+	python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is not installed (.ci/run installs it)"
+	test_ca
+	reg_account
+	local c="$WORK/certs" tdir="$WORK/token.$RANDOM" tls=() scheme=https i pid code=000
+	if [ ! -f "$c/token.crt" ]; then
+		# self-signed, so the bundle holds the very certificate of the key:
+		# an x5c chain verifies against it, and its key id is trusted
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+			-subj "/CN=distill test token signer" -keyout "$c/token.key" -out "$c/token.crt" \
+			>"$c/openssl.log" 2>&1 || { cat "$c/openssl.log"; fail "openssl could not make the token key"; }
+	fi
+	mkdir -p "$tdir"
+	if [ "${TOKEN_TLS:-1}" = 1 ]; then
+		tls=(--tls-cert "$c/server.crt" --tls-key "$c/server.key")
+	else
+		scheme=http
+	fi
+	TOKEN_SERVICE=distill-test-registry
+	TOKEN_LOG="$tdir/requests.log"
+	python3 "$SOURCE_DIR/tests/integration/token_server.py" --port-file "$tdir/port" --log "$TOKEN_LOG" \
+		--issuer distill-test-issuer --service "$TOKEN_SERVICE" --user "$REG_USER" --password-file "$WORK/password" \
+		--sign-key "$c/token.key" --sign-cert "$c/token.crt" --header "${TOKEN_HEADER:-x5c}" ${tls[@]+"${tls[@]}"} \
+		>"$tdir/server.log" 2>&1 &
+	pid=$!
+	on_exit "kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true"
+	for i in $(seq 100); do
+		[ -f "$tdir/port" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -f "$tdir/port" ] || { cat "$tdir/server.log" >&2; fail "the token server did not start"; }
+	TOKEN_REALM="$scheme://127.0.0.1:$(cat "$tdir/port")/token"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG_CACERT" "$TOKEN_REALM?service=$TOKEN_SERVICE" || true)
+	[ "$code" = 401 ] || { cat "$tdir/server.log" >&2; fail "the token server answers $code without credentials, not 401"; }
+	serve_registry token "$(printf '%s\n' 'auth:' '  token:' "    realm: $TOKEN_REALM" \
+		"    service: $TOKEN_SERVICE" '    issuer: distill-test-issuer' "    rootcertbundle: $c/token.crt")"
+}
+
+# reg_use PORT: make the registry of PORT (one of the test's) the one the
+# reg_* functions and $port talk to.
+reg_use() {
+	port=$1
+	REG_LOG="$WORK/registry-$port/log"
+	REG_AUTH=$(cat "$WORK/registry-$port/auth")
+}
+
+# reg_curl PATH [CURL-ARGS...]: a request to the registry of $port with the
+# account (a token from the realm for pull on PATH's repository when
+# REG_AUTH=token); prints the body, and fails as curl -f does.
+reg_curl() {
+	local path="$1" repo token
+	shift
+	if [ "$REG_AUTH" = token ]; then
+		repo=$(echo "$path" | sed -E 's#^/v2/(.*)/(manifests|blobs|tags)/.*#\1#')
+		token=$(curl -fsS --cacert "$REG_CACERT" -u "$REG_USER:$REG_PASSWORD" \
+			"$TOKEN_REALM?service=$TOKEN_SERVICE&scope=repository:$repo:pull" | jq -r .token)
+		curl -fsS --cacert "$REG_CACERT" -H "Authorization: Bearer $token" "$@" "https://127.0.0.1:$port$path"
+	else
+		curl -fsS --cacert "$REG_CACERT" -u "$REG_USER:$REG_PASSWORD" "$@" "https://127.0.0.1:$port$path"
+	fi
+}
+
+# The media types a manifest GET accepts, so the registry serves the
+# manifest as it was pushed (without them 2.8 answers an OCI manifest
+# with 404 MANIFEST_UNKNOWN and converts a Docker one to schema 1).
+REG_ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json'
+
+# reg_manifest_status REPO REF: the HTTP status of GET manifests/REF (200,
+# 404 when the tag or repository does not exist).
+reg_manifest_status() {
+	reg_curl "/v2/$1/manifests/$2" -o /dev/null -w '%{http_code}' -H "$REG_ACCEPT" 2>/dev/null || true
+}
+
+# reg_mark: the size of $REG_LOG once every request answered so far is in
+# it. The registry writes a request's access line after answering it, so
+# a client may be done before its last line is written; a request of our
+# own, answered after the client's, is waited for in the log first.
+reg_mark() {
+	local id="fence-$$-$RANDOM$RANDOM" i
+	curl -s -o /dev/null --cacert "$REG_CACERT" "https://127.0.0.1:$port/v2/?$id" || true
+	for i in $(seq 100); do
+		grep -aq "$id" "$REG_LOG" && break
+		sleep 0.05
+	done
+	grep -aq "$id" "$REG_LOG" || fail "the registry did not log the request $id"
+	stat -c %s "$REG_LOG"
+}
+
+# reg_requests OFFSET: the requests $REG_LOG has after byte OFFSET (from
+# reg_mark), one "METHOD URI STATUS" a line, read from the access log's
+# lines: 127.0.0.1 - - [01/Dec/2026:14:03:18 +0000] "POST /v2/t/x/blobs/uploads/ HTTP/1.1" 202 0 "" "skopeo/1.9.3"
+reg_requests() {
+	tail -c +"$(($1 + 1))" "$REG_LOG" | tr -d '\0' |
+		sed -nE 's#^[^ ]+ [^ ]+ [^ ]+ \[[^]]*\] "([A-Z]+) ([^ ]+) HTTP/[0-9.]+" ([0-9]{3}) .*#\1 \2 \3#p'
+}
+
+# reg_uploads OFFSET REPO: the requests on blob upload sessions of REPO
+# after OFFSET (POST starts one, PATCH sends a chunk, PUT ends it).
+reg_uploads() {
+	reg_requests "$1" | grep -E "^(POST|PATCH|PUT) /v2/$2/blobs/uploads/" || true
+}
+
+# reg_uploaded OFFSET REPO: the digests of the blobs whose upload to REPO
+# was completed after OFFSET (PUT ...?digest=D answered 201), one a line.
+reg_uploaded() {
+	reg_uploads "$1" "$2" | grep -E '^PUT [^ ]*[?&]digest=[^ ]* 201$' |
+		sed -E 's/^PUT [^ ]*[?&]digest=([^& ]*).*/\1/; s/%3[aA]/:/' || true
+}
+
 # made PREFIX N ALPHABET: PREFIX then N characters cycling through ALPHABET,
 # for synthetic credentials that are never real ones
 made() {
