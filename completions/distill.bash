@@ -1,21 +1,22 @@
 # bash completion for distill(1): commands, each command's options, the
 # values of --compression, directories for --sysroot, --context and
-# --cache, recipes (*.yaml, *.yml), image archives (*.tar) and directories
+# --cache and --cert-dir, recipes (*.yaml, *.yml), image archives (*.tar) and directories
 # where they are expected.
 
 _distill_options() {
 	case "$1" in
-	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --sync --timings -q --quiet -v --verbose -h --help" ;;
+	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --sync --timings --push --authfile --cert-dir --tls-verify --from -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
 	check) echo "--json --allow -h --help" ;;
 	inspect | diff) echo "--json -h --help" ;;
 	export) echo "--dockerfile -h --help" ;;
+	push) echo "--authfile --cert-dir --tls-verify --from -v --verbose -q --quiet -h --help" ;;
 	esac
 }
 
 _distill() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="build closure inspect check diff export"
+	local commands="build closure inspect check diff export push"
 	local cmd="" i
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -32,13 +33,13 @@ _distill() {
 	--compression)
 		COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur"))
 		return ;;
-	--sysroot | --context | --cache)
+	--sysroot | --context | --cache | --cert-dir)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	-o | --output | --sbom | --dockerfile)
+	-o | --output | --sbom | --dockerfile | --authfile)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
-	-t | --tag | --platform | --source-date-epoch | --jobs | --allow)
+	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
@@ -47,7 +48,7 @@ _distill() {
 	fi
 	case "$cmd" in
 	build) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")) ;;
-	inspect | check | diff | export) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
+	inspect | check | diff | export | push) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
 	closure) COMPREPLY=($(compgen -f -- "$cur")) ;;
 	esac
 }

@@ -41,13 +41,17 @@ struct build_options {
   bool timings;  /* where the time went, on stderr */
   bool sync;     /* durable outputs */
   bool help;     /* -h: the usage, and nothing else */
+  bool quiet;       /* -q itself, not only stdout that is no terminal */
+  const char *push; /* --push REF */
+  struct registry_args reg;
 };
 
 static const char usage_text[] =
   "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--context DIR]\n"
   "                    [--platform P[,P...]] [--source-date-epoch N] [--compression gzip|zstd|none]\n"
   "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [--sync]\n"
-  "                    [--timings] [-q | -v]\n"
+  "                    [--timings] [-q | -v] [--push REF [--authfile FILE] [--cert-dir DIR]\n"
+  "                    [--tls-verify=false] [--from REPO]]\n"
   "\n"
   "Build the OCI image a recipe describes into one tar archive.\n"
   "\n"
@@ -71,6 +75,10 @@ static const char usage_text[] =
   "                             else the kernel writes them back in its own time\n"
   "      --timings              say on stderr where the time went: each part's seconds of\n"
   "                             thread time (parts overlap on several threads), wall, CPU\n"
+  "      --push REF             then push the archive to docker://HOST[:PORT]/REPO[:TAG], as\n"
+  "                             distill push does, with its --authfile, --cert-dir,\n"
+  "                             --tls-verify and --from; prints HOST/REPO@sha256:...\n"
+  "      --authfile FILE        --cert-dir DIR  --tls-verify=false  --from REPO: see distill push\n"
   "  -q, --quiet                print nothing but errors\n"
   "  -v, --verbose              print what goes into each layer\n"
   "  -h, --help                 show this help\n";
@@ -149,13 +157,20 @@ parse_jobs(const char *arg, unsigned *out)
 }
 
 enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE, OPT_PLATFORM, OPT_SBOM,
-       OPT_CONTEXT, OPT_SYNC, OPT_TIMINGS };
+       OPT_CONTEXT, OPT_SYNC, OPT_TIMINGS, OPT_PUSH };
 
 /* One option: 0, or the exit status of a usage error. */
 static int
 parse_option(int c, const char *arg, struct build_options *o)
 {
+  int r = registry_option("build", c, arg, &o->reg);
+
+  if (r != 1)
+    return r;
   switch (c) {
+  case OPT_PUSH:
+    o->push = arg;
+    return push_ref_check("build", arg);
   case 'o':
     o->output = arg;
     return 0;
@@ -198,6 +213,7 @@ parse_option(int c, const char *arg, struct build_options *o)
     return 0;
   case 'q':
     o->verbosity = 0;
+    o->quiet = true;
     return 0;
   case 'v':
     o->verbosity = 2;
@@ -230,6 +246,8 @@ parse_options(int argc, char **argv, struct build_options *o)
     { "sbom", required_argument, NULL, OPT_SBOM },
     { "sync", no_argument, NULL, OPT_SYNC },
     { "timings", no_argument, NULL, OPT_TIMINGS },
+    { "push", required_argument, NULL, OPT_PUSH },
+    REGISTRY_LONGOPTS,
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -247,6 +265,8 @@ parse_options(int argc, char **argv, struct build_options *o)
       return ret;
   if (o->cache_dir && o->no_cache)
     return usage_error("%s", "--cache and --no-cache exclude each other");
+  if (o->reg.given && !o->push)
+    return usage_error("%s", "--authfile, --cert-dir, --tls-verify and --from are options of --push");
   if (optind != argc - 1)
     return usage_error("%s", optind >= argc ? "a recipe is required" : "only one recipe at a time");
   o->recipe = argv[optind];
@@ -425,9 +445,11 @@ build(const struct build_options *o)
                   .layers_out = show_layers },
   };
   int ret = build_image(&req, &res, &err) == 0 ? EXIT_OK : EXIT_FAIL;
-  if (ret == EXIT_OK)
+  if (ret == EXIT_OK) {
     print_result(&res, o->verbosity);
-  else if (derror_is(&err, DERROR_USAGE))
+    if (o->push)
+      ret = push_run("build", res.output, o->push, &o->reg, o->verbosity >= 2, o->quiet);
+  } else if (derror_is(&err, DERROR_USAGE))
     ret = usage_error("%s", err.msg);
   else
     fprintf(stderr, "distill: %s\n", err.msg);

@@ -5,6 +5,9 @@
 #include "lib/compress.h"
 
 #include <archive.h>
+#if DISTILL_REGISTRY
+#include <curl/curl.h>
+#endif
 #include <locale.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
@@ -24,6 +27,7 @@ static const char help_text[] =
   "  check IMAGE      hardening checks of an image; exit 1 on a failure\n"
   "  diff A B         how two images differ; exit 0 when identical\n"
   "  export IMAGE DIR an image's merged tree into a directory, its config as a Dockerfile\n"
+  "  push IMAGE REF   an image archive to a registry, byte for byte\n"
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
@@ -39,6 +43,7 @@ static const struct command {
   { "check", cmd_check },
   { "diff", cmd_diff },
   { "export", cmd_export },
+  { "push", cmd_push },
 };
 
 int
@@ -63,9 +68,12 @@ main(int argc, char **argv)
     printf("distill %s\n%s\n%s\nzlib %s\n%s\n%s\n", DISTILL_VERSION, compression_library(COMPRESSION_GZIP),
            compression_library(COMPRESSION_ZSTD), zlibVersion(), archive_version_string(),
            OpenSSL_version(OPENSSL_VERSION));
+#if DISTILL_REGISTRY
+    puts(curl_version());
+#endif
 #if DISTILL_STATIC
     /* Those libraries are inside this binary, whatever the system has. */
-    puts("linked statically");
+    puts("linked statically, without the registry client (libcurl does not link statically)");
 #endif
     return EXIT_OK;
   }

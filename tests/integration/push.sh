@@ -13,7 +13,7 @@
 #   g. no CA for the registry's certificate: exit 1, the certificate named
 #   h. the token registry: the bearer flow, and a wrong password there
 # and beyond those: i. REGISTRY_AUTH_FILE, j. --from (blobs mounted, not
-# uploaded), k. --tls-verify=false to a plain-HTTP registry.
+# uploaded), k. --tls-verify=false to a plain-HTTP registry, l. build --push.
 # Uploads are counted in the registry's access log (lib.sh: reg_uploads).
 . "$(dirname "$0")/lib.sh"
 need docker-registry skopeo curl jq openssl htpasswd python3 gcc aarch64-linux-gnu-gcc
@@ -42,6 +42,7 @@ refused() {
 	[ "$rc" = 1 ] || fail "$1: distill push exited $rc, not 1 (stderr: $(cat "$WORK/err"))"
 	[ ! -s "$WORK/out" ] || fail "$1: a failed push printed '$(cat "$WORK/out")' on stdout"
 	[ -s "$WORK/err" ] || fail "$1: a failed push said nothing on stderr"
+	echo "  $1: $(cat "$WORK/err")"
 }
 # says SCENARIO ERE WHAT: stderr matches ERE (case-insensitive)
 says() {
@@ -259,5 +260,20 @@ push "$WORK/curl.tar" "docker://127.0.0.1:$port/distill/curl:7.88" --tls-verify=
 pushed k "127.0.0.1:$port/distill/curl@$curl_digest"
 got=$(skopeo inspect --tls-verify=false "docker://127.0.0.1:$port/distill/curl:7.88" | jq -r .Digest)
 [ "$got" = "$curl_digest" ] || fail "k: skopeo sees $got at the plain registry, not $curl_digest"
+
+echo "== l. build --push: built, then pushed; a bad reference refused before building"
+rc=0
+"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o "$WORK/built.tar" --tls-verify=false \
+	--push "docker://127.0.0.1:$port/distill/built:1" >"$WORK/out" 2>"$WORK/err" || rc=$?
+pushed l "127.0.0.1:$port/distill/built@$(manifest_digest "$WORK/built.tar")"
+rc=0
+"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o "$WORK/never.tar" --push "docker://127.0.0.1:$port/Distill/x" \
+	>"$WORK/out" 2>"$WORK/err" || rc=$?
+[ "$rc" = 2 ] || fail "l: a bad --push reference exited $rc, not 2: $(cat "$WORK/err")"
+[ ! -e "$WORK/never.tar" ] || fail "l: a bad --push reference was found only after building"
+rc=0
+"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o "$WORK/never.tar" --tls-verify=false >"$WORK/out" 2>"$WORK/err" ||
+	rc=$?
+[ "$rc" = 2 ] || fail "l: --tls-verify without --push exited $rc, not 2"
 
 echo "PASS: distill push to TLS, htpasswd and token registries: digests, bytes, uploads only of new blobs, two platforms, clear refusals"

@@ -1,0 +1,343 @@
+/* Push: see push.h. */
+#include "publish/push.h"
+#include "lib/alloc.h"
+#include "lib/cleanup.h"
+#include "publish/layout.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DOC_MAX (4u << 20)           /* a manifest or an index */
+#define CHUNKED_FROM (64ull << 20) /* larger blobs go in chunks */
+#define CHUNK (32ull << 20)
+
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+
+struct pusher {
+  struct registry *r;
+  struct layout l;
+  const struct image_ref *ref;
+  const struct registry_options *o;
+  struct push_report *rep;
+  struct strv blobs;     /* digests to push, each once, in order */
+  struct strv manifests; /* digests of an index's manifests */
+  struct strv types;     /* and their media types */
+};
+
+static bool
+is_index(const char *mt)
+{
+  return mt && (strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0);
+}
+
+static bool
+is_manifest(const char *mt)
+{
+  return mt && (strcmp(mt, MT_OCI_MANIFEST) == 0 || strcmp(mt, MT_DOCKER_MANIFEST) == 0);
+}
+
+static void
+want_blob(struct pusher *p, const char *digest)
+{
+  if (!strv_contains(&p->blobs, digest))
+    strv_push(&p->blobs, digest);
+}
+
+/* A descriptor's digest, when it names a blob the archive has, of the
+ * size it says. */
+static const char *
+described(struct pusher *p, json_t *d, const char *what, struct derror *err)
+{
+  const char *digest = json_string_value(json_object_get(d, "digest"));
+  json_t *size = json_object_get(d, "size");
+  const struct layout_blob *b = digest ? layout_blob(&p->l, digest) : NULL;
+
+  if (digest == NULL || !json_is_integer(size)) {
+    derror_set(err, "`%s`: %s: a descriptor without a digest or a size", p->l.path, what);
+    return NULL;
+  }
+  if (b == NULL) {
+    derror_set(err, "`%s`: %s names %s, which the archive does not have", p->l.path, what, digest);
+    return NULL;
+  }
+  if ((json_int_t) b->size != json_integer_value(size)) {
+    derror_set(err, "`%s`: %s says %s has %lld bytes; the archive's has %llu", p->l.path, what, digest,
+               (long long) json_integer_value(size), (unsigned long long) b->size);
+    return NULL;
+  }
+  return digest;
+}
+
+/* A manifest or an index of the archive, read and parsed. */
+static json_t *
+read_document(struct pusher *p, const char *digest, struct derror *err)
+{
+  struct buf text = { 0 };
+  json_error_t jerr;
+  json_t *j = NULL;
+
+  if (layout_read(&p->l, layout_blob(&p->l, digest), DOC_MAX, &text, err) == 0) {
+    j = json_loadb(text.data, text.len, 0, &jerr);
+    if (!json_is_object(j))
+      derror_set(err, "`%s`: %s, line %d: %s", p->l.path, digest, jerr.line, j ? "not a JSON object" : jerr.text);
+  }
+  buf_free(&text);
+  if (err->msg) {
+    json_decref(j);
+    return NULL;
+  }
+  return j;
+}
+
+/* A manifest's config and layers, to push before it. */
+static int
+plan_manifest(struct pusher *p, const char *digest, struct derror *err)
+{
+  cleanup_json json_t *m = read_document(p, digest, err);
+
+  if (m == NULL)
+    return -1;
+  json_t *layers = json_object_get(m, "layers");
+  const char *config = described(p, json_object_get(m, "config"), "the manifest's config", err);
+  if (config == NULL)
+    return derror_wrap(err, "manifest %s", digest);
+  want_blob(p, config);
+  if (!json_is_array(layers))
+    return derror_set(err, "`%s`: manifest %s has no layers", p->l.path, digest);
+  for (size_t i = 0; i < json_array_size(layers); i++) {
+    const char *layer = described(p, json_array_get(layers, i), "a layer", err);
+    if (layer == NULL)
+      return derror_wrap(err, "manifest %s", digest);
+    want_blob(p, layer);
+  }
+  return 0;
+}
+
+/* What index.json names: one manifest, or one index of manifests. */
+static int
+plan_push(struct pusher *p, json_t **top, struct derror *err)
+{
+  json_t *list = json_object_get(p->l.index, "manifests");
+
+  if (json_array_size(list) != 1)
+    return derror_set(err, "`%s`: index.json names %zu images; push takes an archive of one (or of one index)",
+                      p->l.path, json_array_size(list));
+  *top = json_array_get(list, 0);
+  const char *mt = json_string_value(json_object_get(*top, "mediaType"));
+  const char *digest = described(p, *top, "index.json", err);
+  if (digest == NULL)
+    return -1;
+  if (is_manifest(mt))
+    return plan_manifest(p, digest, err);
+  if (!is_index(mt))
+    return derror_set(err, "`%s`: index.json names a %s, neither a manifest nor an index", p->l.path,
+                      mt ? mt : "descriptor without a mediaType");
+  cleanup_json json_t *index = read_document(p, digest, err);
+  if (index == NULL)
+    return -1;
+  json_t *children = json_object_get(index, "manifests");
+  for (size_t i = 0; i < json_array_size(children); i++) {
+    json_t *d = json_array_get(children, i);
+    const char *child = described(p, d, "the index", err);
+    if (child == NULL)
+      return -1;
+    if (!is_manifest(json_string_value(json_object_get(d, "mediaType"))))
+      return derror_set(err, "`%s`: the index names %s, which is no image manifest", p->l.path, child);
+    if (plan_manifest(p, child, err) < 0)
+      return -1;
+    strv_push(&p->manifests, child);
+    strv_push(&p->types, json_string_value(json_object_get(d, "mediaType")));
+  }
+  return 0;
+}
+
+/* `location` with `query` appended ('?' or '&'). */
+static char *
+with_query(const char *location, const char *query)
+{
+  return xasprintf("%s%c%s", location, strchr(location, '?') ? '&' : '?', query);
+}
+
+/* PUT the upload at `location` closed with the blob's digest, after
+ * `from` bytes went in chunks (all of them, or none: then the PUT carries
+ * the whole blob). */
+static int
+upload_close(struct pusher *p, const struct layout_blob *b, const char *location, uint64_t from, struct derror *err)
+{
+  cleanup_free char *q = xasprintf("digest=%s", b->digest);
+  cleanup_free char *url = with_query(location, q);
+  struct registry_body body = { .fd = p->l.fd, .offset = b->offset + from, .size = b->size - from,
+                                .content_type = "application/octet-stream" };
+  struct registry_response resp = { 0 };
+  int ret = registry_request(p->r, "PUT", url, &body, NULL, &resp, err);
+
+  if (ret == 0 && resp.status != 201)
+    ret = registry_error(p->r, "PUT", "the upload of a blob", &resp, err);
+  if (ret == 0)
+    p->rep->bytes_sent += b->size - from;
+  registry_response_free(&resp);
+  return ret;
+}
+
+/* Chunks of CHUNK bytes by PATCH, each to the Location the last gave. */
+static int
+upload_chunks(struct pusher *p, const struct layout_blob *b, char **location, struct derror *err)
+{
+  for (uint64_t at = 0; at < b->size; at += CHUNK) {
+    uint64_t n = b->size - at < CHUNK ? b->size - at : CHUNK;
+    char range[64];
+    snprintf(range, sizeof range, "%llu-%llu", (unsigned long long) at, (unsigned long long) (at + n - 1));
+    struct registry_body body = { .fd = p->l.fd, .offset = b->offset + at, .size = n,
+                                  .content_type = "application/octet-stream", .content_range = range };
+    struct registry_response resp = { 0 };
+    int ret = registry_request(p->r, "PATCH", *location, &body, NULL, &resp, err);
+    if (ret == 0 && (resp.status != 202 || resp.location == NULL))
+      ret = registry_error(p->r, "PATCH", "a chunk of a blob", &resp, err);
+    if (ret == 0) {
+      free(*location);
+      *location = steal_pointer(&resp.location);
+      p->rep->bytes_sent += n;
+    }
+    registry_response_free(&resp);
+    if (ret < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* A new upload session (or the blob mounted from o->from at once): 1
+ * mounted, 0 with `location` to send to, -1. */
+static int
+upload_start(struct pusher *p, const struct layout_blob *b, char **location, struct derror *err)
+{
+  cleanup_free char *path = NULL;
+  struct registry_response resp = { 0 };
+
+  if (p->o->from) {
+    char *from = curl_escape(p->o->from, 0);
+    path = xasprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", p->ref->repo, b->digest, from);
+    curl_free(from);
+  } else {
+    path = xasprintf("/v2/%s/blobs/uploads/", p->ref->repo);
+  }
+  struct registry_body none = { .fd = -1 };
+  int ret = registry_request(p->r, "POST", path, &none, NULL, &resp, err);
+  if (ret == 0 && resp.status == 201 && p->o->from)
+    ret = 1;
+  else if (ret == 0 && (resp.status != 202 || resp.location == NULL))
+    ret = registry_error(p->r, "POST", path, &resp, err);
+  else if (ret == 0)
+    *location = steal_pointer(&resp.location);
+  registry_response_free(&resp);
+  return ret;
+}
+
+/* The blob on the registry: there already, mounted, or uploaded (once
+ * more from the start when an upload fails midway). */
+static int
+push_blob(struct pusher *p, const struct layout_blob *b, struct derror *err)
+{
+  cleanup_free char *path = xasprintf("/v2/%s/blobs/%s", p->ref->repo, b->digest);
+  struct registry_response resp = { 0 };
+  const char *how = "uploaded";
+  int ret = registry_request(p->r, "HEAD", path, NULL, NULL, &resp, err);
+
+  if (ret == 0 && resp.status != 200 && resp.status != 404)
+    ret = registry_error(p->r, "HEAD", path, &resp, err);
+  bool there = ret == 0 && resp.status == 200;
+  registry_response_free(&resp);
+  if (ret < 0)
+    return -1;
+  if (there) {
+    how = "already there";
+  } else {
+    for (int attempt = 1;; attempt++) {
+      cleanup_free char *location = NULL;
+      int s = upload_start(p, b, &location, err);
+      if (s == 1) {
+        how = "mounted";
+        p->rep->mounted++;
+        break;
+      }
+      if (s == 0 && b->size >= CHUNKED_FROM)
+        s = upload_chunks(p, b, &location, err);
+      if (s == 0)
+        s = upload_close(p, b, location, b->size >= CHUNKED_FROM ? b->size : 0, err);
+      if (s == 0) {
+        p->rep->uploaded++;
+        break;
+      }
+      if (attempt == 2)
+        return derror_wrap(err, "blob %s", b->digest);
+      if (p->o->verbose)
+        fprintf(stderr, "distill: push: blob %s: %s; the upload starts again\n", b->digest, err->msg);
+      derror_clear(err);
+    }
+  }
+  if (p->o->verbose)
+    fprintf(stderr, "blob %s %llu bytes: %s\n", b->digest, (unsigned long long) b->size, how);
+  return 0;
+}
+
+/* A manifest or index under `name` (a tag or its digest), with its media
+ * type; the digest the registry answers with must be its own. */
+static int
+put_manifest(struct pusher *p, const char *digest, const char *media_type, const char *name, struct derror *err)
+{
+  const struct layout_blob *b = layout_blob(&p->l, digest);
+  cleanup_free char *path = xasprintf("/v2/%s/manifests/%s", p->ref->repo, name);
+  struct registry_body body = { .fd = p->l.fd, .offset = b->offset, .size = b->size, .content_type = media_type };
+  struct registry_response resp = { 0 };
+  int ret = registry_request(p->r, "PUT", path, &body, NULL, &resp, err);
+
+  if (ret == 0 && resp.status != 201)
+    ret = registry_error(p->r, "PUT", path, &resp, err);
+  else if (ret == 0 && resp.digest && strcmp(resp.digest, digest) != 0)
+    ret = derror_set(err, "registry %s: PUT %s: it took the manifest as %s, not %s", registry_host(p->r), path,
+                     resp.digest, digest);
+  if (ret == 0)
+    p->rep->bytes_sent += b->size;
+  registry_response_free(&resp);
+  return ret;
+}
+
+int
+push_archive(const char *archive, const struct image_ref *ref, const struct registry_options *o,
+             struct push_report *rep, struct derror *err)
+{
+  struct pusher p = { .ref = ref, .o = o, .rep = rep };
+  json_t *top = NULL;
+  int ret;
+
+  memset(rep, 0, sizeof *rep);
+  if (layout_open(archive, &p.l, err) < 0)
+    return -1;
+  ret = plan_push(&p, &top, err);
+  const char *digest = ret == 0 ? json_string_value(json_object_get(top, "digest")) : NULL;
+  const char *mt = ret == 0 ? json_string_value(json_object_get(top, "mediaType")) : NULL;
+  if (ret == 0 && ref->digest && strcmp(ref->digest, digest) != 0)
+    ret = derror_set(err, "`%s` holds %s, not the %s that the reference names", archive, digest, ref->digest);
+  if (ret == 0 && (p.r = registry_open(ref, o, err)) == NULL)
+    ret = -1;
+  for (size_t i = 0; ret == 0 && i < p.blobs.n; i++)
+    ret = push_blob(&p, layout_blob(&p.l, p.blobs.items[i]), err);
+  for (size_t i = 0; ret == 0 && i < p.manifests.n; i++)
+    ret = put_manifest(&p, p.manifests.items[i], p.types.items[i], p.manifests.items[i], err);
+  if (ret == 0)
+    ret = put_manifest(&p, digest, mt, ref->tag ? ref->tag : ref->digest, err);
+  if (ret == 0) {
+    snprintf(rep->digest, sizeof rep->digest, "%s", digest);
+    rep->blobs = p.blobs.n;
+  }
+  registry_close(p.r);
+  layout_close(&p.l);
+  strv_free(&p.blobs);
+  strv_free(&p.manifests);
+  strv_free(&p.types);
+  return ret;
+}
