@@ -111,6 +111,19 @@ on_read(char *out, size_t size, size_t n, void *data)
   return want;
 }
 
+/* libcurl sends a request again on a new connection when the old one
+ * was closed under it: the body from its start. */
+static int
+on_seek(void *data, curl_off_t offset, int origin)
+{
+  struct exchange *x = data;
+
+  if (origin != SEEK_SET || offset < 0 || (uint64_t) offset > x->body->size)
+    return CURL_SEEKFUNC_CANTSEEK;
+  x->sent = (uint64_t) offset;
+  return CURL_SEEKFUNC_OK;
+}
+
 static size_t
 on_write(char *data, size_t size, size_t n, void *p)
 {
@@ -225,6 +238,8 @@ http_perform(CURL *curl, const struct http_tls *tls, const char *method, const c
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(curl, CURLOPT_READDATA, &x);
+    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(curl, CURLOPT_SEEKDATA, &x);
     curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) (body ? body->size : 0));
   }
   CURLcode c = curl_easy_perform(curl);

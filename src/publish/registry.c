@@ -229,6 +229,7 @@ static bool
 transient(CURLcode c)
 {
   return c == CURLE_SEND_ERROR || c == CURLE_RECV_ERROR || c == CURLE_GOT_NOTHING || c == CURLE_PARTIAL_FILE
+         || c == CURLE_SEND_FAIL_REWIND
          || c == CURLE_OPERATION_TIMEDOUT || c == CURLE_HTTP2 || c == CURLE_HTTP2_STREAM;
 }
 
@@ -323,39 +324,43 @@ registry_error(struct registry *r, const char *method, const char *target, const
 
 /* ---- the session ---------------------------------------------------- */
 
-/* GET /v2/: the registry is there, speaks the API, and says whether and
- * how it wants credentials.  With --tls-verify=false, plain HTTP when
- * HTTPS finds no TLS server. */
-static int
-ping(struct registry *r, struct derror *err)
+/* With --tls-verify=false, plain HTTP when HTTPS finds no TLS server
+ * there (a connection that fails otherwise fails again in the ping). */
+static void
+choose_scheme(struct registry *r)
 {
   struct registry_response resp = { 0 };
   struct http_seen seen = { 0 };
   struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
   cleanup_free char *url = xasprintf("%s/v2/", r->base);
   CURLcode c = http_perform(r->curl, &r->tls, "GET", url, NULL, headers, &resp, &seen);
-  int ret = 0;
 
-  if (c != CURLE_OK && r->o.insecure && strncmp(r->base, "https://", 8) == 0) {
-    char *plain = xasprintf("http://%s", r->host);
+  if (c == CURLE_SSL_CONNECT_ERROR || c == CURLE_RECV_ERROR || c == CURLE_GOT_NOTHING
+      || c == CURLE_WEIRD_SERVER_REPLY) {
     free(r->base);
-    r->base = plain;
-    free(url);
-    url = xasprintf("%s/v2/", r->base);
-    http_seen_free(&seen);
-    c = http_perform(r->curl, &r->tls, "GET", url, NULL, headers, &resp, &seen);
+    r->base = xasprintf("http://%s", r->host);
   }
   curl_slist_free_all(headers);
-  if (c != CURLE_OK) {
-    cleanup_free char *why = http_error(c, &seen);
-    ret = derror_set(err, "registry %s: %s", r->host, why);
-  }
-  else if (resp.status == 401)
-    ret = answer_challenge(r, seen.authenticate, err);
-  else if (resp.status != 200)
-    ret = derror_set(err, "registry %s: GET /v2/ answered %ld: not an OCI distribution registry", r->host,
-                     resp.status);
   http_seen_free(&seen);
+  registry_response_free(&resp);
+}
+
+/* GET /v2/, tried again as any request is: the registry is there, speaks
+ * the API, and says whether and how it wants credentials (answered then
+ * by registry_request). */
+static int
+ping(struct registry *r, struct derror *err)
+{
+  struct registry_response resp = { 0 };
+  int ret;
+
+  if (r->o.insecure)
+    choose_scheme(r);
+  ret = registry_request(r, "GET", "/v2/", NULL, NULL, &resp, err);
+  if (ret == 0 && resp.status == 404)
+    ret = derror_set(err, "registry %s: GET /v2/ answered 404: not an OCI distribution registry", r->host);
+  else if (ret == 0 && resp.status != 200)
+    ret = registry_error(r, "GET", "/v2/", &resp, err);
   registry_response_free(&resp);
   return ret;
 }
