@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,21 @@ struct pusher {
   struct strv blobs;     /* digests to push, each once, in order */
   struct strv manifests; /* digests of an index's manifests */
   struct strv types;     /* and their media types */
+  pthread_mutex_t lock;  /* over the two below */
+  size_t next;           /* the next blob a sender takes */
+  bool failed;           /* a sender failed: the others stop */
+};
+
+/* Blobs go on PUSH_JOBS connections at once, each a sender: the
+ * registry's own work on one (hashing, writing) overlaps the others'. */
+#define PUSH_JOBS 4
+
+struct sender {
+  struct pusher *p;
+  struct registry *r;
+  struct push_report rep; /* its counts */
+  struct derror err;
+  pthread_t thread;
 };
 
 static bool
@@ -167,41 +183,41 @@ with_query(const char *location, const char *query)
  * `from` bytes went in chunks (all of them, or none: then the PUT carries
  * the whole blob). */
 static int
-upload_close(struct pusher *p, const struct layout_blob *b, const char *location, uint64_t from, struct derror *err)
+upload_close(struct sender *s, const struct layout_blob *b, const char *location, uint64_t from, struct derror *err)
 {
   cleanup_free char *q = xasprintf("digest=%s", b->digest);
   cleanup_free char *url = with_query(location, q);
-  struct registry_body body = { .fd = p->l.fd, .offset = b->offset + from, .size = b->size - from,
+  struct registry_body body = { .fd = s->p->l.fd, .offset = b->offset + from, .size = b->size - from,
                                 .content_type = "application/octet-stream" };
   struct registry_response resp = { 0 };
-  int ret = registry_request(p->r, "PUT", url, &body, NULL, &resp, err);
+  int ret = registry_request(s->r, "PUT", url, &body, NULL, &resp, err);
 
   if (ret == 0 && resp.status != 201)
-    ret = registry_error(p->r, "PUT", "the upload of a blob", &resp, err);
+    ret = registry_error(s->r, "PUT", "the upload of a blob", &resp, err);
   if (ret == 0)
-    p->rep->bytes_sent += b->size - from;
+    s->rep.bytes_sent += b->size - from;
   registry_response_free(&resp);
   return ret;
 }
 
 /* Chunks of CHUNK bytes by PATCH, each to the Location the last gave. */
 static int
-upload_chunks(struct pusher *p, const struct layout_blob *b, char **location, struct derror *err)
+upload_chunks(struct sender *s, const struct layout_blob *b, char **location, struct derror *err)
 {
   for (uint64_t at = 0; at < b->size; at += CHUNK) {
     uint64_t n = b->size - at < CHUNK ? b->size - at : CHUNK;
     char range[64];
     snprintf(range, sizeof range, "%llu-%llu", (unsigned long long) at, (unsigned long long) (at + n - 1));
-    struct registry_body body = { .fd = p->l.fd, .offset = b->offset + at, .size = n,
+    struct registry_body body = { .fd = s->p->l.fd, .offset = b->offset + at, .size = n,
                                   .content_type = "application/octet-stream", .content_range = range };
     struct registry_response resp = { 0 };
-    int ret = registry_request(p->r, "PATCH", *location, &body, NULL, &resp, err);
+    int ret = registry_request(s->r, "PATCH", *location, &body, NULL, &resp, err);
     if (ret == 0 && (resp.status != 202 || resp.location == NULL))
-      ret = registry_error(p->r, "PATCH", "a chunk of a blob", &resp, err);
+      ret = registry_error(s->r, "PATCH", "a chunk of a blob", &resp, err);
     if (ret == 0) {
       free(*location);
       *location = steal_pointer(&resp.location);
-      p->rep->bytes_sent += n;
+      s->rep.bytes_sent += n;
     }
     registry_response_free(&resp);
     if (ret < 0)
@@ -213,24 +229,24 @@ upload_chunks(struct pusher *p, const struct layout_blob *b, char **location, st
 /* A new upload session (or the blob mounted from o->from at once): 1
  * mounted, 0 with `location` to send to, -1. */
 static int
-upload_start(struct pusher *p, const struct layout_blob *b, char **location, struct derror *err)
+upload_start(struct sender *s, const struct layout_blob *b, char **location, struct derror *err)
 {
   cleanup_free char *path = NULL;
   struct registry_response resp = { 0 };
 
-  if (p->o->from) {
-    char *from = curl_escape(p->o->from, 0);
-    path = xasprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", p->ref->repo, b->digest, from);
+  if (s->p->o->from) {
+    char *from = curl_escape(s->p->o->from, 0);
+    path = xasprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", s->p->ref->repo, b->digest, from);
     curl_free(from);
   } else {
-    path = xasprintf("/v2/%s/blobs/uploads/", p->ref->repo);
+    path = xasprintf("/v2/%s/blobs/uploads/", s->p->ref->repo);
   }
   struct registry_body none = { .fd = -1 };
-  int ret = registry_request(p->r, "POST", path, &none, NULL, &resp, err);
-  if (ret == 0 && resp.status == 201 && p->o->from)
+  int ret = registry_request(s->r, "POST", path, &none, NULL, &resp, err);
+  if (ret == 0 && resp.status == 201 && s->p->o->from)
     ret = 1;
   else if (ret == 0 && (resp.status != 202 || resp.location == NULL))
-    ret = registry_error(p->r, "POST", path, &resp, err);
+    ret = registry_error(s->r, "POST", path, &resp, err);
   else if (ret == 0)
     *location = steal_pointer(&resp.location);
   registry_response_free(&resp);
@@ -240,15 +256,15 @@ upload_start(struct pusher *p, const struct layout_blob *b, char **location, str
 /* The blob on the registry: there already, mounted, or uploaded (once
  * more from the start when an upload fails midway). */
 static int
-push_blob(struct pusher *p, const struct layout_blob *b, struct derror *err)
+push_blob(struct sender *s, const struct layout_blob *b, struct derror *err)
 {
-  cleanup_free char *path = xasprintf("/v2/%s/blobs/%s", p->ref->repo, b->digest);
+  cleanup_free char *path = xasprintf("/v2/%s/blobs/%s", s->p->ref->repo, b->digest);
   struct registry_response resp = { 0 };
   const char *how = "uploaded";
-  int ret = registry_request(p->r, "HEAD", path, NULL, NULL, &resp, err);
+  int ret = registry_request(s->r, "HEAD", path, NULL, NULL, &resp, err);
 
   if (ret == 0 && resp.status != 200 && resp.status != 404)
-    ret = registry_error(p->r, "HEAD", path, &resp, err);
+    ret = registry_error(s->r, "HEAD", path, &resp, err);
   bool there = ret == 0 && resp.status == 200;
   registry_response_free(&resp);
   if (ret < 0)
@@ -258,30 +274,90 @@ push_blob(struct pusher *p, const struct layout_blob *b, struct derror *err)
   } else {
     for (int attempt = 1;; attempt++) {
       cleanup_free char *location = NULL;
-      int s = upload_start(p, b, &location, err);
-      if (s == 1) {
+      int r = upload_start(s, b, &location, err);
+      if (r == 1) {
         how = "mounted";
-        p->rep->mounted++;
+        s->rep.mounted++;
         break;
       }
-      if (s == 0 && b->size >= CHUNKED_FROM)
-        s = upload_chunks(p, b, &location, err);
-      if (s == 0)
-        s = upload_close(p, b, location, b->size >= CHUNKED_FROM ? b->size : 0, err);
-      if (s == 0) {
-        p->rep->uploaded++;
+      if (r == 0 && b->size >= CHUNKED_FROM)
+        r = upload_chunks(s, b, &location, err);
+      if (r == 0)
+        r = upload_close(s, b, location, b->size >= CHUNKED_FROM ? b->size : 0, err);
+      if (r == 0) {
+        s->rep.uploaded++;
         break;
       }
       if (attempt == 2)
         return derror_wrap(err, "blob %s", b->digest);
-      if (p->o->verbose)
+      if (s->p->o->verbose)
         fprintf(stderr, "distill: push: blob %s: %s; the upload starts again\n", b->digest, err->msg);
       derror_clear(err);
     }
   }
-  if (p->o->verbose)
+  if (s->p->o->verbose)
     fprintf(stderr, "blob %s %llu bytes: %s\n", b->digest, (unsigned long long) b->size, how);
   return 0;
+}
+
+/* A sender's loop: the next blob, until none is left or one failed. */
+static void *
+send_blobs(void *data)
+{
+  struct sender *s = data;
+  struct pusher *p = s->p;
+
+  for (;;) {
+    pthread_mutex_lock(&p->lock);
+    size_t i = p->failed ? p->blobs.n : p->next++;
+    pthread_mutex_unlock(&p->lock);
+    if (i >= p->blobs.n)
+      return NULL;
+    if (push_blob(s, layout_blob(&p->l, p->blobs.items[i]), &s->err) < 0) {
+      pthread_mutex_lock(&p->lock);
+      p->failed = true;
+      pthread_mutex_unlock(&p->lock);
+      return NULL;
+    }
+  }
+}
+
+/* Every blob onto the registry, on up to PUSH_JOBS connections (the
+ * first the session's own); the counts summed, the first error kept. */
+static int
+send_all(struct pusher *p, struct derror *err)
+{
+  struct sender s[PUSH_JOBS];
+  size_t n = 0;
+
+  memset(s, 0, sizeof s);
+  for (size_t i = 0; i < PUSH_JOBS && i < p->blobs.n; i++) {
+    s[n].p = p;
+    s[n].r = i == 0 ? p->r : registry_clone(p->r);
+    if (s[n].r == NULL)
+      break;
+    if (pthread_create(&s[n].thread, NULL, send_blobs, &s[n]) != 0) {
+      if (i > 0)
+        registry_close(s[n].r);
+      break;
+    }
+    n++;
+  }
+  if (n == 0 && p->blobs.n > 0) /* no thread at all: on this one */
+    send_blobs(&(struct sender){ .p = p, .r = p->r });
+  for (size_t i = 0; i < n; i++) {
+    pthread_join(s[i].thread, NULL);
+    p->rep->uploaded += s[i].rep.uploaded;
+    p->rep->mounted += s[i].rep.mounted;
+    p->rep->bytes_sent += s[i].rep.bytes_sent;
+    if (s[i].err.msg && err->msg == NULL)
+      *err = s[i].err;
+    else
+      derror_clear(&s[i].err);
+    if (i > 0)
+      registry_close(s[i].r);
+  }
+  return err->msg || p->failed ? -1 : 0;
 }
 
 /* A manifest or index under `name` (a tag or its digest), with its media
@@ -310,7 +386,7 @@ int
 push_archive(const char *archive, const struct image_ref *ref, const struct registry_options *o,
              struct push_report *rep, struct derror *err)
 {
-  struct pusher p = { .ref = ref, .o = o, .rep = rep };
+  struct pusher p = { .ref = ref, .o = o, .rep = rep, .lock = PTHREAD_MUTEX_INITIALIZER };
   json_t *top = NULL;
   int ret;
 
@@ -324,8 +400,8 @@ push_archive(const char *archive, const struct image_ref *ref, const struct regi
     ret = derror_set(err, "`%s` holds %s, not the %s that the reference names", archive, digest, ref->digest);
   if (ret == 0 && (p.r = registry_open(ref, o, err)) == NULL)
     ret = -1;
-  for (size_t i = 0; ret == 0 && i < p.blobs.n; i++)
-    ret = push_blob(&p, layout_blob(&p.l, p.blobs.items[i]), err);
+  if (ret == 0)
+    ret = send_all(&p, err);
   for (size_t i = 0; ret == 0 && i < p.manifests.n; i++)
     ret = put_manifest(&p, p.manifests.items[i], p.types.items[i], p.manifests.items[i], err);
   if (ret == 0)

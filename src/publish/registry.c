@@ -389,6 +389,44 @@ registry_open(const struct image_ref *ref, const struct registry_options *o, str
   return r;
 }
 
+static char *
+dup_or_null(const char *s)
+{
+  return s ? xstrdup(s) : NULL;
+}
+
+struct registry *
+registry_clone(const struct registry *r)
+{
+  struct registry *c = xcalloc(1, sizeof *c);
+
+  c->curl = curl_easy_init();
+  if (c->curl == NULL) {
+    free(c);
+    return NULL;
+  }
+  c->host = xstrdup(r->host);
+  c->repo = xstrdup(r->repo);
+  c->base = xstrdup(r->base);
+  c->o = r->o;
+  c->tls.insecure = r->tls.insecure;
+  if (r->tls.ca.len)
+    buf_append(&c->tls.ca, r->tls.ca.data, r->tls.ca.len);
+  c->tls.cert = dup_or_null(r->tls.cert);
+  c->tls.key = dup_or_null(r->tls.key);
+  c->creds.username = dup_or_null(r->creds.username);
+  c->creds.password = dup_or_null(r->creds.password);
+  c->creds.identity_token = dup_or_null(r->creds.identity_token);
+  c->creds.file = dup_or_null(r->creds.file);
+  c->asks = r->asks;
+  c->token = dup_or_null(r->token);
+  c->challenge.bearer = r->challenge.bearer;
+  c->challenge.realm = dup_or_null(r->challenge.realm);
+  c->challenge.service = dup_or_null(r->challenge.service);
+  c->challenge.scope = dup_or_null(r->challenge.scope);
+  return c;
+}
+
 void
 registry_close(struct registry *r)
 {

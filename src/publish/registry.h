@@ -27,6 +27,10 @@ struct registry;
  * asked: -1 with `err` naming the registry and why it cannot be used. */
 struct registry *registry_open(const struct image_ref *ref, const struct registry_options *o, struct derror *err);
 void registry_close(struct registry *r);
+/* Another session like `r` (its credentials, token and TLS), on a
+ * connection of its own, for a thread of its own; NULL when libcurl
+ * cannot start one. */
+struct registry *registry_clone(const struct registry *r);
 /* "127.0.0.1:5000", for messages. */
 const char *registry_host(const struct registry *r);
 
