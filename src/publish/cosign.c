@@ -27,7 +27,8 @@ resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_
   buf_free(&body);
   if (found == 0) {
     cleanup_free char *n = image_ref_name(ref);
-    return derror_set(err, "registry %s: %s has no image %s", registry_host(r), n, name);
+    return derror_set(err, "registry %s: %s%c%s: no such image (404)", registry_host(r), n, ref->tag ? ':' : '@',
+                      name);
   }
   return found < 0 ? -1 : 0;
 }
