@@ -1,5 +1,5 @@
 # bash completion for distill(1): commands, each command's options, the
-# values of --compression, directories for --sysroot, --context and
+# values of --compression, key's subcommand, directories for --sysroot, --context and
 # --cache and --cert-dir, recipes (*.yaml, *.yml), image archives (*.tar) and directories
 # where they are expected.
 
@@ -11,12 +11,15 @@ _distill_options() {
 	inspect | diff) echo "--json -h --help" ;;
 	export) echo "--dockerfile -h --help" ;;
 	push) echo "--authfile --cert-dir --tls-verify --from -v --verbose -q --quiet -h --help" ;;
+	sign) echo "--key --passphrase-file -a --annotation --authfile --cert-dir --tls-verify -h --help" ;;
+	verify) echo "--key --json --authfile --cert-dir --tls-verify -h --help" ;;
+	key) echo "--output-key-prefix --passphrase-file --no-passphrase -h --help" ;;
 	esac
 }
 
 _distill() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="build closure inspect check diff export push"
+	local commands="build closure inspect check diff export push sign verify key"
 	local cmd="" i
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -36,10 +39,10 @@ _distill() {
 	--sysroot | --context | --cache | --cert-dir)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	-o | --output | --sbom | --dockerfile | --authfile)
+	-o | --output | --sbom | --dockerfile | --authfile | --key | --passphrase-file | --output-key-prefix)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
-	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push)
+	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push | -a | --annotation)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
@@ -50,6 +53,7 @@ _distill() {
 	build) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")) ;;
 	inspect | check | diff | export | push) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
 	closure) COMPREPLY=($(compgen -f -- "$cur")) ;;
+	key) COMPREPLY=($(compgen -W "generate" -- "$cur")) ;;
 	esac
 }
 complete -F _distill distill

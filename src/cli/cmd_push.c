@@ -65,6 +65,14 @@ registry_option(const char *cmd, int c, const char *arg, struct registry_args *a
   return 0;
 }
 
+int
+no_registry(const char *cmd)
+{
+  fprintf(stderr, "distill: %s: this distill was built without the registry client (a static build: libcurl does "
+                  "not link statically); use a distill built with its shared libraries\n", cmd);
+  return EXIT_FAIL;
+}
+
 #if DISTILL_REGISTRY
 int
 push_ref_check(const char *cmd, const char *text)
@@ -112,14 +120,6 @@ push_run(const char *cmd, const char *archive, const char *text, const struct re
   return EXIT_FAIL;
 }
 #else
-static int
-no_registry(const char *cmd)
-{
-  fprintf(stderr, "distill: %s: this distill was built without the registry client (a static build: libcurl does "
-                  "not link statically); use a distill built with its shared libraries\n", cmd);
-  return EXIT_FAIL;
-}
-
 int
 push_ref_check(const char *cmd, const char *text)
 {

@@ -14,6 +14,9 @@ int cmd_check(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* The registry options of push, which build --push takes too. */
 enum { OPT_AUTHFILE = 512, OPT_CERT_DIR, OPT_TLS_VERIFY, OPT_FROM };
@@ -28,6 +31,9 @@ struct registry_args {
 /* 0 when `c` is one of them (taken), 1 when not, or an exit status after
  * a message. */
 int registry_option(const char *cmd, int c, const char *arg, struct registry_args *a);
+/* The message of a command that needs the registry client, in a distill
+ * built without it (a static one): EXIT_FAIL. */
+int no_registry(const char *cmd);
 /* 0 when `ref` is a reference push takes, else EXIT_USAGE after a message. */
 int push_ref_check(const char *cmd, const char *ref);
 /* Push `archive` to `ref`, printing HOST/REPO@DIGEST unless `quiet`: an

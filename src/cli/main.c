@@ -28,6 +28,9 @@ static const char help_text[] =
   "  diff A B         how two images differ; exit 0 when identical\n"
   "  export IMAGE DIR an image's merged tree into a directory, its config as a Dockerfile\n"
   "  push IMAGE REF   an image archive to a registry, byte for byte\n"
+  "  sign REF         a cosign signature of a registry's image, with a key (no transparency log)\n"
+  "  verify REF       an image's cosign signatures, checked with a public key\n"
+  "  key generate     an ECDSA P-256 key pair for sign and verify\n"
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
@@ -44,6 +47,9 @@ static const struct command {
   { "diff", cmd_diff },
   { "export", cmd_export },
   { "push", cmd_push },
+  { "sign", cmd_sign },
+  { "verify", cmd_verify },
+  { "key", cmd_key },
 };
 
 int

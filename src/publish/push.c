@@ -3,21 +3,17 @@
 #include "lib/alloc.h"
 #include "lib/cleanup.h"
 #include "publish/layout.h"
+#include "publish/store.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#define DOC_MAX (4u << 20)           /* a manifest or an index */
-#define CHUNKED_FROM (64ull << 20) /* larger blobs go in chunks */
-#define CHUNK (32ull << 20)
-
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define DOC_MAX (4u << 20) /* a manifest or an index */
+/* Blobs go on PUSH_JOBS connections at once, each a sender: the
+ * registry's own work on one (hashing, writing) overlaps the others'. */
+#define PUSH_JOBS 4
 
 struct pusher {
   struct registry *r;
@@ -32,10 +28,6 @@ struct pusher {
   size_t next;           /* the next blob a sender takes */
   bool failed;           /* a sender failed: the others stop */
 };
-
-/* Blobs go on PUSH_JOBS connections at once, each a sender: the
- * registry's own work on one (hashing, writing) overlaps the others'. */
-#define PUSH_JOBS 4
 
 struct sender {
   struct pusher *p;
@@ -172,131 +164,22 @@ plan_push(struct pusher *p, json_t **top, struct derror *err)
   return 0;
 }
 
-/* `location` with `query` appended ('?' or '&'). */
-static char *
-with_query(const char *location, const char *query)
-{
-  return xasprintf("%s%c%s", location, strchr(location, '?') ? '&' : '?', query);
-}
-
-/* PUT the upload at `location` closed with the blob's digest, after
- * `from` bytes went in chunks (all of them, or none: then the PUT carries
- * the whole blob). */
+/* The blob on the registry: there already, mounted, or uploaded. */
 static int
-upload_close(struct sender *s, const struct layout_blob *b, const char *location, uint64_t from, struct derror *err)
+push_blob(struct sender *s, const struct layout_blob *b)
 {
-  cleanup_free char *q = xasprintf("digest=%s", b->digest);
-  cleanup_free char *url = with_query(location, q);
-  struct registry_body body = { .fd = s->p->l.fd, .offset = b->offset + from, .size = b->size - from,
-                                .content_type = "application/octet-stream" };
-  struct registry_response resp = { 0 };
-  int ret = registry_request(s->r, "PUT", url, &body, NULL, &resp, err);
+  static const char *const how[] = { [STORE_THERE] = "already there", [STORE_MOUNTED] = "mounted",
+                                     [STORE_UPLOADED] = "uploaded" };
+  const struct pusher *p = s->p;
+  struct store_object o = { .digest = b->digest, .fd = p->l.fd, .offset = b->offset, .size = b->size };
+  int r = store_blob(s->r, p->ref->repo, p->o->from, &o, &s->rep.bytes_sent, p->o->verbose, &s->err);
 
-  if (ret == 0 && resp.status != 201)
-    ret = registry_error(s->r, "PUT", "the upload of a blob", &resp, err);
-  if (ret == 0)
-    s->rep.bytes_sent += b->size - from;
-  registry_response_free(&resp);
-  return ret;
-}
-
-/* Chunks of CHUNK bytes by PATCH, each to the Location the last gave. */
-static int
-upload_chunks(struct sender *s, const struct layout_blob *b, char **location, struct derror *err)
-{
-  for (uint64_t at = 0; at < b->size; at += CHUNK) {
-    uint64_t n = b->size - at < CHUNK ? b->size - at : CHUNK;
-    char range[64];
-    snprintf(range, sizeof range, "%llu-%llu", (unsigned long long) at, (unsigned long long) (at + n - 1));
-    struct registry_body body = { .fd = s->p->l.fd, .offset = b->offset + at, .size = n,
-                                  .content_type = "application/octet-stream", .content_range = range };
-    struct registry_response resp = { 0 };
-    int ret = registry_request(s->r, "PATCH", *location, &body, NULL, &resp, err);
-    if (ret == 0 && (resp.status != 202 || resp.location == NULL))
-      ret = registry_error(s->r, "PATCH", "a chunk of a blob", &resp, err);
-    if (ret == 0) {
-      free(*location);
-      *location = steal_pointer(&resp.location);
-      s->rep.bytes_sent += n;
-    }
-    registry_response_free(&resp);
-    if (ret < 0)
-      return -1;
-  }
-  return 0;
-}
-
-/* A new upload session (or the blob mounted from o->from at once): 1
- * mounted, 0 with `location` to send to, -1. */
-static int
-upload_start(struct sender *s, const struct layout_blob *b, char **location, struct derror *err)
-{
-  cleanup_free char *path = NULL;
-  struct registry_response resp = { 0 };
-
-  if (s->p->o->from) {
-    char *from = curl_escape(s->p->o->from, 0);
-    path = xasprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", s->p->ref->repo, b->digest, from);
-    curl_free(from);
-  } else {
-    path = xasprintf("/v2/%s/blobs/uploads/", s->p->ref->repo);
-  }
-  struct registry_body none = { .fd = -1 };
-  int ret = registry_request(s->r, "POST", path, &none, NULL, &resp, err);
-  if (ret == 0 && resp.status == 201 && s->p->o->from)
-    ret = 1;
-  else if (ret == 0 && (resp.status != 202 || resp.location == NULL))
-    ret = registry_error(s->r, "POST", path, &resp, err);
-  else if (ret == 0)
-    *location = steal_pointer(&resp.location);
-  registry_response_free(&resp);
-  return ret;
-}
-
-/* The blob on the registry: there already, mounted, or uploaded (once
- * more from the start when an upload fails midway). */
-static int
-push_blob(struct sender *s, const struct layout_blob *b, struct derror *err)
-{
-  cleanup_free char *path = xasprintf("/v2/%s/blobs/%s", s->p->ref->repo, b->digest);
-  struct registry_response resp = { 0 };
-  const char *how = "uploaded";
-  int ret = registry_request(s->r, "HEAD", path, NULL, NULL, &resp, err);
-
-  if (ret == 0 && resp.status != 200 && resp.status != 404)
-    ret = registry_error(s->r, "HEAD", path, &resp, err);
-  bool there = ret == 0 && resp.status == 200;
-  registry_response_free(&resp);
-  if (ret < 0)
+  if (r < 0)
     return -1;
-  if (there) {
-    how = "already there";
-  } else {
-    for (int attempt = 1;; attempt++) {
-      cleanup_free char *location = NULL;
-      int r = upload_start(s, b, &location, err);
-      if (r == 1) {
-        how = "mounted";
-        s->rep.mounted++;
-        break;
-      }
-      if (r == 0 && b->size >= CHUNKED_FROM)
-        r = upload_chunks(s, b, &location, err);
-      if (r == 0)
-        r = upload_close(s, b, location, b->size >= CHUNKED_FROM ? b->size : 0, err);
-      if (r == 0) {
-        s->rep.uploaded++;
-        break;
-      }
-      if (attempt == 2)
-        return derror_wrap(err, "blob %s", b->digest);
-      if (s->p->o->verbose)
-        fprintf(stderr, "distill: push: blob %s: %s; the upload starts again\n", b->digest, err->msg);
-      derror_clear(err);
-    }
-  }
-  if (s->p->o->verbose)
-    fprintf(stderr, "blob %s %llu bytes: %s\n", b->digest, (unsigned long long) b->size, how);
+  s->rep.mounted += r == STORE_MOUNTED;
+  s->rep.uploaded += r == STORE_UPLOADED;
+  if (p->o->verbose)
+    fprintf(stderr, "blob %s %llu bytes: %s\n", b->digest, (unsigned long long) b->size, how[r]);
   return 0;
 }
 
@@ -313,13 +196,27 @@ send_blobs(void *data)
     pthread_mutex_unlock(&p->lock);
     if (i >= p->blobs.n)
       return NULL;
-    if (push_blob(s, layout_blob(&p->l, p->blobs.items[i]), &s->err) < 0) {
+    if (push_blob(s, layout_blob(&p->l, p->blobs.items[i])) < 0) {
       pthread_mutex_lock(&p->lock);
       p->failed = true;
       pthread_mutex_unlock(&p->lock);
       return NULL;
     }
   }
+}
+
+/* A sender's counts into the report, its error into `err` when that has
+ * none yet. */
+static void
+sender_done(struct sender *s, struct push_report *rep, struct derror *err)
+{
+  rep->uploaded += s->rep.uploaded;
+  rep->mounted += s->rep.mounted;
+  rep->bytes_sent += s->rep.bytes_sent;
+  if (s->err.msg && err->msg == NULL)
+    *err = s->err;
+  else
+    derror_clear(&s->err);
 }
 
 /* Every blob onto the registry, on up to PUSH_JOBS connections (the
@@ -343,17 +240,14 @@ send_all(struct pusher *p, struct derror *err)
     }
     n++;
   }
-  if (n == 0 && p->blobs.n > 0) /* no thread at all: on this one */
-    send_blobs(&(struct sender){ .p = p, .r = p->r });
+  if (n == 0 && p->blobs.n > 0) { /* no thread at all: on this one */
+    struct sender one = { .p = p, .r = p->r };
+    send_blobs(&one);
+    sender_done(&one, p->rep, err);
+  }
   for (size_t i = 0; i < n; i++) {
     pthread_join(s[i].thread, NULL);
-    p->rep->uploaded += s[i].rep.uploaded;
-    p->rep->mounted += s[i].rep.mounted;
-    p->rep->bytes_sent += s[i].rep.bytes_sent;
-    if (s[i].err.msg && err->msg == NULL)
-      *err = s[i].err;
-    else
-      derror_clear(&s[i].err);
+    sender_done(&s[i], p->rep, err);
     if (i > 0)
       registry_close(s[i].r);
   }
@@ -361,25 +255,17 @@ send_all(struct pusher *p, struct derror *err)
 }
 
 /* A manifest or index under `name` (a tag or its digest), with its media
- * type; the digest the registry answers with must be its own. */
+ * type. */
 static int
 put_manifest(struct pusher *p, const char *digest, const char *media_type, const char *name, struct derror *err)
 {
   const struct layout_blob *b = layout_blob(&p->l, digest);
-  cleanup_free char *path = xasprintf("/v2/%s/manifests/%s", p->ref->repo, name);
-  struct registry_body body = { .fd = p->l.fd, .offset = b->offset, .size = b->size, .content_type = media_type };
-  struct registry_response resp = { 0 };
-  int ret = registry_request(p->r, "PUT", path, &body, NULL, &resp, err);
+  struct store_object o = { .digest = digest, .fd = p->l.fd, .offset = b->offset, .size = b->size };
 
-  if (ret == 0 && resp.status != 201)
-    ret = registry_error(p->r, "PUT", path, &resp, err);
-  else if (ret == 0 && resp.digest && strcmp(resp.digest, digest) != 0)
-    ret = derror_set(err, "registry %s: PUT %s: it took the manifest as %s, not %s", registry_host(p->r), path,
-                     resp.digest, digest);
-  if (ret == 0)
-    p->rep->bytes_sent += b->size;
-  registry_response_free(&resp);
-  return ret;
+  if (store_put_manifest(p->r, p->ref->repo, name, &o, media_type, err) < 0)
+    return -1;
+  p->rep->bytes_sent += b->size;
+  return 0;
 }
 
 int
