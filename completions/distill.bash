@@ -7,8 +7,8 @@ _distill_options() {
 	case "$1" in
 	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --sync --timings --push --authfile --cert-dir --tls-verify --from -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
-	check) echo "--json --allow -h --help" ;;
-	inspect | diff) echo "--json -h --help" ;;
+	check) echo "--json --allow --authfile --cert-dir --tls-verify --platform -h --help" ;;
+	inspect | diff) echo "--json --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	export) echo "--dockerfile -h --help" ;;
 	push) echo "--authfile --cert-dir --tls-verify --from -v --verbose -q --quiet -h --help" ;;
 	sign) echo "--key --passphrase-file -a --annotation --authfile --cert-dir --tls-verify -h --help" ;;

@@ -390,6 +390,25 @@ out:
   return ret;
 }
 
+int
+oci_archive_member(struct oci_archive *a, const char *name, const void *data, size_t n, struct derror *err)
+{
+  return member(a, name, data, n, err);
+}
+
+int
+oci_archive_end(struct oci_archive *a, struct derror *err)
+{
+  static const char end[1024];
+
+  strv_free(&a->blobs);
+  if (put(a, end, sizeof end, "the end of the archive", err) < 0)
+    return -1;
+  if (ftruncate(a->fd, a->off) < 0)
+    return derror_errno(err, errno, "the end of the archive");
+  return 0;
+}
+
 void
 oci_archive_abort(struct oci_archive *a)
 {

@@ -63,5 +63,10 @@ int oci_archive_blob_cancel(struct oci_archive *a, struct derror *err);
 int oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n, char (*digests)[DIGEST_STR_LEN],
                       char top[DIGEST_STR_LEN], struct derror *err);
 void oci_archive_abort(struct oci_archive *a);
+/* For an archive of other documents (a registry's image, fetch.c): a
+ * member of its own name, and the end, without oci_archive_close's
+ * documents. */
+int oci_archive_member(struct oci_archive *a, const char *name, const void *data, size_t n, struct derror *err);
+int oci_archive_end(struct oci_archive *a, struct derror *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* distill check IMAGE.tar: the hardening checks; exit 1 when one fails. */
+/* distill check IMAGE: the hardening checks; exit 1 when one fails. */
 #include "image/check.h"
 #include "image/escape.h"
 #include "lib/path.h"
@@ -9,9 +9,10 @@
 #include <string.h>
 
 static const char usage_text[] =
-  "usage: distill check IMAGE.tar [--json] [--allow ID:PATH]...\n"
+  "usage: distill check IMAGE.tar|docker://HOST[:PORT]/REPO[:TAG|@DIGEST] [--json]\n"
+  "                     [--allow ID:PATH]... [OPTIONS]\n"
   "\n"
-  "Check an image archive (anyone's) for what a hardened image must not have:\n"
+  "Check an image archive (anyone's) or a registry's image for what a hardened image must not have:\n"
   "a root or non-numeric user, a shell, a package manager, setuid files,\n"
   "world-writable paths, programs the user can change, device files, private\n"
   "keys or credentials in any layer, a CA bundle that does not parse, an\n"
@@ -22,9 +23,11 @@ static const char usage_text[] =
   "the image records (a recipe's checks.allow) are shown with their finding,\n"
   "which still fails unless --allow repeats them.\n"
   "\n"
-  "  --json             one JSON document, for CI\n"
-  "  --allow ID:PATH    accept the finding of check ID about exactly PATH (repeatable)\n"
-  "  -h, --help         show this help\n";
+  "  --json               one JSON document, for CI\n"
+  "  --allow ID:PATH      accept the finding of check ID about exactly PATH\n"
+  "                       (repeatable)\n"
+  REGISTRY_READ_HELP
+  "  -h, --help           show this help\n";
 
 #define CLI_REASON "waived on the command line (--allow)"
 
@@ -145,6 +148,7 @@ cmd_check(int argc, char **argv)
   size_t n_allow = 0, n_recorded = 0;
   struct check_options opt = { 0 };
   struct derror err = DERROR_INIT;
+  struct image_source src = { 0 };
   int ret = EXIT_FAIL;
 
   struct allow_list given = { NULL, 0 };
@@ -156,7 +160,11 @@ cmd_check(int argc, char **argv)
     check_waivers_free(allow, n_allow);
     return r;
   }
-  archive = args.image;
+  if ((r = image_source_open("check", args.image, &args.reg, args.platform, &src)) != 0) {
+    check_waivers_free(allow, n_allow);
+    return r;
+  }
+  archive = src.path;
   json = args.json;
   if (image_read(archive, &img, &err) < 0 || check_recorded_waivers(archive, &img, &recorded, &n_recorded, &err) < 0)
     goto out;
@@ -172,9 +180,9 @@ cmd_check(int argc, char **argv)
   if (check_image(archive, &img, true, &opt, &rep, &err) < 0)
     goto out;
   if (json)
-    print_json(archive, &rep, recorded, n_recorded);
+    print_json(src.arg, &rep, recorded, n_recorded);
   else
-    print_text(archive, &rep);
+    print_text(src.arg, &rep);
   /* a waiver that accepts nothing has outlived its reason */
   for (size_t i = 0; i < n_allow; i++)
     if (!rep.used[i]) {
@@ -186,10 +194,11 @@ cmd_check(int argc, char **argv)
 out:
   if (err.msg) {
     /* the reader's messages name the image's paths as they are */
-    cleanup_free char *msg = escape_text(err.msg);
+    cleanup_free char *msg = image_source_message(&src, err.msg);
     fprintf(stderr, "distill: %s\n", msg);
   }
   derror_clear(&err);
+  image_source_close(&src);
   check_waivers_free(allow, n_allow);
   check_waivers_free(recorded, n_recorded);
   image_free(&img);

@@ -1,4 +1,4 @@
-/* distill diff A.tar B.tar: how two images differ, from the archive bytes
+/* distill diff A B: how two images (archives or registry images) differ, from the archive bytes
  * down to each file, so a rebuild that does not reproduce says why. */
 #include "image/check.h"
 #include "image/escape.h"
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-  "usage: distill diff A.tar B.tar [--json]\n"
+  "usage: distill diff A B [--json] [OPTIONS]\n"
   "\n"
   "Say how two image archives differ: the config's keys, the layers (content\n"
   "or only compression), and each file added, removed, or changed in content,\n"
@@ -21,10 +21,13 @@ static const char usage_text[] =
   "bytes are not, the order or headers of the tar. Both must read as images.\n"
   "Names from the images are escaped (see distill-diff(1)). Exit 0 when the\n"
   "archives are identical, 1 when not, 2 when one cannot be read as an image\n"
-  "(as cmp(1) does).\n"
+  "(as cmp(1) does). A or B may be a registry's image,\n"
+  "docker://HOST[:PORT]/REPO[:TAG|@DIGEST]: then the images are identical when\n"
+  "their manifest digests are.\n"
   "\n"
-  "  --json       one JSON document\n"
-  "  -h, --help   show this help\n";
+  "  --json               one JSON document\n"
+  REGISTRY_READ_HELP
+  "  -h, --help           show this help\n";
 
 struct diff {
   json_t *items; /* [{"kind", "where", "what"}] */
@@ -314,82 +317,144 @@ print_text(json_t *items)
   json_decref(count);
 }
 
-int
-cmd_diff(int argc, char **argv)
+struct diff_args {
+  const char *a, *b;
+  struct registry_args reg;
+  const char *platform;
+  bool json;
+};
+
+/* 0, -1 after --help, or an exit status. */
+static int
+parse_args(int argc, char **argv, struct diff_args *args)
 {
   static const struct option longopts[] = {
     { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
+    { "platform", required_argument, NULL, OPT_IMAGE_PLATFORM },
+    REGISTRY_READ_LONGOPTS,
     { NULL, 0, NULL, 0 },
   };
-  struct derror err = DERROR_INIT;
-  struct image a = { 0 }, b = { 0 };
-  char da[DIGEST_STR_LEN], db[DIGEST_STR_LEN];
-  bool json = false;
-  int opt, ret = EXIT_USAGE; /* trouble: not an answer to "do they differ" */
-  struct diff d = { json_array() };
+  int opt, r;
 
+  memset(args, 0, sizeof *args);
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    if (opt == 'j')
-      json = true;
-    else if (opt == 'h') {
+    if ((r = registry_option("diff", opt, optarg, &args->reg)) != 1) {
+      if (r != 0)
+        return r;
+    } else if (opt == 'j') {
+      args->json = true;
+    } else if (opt == OPT_IMAGE_PLATFORM) {
+      args->platform = optarg;
+    } else if (opt == 'h') {
       fputs(usage_text, stdout);
-      json_decref(d.items);
-      return EXIT_OK;
+      return -1;
     } else {
       fputs("Try 'distill diff --help'.\n", stderr);
-      json_decref(d.items);
       return EXIT_USAGE;
     }
   }
   if (optind != argc - 2) {
-    fputs("distill: diff: two image archives are required\nTry 'distill diff --help'.\n", stderr);
-    json_decref(d.items);
+    fputs("distill: diff: two images (archives or docker:// references) are required\nTry 'distill diff --help'.\n",
+          stderr);
     return EXIT_USAGE;
   }
-  const char *pa = argv[optind], *pb = argv[optind + 1];
-  /* both read as images first: two equal files that are not images (two
-   * empty files, /dev/null twice) are no answer */
-  if (image_read(pa, &a, &err) < 0 || image_read(pb, &b, &err) < 0)
-    goto out;
-  if (file_digest(pa, da, &err) < 0 || file_digest(pb, db, &err) < 0)
-    goto out;
-  if (strcmp(da, db) != 0) {
-    if ((a.name || b.name) && (!a.name || !b.name || strcmp(a.name, b.name) != 0))
-      add(&d, "archive", "name", "%s -> %s", a.name ? a.name : "(none)", b.name ? b.name : "(none)");
-    diff_json(&d, "", a.config, b.config);
-    size_t before = json_array_size(d.items);
-    diff_files(&d, &a, &b);
-    bool files_differ = json_array_size(d.items) > before;
-    diff_layers(&d, &a, &b, files_differ);
-    if (json_array_size(d.items) == 0)
-      add(&d, "archive", pa, "the same image in another archive (member order, headers or the manifest's bytes: "
-                             "%s -> %s)",
-          a.manifest_digest, b.manifest_digest);
+  args->a = argv[optind];
+  args->b = argv[optind + 1];
+  return image_source_options_check("diff", &args->reg, args->platform, (const char *const *) argv + optind, 2);
+}
+
+/* What says whether two images are identical: an archive's bytes; a
+ * registry's image has no archive, so there its manifest digest, which
+ * names every other blob by its digest (an archive's is that of the image
+ * it names first). */
+static int
+identity(const struct image_source *s, const struct image *img, bool by_manifest, char out[DIGEST_STR_LEN],
+         struct derror *err)
+{
+  if (by_manifest) {
+    memcpy(out, img->manifest_digest[0] ? img->manifest_digest : img->config_digest, DIGEST_STR_LEN);
+    return 0;
   }
+  return file_digest(s->path, out, err);
+}
+
+static void
+diff_images(struct diff *d, const struct image_source *sa, const struct image *a, const struct image *b,
+            bool names)
+{
+  if (names && (a->name || b->name) && (!a->name || !b->name || strcmp(a->name, b->name) != 0))
+    add(d, "archive", "name", "%s -> %s", a->name ? a->name : "(none)", b->name ? b->name : "(none)");
+  diff_json(d, "", a->config, b->config);
+  size_t before = json_array_size(d->items);
+  diff_files(d, a, b);
+  bool files_differ = json_array_size(d->items) > before;
+  diff_layers(d, a, b, files_differ);
+  if (json_array_size(d->items) == 0)
+    add(d, "archive", sa->arg, "the same image in another archive (member order, headers or the manifest's bytes: "
+                               "%s -> %s)",
+        a->manifest_digest, b->manifest_digest);
+}
+
+static void
+print_diff(const struct diff *d, bool json, const char *da, const char *db)
+{
   if (json) {
     json_t *doc = json_pack("{s:b, s:s, s:s, s:O}", "identical", strcmp(da, db) == 0, "a", da, "b", db,
-                            "differences", d.items);
+                            "differences", d->items);
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
     putchar('\n');
     json_decref(doc);
   } else if (strcmp(da, db) == 0) {
     printf("identical: %s\n", da);
   } else {
-    print_text(d.items);
-    printf("%zu difference%s\n", json_array_size(d.items), json_array_size(d.items) == 1 ? "" : "s");
+    print_text(d->items);
+    printf("%zu difference%s\n", json_array_size(d->items), json_array_size(d->items) == 1 ? "" : "s");
   }
+}
+
+int
+cmd_diff(int argc, char **argv)
+{
+  struct derror err = DERROR_INIT;
+  struct image a = { 0 }, b = { 0 };
+  struct image_source sa = { 0 }, sb = { 0 };
+  char da[DIGEST_STR_LEN], db[DIGEST_STR_LEN];
+  struct diff_args args;
+  bool by_manifest;
+  int ret = parse_args(argc, argv, &args);
+
+  if (ret != 0)
+    return ret < 0 ? EXIT_OK : ret;
+  ret = EXIT_USAGE; /* trouble: not an answer to "do they differ" */
+  struct diff d = { json_array() };
+  if (image_source_open("diff", args.a, &args.reg, args.platform, &sa) != 0
+      || image_source_open("diff", args.b, &args.reg, args.platform, &sb) != 0)
+    goto out;
+  by_manifest = sa.tmp || sb.tmp;
+  /* both read as images first: two equal files that are not images (two
+   * empty files, /dev/null twice) are no answer */
+  if (image_read(sa.path, &a, &err) < 0 || image_read(sb.path, &b, &err) < 0)
+    goto out;
+  if (identity(&sa, &a, by_manifest, da, &err) < 0 || identity(&sb, &b, by_manifest, db, &err) < 0)
+    goto out;
+  if (strcmp(da, db) != 0)
+    diff_images(&d, &sa, &a, &b, !by_manifest);
+  print_diff(&d, args.json, da, db);
   ret = strcmp(da, db) == 0 ? EXIT_OK : EXIT_FAIL;
 out:
   if (err.msg) {
     /* the reader's messages name the images' paths as they are */
-    cleanup_free char *msg = escape_text(err.msg);
+    cleanup_free char *ma = image_source_message(&sa, err.msg);
+    cleanup_free char *msg = image_source_message(&sb, ma);
     fprintf(stderr, "distill: %s\n", msg);
   }
   derror_clear(&err);
   json_decref(d.items);
   image_free(&a);
   image_free(&b);
+  image_source_close(&sa);
+  image_source_close(&sb);
   return ret;
 }

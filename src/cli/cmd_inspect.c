@@ -1,5 +1,5 @@
-/* distill inspect IMAGE.tar: what an image is and holds, like dive's
- * summary without the interface. */
+/* distill inspect IMAGE: what an image is and holds, like dive's summary
+ * without the interface. */
 #include "image/check.h"
 #include "image/escape.h"
 #include "cli/commands.h"
@@ -11,16 +11,18 @@
 #include <sys/stat.h>
 
 static const char usage_text[] =
-  "usage: distill inspect IMAGE.tar [--json]\n"
+  "usage: distill inspect IMAGE.tar|docker://HOST[:PORT]/REPO[:TAG|@DIGEST] [--json] [OPTIONS]\n"
   "\n"
-  "Show an image archive (distill's, docker save, skopeo oci-archive, podman):\n"
-  "its name, platform, config, layers and every file with mode, owner and size.\n"
-  "Digests and diff_ids are verified; nothing is extracted. The waivers of\n"
-  "checks the image records are shown. Names from the image are escaped (a\n"
-  "control character or a byte that is not UTF-8 as \\xHH, a backslash as \\\\).\n"
+  "Show an image archive (distill's, docker save, skopeo oci-archive, podman)\n"
+  "or a registry's image: its name, platform, config, layers and every file\n"
+  "with mode, owner and size. Digests and diff_ids are verified; nothing is\n"
+  "extracted. The waivers of checks the image records are shown. Names from\n"
+  "the image are escaped (a control character or a byte that is not UTF-8 as\n"
+  "\\xHH, a backslash as \\\\).\n"
   "\n"
-  "  --json       one JSON document\n"
-  "  -h, --help   show this help\n";
+  "  --json               one JSON document\n"
+  REGISTRY_READ_HELP
+  "  -h, --help           show this help\n";
 
 static void
 mode_string(const struct image_file *f, char out[11])
@@ -130,50 +132,6 @@ print_json(const struct image *img, const struct check_waiver *waivers, size_t n
   json_decref(doc);
 }
 
-/* Shared by inspect and check. */
-int
-parse_image_args(int argc, char **argv, const char *usage, struct image_args *a)
-{
-  enum { OPT_JSON = 256, OPT_ALLOW };
-  /* --allow last, left out where there is no taker: getopt refuses it */
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "help", no_argument, NULL, 'h' },
-    { "allow", required_argument, NULL, OPT_ALLOW },
-    { NULL, 0, NULL, 0 },
-  };
-  static const struct option no_allow[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int opt, r;
-
-  a->json = a->help = false;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", a->on_allow ? longopts : no_allow, NULL)) != -1) {
-    if (opt == OPT_JSON) {
-      a->json = true;
-    } else if (opt == OPT_ALLOW) {
-      if ((r = a->on_allow(optarg, a->data)) != 0)
-        return r;
-    } else if (opt == 'h') {
-      fputs(usage, stdout);
-      a->help = true;
-      return 0;
-    } else {
-      fprintf(stderr, "Try 'distill %s --help'.\n", argv[0]);
-      return EXIT_USAGE;
-    }
-  }
-  if (optind != argc - 1) {
-    fprintf(stderr, "distill: %s: one image archive is required\nTry 'distill %s --help'.\n", argv[0], argv[0]);
-    return EXIT_USAGE;
-  }
-  a->image = argv[optind];
-  return 0;
-}
-
 int
 cmd_inspect(int argc, char **argv)
 {
@@ -183,19 +141,25 @@ cmd_inspect(int argc, char **argv)
   size_t n_waivers = 0;
   struct derror err = DERROR_INIT;
 
+  struct image_source src;
+
   int r = parse_image_args(argc, argv, usage_text, &args);
   if (r != 0 || args.help)
     return r;
-  const char *archive = args.image;
+  if ((r = image_source_open("inspect", args.image, &args.reg, args.platform, &src)) != 0)
+    return r;
+  const char *archive = src.path;
   bool json = args.json;
   if (image_read(archive, &img, &err) < 0 || check_recorded_waivers(archive, &img, &waivers, &n_waivers, &err) < 0) {
     /* the reader's messages name the image's paths as they are */
-    cleanup_free char *msg = escape_text(err.msg);
+    cleanup_free char *msg = image_source_message(&src, err.msg);
     fprintf(stderr, "distill: %s\n", msg);
     derror_clear(&err);
     image_free(&img);
+    image_source_close(&src);
     return EXIT_FAIL;
   }
+  image_source_close(&src);
   if (json)
     print_json(&img, waivers, n_waivers);
   else

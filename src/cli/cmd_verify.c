@@ -145,7 +145,8 @@ verify(const struct verify_args *a)
   struct derror err = DERROR_INIT;
   struct image_ref ref = { 0 };
   struct cosign_verified v = { 0 };
-  struct registry_options o = { .authfile = a->reg.authfile, .cert_dir = a->reg.cert_dir, .insecure = a->reg.insecure };
+  struct registry_options o = { .authfile = a->reg.authfile, .cert_dir = a->reg.cert_dir, .insecure = a->reg.insecure,
+                                .pull_only = true };
   cleanup_pkey EVP_PKEY *key = NULL;
 
   if (image_ref_parse(a->ref, &ref, &err) < 0) {

@@ -3,6 +3,8 @@
 #ifndef DISTILL_COMMANDS_H
 #define DISTILL_COMMANDS_H
 
+#include "lib/digest.h"
+
 #include <stdbool.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -18,11 +20,13 @@ int cmd_key(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 
-/* The registry options of push, which build --push takes too. */
+/* The registry options of push, which build --push takes too; those that
+ * read (inspect, check, diff) take all but --from. */
 enum { OPT_AUTHFILE = 512, OPT_CERT_DIR, OPT_TLS_VERIFY, OPT_FROM };
-#define REGISTRY_LONGOPTS                                                                                          \
+#define REGISTRY_READ_LONGOPTS                                                                                     \
   { "authfile", required_argument, NULL, OPT_AUTHFILE }, { "cert-dir", required_argument, NULL, OPT_CERT_DIR },     \
-    { "tls-verify", optional_argument, NULL, OPT_TLS_VERIFY }, { "from", required_argument, NULL, OPT_FROM }
+    { "tls-verify", optional_argument, NULL, OPT_TLS_VERIFY }
+#define REGISTRY_LONGOPTS REGISTRY_READ_LONGOPTS, { "from", required_argument, NULL, OPT_FROM }
 struct registry_args {
   const char *authfile, *cert_dir, *from;
   bool insecure;
@@ -41,10 +45,47 @@ int push_ref_check(const char *cmd, const char *ref);
 int push_run(const char *cmd, const char *archive, const char *ref, const struct registry_args *a, int verbose,
              bool quiet);
 
-/* The arguments of inspect and check: IMAGE.tar [--json], and --allow
- * ID:PATH when `on_allow` is set (it returns 0, or an exit status). */
+/* The registry options of inspect, check and diff, in their --help. */
+#define REGISTRY_READ_HELP                                                                                        \
+  "  --authfile FILE      credentials for a docker:// reference (as push reads\n"                                    \
+  "                       them; see distill-push(1))\n"                                                           \
+  "  --cert-dir DIR       DIR/*.crt: CA certificates besides the system's;\n"                                      \
+  "                       DIR/*.cert and *.key: a client certificate\n"                                            \
+  "  --tls-verify=false   do not verify the registry's certificate; plain HTTP\n"                                  \
+  "                       when it speaks no TLS (a registry on loopback)\n"                                        \
+  "  --platform P         the image of a multi-platform reference: linux/arm64, ...\n"                              \
+  "                       (default: linux and this machine's architecture)\n"
+enum { OPT_IMAGE_PLATFORM = OPT_FROM + 1 };
+
+/* An image to read: an archive, or a docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
+ * reference fetched into a temporary archive first (fetch.h). */
+struct image_source {
+  const char *arg;  /* as given: what messages and reports name */
+  const char *path; /* what the reader opens: `arg`, or the temporary archive */
+  char *tmp;        /* the temporary archive, or NULL */
+  char manifest[DIGEST_STR_LEN]; /* a reference's manifest digest */
+};
+bool image_source_is_ref(const char *arg);
+/* 0 with `s` filled, or an exit status after a message naming `arg`. */
+int image_source_open(const char *cmd, const char *arg, const struct registry_args *reg, const char *platform,
+                      struct image_source *s);
+/* The temporary archive removed. */
+void image_source_close(struct image_source *s);
+/* A reader's message made safe to print (escape_text), the temporary
+ * archive's path in it replaced by the reference. */
+char *image_source_message(const struct image_source *s, const char *msg);
+/* EXIT_USAGE after a message when registry options or --platform are
+ * given without a docker:// reference among `args`, else 0. */
+int image_source_options_check(const char *cmd, const struct registry_args *reg, const char *platform,
+                               const char *const *args, int n);
+
+/* The arguments of inspect and check: IMAGE [--json], the registry
+ * options, and --allow ID:PATH when `on_allow` is set (it returns 0, or an
+ * exit status). */
 struct image_args {
   const char *image;
+  struct registry_args reg;
+  const char *platform;
   bool json;
   bool help; /* --help: the usage is printed, the command exits 0 */
   int (*on_allow)(const char *arg, void *data);

@@ -35,6 +35,15 @@ read_layers(struct reader *rd, const struct plan_layers *pl, struct derror *err)
   return tree_merge(img, rd->archive, err);
 }
 
+int
+image_bounds(uint64_t *layer_max, uint64_t *image_max, struct derror *err)
+{
+  if (env_bound("DISTILL_MAX_LAYER_BYTES", IMAGE_MAX_LAYER_BYTES, layer_max, err) < 0
+      || env_bound("DISTILL_MAX_IMAGE_BYTES", IMAGE_MAX_IMAGE_BYTES, image_max, err) < 0)
+    return -1;
+  return 0;
+}
+
 static int
 read_image(const char *archive, struct image *img, struct derror *err)
 {
@@ -42,8 +51,7 @@ read_image(const char *archive, struct image *img, struct derror *err)
   cleanup_members struct members m = { 0 };
   cleanup_plan_layers struct plan_layers pl = { 0 };
 
-  if (env_bound("DISTILL_MAX_LAYER_BYTES", IMAGE_MAX_LAYER_BYTES, &rd.layer_max, err) < 0
-      || env_bound("DISTILL_MAX_IMAGE_BYTES", IMAGE_MAX_IMAGE_BYTES, &rd.image_max, err) < 0)
+  if (image_bounds(&rd.layer_max, &rd.image_max, err) < 0)
     return -1;
   if (read_members(archive, &m, err) < 0 || read_manifest(archive, &m, img, &pl, err) < 0)
     return -1;

@@ -35,6 +35,9 @@
  * or a number with K, M, G or T) set others. */
 #define IMAGE_MAX_LAYER_BYTES (16ull << 30)
 #define IMAGE_MAX_IMAGE_BYTES (64ull << 30)
+/* The two bounds as the environment sets them (a registry's blobs are held
+ * to them too: fetch.c). */
+int image_bounds(uint64_t *layer_max, uint64_t *image_max, struct derror *err);
 /* Past the first GiB, a layer may uncompress to at most 4096 times the
  * bytes read for it: gzip cannot exceed about 1032:1, and only a bomb
  * (zeros upon zeros in zstd) comes near this. */

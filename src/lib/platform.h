@@ -22,5 +22,9 @@ const struct platform *platform_of_arch(const char *arch);
 /* The table's entry of an ELF class, byte order and machine, NULL when
  * distill knows none. */
 const struct platform *platform_of_elf(int machine, int elf_class, int data);
+/* The OCI architecture of the machine distill was built for: "amd64",
+ * "arm64"; "unknown" for one the table lacks.  An image without programs
+ * is built for it, and a registry's index is read for it by default. */
+const char *platform_host_arch(void);
 
 #endif

@@ -19,29 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The architecture of an image without programs: the build machine's. */
-static const char *
-host_arch(void)
-{
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#elif defined(__arm__)
-  return "arm";
-#elif defined(__i386__)
-  return "386";
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  return "ppc64le";
-#elif defined(__s390x__)
-  return "s390x";
-#elif defined(__riscv) && __riscv_xlen == 64
-  return "riscv64";
-#else
-  return "unknown";
-#endif
-}
-
 /* A source must be a regular file, and not a shell or package manager under
  * its own name or the image's. */
 static int
@@ -350,7 +327,7 @@ resolve_closure(const struct recipe *r, const char *arch, const struct sysroot *
    * are for the stated platform, else the host's, and glibc's loader goes
    * where those programs will look for it. */
   if (!cl->have_ref && r->n_libraries > 0
-      && (interp = elf_of_oci_arch(arch ? arch : host_arch(), &cl->ref)) != NULL) {
+      && (interp = elf_of_oci_arch(arch ? arch : platform_host_arch(), &cl->ref)) != NULL) {
     cl->have_ref = true;
     if (has_libc(r) && sysroot_is(root, interp, S_IFREG) && closure_add_library(cl, interp, err) < 0)
       return -1;
@@ -482,7 +459,7 @@ image_arch(const struct recipe *r, const char *name, const char *arch, const cha
     p->variant = variant ? variant : p->variant;
   }
   if (p->arch == NULL)
-    p->arch = host_arch();
+    p->arch = platform_host_arch();
   return 0;
 }
 

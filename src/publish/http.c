@@ -83,6 +83,7 @@ http_tls_load(struct http_tls *t, const char *dir, struct derror *err)
 }
 
 struct exchange {
+  CURL *curl;
   const struct registry_body *body;
   uint64_t sent;
   struct registry_response *resp;
@@ -129,7 +130,11 @@ on_write(char *data, size_t size, size_t n, void *p)
 {
   struct exchange *x = p;
   size_t len = size * n;
+  long status = 0;
 
+  if (x->body && x->body->sink && curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK
+      && status == 200)
+    return x->body->sink->write(x->body->sink->data, data, len) == 0 ? len : 0;
   if (x->resp->body.len < REGISTRY_BODY_MAX)
     buf_append(&x->resp->body, data, len < REGISTRY_BODY_MAX - x->resp->body.len ? len : REGISTRY_BODY_MAX - x->resp->body.len);
   return len;
@@ -206,7 +211,7 @@ http_perform(CURL *curl, const struct http_tls *tls, const char *method, const c
              const struct registry_body *body, struct curl_slist *headers, struct registry_response *resp,
              struct http_seen *seen)
 {
-  struct exchange x = { body, 0, resp };
+  struct exchange x = { curl, body, 0, resp };
   struct header_sink sink = { &x, seen };
   bool head = strcmp(method, "HEAD") == 0;
 

@@ -132,7 +132,7 @@ static int
 fetch_token(struct registry *r, struct derror *err)
 {
   const struct auth_challenge *ch = &r->challenge;
-  cleanup_free char *scope = xasprintf("repository:%s:pull,push", r->repo);
+  cleanup_free char *scope = xasprintf("repository:%s:%s", r->repo, r->o.pull_only ? "pull" : "pull,push");
   cleanup_free char *sq = scope_query(r, ch->scope && !r->o.from ? ch->scope : scope);
   char *service = curl_easy_escape(r->curl, ch->service ? ch->service : "", 0);
   cleanup_free char *url = xasprintf("%s%cservice=%s&%s", ch->realm, strchr(ch->realm, '?') ? '&' : '?', service, sq);
@@ -269,6 +269,8 @@ registry_request(struct registry *r, const char *method, const char *target, con
     struct curl_slist *headers = request_headers(r, body, accept);
     struct http_seen seen = { 0 };
     registry_response_free(resp);
+    if (body && body->sink)
+      body->sink->reset(body->sink->data);
     CURLcode c = http_perform(r->curl, &r->tls, method, url, body, headers, resp, &seen);
     curl_slist_free_all(headers);
     bool again = c != CURLE_OK ? transient(c)

@@ -18,6 +18,8 @@ struct registry_options {
   const char *cert_dir; /* --cert-dir: *.crt CA roots beside the system's, *.cert + *.key a client's */
   bool insecure;        /* --tls-verify=false: HTTPS unverified, or plain HTTP */
   const char *from;     /* another repository of the registry to mount blobs from, or NULL */
+  bool pull_only;       /* ask a token for pull alone: a reader (fetch.h); token services refuse
+                           push to anonymous users and to read-only accounts */
   int verbose;
 };
 
@@ -34,14 +36,25 @@ struct registry *registry_clone(const struct registry *r);
 /* "127.0.0.1:5000", for messages. */
 const char *registry_host(const struct registry *r);
 
+/* Where the body of a 200 answer goes instead of the response's buffer:
+ * `write` takes each piece as it comes (non-zero stops the request, which
+ * then fails); `reset` forgets what was written, before every attempt. */
+struct registry_sink {
+  int (*write)(void *data, const void *bytes, size_t n);
+  void (*reset)(void *data);
+  void *data;
+};
+
 /* What a request sends: nothing, bytes in memory, or `size` bytes of the
- * file `fd` from `offset` (read again from there when a retry resends). */
+ * file `fd` from `offset` (read again from there when a retry resends);
+ * and, for a GET, a sink for the answer's bytes, or NULL. */
 struct registry_body {
   const void *data;
   int fd; /* -1: `data`, or nothing when size is 0 */
   uint64_t offset, size;
   const char *content_type;
   const char *content_range; /* "START-END" for a chunk, or NULL */
+  const struct registry_sink *sink;
 };
 
 struct registry_response {
@@ -51,7 +64,7 @@ struct registry_response {
   char *content_type;
   char *range;          /* Range (of an upload) */
   uint64_t length;      /* Content-Length */
-  struct buf body;      /* at most REGISTRY_BODY_MAX bytes */
+  struct buf body;      /* at most REGISTRY_BODY_MAX bytes; none that went to a sink */
 };
 #define REGISTRY_BODY_MAX (4u << 20)
 void registry_response_free(struct registry_response *resp);

@@ -34,6 +34,11 @@ if out=$("$bin" push "$WORK/none.tar" docker://127.0.0.1:1/x 2>&1); then
 	fail "the static distill's push succeeded: $out"
 fi
 echo "$out" | grep -q "without the registry client" || fail "the static distill's push says: $out"
+# nor does it read docker:// references: inspect says so, exit 1
+rc=0
+out=$("$bin" inspect docker://127.0.0.1:1/x:1 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "the static distill's inspect of a docker:// reference exits $rc, not 1: $out"
+echo "$out" | grep -q "without the registry client" || fail "the static distill's inspect of a reference says: $out"
 
 # The recipe's tag is distill's version.
 version=$("$bin" --version | sed -n '1s/^distill //p')
