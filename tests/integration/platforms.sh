@@ -12,32 +12,7 @@ need aarch64-linux-gnu-gcc gcc skopeo jq podman runc
 [ "$(uname -m)" = x86_64 ] || skip "the test's host sysroot is amd64"
 need_root
 
-printf '#include <stdio.h>\nint main(void) { puts("hello " ARCH); return 0; }\n' >"$WORK/h.c"
-mk_root() { # DIR LIBDIR LOADER-PATH LOADER-LINK CC LIBS...
-	local root=$1 lib=$2 loader=$3 link=$4 cc=$5
-	shift 5
-	mkdir -p "$root/usr/$lib" "$root/usr/bin" "$root/etc"
-	ln -s usr/lib "$root/lib"
-	cp -L "$@" "$root/usr/$lib/"
-	mkdir -p "$(dirname "$root$loader")"
-	ln -sf "$link" "$root$loader"
-	printf 'PRETTY_NAME="Test OS"\nID=test\n' >"$root/etc/os-release"
-	$cc -O2 -DARCH="\"$(basename "$root")\"" -o "$root/usr/bin/hello" "$WORK/h.c"
-}
-mk_root "$WORK/amd64" lib/x86_64-linux-gnu /lib64/ld-linux-x86-64.so.2 ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 gcc \
-	/lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2
-mk_root "$WORK/arm64" lib/aarch64-linux-gnu /usr/lib/ld-linux-aarch64.so.1 aarch64-linux-gnu/ld-linux-aarch64.so.1 \
-	aarch64-linux-gnu-gcc /usr/aarch64-linux-gnu/lib/libc.so.6 /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
-cat >"$WORK/multi.yaml" <<'Y'
-name: distill-test/multi
-tag: "1"
-platforms:
-  linux/amd64: amd64
-  linux/arm64: arm64
-ca-certificates: false
-contents:
-  binaries: [/usr/bin/hello]
-Y
+two_platform_recipe
 
 "$DISTILL" build "$WORK/multi.yaml" -o "$WORK/multi.tar" --source-date-epoch 1700000000 --sbom "$WORK/multi.spdx.json" -q
 skopeo inspect --raw "oci-archive:$WORK/multi.tar" >"$WORK/raw.json"

@@ -149,33 +149,7 @@ got=$(inspect c distill/app:1)
 complete c distill/app "$app_digest"
 
 echo "== d. two platforms: the index and both images"
-# sysroots as platforms.sh makes them: the host's libc and the arm64 cross libc
-printf '#include <stdio.h>\nint main(void) { puts("hello " ARCH); return 0; }\n' >"$WORK/h.c"
-mk_root() { # DIR LIBDIR LOADER-PATH LOADER-LINK CC LIBS...
-	local root=$1 lib=$2 loader=$3 link=$4 cc=$5
-	shift 5
-	mkdir -p "$root/usr/$lib" "$root/usr/bin" "$root/etc"
-	ln -s usr/lib "$root/lib"
-	cp -L "$@" "$root/usr/$lib/"
-	mkdir -p "$(dirname "$root$loader")"
-	ln -sf "$link" "$root$loader"
-	printf 'PRETTY_NAME="Test OS"\nID=test\n' >"$root/etc/os-release"
-	$cc -O2 -DARCH="\"$(basename "$root")\"" -o "$root/usr/bin/hello" "$WORK/h.c"
-}
-mk_root "$WORK/amd64" lib/x86_64-linux-gnu /lib64/ld-linux-x86-64.so.2 ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 gcc \
-	/lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2
-mk_root "$WORK/arm64" lib/aarch64-linux-gnu /usr/lib/ld-linux-aarch64.so.1 aarch64-linux-gnu/ld-linux-aarch64.so.1 \
-	aarch64-linux-gnu-gcc /usr/aarch64-linux-gnu/lib/libc.so.6 /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
-cat >"$WORK/multi.yaml" <<'Y'
-name: distill-test/multi
-tag: "1"
-platforms:
-  linux/amd64: amd64
-  linux/arm64: arm64
-ca-certificates: false
-contents:
-  binaries: [/usr/bin/hello]
-Y
+two_platform_recipe
 "$DISTILL" build "$WORK/multi.yaml" -o "$WORK/multi.tar" -q
 index_digest=$(manifest_digest "$WORK/multi.tar")
 tar -xOf "$WORK/multi.tar" "blobs/sha256/${index_digest#sha256:}" >"$WORK/index.json"

@@ -98,7 +98,8 @@ FAKETIME_ASAN="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_orde
 
 # The reference environment; each variation changes one thing of it.
 BASE_ENV=(-i PATH="$PATH" HOME="$WORK/home" XDG_CACHE_HOME="$WORK/xdg-cache" TZ=UTC LC_ALL=C.UTF-8
-	${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"})
+	${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"}
+	${LSAN_OPTIONS:+LSAN_OPTIONS="$LSAN_OPTIONS"})
 mkdir -p "$WORK/home" "$WORK/xdg-cache" "$WORK/out"
 
 # build NAME CWD UMASK RECIPE [VAR=VALUE | unset:VAR ...] -- [ARGS...]: one
