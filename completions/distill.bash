@@ -1,6 +1,6 @@
 # bash completion for distill(1): commands, each command's options, the
 # values of --compression, key's subcommand, directories for --sysroot, --context and
-# --cache and --cert-dir, recipes (*.yaml, *.yml), image archives (*.tar) and directories
+# --cache, --cert-dir, --lookaside and --registries-d, recipes (*.yaml, *.yml), image archives (*.tar) and directories
 # where they are expected.
 
 _distill_options() {
@@ -11,7 +11,7 @@ _distill_options() {
 	inspect | diff) echo "--json --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	export) echo "--dockerfile -h --help" ;;
 	push) echo "--authfile --cert-dir --tls-verify --from -v --verbose -q --quiet -h --help" ;;
-	sign) echo "--key --passphrase-file -a --annotation --authfile --cert-dir --tls-verify -h --help" ;;
+	sign) echo "--key --gpg-key --lookaside --registries-d --passphrase-file -a --annotation --authfile --cert-dir --tls-verify -h --help" ;;
 	verify) echo "--key --json --authfile --cert-dir --tls-verify -h --help" ;;
 	key) echo "--output-key-prefix --passphrase-file --no-passphrase -h --help" ;;
 	esac
@@ -36,13 +36,13 @@ _distill() {
 	--compression)
 		COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur"))
 		return ;;
-	--sysroot | --context | --cache | --cert-dir)
+	--sysroot | --context | --cache | --cert-dir | --lookaside | --registries-d)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
 	-o | --output | --sbom | --dockerfile | --authfile | --key | --passphrase-file | --output-key-prefix)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
-	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push | -a | --annotation)
+	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push | -a | --annotation | --gpg-key)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
