@@ -5,21 +5,22 @@
 
 _distill_options() {
 	case "$1" in
-	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --sync --timings --push --authfile --cert-dir --tls-verify --from -q --quiet -v --verbose -h --help" ;;
+	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --provenance --sync --timings --push --sign-key --passphrase-file --authfile --cert-dir --tls-verify --from -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
 	check) echo "--json --allow --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	inspect | diff) echo "--json --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	export) echo "--dockerfile -h --help" ;;
 	push) echo "--authfile --cert-dir --tls-verify --from -v --verbose -q --quiet -h --help" ;;
 	sign) echo "--key --gpg-key --lookaside --registries-d --passphrase-file -a --annotation --authfile --cert-dir --tls-verify -h --help" ;;
-	verify) echo "--key --json --authfile --cert-dir --tls-verify -h --help" ;;
+	attest) echo "--key --passphrase-file --sbom --provenance --authfile --cert-dir --tls-verify -h --help" ;;
+	verify) echo "--key --attestations --json --authfile --cert-dir --tls-verify -h --help" ;;
 	key) echo "--output-key-prefix --passphrase-file --no-passphrase -h --help" ;;
 	esac
 }
 
 _distill() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="build closure inspect check diff export push sign verify key"
+	local commands="build closure inspect check diff export push sign attest verify key"
 	local cmd="" i
 
 	for ((i = 1; i < COMP_CWORD; i++)); do

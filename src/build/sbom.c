@@ -27,6 +27,19 @@ struct file_sums {
 };
 
 /* SHA-1 and SHA-256 of an entry's content, read again from its source. */
+static int sum_entry(const struct rootfs_entry *e, struct file_sums *out, struct derror *err);
+
+int
+sbom_entry_sha256(const struct rootfs_entry *e, char hex[65], struct derror *err)
+{
+  struct file_sums sums;
+
+  if (sum_entry(e, &sums, err) < 0)
+    return -1;
+  memcpy(hex, sums.sha256, sizeof sums.sha256);
+  return 0;
+}
+
 static int
 sum_entry(const struct rootfs_entry *e, struct file_sums *out, struct derror *err)
 {
@@ -131,8 +144,8 @@ supplier(const char *maintainer)
 }
 
 /* The distribution's ID from the image's os-release, for purls. */
-static char *
-distro_id(const struct rootfs *fs)
+char *
+sbom_distro_id(const struct rootfs *fs)
 {
   const struct rootfs_entry *e = rootfs_find(fs, "/etc/os-release");
   cleanup_free char *text = NULL;
@@ -269,6 +282,15 @@ package_license(const struct dpkg_package *pk, struct sbom_refs *refs)
   return license;
 }
 
+char *
+sbom_purl(const struct dpkg_package *pk, const char *distro)
+{
+  cleanup_free char *version = purl_escape(pk->version);
+  cleanup_free char *parch = purl_escape(pk->arch);
+
+  return xasprintf("pkg:deb/%s/%s@%s?arch=%s", distro, pk->name, version, parch);
+}
+
 /* A Debian package of the image; `sha1s` are its files'. */
 static json_t *
 deb_package(const struct dpkg_package *pk, const char *id, const char *distro, struct strv *sha1s,
@@ -348,7 +370,7 @@ compose(const struct sbom_image *r, const struct plan *p, const char *manifest_d
 {
   const struct dpkg_packages *pkgs = &p->packages;
   struct strv *sha1s = xcalloc(pkgs->n + 1, sizeof *sha1s); /* the last: the image's */
-  cleanup_free char *distro = distro_id(&p->fs);
+  cleanup_free char *distro = sbom_distro_id(&p->fs);
   struct sbom_refs refs = { 0 };
   json_t *files = list_files(&p->fs, sums, owner, sha1s, pkgs->n);
   json_t *packages = json_array(), *rels = json_array();
@@ -376,8 +398,8 @@ compose(const struct sbom_image *r, const struct plan *p, const char *manifest_d
   return doc;
 }
 
-static json_t *
-document(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
+json_t *
+sbom_document(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
          struct derror *err)
 {
   size_t n = p->fs.n ? p->fs.n : 1;
@@ -396,7 +418,7 @@ int
 sbom_write(const char *path, const struct sbom_image *r, const struct plan *p, const char *manifest_digest,
            int64_t epoch, bool durable, struct derror *err)
 {
-  json_t *doc = document(r, p, manifest_digest, epoch, err);
+  json_t *doc = sbom_document(r, p, manifest_digest, epoch, err);
   struct atomic_file out;
   char *text;
   int ret = -1;

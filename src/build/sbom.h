@@ -12,6 +12,7 @@
 #include "lib/error.h"
 #include "plan/plan.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 /* The image the document describes, by the name and tag it is built as. */
@@ -23,5 +24,17 @@ struct sbom_image {
  * the disk when `durable`). */
 int sbom_write(const char *path, const struct sbom_image *r, const struct plan *p, const char *manifest_digest,
                int64_t epoch, bool durable, struct derror *err);
+
+/* The document itself (for an attestation's predicate), or NULL with
+ * `err`. */
+json_t *sbom_document(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, int64_t epoch,
+                      struct derror *err);
+/* The distribution's ID in the image's os-release ("debian" when none),
+ * as purls name it. */
+char *sbom_distro_id(const struct rootfs *fs);
+/* A package's purl, as the document names it. */
+char *sbom_purl(const struct dpkg_package *pk, const char *distro);
+/* The sha256 (hex) of an entry's content, read again from its source. */
+int sbom_entry_sha256(const struct rootfs_entry *e, char hex[65], struct derror *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* distill build RECIPE: options, one call to build_image(), printing. */
 #include "lib/alloc.h"
+#include "lib/cleanup.h"
 #include "lib/compress.h"
 #include "lib/error.h"
 #include "lib/platform.h"
@@ -8,6 +9,7 @@
 #include "plan/plan.h"
 #include "plan/rootfs.h"
 #include "build/build.h"
+#include "build/provenance.h"
 #include "cli/commands.h"
 
 #include <errno.h>
@@ -43,15 +45,17 @@ struct build_options {
   bool help;     /* -h: the usage, and nothing else */
   bool quiet;       /* -q itself, not only stdout that is no terminal */
   const char *push; /* --push REF */
+  const char *sign_key, *passphrase_file; /* --sign-key KEY: sign and attest what --push pushed */
+  const char *provenance;                 /* --provenance FILE */
   struct registry_args reg;
 };
 
 static const char usage_text[] =
   "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--context DIR]\n"
   "                    [--platform P[,P...]] [--source-date-epoch N] [--compression gzip|zstd|none]\n"
-  "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [--sync]\n"
-  "                    [--timings] [-q | -v] [--push REF [--authfile FILE] [--cert-dir DIR]\n"
-  "                    [--tls-verify=false] [--from REPO]]\n"
+  "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [--provenance FILE]\n"
+  "                    [--sync] [--timings] [-q | -v] [--push REF [--authfile FILE] [--cert-dir DIR]\n"
+  "                    [--tls-verify=false] [--from REPO] [--sign-key KEY [--passphrase-file FILE]]]\n"
   "\n"
   "Build the OCI image a recipe describes into one tar archive.\n"
   "\n"
@@ -71,6 +75,8 @@ static const char usage_text[] =
   "                             at most $DISTILL_CACHE_MAX bytes, default 4G)\n"
   "      --no-cache             compress every layer, keep nothing\n"
   "      --sbom FILE            also write an SPDX 2.3 JSON SBOM of the image (default: the recipe's sbom)\n"
+  "      --provenance FILE      also write the build's SLSA provenance v1 predicate (JSON), which\n"
+  "                             distill attest --provenance attaches\n"
   "      --sync                 the archive and SBOM on the disk before distill exits (fsync);\n"
   "                             else the kernel writes them back in its own time\n"
   "      --timings              say on stderr where the time went: each part's seconds of\n"
@@ -79,6 +85,11 @@ static const char usage_text[] =
   "                             distill push does, with its --authfile, --cert-dir,\n"
   "                             --tls-verify and --from; prints HOST/REPO@sha256:...\n"
   "      --authfile FILE        --cert-dir DIR  --tls-verify=false  --from REPO: see distill push\n"
+  "      --sign-key KEY         after the push, sign the image as distill sign does and attest\n"
+  "                             each platform's SBOM and the build's provenance as distill\n"
+  "                             attest does (sha256-<hex>.sig and .att beside the image)\n"
+  "      --passphrase-file FILE the key's passphrase: FILE's first line (default:\n"
+  "                             $DISTILL_PASSPHRASE)\n"
   "  -q, --quiet                print nothing but errors\n"
   "  -v, --verbose              print what goes into each layer\n"
   "  -h, --help                 show this help\n";
@@ -157,7 +168,7 @@ parse_jobs(const char *arg, unsigned *out)
 }
 
 enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE, OPT_PLATFORM, OPT_SBOM,
-       OPT_CONTEXT, OPT_SYNC, OPT_TIMINGS, OPT_PUSH };
+       OPT_CONTEXT, OPT_SYNC, OPT_TIMINGS, OPT_PUSH, OPT_SIGN_KEY, OPT_PASSPHRASE_FILE, OPT_PROVENANCE };
 
 /* One option: 0, or the exit status of a usage error. */
 static int
@@ -171,6 +182,15 @@ parse_option(int c, const char *arg, struct build_options *o)
   case OPT_PUSH:
     o->push = arg;
     return push_ref_check("build", arg);
+  case OPT_SIGN_KEY:
+    o->sign_key = arg;
+    return 0;
+  case OPT_PASSPHRASE_FILE:
+    o->passphrase_file = arg;
+    return 0;
+  case OPT_PROVENANCE:
+    o->provenance = arg;
+    return 0;
   case 'o':
     o->output = arg;
     return 0;
@@ -247,6 +267,9 @@ parse_options(int argc, char **argv, struct build_options *o)
     { "sync", no_argument, NULL, OPT_SYNC },
     { "timings", no_argument, NULL, OPT_TIMINGS },
     { "push", required_argument, NULL, OPT_PUSH },
+    { "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+    { "passphrase-file", required_argument, NULL, OPT_PASSPHRASE_FILE },
+    { "provenance", required_argument, NULL, OPT_PROVENANCE },
     REGISTRY_LONGOPTS,
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -267,6 +290,10 @@ parse_options(int argc, char **argv, struct build_options *o)
     return usage_error("%s", "--cache and --no-cache exclude each other");
   if (o->reg.given && !o->push)
     return usage_error("%s", "--authfile, --cert-dir, --tls-verify and --from are options of --push");
+  if (o->sign_key && !o->push)
+    return usage_error("%s", "--sign-key signs what --push pushes: --push REF is required");
+  if (o->passphrase_file && !o->sign_key)
+    return usage_error("%s", "--passphrase-file is an option of --sign-key");
   if (optind != argc - 1)
     return usage_error("%s", optind >= argc ? "a recipe is required" : "only one recipe at a time");
   o->recipe = argv[optind];
@@ -417,6 +444,30 @@ print_result(const struct build_result *res, int verbosity)
     print_hints(res);
 }
 
+/* After the build: the provenance written, the archive pushed, signed and
+ * attested, as asked. */
+static int
+publish(const struct build_options *o, const struct build_request *req, const struct build_result *res)
+{
+  struct derror err = DERROR_INIT;
+  cleanup_json json_t *provenance = NULL;
+  int ret = EXIT_OK;
+
+  if (o->provenance || o->sign_key) {
+    provenance = provenance_predicate(req, res, &err);
+    if (provenance == NULL || (o->provenance && provenance_write(o->provenance, provenance, &err) < 0)) {
+      fprintf(stderr, "distill: provenance: %s\n", err.msg);
+      derror_clear(&err);
+      return EXIT_FAIL;
+    }
+  }
+  if (o->push)
+    ret = push_run("build", res->output, o->push, &o->reg, o->verbosity >= 2, o->quiet);
+  if (ret == EXIT_OK && o->sign_key)
+    ret = build_sign_attest(o->push, &o->reg, o->sign_key, o->passphrase_file, req, res, provenance, o->quiet);
+  return ret;
+}
+
 /* The recipe loaded and the request made; then one call. */
 static int
 build(const struct build_options *o)
@@ -447,8 +498,7 @@ build(const struct build_options *o)
   int ret = build_image(&req, &res, &err) == 0 ? EXIT_OK : EXIT_FAIL;
   if (ret == EXIT_OK) {
     print_result(&res, o->verbosity);
-    if (o->push)
-      ret = push_run("build", res.output, o->push, &o->reg, o->verbosity >= 2, o->quiet);
+    ret = publish(o, &req, &res);
   } else if (derror_is(&err, DERROR_USAGE))
     ret = usage_error("%s", err.msg);
   else

@@ -10,6 +10,7 @@
 #if DISTILL_REGISTRY
 #include "lib/alloc.h"
 #include "lib/cleanup.h"
+#include "publish/attest.h"
 #include "publish/cosign.h"
 #include "publish/keys.h"
 #include "publish/ref.h"
@@ -18,7 +19,7 @@
 #endif
 
 static const char usage_text[] =
-  "usage: distill verify --key PUB [--json] docker://HOST[:PORT]/REPO[:TAG]\n"
+  "usage: distill verify --key PUB [--attestations] [--json] docker://HOST[:PORT]/REPO[:TAG]\n"
   "\n"
   "Check the cosign signatures of the image a reference names with a public\n"
   "key: the signature manifest sha256-<hex>.sig of the digest the registry\n"
@@ -29,9 +30,16 @@ static const char usage_text[] =
   "another image or repository (a signature moved from elsewhere); 1\n"
   "otherwise. Signatures of other keys are listed, not counted against.\n"
   "No transparency log is read.\n"
+  "With --attestations, the envelopes of sha256-<hex>.att too: each layer's\n"
+  "bytes, a DSSE signature over the PAE by PUB, payloadType in-toto, the\n"
+  "statement's _type (in-toto v1), its subject (this manifest digest) and\n"
+  "its predicateType (SPDX or SLSA provenance v1). Exit 0 then only when\n"
+  "the signatures pass, at least one SPDX and one SLSA provenance attestation\n"
+  "by the key verify, and no attestation by the key names another image.\n"
   "\n"
   "  --key PUB            the public key (SubjectPublicKeyInfo PEM: distill\n"
   "                       key generate's PREFIX.pub, or cosign's cosign.pub)\n"
+  "  --attestations       check the attestations too (see above)\n"
   "  --json               the report as JSON on stdout\n"
   "  --authfile FILE      credentials (containers-auth.json or docker's\n"
   "                       config.json; as distill push reads them)\n"
@@ -41,11 +49,11 @@ static const char usage_text[] =
   "                       when it speaks no TLS (a registry on loopback)\n"
   "  -h, --help           show this help\n";
 
-enum { OPT_KEY = 600, OPT_JSON };
+enum { OPT_KEY = 600, OPT_JSON, OPT_ATTESTATIONS };
 
 struct verify_args {
   const char *key, *ref;
-  bool json;
+  bool json, attestations;
   struct registry_args reg;
 };
 
@@ -63,6 +71,7 @@ parse_args(int argc, char **argv, struct verify_args *a)
     REGISTRY_LONGOPTS,
     { "key", required_argument, NULL, OPT_KEY },
     { "json", no_argument, NULL, OPT_JSON },
+    { "attestations", no_argument, NULL, OPT_ATTESTATIONS },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -79,6 +88,8 @@ parse_args(int argc, char **argv, struct verify_args *a)
       a->key = optarg;
     else if (opt == OPT_JSON)
       a->json = true;
+    else if (opt == OPT_ATTESTATIONS)
+      a->attestations = true;
     else if (opt == 'h')
       return fputs(usage_text, stdout), -1;
     else
@@ -103,8 +114,56 @@ passed(const struct cosign_verified *v)
   return v->verified > 0 && v->false_claims == 0;
 }
 
+/* The attestations' verdict: at least one verified SPDX and one SLSA
+ * provenance attestation by the key, none by the key about another image. */
+static bool
+attestations_passed(const struct attest_verified *t)
+{
+  return t->sbom > 0 && t->provenance > 0 && t->false_claims == 0;
+}
+
+static json_t *
+attestations_json(const struct attest_verified *t)
+{
+  json_t *list = json_array();
+  for (size_t i = 0; i < t->n; i++)
+    json_array_append_new(list, json_pack("{s:s, s:s?, s:s, s:s?}", "layer", t->checks[i].layer, "predicate_type",
+                                          t->checks[i].predicate_type, "status",
+                                          cosign_status_name(t->checks[i].status), "reason", t->checks[i].reason));
+  return json_pack("{s:s, s:b, s:o, s:I, s:I, s:b}", "tag", t->tag, "found", t->found, "envelopes", list, "sbom",
+                   (json_int_t) t->sbom, "provenance", (json_int_t) t->provenance, "verified",
+                   attestations_passed(t));
+}
+
+/* Each envelope's verdict, and why the attestations failed. */
 static void
-print_json(const struct verify_args *a, const char *name, const struct cosign_verified *v)
+print_attestations(const struct verify_args *a, const char *name, const struct attest_verified *t)
+{
+  bool ok = attestations_passed(t);
+  FILE *out = ok ? stdout : stderr;
+
+  for (size_t i = 0; i < t->n; i++)
+    fprintf(out, "%s%s: %s %s%s%s\n", ok ? "" : "distill: verify: ", t->checks[i].layer,
+            t->checks[i].predicate_type ? t->checks[i].predicate_type : "(no predicate type)",
+            cosign_status_name(t->checks[i].status), t->checks[i].reason ? ": " : "",
+            t->checks[i].reason ? t->checks[i].reason : "");
+  if (ok)
+    printf("%s@%s: %zu SBOM and %zu provenance attestations verified with `%s`\n", name, t->digest, t->sbom,
+           t->provenance, a->key);
+  else if (!t->found)
+    fprintf(stderr, "distill: verify: %s@%s: no attestations: the registry has no %s:%s\n", name, t->digest, name,
+            t->tag);
+  else if (t->false_claims)
+    fprintf(stderr, "distill: verify: %s@%s: an attestation by `%s` is about another image: refused\n", name,
+            t->digest, a->key);
+  else
+    fprintf(stderr, "distill: verify: %s@%s: %s attestation verifies with `%s`\n", name, t->digest,
+            t->sbom ? "no SLSA provenance" : "no SBOM (SPDX)", a->key);
+}
+
+static void
+print_json(const struct verify_args *a, const char *name, const struct cosign_verified *v,
+           const struct attest_verified *t)
 {
   cleanup_json json_t *sigs = json_array();
   for (size_t i = 0; i < v->n; i++)
@@ -113,7 +172,9 @@ print_json(const struct verify_args *a, const char *name, const struct cosign_ve
   cleanup_json json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:O, s:I, s:b}", "reference", a->ref,
                                      "repository", name, "digest", v->digest, "signature_tag", v->tag, "key", a->key,
                                      "found", v->found, "signatures", sigs, "verified_count", (json_int_t) v->verified,
-                                     "verified", passed(v));
+                                     "verified", passed(v) && (!a->attestations || attestations_passed(t)));
+  if (a->attestations)
+    json_object_set_new(j, "attestations", attestations_json(t));
   json_dumpf(j, stdout, JSON_INDENT(2));
   putchar('\n');
 }
@@ -145,6 +206,7 @@ verify(const struct verify_args *a)
   struct derror err = DERROR_INIT;
   struct image_ref ref = { 0 };
   struct cosign_verified v = { 0 };
+  struct attest_verified t = { 0 };
   struct registry_options o = { .authfile = a->reg.authfile, .cert_dir = a->reg.cert_dir, .insecure = a->reg.insecure,
                                 .pull_only = true };
   cleanup_pkey EVP_PKEY *key = NULL;
@@ -155,18 +217,24 @@ verify(const struct verify_args *a)
     return EXIT_USAGE;
   }
   int r = (key = key_load_public(a->key, &err)) ? cosign_verify(&ref, &o, key, &v, &err) : -1;
+  if (r == 0 && a->attestations)
+    r = attest_verify(&ref, &o, key, &t, &err);
   if (r == 0) {
     cleanup_free char *name = image_ref_name(&ref);
+    bool ok = passed(&v) && (!a->attestations || attestations_passed(&t));
     if (a->json)
-      print_json(a, name, &v);
-    if (!a->json || !passed(&v))
+      print_json(a, name, &v, &t);
+    if (!a->json || !ok)
       print_text(a, name, &v);
-    r = passed(&v) ? 0 : -1;
+    if (a->attestations && (!a->json || !ok))
+      print_attestations(a, name, &t);
+    r = ok ? 0 : -1;
   } else {
     fprintf(stderr, "distill: verify: %s\n", err.msg);
     derror_clear(&err);
   }
   cosign_verified_free(&v);
+  attest_verified_free(&t);
   image_ref_free(&ref);
   return r == 0 ? EXIT_OK : EXIT_FAIL;
 }

@@ -5,10 +5,12 @@
 
 #include "lib/digest.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
+int cmd_attest(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_closure(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
@@ -44,6 +46,16 @@ int push_ref_check(const char *cmd, const char *ref);
  * exit status. */
 int push_run(const char *cmd, const char *archive, const char *ref, const struct registry_args *a, int verbose,
              bool quiet);
+
+/* build --push REF --sign-key KEY, after the push: sign the image the
+ * build pushed (the registry must serve res->digest under REF), then
+ * attest each image's SBOM and the build's provenance (cmd_attest.c): an
+ * exit status after any message. */
+struct build_request;
+struct build_result;
+int build_sign_attest(const char *ref, const struct registry_args *a, const char *key, const char *passphrase_file,
+                      const struct build_request *req, const struct build_result *res, json_t *provenance,
+                      bool quiet);
 
 /* The registry options of inspect, check and diff, in their --help. */
 #define REGISTRY_READ_HELP                                                                                        \

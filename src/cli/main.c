@@ -29,6 +29,7 @@ static const char help_text[] =
   "  export IMAGE DIR an image's merged tree into a directory, its config as a Dockerfile\n"
   "  push IMAGE REF   an image archive to a registry, byte for byte\n"
   "  sign REF         a cosign signature of a registry's image, with a key (no transparency log)\n"
+  "  attest REF       an SBOM or provenance as a signed in-toto attestation of a registry's image\n"
   "  verify REF       an image's cosign signatures, checked with a public key\n"
   "  key generate     an ECDSA P-256 key pair for sign and verify\n"
   "\n"
@@ -48,6 +49,7 @@ static const struct command {
   { "export", cmd_export },
   { "push", cmd_push },
   { "sign", cmd_sign },
+  { "attest", cmd_attest },
   { "verify", cmd_verify },
   { "key", cmd_key },
 };

@@ -322,3 +322,22 @@ cosign_status_name(enum cosign_status s)
   }
   return "?";
 }
+
+int
+cosign_resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err)
+{
+  return resolve(r, ref, digest, err);
+}
+
+int
+cosign_fetch_manifest(struct registry *r, const struct image_ref *ref, const char *tag, json_t **m, struct derror *err)
+{
+  return fetch_signatures(r, ref, tag, m, err);
+}
+
+int
+cosign_put_manifest(struct registry *r, const struct image_ref *ref, const char *tag, json_t *m,
+                    const struct buf *blob, const char *blob_digest, struct derror *err)
+{
+  return put_signatures(r, ref, tag, m, blob, blob_digest, err);
+}

@@ -15,6 +15,7 @@
 #include "publish/ref.h"
 #include "publish/registry.h"
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 
@@ -62,5 +63,16 @@ int cosign_verify(const struct image_ref *ref, const struct registry_options *o,
                   struct cosign_verified *out, struct derror *err);
 void cosign_verified_free(struct cosign_verified *v);
 const char *cosign_status_name(enum cosign_status s);
+
+/* What attest.c shares, to keep attestations as cosign keeps them beside
+ * signatures: the digest `ref` names; the manifest of a tag parsed (NULL
+ * in `*m` when there is none); the manifest `m` put under `tag` after the
+ * blob `blob` (its digest `blob_digest`) and the config cosign writes for
+ * its layers. */
+int cosign_resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err);
+int cosign_fetch_manifest(struct registry *r, const struct image_ref *ref, const char *tag, json_t **m,
+                          struct derror *err);
+int cosign_put_manifest(struct registry *r, const struct image_ref *ref, const char *tag, json_t *m,
+                        const struct buf *blob, const char *blob_digest, struct derror *err);
 
 #endif

@@ -63,7 +63,7 @@ print(f"{len(parser_keys)} recipe keys, the same in the parser and the man page"
 
 # options: --help, the man page, the completion
 completion = read("completions", "distill.bash")
-for cmd in ("build", "closure", "inspect", "check", "diff", "export", "push", "sign", "verify", "key"):
+for cmd in ("build", "closure", "inspect", "check", "diff", "export", "push", "sign", "attest", "verify", "key"):
     helptext = subprocess.run([DISTILL, cmd, "--help"], capture_output=True, text=True).stdout
     usage_opts = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", helptext.split("\n\n")[-1]))
     man = read("man", f"distill-{cmd}.1").replace("\\-", "-")
@@ -100,7 +100,8 @@ for name in ("app.yaml", "other.yml", "image.tar", "notes.txt"):
     open(os.path.join(work, name), "w").close()
 cases = {
     "distill b": {"build"},
-    "distill ": {"build", "closure", "inspect", "check", "diff", "export", "push", "sign", "verify", "key", "--help",
+    "distill ": {"build", "closure", "inspect", "check", "diff", "export", "push", "sign", "attest", "verify", "key",
+                 "--help",
                  "--version"},
     "distill key ": {"generate"},
     "distill verify --j": {"--json"},
@@ -125,7 +126,7 @@ if r.returncode != 0:
     fail(f"meson install: {r.stderr.strip()}")
 installed = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
 for want in ("man1/distill.1", "man1/distill-build.1", "man1/distill-diff.1", "man1/distill-export.1", "man1/distill-push.1",
-             "man1/distill-sign.1", "man1/distill-verify.1", "man1/distill-key.1", "man5/distill-recipe.5",
+             "man1/distill-sign.1", "man1/distill-attest.1", "man1/distill-verify.1", "man1/distill-key.1", "man5/distill-recipe.5",
              "bash-completion/completions/distill", "bin/distill"):
     if not any(p.endswith(want) for p in installed):
         fail(f"meson install does not install {want}: {sorted(installed)}")
