@@ -7,19 +7,22 @@
 # are seeds too. meson runs each target for 20 seconds as a test (suite
 # fuzz, a -Dfuzzing=true clang build); this script by hand is for longer runs.
 # A crash is kept in BUILD_DIR/fuzz-crashes/, for a person to add as a seed.
-# usage: tests/fuzz/run.sh BUILD_DIR [SECONDS [TARGET...]]   TARGET: recipe elf image
+# usage: tests/fuzz/run.sh BUILD_DIR [SECONDS [TARGET...]]   TARGET: recipe elf image publish
 # DISTILL_FUZZ_SECONDS, when set, overrides SECONDS.
 set -euo pipefail
 build=${1:?usage: run.sh BUILD_DIR [SECONDS [TARGET...]]}
 seconds=${DISTILL_FUZZ_SECONDS:-${2:-60}} # the environment wins: CI asks the meson tests for longer
 shift $(($# < 2 ? $# : 2))
-targets=${*:-recipe elf image}
+targets=${*:-recipe elf image publish}
 src=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/distill-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# the recipes kept in tests/fuzz/recipe/ are the parser's seeds
+# the recipes kept in tests/fuzz/recipe/ are the parser's seeds, and the
+# references, challenges, auth files, payloads and envelopes in
+# tests/fuzz/publish/ the registry client's (a first byte picks the parser)
 seed_recipe() { :; }
+seed_publish() { :; }
 
 seed_elf() {
 	cp /usr/bin/true "$work/elf/true"

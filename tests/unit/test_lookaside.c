@@ -7,7 +7,8 @@
 #include "publish/lookaside.h"
 #include "publish/ref.h"
 
-#define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define D_HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define D "sha256:" D_HEX
 
 /* The URL registries.d in `dir` gives for `ref`, or NULL with `err`. */
 static char *
@@ -148,7 +149,7 @@ static void
 expect_written(const char *dir, int n)
 {
   struct derror err = DERROR_INIT;
-  char *path = NULL, *want = xasprintf("%s/team/app@sha256=%s/signature-%d", dir, D + 7, n);
+  char *path = NULL, *want = xasprintf("%s/team/app@sha256=%s/signature-%d", dir, D_HEX, n);
   size_t len;
 
   assert_int_equal(lookaside_write(dir, "team/app", D, "sig", 3, &path, &err), 0);
@@ -163,7 +164,7 @@ static void
 test_write(void **state)
 {
   char *dir = tl_tmpdir();
-  char *sigs = xasprintf("%s/team/app@sha256=%s", dir, D + 7);
+  char *sigs = xasprintf("%s/team/app@sha256=%s", dir, D_HEX);
   (void) state;
 
   expect_written(dir, 1);
