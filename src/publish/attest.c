@@ -124,7 +124,7 @@ attest_attach(const struct image_ref *ref, const struct registry_options *o, EVP
               const struct attest_predicate *preds, size_t n, struct attest_added *out, struct derror *err)
 {
   struct registry *r = registry_open(ref, o, err);
-  int ret = r ? cosign_resolve(r, ref, out->digest, err) : -1;
+  int ret = r ? store_resolve(r, ref, out->digest, err) : -1;
 
   if (ret == 0) {
     attestation_tag(out->digest, out->tag);
@@ -228,7 +228,7 @@ attest_verify(const struct image_ref *ref, const struct registry_options *o, EVP
 {
   struct registry *r = registry_open(ref, o, err);
   cleanup_json json_t *m = NULL;
-  int ret = r ? cosign_resolve(r, ref, out->digest, err) : -1;
+  int ret = r ? store_resolve(r, ref, out->digest, err) : -1;
 
   if (ret == 0) {
     attestation_tag(out->digest, out->tag);

@@ -12,26 +12,7 @@
 
 #define PAYLOAD_MAX (1u << 20)
 #define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define ACCEPT_IMAGE MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
 #define ACCEPT_SIGNATURES MT_OCI_MANIFEST ", " MT_DOCKER_MANIFEST
-
-/* The digest the reference names on the registry: the sha256 of the
- * manifest's bytes as they come, which a digest in the reference must be. */
-static int
-resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err)
-{
-  const char *name = ref->tag ? ref->tag : ref->digest;
-  struct buf body = { 0 };
-  int found = store_get_manifest(r, ref->repo, name, ACCEPT_IMAGE, &body, digest, NULL, err);
-
-  buf_free(&body);
-  if (found == 0) {
-    cleanup_free char *n = image_ref_name(ref);
-    return derror_set(err, "registry %s: %s%c%s: no such image (404)", registry_host(r), n, ref->tag ? ':' : '@',
-                      name);
-  }
-  return found < 0 ? -1 : 0;
-}
 
 /* The signature manifest of `tag` parsed, or NULL in `*m` when there is
  * none. */
@@ -188,7 +169,7 @@ cosign_sign(const struct image_ref *ref, const struct registry_options *o, EVP_P
 {
   struct registry *r = registry_open(ref, o, err);
   struct buf payload = { 0 };
-  int ret = r ? resolve(r, ref, out->digest, err) : -1;
+  int ret = r ? store_resolve(r, ref, out->digest, err) : -1;
 
   if (ret == 0) {
     signature_tag(out->digest, out->tag);
@@ -279,7 +260,7 @@ cosign_verify(const struct image_ref *ref, const struct registry_options *o, EVP
 {
   struct registry *r = registry_open(ref, o, err);
   cleanup_json json_t *m = NULL;
-  int ret = r ? resolve(r, ref, out->digest, err) : -1;
+  int ret = r ? store_resolve(r, ref, out->digest, err) : -1;
 
   if (ret == 0) {
     signature_tag(out->digest, out->tag);
@@ -323,11 +304,6 @@ cosign_status_name(enum cosign_status s)
   return "?";
 }
 
-int
-cosign_resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err)
-{
-  return resolve(r, ref, digest, err);
-}
 
 int
 cosign_fetch_manifest(struct registry *r, const struct image_ref *ref, const char *tag, json_t **m, struct derror *err)

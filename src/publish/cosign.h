@@ -65,11 +65,10 @@ void cosign_verified_free(struct cosign_verified *v);
 const char *cosign_status_name(enum cosign_status s);
 
 /* What attest.c shares, to keep attestations as cosign keeps them beside
- * signatures: the digest `ref` names; the manifest of a tag parsed (NULL
+ * signatures: the manifest of a tag parsed (NULL
  * in `*m` when there is none); the manifest `m` put under `tag` after the
  * blob `blob` (its digest `blob_digest`) and the config cosign writes for
  * its layers. */
-int cosign_resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err);
 int cosign_fetch_manifest(struct registry *r, const struct image_ref *ref, const char *tag, json_t **m,
                           struct derror *err);
 int cosign_put_manifest(struct registry *r, const struct image_ref *ref, const char *tag, json_t *m,

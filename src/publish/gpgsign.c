@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#define ACCEPT_IMAGE MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
 
 void
 gpgsign_payload(const char *identity, const char *digest, const char *creator, int64_t timestamp, struct buf *out)
@@ -121,22 +120,6 @@ gpgsign_sign(const char *key, const char *passphrase, const struct buf *payload,
   return 0;
 }
 
-static int
-resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err)
-{
-  const char *name = ref->tag ? ref->tag : ref->digest;
-  struct buf body = { 0 };
-  int found = store_get_manifest(r, ref->repo, name, ACCEPT_IMAGE, &body, digest, NULL, err);
-
-  buf_free(&body);
-  if (found == 0) {
-    cleanup_free char *n = image_ref_name(ref);
-    return derror_set(err, "registry %s: %s%c%s: no such image (404)", registry_host(r), n, ref->tag ? ':' : '@',
-                      name);
-  }
-  return found < 0 ? -1 : 0;
-}
-
 /* The directory to write into: --lookaside, else registries.d's URL. */
 static int
 lookaside_dir(const struct image_ref *ref, const struct gpgsign_request *req, char **dir, struct derror *err)
@@ -164,7 +147,7 @@ gpgsign_image(const struct image_ref *ref, const struct registry_options *o, con
 
   /* The configuration first: a mistake in it costs no request. */
   if (ret == 0 && (r = registry_open(ref, o, err)) != NULL) {
-    ret = resolve(r, ref, out->digest, err);
+    ret = store_resolve(r, ref, out->digest, err);
     registry_close(r);
   } else {
     ret = -1;

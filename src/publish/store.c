@@ -1,5 +1,6 @@
 /* Objects one at a time: see store.h. */
 #include "publish/store.h"
+#include "publish/ref.h"
 #include "lib/alloc.h"
 
 #include <curl/curl.h>
@@ -229,4 +230,22 @@ store_get_blob(struct registry *r, const char *repo, const char *digest, size_t 
   }
   registry_response_free(&resp);
   return ret;
+}
+
+#define ACCEPT_IMAGE MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
+
+int
+store_resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err)
+{
+  const char *name = ref->tag ? ref->tag : ref->digest;
+  struct buf body = { 0 };
+  int found = store_get_manifest(r, ref->repo, name, ACCEPT_IMAGE, &body, digest, NULL, err);
+
+  buf_free(&body);
+  if (found == 0) {
+    cleanup_free char *n = image_ref_name(ref);
+    return derror_set(err, "registry %s: %s%c%s: no such image (404)", registry_host(r), n, ref->tag ? ':' : '@',
+                      name);
+  }
+  return found < 0 ? -1 : 0;
 }

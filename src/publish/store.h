@@ -48,6 +48,12 @@ int store_put_manifest(struct registry *r, const char *repo, const char *name, c
 int store_get_manifest(struct registry *r, const char *repo, const char *name, const char *accept, struct buf *out,
                        char digest[DIGEST_STR_LEN], char **media_type, struct derror *err);
 
+/* The digest `ref` names on its registry: the sha256 of its manifest's
+ * bytes as they come (an image manifest or index, OCI or Docker), which a
+ * digest in the reference must be; "no such image" naming it on a 404. */
+struct image_ref;
+int store_resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err);
+
 /* GET a blob of at most `max` bytes, checked against its digest. */
 int store_get_blob(struct registry *r, const char *repo, const char *digest, size_t max, struct buf *out,
                    struct derror *err);
