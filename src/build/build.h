@@ -52,6 +52,8 @@ struct build_request {
   const char *name, *tag;  /* the image's names; NULL: the recipe's */
   const char *output;      /* the archive; NULL: NAME.tar, NAME's last component */
   const char *sbom;        /* an SPDX document to write too; NULL: the recipe's sbom, if any */
+  const char *provenance;  /* a file the caller writes after the build (NULL: none), checked
+                            * with the outputs: it must not be an input or another output */
   /* As given to --platform: none, the recipe's platform (or its platforms
    * map, one image each); one, that platform (the recipe's must agree);
    * more, one image each (duplicates dropped), each from its sysroot in

@@ -1,5 +1,5 @@
-/* Outputs that would destroy inputs: the archive or the SBOM written over
- * the recipe, a source, or each other.  Checked before anything is read,
+/* Outputs that would destroy inputs: the archive, the SBOM or the
+ * provenance written over the recipe, a source, or each other.  Checked before anything is read,
  * since the archive is renamed over its path only at the end. */
 #include "build/target.h"
 #include "lib/alloc.h"
@@ -182,6 +182,8 @@ outputs_check(const struct build_request *req, const struct target *targets, siz
                false);
   if (req->sbom || r->sbom)
     add_sboms(&out, req->sbom ? req->sbom : r->sbom, req->sbom ? "--sbom" : "the recipe's sbom", targets, n);
+  if (req->provenance)
+    file_set_add(&out, xasprintf("--provenance `%s`", req->provenance), req->provenance, false);
   int ret = clash(&in, &out, err);
   file_set_free(&in);
   file_set_free(&out);

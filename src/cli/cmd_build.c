@@ -489,7 +489,8 @@ build(const struct build_options *o)
     return usage_error("-t: \"%s\" is not NAME:TAG", o->name_tag);
   }
   struct build_request req = {
-    .recipe = &r, .name = name, .tag = tag, .output = o->output, .sbom = o->sbom, .platforms = o->platforms,
+    .recipe = &r, .name = name, .tag = tag, .output = o->output, .sbom = o->sbom, .provenance = o->provenance,
+    .platforms = o->platforms,
     .sysroot = o->sysroot, .context = o->context, .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs,
     .cache_dir = o->cache_dir, .no_cache = o->no_cache, .sync = o->sync,
     .observer = { .ctx = &d, .warning = show_warning, .planned = show_plan, .progress = show_progress,

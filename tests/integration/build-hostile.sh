@@ -123,6 +123,9 @@ clash "--sbom \`bundle.pem\` would overwrite the ca-certificates bundle \`bundle
 	"$DISTILL" build ca-own.yaml --sysroot root -o new.tar --sbom bundle.pem
 clash '-o `app.tar` and --sbom `app.tar` are the same file' app.tar "${build[@]}" -o app.tar --sbom app.tar
 clash '--sbom `clash.yaml` would overwrite the recipe `clash.yaml`' clash.yaml "${build[@]}" -o new.tar --sbom clash.yaml
+clash '--provenance `clash.yaml` would overwrite the recipe `clash.yaml`' clash.yaml "${build[@]}" -o new.tar \
+	--provenance clash.yaml
+clash '-o `app.tar` and --provenance `app.tar` are the same file' app.tar "${build[@]}" -o app.tar --provenance app.tar
 clash "--sbom \`./data.txt\` would overwrite contents.files[0]'s source" data.txt "${build[@]}" -o new.tar --sbom ./data.txt
 # neither exists yet: the paths are compared
 expect 2 'are the same file' "${build[@]}" -o new.tar --sbom "$WORK/sub/../new.tar"
