@@ -40,7 +40,7 @@ static const char usage_text[] =
   "\n"
   "  --key KEY            the private key (distill key generate)\n"
   "  --passphrase-file FILE  its passphrase: FILE's first line (default:\n"
-  "                       $DISTILL_PASSPHRASE)\n"
+  "                       $DISTILL_PASSPHRASE, else $COSIGN_PASSWORD)\n"
   "  --sbom FILE          an SPDX JSON document (distill build --sbom), as the\n"
   "                       predicate of type https://spdx.dev/Document\n"
   "  --provenance FILE    a SLSA provenance distill build --provenance wrote,\n"

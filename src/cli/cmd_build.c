@@ -89,7 +89,7 @@ static const char usage_text[] =
   "                             each platform's SBOM and the build's provenance as distill\n"
   "                             attest does (sha256-<hex>.sig and .att beside the image)\n"
   "      --passphrase-file FILE the key's passphrase: FILE's first line (default:\n"
-  "                             $DISTILL_PASSPHRASE)\n"
+  "                             $DISTILL_PASSPHRASE, else $COSIGN_PASSWORD)\n"
   "  -q, --quiet                print nothing but errors\n"
   "  -v, --verbose              print what goes into each layer\n"
   "  -h, --help                 show this help\n";

@@ -1,6 +1,7 @@
 /* Signing keys: see keys.h. */
 #include "publish/keys.h"
 #include "lib/file.h"
+#include "publish/cosignkey.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -33,6 +34,8 @@ key_passphrase(const char *file, char **out, struct derror *err)
   *out = NULL;
   if (file == NULL) {
     const char *env = getenv("DISTILL_PASSPHRASE");
+    if (env == NULL)
+      env = getenv("COSIGN_PASSWORD"); /* cosign's own, for its keys */
     *out = env ? xstrdup(env) : NULL;
     return 0;
   }
@@ -154,6 +157,30 @@ pass_cb(char *buf, int size, int rwflag, void *u)
   return (int) n;
 }
 
+/* The key of a file in cosign's own format (cosignkey.h), which cosign
+ * knows by the type of its first PEM block; *is says whether it is one. */
+static EVP_PKEY *
+load_cosign(const char *path, const struct buf *text, const char *pass, bool *is, struct derror *err)
+{
+  BIO *bio = BIO_new_mem_buf(text->data, (int) text->len);
+  char *name = NULL, *header = NULL;
+  unsigned char *body = NULL;
+  long len = 0;
+  EVP_PKEY *k = NULL;
+
+  if (bio == NULL)
+    oom();
+  *is = PEM_read_bio(bio, &name, &header, &body, &len) == 1 && cosignkey_is_type(name);
+  BIO_free(bio);
+  ERR_clear_error();
+  if (*is && (k = cosignkey_open(body, (size_t) len, pass, err)) == NULL)
+    derror_wrap(err, "`%s`", path);
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(body);
+  return k;
+}
+
 /* The PEM file's key: private or public, a P-256 one. */
 static EVP_PKEY *
 load(const char *path, bool private, const char *pass, struct derror *err)
@@ -161,17 +188,24 @@ load(const char *path, bool private, const char *pass, struct derror *err)
   struct buf text = { 0 };
   struct pass_ctx c = { pass, false };
   EVP_PKEY *k = NULL;
+  bool cosign = false;
 
   if (read_file(path, KEY_FILE_MAX, &text, err) < 0)
     return NULL;
-  BIO *bio = BIO_new_mem_buf(text.data, (int) text.len);
-  if (bio == NULL)
-    oom();
-  k = private ? PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &c) : PEM_read_bio_PUBKEY(bio, NULL, pass_cb, &c);
-  BIO_free(bio);
+  if (private)
+    k = load_cosign(path, &text, pass, &cosign, err);
+  if (!cosign) {
+    BIO *bio = BIO_new_mem_buf(text.data, (int) text.len);
+    if (bio == NULL)
+      oom();
+    k = private ? PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &c) : PEM_read_bio_PUBKEY(bio, NULL, pass_cb, &c);
+    BIO_free(bio);
+  }
   OPENSSL_cleanse(text.data, text.len);
   buf_free(&text);
-  if (k == NULL && c.asked && pass == NULL) {
+  if (k == NULL && cosign) {
+    /* err says why */
+  } else if (k == NULL && c.asked && pass == NULL) {
     derror_set(err, "`%s`: the key is encrypted: give its passphrase (--passphrase-file or $DISTILL_PASSPHRASE)", path);
   } else if (k == NULL && c.asked) {
     derror_set(err, "`%s`: the passphrase does not decrypt the key (a wrong passphrase)", path);

@@ -11,7 +11,8 @@
 #include <openssl/evp.h>
 
 /* The passphrase: the first line of `file` when given (its newline
- * dropped), else $DISTILL_PASSPHRASE; NULL when neither (not an error). */
+ * dropped), else $DISTILL_PASSPHRASE, else $COSIGN_PASSWORD (cosign's);
+ * NULL when none (not an error). */
 int key_passphrase(const char *file, char **out, struct derror *err);
 
 /* PREFIX.key (mode 0600; encrypted when `passphrase` is not NULL) and
@@ -19,8 +20,9 @@ int key_passphrase(const char *file, char **out, struct derror *err);
  * existing file is not written over (DERROR_USAGE). */
 int key_generate(const char *prefix, const char *passphrase, struct derror *err);
 
-/* A P-256 private key from a PEM file: an encrypted one needs
- * `passphrase`, and a wrong one is said as such. */
+/* A P-256 private key from a PEM file: PKCS#8, or cosign's own encrypted
+ * format (cosignkey.h). An encrypted one needs `passphrase`, and a wrong
+ * one is said as such. */
 EVP_PKEY *key_load_private(const char *path, const char *passphrase, struct derror *err);
 /* A P-256 public key from a SubjectPublicKeyInfo PEM file. */
 EVP_PKEY *key_load_public(const char *path, struct derror *err);

@@ -1,12 +1,15 @@
 /* cosign's simple signing payload, byte for byte as cosign writes it, and
- * read back; the signing keys: made, loaded encrypted or not, refused. */
+ * read back; the signing keys: made, loaded encrypted or not, refused;
+ * cosign's own encrypted keys, sealed here with libsodium and OpenSSL. */
 #include "testlib.h"
 
+#include "publish/cosignkey.h"
 #include "publish/keys.h"
 #include "publish/ref.h"
 #include "publish/simplesign.h"
 
 #include <openssl/pem.h>
+#include <sodium.h>
 
 #define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -219,12 +222,192 @@ test_keys(void **state)
   tl_rmtree(dir);
 }
 
+/* How a test's cosign key is sealed: go-securesystemslib's way unless a
+ * field says otherwise. */
+struct seal {
+  const char *kdf, *cipher, *password;
+  long n;
+  size_t nonce_len;
+  bool damage;
+  const void *plain; /* sealed instead of the key's PKCS#8 DER when set */
+  size_t plain_len;
+};
+
+/* The JSON body of a cosign key file sealing `k` as `s` says. */
+static char *
+cosign_json(EVP_PKEY *k, const struct seal *s)
+{
+  unsigned char salt[32], nonce[32], key[crypto_secretbox_KEYBYTES], *der = NULL;
+  int der_len = 0;
+
+  assert_true(sodium_init() >= 0);
+  randombytes_buf(salt, sizeof salt);
+  randombytes_buf(nonce, sizeof nonce);
+  if (s->plain == NULL) {
+    PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(k);
+    assert_non_null(info);
+    der_len = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
+    assert_true(der_len > 0);
+    PKCS8_PRIV_KEY_INFO_free(info);
+  }
+  const unsigned char *plain = s->plain ? s->plain : der;
+  size_t plain_len = s->plain ? s->plain_len : (size_t) der_len;
+  /* 32 MiB of scrypt's, more than OpenSSL's default limit */
+  assert_int_equal(
+    EVP_PBE_scrypt(s->password, strlen(s->password), salt, sizeof salt, 32768, 8, 1, 64u << 20, key, sizeof key), 1);
+  unsigned char *box = xmalloc(plain_len + crypto_secretbox_MACBYTES);
+  assert_int_equal(crypto_secretbox_easy(box, plain, plain_len, nonce, key), 0);
+  if (s->damage)
+    box[crypto_secretbox_MACBYTES] ^= 1;
+  char *salt64 = base64_encode(salt, sizeof salt), *nonce64 = base64_encode(nonce, s->nonce_len ? s->nonce_len : 24);
+  char *box64 = base64_encode(box, plain_len + crypto_secretbox_MACBYTES);
+  char *json = xasprintf("{\"kdf\":{\"name\":\"%s\",\"params\":{\"N\":%ld,\"r\":8,\"p\":1},\"salt\":\"%s\"},"
+                         "\"cipher\":{\"name\":\"%s\",\"nonce\":\"%s\"},\"ciphertext\":\"%s\"}",
+                         s->kdf ? s->kdf : "scrypt", s->n ? s->n : 32768, salt64,
+                         s->cipher ? s->cipher : "nacl/secretbox", nonce64, box64);
+  OPENSSL_free(der);
+  free(box), free(salt64), free(nonce64), free(box64);
+  return json;
+}
+
+/* cosignkey_open of the key `s` seals: NULL, and the error says `why`. */
+static void
+refused_seal(EVP_PKEY *k, const struct seal *s, const char *password, const char *why)
+{
+  struct derror err = DERROR_INIT;
+  char *json = cosign_json(k, s);
+
+  assert_null(cosignkey_open(json, strlen(json), password, &err));
+  assert_non_null(err.msg);
+  if (strstr(err.msg, why) == NULL)
+    fail_msg("`%s` does not say `%s`", err.msg, why);
+  derror_clear(&err);
+  free(json);
+}
+
+static void
+test_cosign_key(void **state)
+{
+  struct derror err = DERROR_INIT;
+  EVP_PKEY *k = EVP_EC_gen("P-256");
+  (void) state;
+
+  assert_true(cosignkey_is_type("ENCRYPTED SIGSTORE PRIVATE KEY"));
+  assert_true(cosignkey_is_type("ENCRYPTED COSIGN PRIVATE KEY"));
+  assert_false(cosignkey_is_type("ENCRYPTED PRIVATE KEY"));
+  char *json = cosign_json(k, &(struct seal){ .password = "pw" });
+  EVP_PKEY *got = cosignkey_open(json, strlen(json), "pw", &err);
+  assert_non_null(got);
+  assert_int_equal(EVP_PKEY_eq(k, got), 1);
+  EVP_PKEY_free(got);
+  assert_null(cosignkey_open(json, strlen(json), "wrong", &err));
+  assert_non_null(strstr(err.msg, "a wrong password"));
+  derror_clear(&err);
+  assert_null(cosignkey_open(json, strlen(json), NULL, &err));
+  assert_non_null(strstr(err.msg, "give its password"));
+  derror_clear(&err);
+  free(json);
+  /* the empty password, as cosign makes a key without one: none needed */
+  json = cosign_json(k, &(struct seal){ .password = "" });
+  got = cosignkey_open(json, strlen(json), NULL, &err);
+  assert_non_null(got);
+  EVP_PKEY_free(got);
+  free(json);
+
+  refused_seal(k, &(struct seal){ .password = "pw", .damage = true }, "pw", "ciphertext is damaged");
+  refused_seal(k, &(struct seal){ .password = "pw", .kdf = "pbkdf2" }, "pw", "the kdf is \"pbkdf2\", not scrypt");
+  refused_seal(k, &(struct seal){ .password = "pw", .cipher = "aes-256-gcm" }, "pw",
+               "the cipher is \"aes-256-gcm\", not nacl/secretbox");
+  refused_seal(k, &(struct seal){ .password = "pw", .n = 1L << 24 }, "pw", "unsupported scrypt parameters N=16777216");
+  refused_seal(k, &(struct seal){ .password = "pw", .n = 1024 }, "pw", "unsupported scrypt parameters");
+  refused_seal(k, &(struct seal){ .password = "pw", .nonce_len = 12 }, "pw", "a nonce of 12 bytes, not 24");
+  refused_seal(k, &(struct seal){ .password = "pw", .plain = "not a key", .plain_len = 9 }, "pw",
+               "not a PKCS#8 private key");
+  EVP_PKEY_free(k);
+}
+
+static void
+test_cosign_key_json(void **state)
+{
+  static const struct {
+    const char *json, *why;
+  } bad[] = {
+    { "", "not JSON" },
+    { "{\"kdf\":", "not JSON" },
+    { "[]", "the kdf is \"(none)\"" },
+    { "{\"kdf\":{\"name\":\"scrypt\"}}", "the cipher is \"(none)\"" },
+    { "{\"kdf\":{\"name\":\"scrypt\",\"params\":{\"N\":\"32768\",\"r\":8,\"p\":1}},"
+      "\"cipher\":{\"name\":\"nacl/secretbox\"}}",
+      "not the integers" },
+    { "{\"kdf\":{\"name\":\"scrypt\",\"params\":{\"N\":32768,\"r\":8,\"p\":1},\"salt\":\"c2FsdA==\"},"
+      "\"cipher\":{\"name\":\"nacl/secretbox\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"},"
+      "\"ciphertext\":\"!\"}",
+      "\"ciphertext\" is not standard base64" },
+    { "{\"kdf\":{\"name\":\"scrypt\",\"params\":{\"N\":32768,\"r\":8,\"p\":1},\"salt\":\"c2FsdA==\"},"
+      "\"cipher\":{\"name\":\"nacl/secretbox\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"},"
+      "\"ciphertext\":\"AAAA\"}",
+      "shorter than its authenticator" },
+    { "{\"kdf\":{\"name\":\"scrypt\",\"params\":{\"N\":32768,\"r\":8,\"p\":1}},"
+      "\"cipher\":{\"name\":\"nacl/secretbox\"}}",
+      "no \"salt\" string" },
+  };
+  (void) state;
+
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    struct derror err = DERROR_INIT;
+    assert_null(cosignkey_open(bad[i].json, strlen(bad[i].json), "pw", &err));
+    if (err.msg == NULL || strstr(err.msg, bad[i].why) == NULL)
+      fail_msg("%s: `%s` does not say `%s`", bad[i].json, err.msg ? err.msg : "(no error)", bad[i].why);
+    assert_non_null(strstr(err.msg, "a cosign private key: "));
+    derror_clear(&err);
+  }
+}
+
+/* Through key_load_private: the PEM block found by its type, the older
+ * one too; a key of another curve refused after it opens. */
+static void
+test_cosign_key_file(void **state)
+{
+  struct derror err = DERROR_INIT;
+  char *dir = tl_tmpdir(), *path = xasprintf("%s/cosign.key", dir);
+  EVP_PKEY *keys[2] = { EVP_EC_gen("P-256"), EVP_EC_gen("P-384") };
+  static const char *const types[2] = { "ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY" };
+  (void) state;
+
+  for (int i = 0; i < 2; i++) {
+    char *json = cosign_json(keys[i], &(struct seal){ .password = "pw" });
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(PEM_write(f, types[i], "", (const unsigned char *) json, (long) strlen(json)) > 0);
+    fclose(f);
+    free(json);
+    EVP_PKEY *got = key_load_private(path, "pw", &err);
+    if (i == 0) {
+      assert_non_null(got);
+      assert_int_equal(EVP_PKEY_eq(keys[0], got), 1);
+    } else {
+      assert_null(got);
+      assert_non_null(strstr(err.msg, "not an ECDSA P-256 key"));
+      derror_clear(&err);
+    }
+    EVP_PKEY_free(got);
+    assert_null(key_load_private(path, "wrong", &err));
+    assert_non_null(strstr(err.msg, "cosign.key`: the password does not open the cosign key"));
+    derror_clear(&err);
+    EVP_PKEY_free(keys[i]);
+  }
+  free(path);
+  tl_rmtree(dir);
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_payload_bytes), cmocka_unit_test(test_payload_refused), cmocka_unit_test(test_identity),
     cmocka_unit_test(test_parse),         cmocka_unit_test(test_base64),          cmocka_unit_test(test_keys),
+    cmocka_unit_test(test_cosign_key),    cmocka_unit_test(test_cosign_key_json),
+    cmocka_unit_test(test_cosign_key_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
