@@ -21,19 +21,6 @@ $PY -c 'import securesystemslib' 2>/dev/null || skip "python3-securesystemslib i
 "$DISTILL" --version | grep -q libcurl || skip "this distill has no registry client (a static build)"
 
 HERE="$SOURCE_DIR/tests/integration"
-run() {
-	rc=0
-	"$DISTILL" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
-}
-ok() {
-	[ "$rc" = 0 ] || fail "$1: exited $rc: $(cat "$WORK/err")"
-}
-# refused SCENARIO ERE: exit 1, stderr matching ERE
-refused() {
-	[ "$rc" = 1 ] || fail "$1: exited $rc, not 1 (stdout: $(cat "$WORK/out"); stderr: $(cat "$WORK/err"))"
-	grep -Eq -- "$2" "$WORK/err" || fail "$1: stderr does not say /$2/: $(cat "$WORK/err")"
-	echo "  $1: $(tail -1 "$WORK/err")"
-}
 MT='application/vnd.oci.image.manifest.v1+json'
 # envelopes REPO DIGEST: the number of attestations in REPO's manifest for DIGEST
 envelopes() {

@@ -429,6 +429,23 @@ mk_root() {
 	$cc -O2 -DARCH="\"$(basename "$root")\"" -o "$root/usr/bin/hello" "$WORK/h.c"
 }
 
+# run ARGS...: distill with ARGS, its exit status in rc, its output in
+# $WORK/out and $WORK/err; ok SCENARIO: that run succeeded; refused
+# SCENARIO ERE: it exited 1 saying ERE on stderr. A test that runs distill
+# otherwise (another environment, other checks) defines its own.
+run() {
+	rc=0
+	"$DISTILL" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+}
+ok() {
+	[ "$rc" = 0 ] || fail "$1: exited $rc: $(cat "$WORK/err")"
+}
+refused() {
+	[ "$rc" = 1 ] || fail "$1: exited $rc, not 1 (stdout: $(cat "$WORK/out"); stderr: $(cat "$WORK/err"))"
+	grep -Eq -- "$2" "$WORK/err" || fail "$1: stderr does not say /$2/: $(cat "$WORK/err")"
+	echo "  $1: $(tail -1 "$WORK/err")"
+}
+
 # made PREFIX N ALPHABET: PREFIX then N characters cycling through ALPHABET,
 # for synthetic credentials that are never real ones
 made() {

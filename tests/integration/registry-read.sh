@@ -37,9 +37,6 @@ failed() {
 	grep -Eqi -- "$2" "$WORK/err" || fail "$1: stderr does not name $3: $(cat "$WORK/err")"
 	echo "  $1: $(cat "$WORK/err")"
 }
-ok() {
-	[ "$rc" = 0 ] || fail "$1: exited $rc: $(cat "$WORK/err")"
-}
 
 echo "== a. plain HTTP: inspect, check and diff as of the archive"
 start_registry

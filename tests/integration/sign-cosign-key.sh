@@ -19,19 +19,6 @@ python3 -c 'import cryptography, nacl' 2>/dev/null ||
 unset DISTILL_PASSPHRASE COSIGN_PASSWORD
 
 HERE="$SOURCE_DIR/tests/integration"
-run() {
-	rc=0
-	"$DISTILL" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
-}
-ok() {
-	[ "$rc" = 0 ] || fail "$1: exited $rc: $(cat "$WORK/err")"
-}
-# refused SCENARIO ERE: exit 1, stderr matching ERE
-refused() {
-	[ "$rc" = 1 ] || fail "$1: exited $rc, not 1 (stdout: $(cat "$WORK/out"); stderr: $(cat "$WORK/err"))"
-	grep -Eq -- "$2" "$WORK/err" || fail "$1: stderr does not say /$2/: $(cat "$WORK/err")"
-	echo "  $1: $(tail -1 "$WORK/err")"
-}
 # rewrite KEY PYTHON: KEY's JSON as `d`, changed by PYTHON, written back as
 # the same PEM block
 rewrite() {

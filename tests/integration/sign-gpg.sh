@@ -20,13 +20,6 @@ need docker-registry curl jq gpg skopeo podman runc
 "$DISTILL" --version | grep -q libcurl || skip "this distill has no registry client (a static build)"
 need_root
 
-run() {
-	rc=0
-	"$DISTILL" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
-}
-ok() {
-	[ "$rc" = 0 ] || fail "$1: exited $rc: $(cat "$WORK/err")"
-}
 
 export GNUPGHOME="$WORK/gnupg"
 mkdir -m 700 "$GNUPGHOME" "$WORK/other-gnupg"

@@ -17,19 +17,6 @@ python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is no
 "$DISTILL" --version | grep -q libcurl || skip "this distill has no registry client (a static build)"
 
 HERE="$SOURCE_DIR/tests/integration"
-run() {
-	rc=0
-	"$DISTILL" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
-}
-ok() {
-	[ "$rc" = 0 ] || fail "$1: exited $rc: $(cat "$WORK/err")"
-}
-# refused SCENARIO ERE: exit 1, stderr matching ERE
-refused() {
-	[ "$rc" = 1 ] || fail "$1: exited $rc, not 1 (stdout: $(cat "$WORK/out"); stderr: $(cat "$WORK/err"))"
-	grep -Eq -- "$2" "$WORK/err" || fail "$1: stderr does not say /$2/: $(cat "$WORK/err")"
-	echo "  $1: $(tail -1 "$WORK/err")"
-}
 # layers REPO DIGEST: the number of signatures in REPO's manifest for DIGEST
 layers() {
 	curl -fs -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
