@@ -16,6 +16,7 @@
 #include "plan/plan.h"
 #include "plan/rootfs.h"
 #include "build/layer.h"
+#include "build/oci.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@ struct build_progress {
 };
 
 struct build_result;
+struct build_request;
 
 /* What the build tells as it goes; each callback may be NULL. */
 struct build_observer {
@@ -45,6 +47,17 @@ struct build_observer {
   /* Every layer of every image out, before the archive gets its
    * documents: res->images[i].layers are filled in. */
   void (*layers_out)(void *ctx, const struct build_result *res);
+};
+
+/* Manifests the archive carries beside the images: their signatures and
+ * attestations.  Called once every image's manifest is written, `res`
+ * holding their digests (res->digest, images[i].manifest_digest), names
+ * and plans, before index.json: `*extras` (malloc'd, n of them) are put
+ * into the archive and freed by the build. */
+struct build_attach {
+  void *ctx;
+  int (*fn)(void *ctx, const struct build_request *req, const struct build_result *res, struct oci_extra **extras,
+            size_t *n, struct derror *err);
 };
 
 struct build_request {
@@ -68,6 +81,7 @@ struct build_request {
   bool no_cache;
   bool sync;               /* the archive and SBOMs on the disk before build_image returns */
   struct build_observer observer;
+  struct build_attach attach; /* fn NULL: nothing attached */
 };
 
 /* One image of the archive: one per platform. */

@@ -150,15 +150,23 @@ full_name(const struct oci_image *img)
   return xasprintf("docker.io/%s%s:%s", slash ? "" : "library/", img->name, img->tag);
 }
 
-char *
-oci_index_json(const struct oci_image *img, const char *media_type, const char *digest, uint64_t size)
+/* index.json's descriptor of the image, with its names. */
+static json_t *
+index_descriptor(const struct oci_image *img, const char *media_type, const char *digest, uint64_t size)
 {
   cleanup_free char *name = full_name(img);
   json_t *d = descriptor(media_type, digest, size);
 
   json_object_set_new(d, "annotations", json_pack("{s:s, s:s}", "io.containerd.image.name", name,
                                                   "org.opencontainers.image.ref.name", img->tag));
-  return dump(json_pack("{s:i, s:s, s:[o]}", "schemaVersion", 2, "mediaType", MT_INDEX, "manifests", d));
+  return d;
+}
+
+char *
+oci_index_json(const struct oci_image *img, const char *media_type, const char *digest, uint64_t size)
+{
+  return dump(json_pack("{s:i, s:s, s:[o]}", "schemaVersion", 2, "mediaType", MT_INDEX, "manifests",
+                        index_descriptor(img, media_type, digest, size)));
 }
 
 char *
@@ -326,47 +334,118 @@ platform_index_json(const struct oci_image *imgs, size_t n, char (*digests)[DIGE
   return dump(json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", MT_INDEX, "manifests", manifests));
 }
 
-int
-oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n, char (*digests)[DIGEST_STR_LEN],
-                  char top[DIGEST_STR_LEN], struct derror *err)
+/* A blob of the documents, once: the config two platforms share is one
+ * member. */
+static int
+document(struct oci_archive *a, const char *digest, const void *data, size_t n, struct derror *err)
 {
-  char config_digest[DIGEST_STR_LEN], first_config[DIGEST_STR_LEN], name[96];
+  char name[96];
+
+  if (strv_contains(&a->blobs, digest))
+    return 0;
+  snprintf(name, sizeof name, "blobs/sha256/%s", digest + 7);
+  if (member(a, name, data, n, err) < 0)
+    return -1;
+  strv_push(&a->blobs, digest);
+  return 0;
+}
+
+int
+oci_archive_manifests(struct oci_archive *a, const struct oci_image *imgs, size_t n,
+                      char (*digests)[DIGEST_STR_LEN], char top[DIGEST_STR_LEN], struct derror *err)
+{
+  char config_digest[DIGEST_STR_LEN];
   size_t *sizes = xcalloc(n, sizeof *sizes);
-  char *index = NULL, *docker = NULL, *repositories = NULL, *list = NULL;
-  static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-  static const char end[1024];
   int ret = -1;
 
   for (size_t i = 0; i < n; i++) {
     cleanup_free char *config = oci_config_json(&imgs[i]);
     digest_buffer(config, strlen(config), config_digest);
     if (i == 0)
-      memcpy(first_config, config_digest, sizeof config_digest);
+      memcpy(a->first_config, config_digest, sizeof config_digest);
     cleanup_free char *manifest = oci_manifest_json(&imgs[i], config_digest, strlen(config));
     digest_buffer(manifest, strlen(manifest), digests[i]);
     sizes[i] = strlen(manifest);
-    snprintf(name, sizeof name, "blobs/sha256/%s", config_digest + 7);
-    if (!strv_contains(&a->blobs, config_digest)) {
-      if (member(a, name, config, strlen(config), err) < 0)
-        goto out;
-      strv_push(&a->blobs, config_digest);
-    }
-    snprintf(name, sizeof name, "blobs/sha256/%s", digests[i] + 7);
-    if (member(a, name, manifest, strlen(manifest), err) < 0)
+    if (document(a, config_digest, config, strlen(config), err) < 0
+        || document(a, digests[i], manifest, strlen(manifest), err) < 0)
       goto out;
   }
   if (n == 1) {
+    a->top_type = MT_MANIFEST;
+    a->top_size = sizes[0];
     memcpy(top, digests[0], DIGEST_STR_LEN);
-    index = oci_index_json(&imgs[0], MT_MANIFEST, digests[0], sizes[0]);
   } else {
-    list = platform_index_json(imgs, n, digests, sizes);
+    cleanup_free char *list = platform_index_json(imgs, n, digests, sizes);
+    a->top_type = MT_INDEX;
+    a->top_size = strlen(list);
     digest_buffer(list, strlen(list), top);
-    snprintf(name, sizeof name, "blobs/sha256/%s", top + 7);
-    if (member(a, name, list, strlen(list), err) < 0)
+    if (document(a, top, list, strlen(list), err) < 0)
       goto out;
-    index = oci_index_json(&imgs[0], MT_INDEX, top, strlen(list));
   }
-  docker = oci_docker_manifest_json(&imgs[0], first_config);
+  memcpy(a->top, top, DIGEST_STR_LEN);
+  ret = 0;
+out:
+  free(sizes);
+  return ret;
+}
+
+/* The index of the extras, which index.json's descriptor of the image
+ * names: each extra's manifest as cosign's layouts list it. */
+static char *
+extras_index_json(const struct oci_extra *extras, size_t n_extras)
+{
+  json_t *list = json_array();
+
+  for (size_t i = 0; i < n_extras; i++) {
+    char digest[DIGEST_STR_LEN];
+    digest_buffer(extras[i].manifest.data, extras[i].manifest.len, digest);
+    json_t *x = descriptor(MT_MANIFEST, digest, extras[i].manifest.len);
+    json_object_set_new(x, "annotations", json_pack("{s:s, s:s, s:s*}", "kind", extras[i].kind,
+                                                    "org.opencontainers.image.ref.name", extras[i].name,
+                                                    OCI_SIGNER_ANNOTATION, extras[i].signer));
+    json_array_append_new(list, x);
+  }
+  return dump(json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", MT_INDEX, "manifests", list));
+}
+
+/* An extra's blobs, then its manifest. */
+static int
+put_extra(struct oci_archive *a, const struct oci_extra *x, struct derror *err)
+{
+  char digest[DIGEST_STR_LEN];
+
+  for (size_t i = 0; i < x->n_blobs; i++) {
+    digest_buffer(x->blobs[i].data, x->blobs[i].len, digest);
+    if (document(a, digest, x->blobs[i].data, x->blobs[i].len, err) < 0)
+      return -1;
+  }
+  digest_buffer(x->manifest.data, x->manifest.len, digest);
+  return document(a, digest, x->manifest.data, x->manifest.len, err);
+}
+
+int
+oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, const struct oci_extra *extras,
+                  size_t n_extras, struct derror *err)
+{
+  static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+  static const char end[1024];
+  char *index = NULL, *docker = NULL, *repositories = NULL;
+  int ret = -1;
+
+  json_t *d = index_descriptor(&imgs[0], a->top_type, a->top, a->top_size);
+  for (size_t i = 0; i < n_extras; i++)
+    if (put_extra(a, &extras[i], err) < 0)
+      goto out;
+  if (n_extras) {
+    cleanup_free char *list = extras_index_json(extras, n_extras);
+    char digest[DIGEST_STR_LEN];
+    digest_buffer(list, strlen(list), digest);
+    if (document(a, digest, list, strlen(list), err) < 0)
+      goto out;
+    json_object_set_new(json_object_get(d, "annotations"), OCI_EXTRAS_ANNOTATION, json_string(digest));
+  }
+  index = dump(json_pack("{s:i, s:s, s:[O]}", "schemaVersion", 2, "mediaType", MT_INDEX, "manifests", d));
+  docker = oci_docker_manifest_json(&imgs[0], a->first_config);
   repositories = oci_repositories_json(&imgs[0]);
   if (member(a, "index.json", index, strlen(index), err) < 0
       || member(a, "manifest.json", docker, strlen(docker), err) < 0
@@ -381,11 +460,10 @@ oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n,
   }
   ret = 0;
 out:
-  free(sizes);
+  json_decref(d);
   free(index);
   free(docker);
   free(repositories);
-  free(list);
   strv_free(&a->blobs);
   return ret;
 }
@@ -413,4 +491,16 @@ void
 oci_archive_abort(struct oci_archive *a)
 {
   strv_free(&a->blobs);
+}
+
+void
+oci_extra_free(struct oci_extra *x)
+{
+  free(x->name);
+  free(x->signer);
+  buf_free(&x->manifest);
+  for (size_t i = 0; i < x->n_blobs; i++)
+    buf_free(&x->blobs[i]);
+  free(x->blobs);
+  memset(x, 0, sizeof *x);
 }

@@ -47,6 +47,10 @@ struct oci_archive {
   off_t blob_at;  /* the header of the blob being written */
   int64_t epoch;
   struct strv blobs; /* digests written */
+  /* what index.json will point at, and the first image's config */
+  char top[DIGEST_STR_LEN], first_config[DIGEST_STR_LEN];
+  const char *top_type;
+  uint64_t top_size;
 };
 
 int oci_archive_open(struct oci_archive *a, int fd, int64_t epoch, struct derror *err);
@@ -55,17 +59,43 @@ int oci_archive_blob_begin(struct oci_archive *a, struct derror *err);
 int oci_archive_blob_end(struct oci_archive *a, const char *digest, uint64_t size, struct derror *err);
 /* Forget the blob begun: the archive ends where it started. */
 int oci_archive_blob_cancel(struct oci_archive *a, struct derror *err);
-/* The documents of `n` images, whose layers are in, and the end.  One
- * image: index.json points at its manifest.  Several (one per platform): at
- * an image index listing their manifests with their platforms; Docker's
- * manifest.json and repositories name the first.  `digests[i]` receives
- * each manifest's digest, `top` the digest index.json points at. */
-int oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, size_t n, char (*digests)[DIGEST_STR_LEN],
-                      char top[DIGEST_STR_LEN], struct derror *err);
+/* The configs and manifests of `n` images, whose layers are in: one
+ * image, index.json will point at its manifest; several (one per
+ * platform), at an image index listing their manifests with their
+ * platforms, written here too.  `digests[i]` receives each manifest's
+ * digest, `top` the digest index.json will point at. */
+int oci_archive_manifests(struct oci_archive *a, const struct oci_image *imgs, size_t n,
+                          char (*digests)[DIGEST_STR_LEN], char top[DIGEST_STR_LEN], struct derror *err);
+
+/* A manifest the layout carries beside the image's: a signature or an
+ * attestation manifest of it.  Not in index.json, where every consumer
+ * would take it for an image (containerd's import fails to unpack it,
+ * skopeo wants a tag): listed in an image index of their own, with the
+ * annotations cosign's layouts give them (its "kind", its tag as the
+ * ref.name), which index.json's descriptor of the image names in
+ * OCI_EXTRAS_ANNOTATION. */
+#define OCI_EXTRAS_ANNOTATION "org.distill.attached"
+#define OCI_SIGNER_ANNOTATION "org.distill.signer"
+#define OCI_KIND_SIGNATURES "dev.cosignproject.cosign/sigs"
+#define OCI_KIND_ATTESTATIONS "dev.cosignproject.cosign/atts"
+struct oci_extra {
+  char *name;          /* org.opencontainers.image.ref.name: "sha256-<hex>.sig" */
+  const char *kind;    /* OCI_KIND_SIGNATURES or OCI_KIND_ATTESTATIONS */
+  char *signer;        /* its descriptor's OCI_SIGNER_ANNOTATION, or NULL */
+  struct buf manifest; /* an OCI image manifest */
+  struct buf *blobs;   /* its config and layers */
+  size_t n_blobs;
+};
+void oci_extra_free(struct oci_extra *x);
+
+/* After oci_archive_manifests: the extras (their blobs, their manifests,
+ * their index), index.json (the image, named as imgs[0] says), Docker's
+ * manifest.json and repositories (the first image), and the end. */
+int oci_archive_close(struct oci_archive *a, const struct oci_image *imgs, const struct oci_extra *extras,
+                      size_t n_extras, struct derror *err);
 void oci_archive_abort(struct oci_archive *a);
 /* For an archive of other documents (a registry's image, fetch.c): a
- * member of its own name, and the end, without oci_archive_close's
- * documents. */
+ * member of its own name, and the end, without the image's documents. */
 int oci_archive_member(struct oci_archive *a, const char *name, const void *data, size_t n, struct derror *err);
 int oci_archive_end(struct oci_archive *a, struct derror *err);
 

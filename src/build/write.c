@@ -281,24 +281,35 @@ write_layers(struct writer *w, struct target *targets, size_t n, struct build_re
   return 0;
 }
 
-/* The documents and the end of the archive, then the check of each image
- * as written. */
+/* The manifests, what the caller attaches to them, the documents and the
+ * end of the archive; then the check of each image as written. */
 static int
 write_documents(struct writer *w, struct target *targets, size_t n, struct build_result *res, struct derror *err)
 {
   struct oci_image *imgs = xcalloc(n, sizeof *imgs);
   char (*digests)[DIGEST_STR_LEN] = xcalloc(n, sizeof *digests);
+  const struct build_attach *at = &w->req->attach;
+  struct oci_extra *extras = NULL;
+  size_t n_extras = 0;
   int ret;
 
   for (size_t i = 0; i < n; i++)
     imgs[i] = targets[i].img;
-  ret = oci_archive_close(&w->arc, imgs, n, digests, res->digest, err);
-  for (size_t i = 0; ret == 0 && i < n; i++) {
+  ret = oci_archive_manifests(&w->arc, imgs, n, digests, res->digest, err);
+  for (size_t i = 0; ret == 0 && i < n; i++)
     memcpy(targets[i].out->manifest_digest, digests[i], DIGEST_STR_LEN);
+  if (ret == 0 && at->fn)
+    ret = at->fn(at->ctx, w->req, res, &extras, &n_extras, err);
+  if (ret == 0)
+    ret = oci_archive_close(&w->arc, imgs, extras, n_extras, err);
+  for (size_t i = 0; ret == 0 && i < n; i++) {
     ret = self_check(w->out.fd, &targets[i].img, digests[i], &targets[i].rec, err);
     if (ret < 0 && n > 1)
       derror_wrap(err, "linux/%s", targets[i].img.arch);
   }
+  for (size_t i = 0; i < n_extras; i++)
+    oci_extra_free(&extras[i]);
+  free(extras);
   free(imgs);
   free(digests);
   return ret;

@@ -50,7 +50,8 @@ write_image(const char *dir)
   img.layer_comments = comments;
   img.n_layers = 2;
   char top[DIGEST_STR_LEN];
-  assert_int_equal(oci_archive_close(&a, &img, 1, &digest, top, &err), 0);
+  assert_int_equal(oci_archive_manifests(&a, &img, 1, &digest, top, &err), 0);
+  assert_int_equal(oci_archive_close(&a, &img, NULL, 0, &err), 0);
   close(out);
   rootfs_free(&fs);
   return path;

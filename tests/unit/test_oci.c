@@ -219,7 +219,8 @@ test_archive_members(void **state)
   assert_int_equal(lseek(fd, a.blob_at, SEEK_SET), a.blob_at);
   a.off = a.blob_at;
   char top[DIGEST_STR_LEN];
-  assert_int_equal(oci_archive_close(&a, &img, 1, &manifest, top, &err), 0);
+  assert_int_equal(oci_archive_manifests(&a, &img, 1, &manifest, top, &err), 0);
+  assert_int_equal(oci_archive_close(&a, &img, NULL, 0, &err), 0);
   assert_string_equal(top, manifest);
   close(fd);
 
@@ -253,6 +254,92 @@ test_archive_members(void **state)
   tl_rmtree(dir);
 }
 
+/* The member `name` of the archive at `path`, parsed (NULL: none). */
+static json_t *
+member_json(const char *path, const char *name)
+{
+  struct archive *ar = archive_read_new();
+  struct archive_entry *ae;
+  json_t *j = NULL;
+
+  archive_read_support_format_tar(ar);
+  assert_int_equal(archive_read_open_filename(ar, path, 10240), ARCHIVE_OK);
+  while (j == NULL && archive_read_next_header(ar, &ae) == ARCHIVE_OK)
+    if (strcmp(archive_entry_pathname(ae), name) == 0) {
+      char *text = xcalloc(1, (size_t) archive_entry_size(ae) + 1);
+      assert_int_equal(archive_read_data(ar, text, (size_t) archive_entry_size(ae)), archive_entry_size(ae));
+      j = json_loads(text, 0, NULL);
+      free(text);
+    }
+  archive_read_free(ar);
+  return j;
+}
+
+/* A signature manifest beside the image: its blobs and manifest in the
+ * archive, listed in an index of their own that index.json's only entry
+ * names, with cosign's annotations; index.json names the image alone. */
+static void
+test_archive_extras(void **state)
+{
+  char *dir = tl_tmpdir();
+  cleanup_free char *path = xasprintf("%s/image.tar", dir);
+  struct oci_image img;
+  struct layer_blob layers[2];
+  struct image_config cfg;
+  struct oci_archive a;
+  struct derror err = DERROR_INIT;
+  char manifest[DIGEST_STR_LEN], top[DIGEST_STR_LEN], payload_digest[DIGEST_STR_LEN];
+  struct buf blobs[1] = { { 0 } };
+  struct oci_extra x = { .name = xstrdup("sha256-0123.sig"), .kind = OCI_KIND_SIGNATURES, .signer = xstrdup("KEY"),
+                         .blobs = blobs, .n_blobs = 1 };
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+  (void) state;
+  make_image(&img, &cfg, layers);
+  img.n_layers = 0;
+  buf_printf(&blobs[0], "a payload");
+  digest_buffer(blobs[0].data, blobs[0].len, payload_digest);
+  buf_printf(&x.manifest, "{\"layers\":[{\"digest\":\"%s\"}]}", payload_digest);
+  assert_int_equal(oci_archive_open(&a, fd, 0, &err), 0);
+  assert_int_equal(oci_archive_manifests(&a, &img, 1, &manifest, top, &err), 0);
+  assert_int_equal(oci_archive_close(&a, &img, &x, 1, &err), 0);
+  close(fd);
+
+  json_t *index = member_json(path, "index.json");
+  json_t *list = json_object_get(index, "manifests");
+  assert_int_equal(json_array_size(list), 1);
+  json_t *image = json_array_get(list, 0);
+  assert_string_equal(json_string_value(json_object_get(image, "digest")), manifest);
+  const char *attached = json_string_value(json_object_get(json_object_get(image, "annotations"),
+                                                           OCI_EXTRAS_ANNOTATION));
+  assert_true(attached && digest_valid(attached));
+  cleanup_free char *name = xasprintf("blobs/sha256/%s", attached + 7);
+  json_t *extras = member_json(path, name);
+  json_t *d = json_array_get(json_object_get(extras, "manifests"), 0);
+  assert_int_equal(json_array_size(json_object_get(extras, "manifests")), 1);
+  json_t *ann = json_object_get(d, "annotations");
+  assert_string_equal(json_string_value(json_object_get(ann, "kind")), OCI_KIND_SIGNATURES);
+  assert_string_equal(json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name")), "sha256-0123.sig");
+  assert_string_equal(json_string_value(json_object_get(ann, OCI_SIGNER_ANNOTATION)), "KEY");
+  char digest[DIGEST_STR_LEN];
+  digest_buffer(x.manifest.data, x.manifest.len, digest);
+  assert_string_equal(json_string_value(json_object_get(d, "digest")), digest);
+  free(name);
+  name = xasprintf("blobs/sha256/%s", digest + 7);
+  json_t *m = member_json(path, name);
+  assert_non_null(m);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(m, "layers"), 0), "digest")),
+                      payload_digest);
+  json_decref(m);
+  json_decref(extras);
+  json_decref(index);
+  x.blobs = xcalloc(1, sizeof *x.blobs);
+  x.blobs[0] = blobs[0];
+  oci_extra_free(&x);
+  image_config_free(&cfg);
+  tl_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -262,6 +349,7 @@ main(void)
     cmocka_unit_test(test_manifest_waivers),
     cmocka_unit_test(test_time),
     cmocka_unit_test(test_archive_members),
+    cmocka_unit_test(test_archive_extras),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
