@@ -10,7 +10,7 @@ _distill_options() {
 	check) echo "--json --allow --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	inspect | diff) echo "--json --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	export) echo "--dockerfile -h --help" ;;
-	push) echo "--authfile --cert-dir --tls-verify --from -v --verbose -q --quiet -h --help" ;;
+	push) echo "--authfile --cert-dir --tls-verify --from --image-only -v --verbose -q --quiet -h --help" ;;
 	sign) echo "--key --gpg-key --lookaside --registries-d --passphrase-file -a --annotation --authfile --cert-dir --tls-verify -h --help" ;;
 	attest) echo "--key --passphrase-file --sbom --provenance --authfile --cert-dir --tls-verify -h --help" ;;
 	verify) echo "--key --attestations --json --authfile --cert-dir --tls-verify -h --help" ;;

@@ -214,62 +214,84 @@ build_predicates(const struct build_request *req, const struct build_result *res
   return n;
 }
 
-/* Sign what was pushed, checking that the registry serves it under REF. */
+/* The repository the build signs for: --push's, else the image's name. */
 static int
-sign_pushed(const struct image_ref *ref, const struct registry_args *a, EVP_PKEY *key, const char *pushed, bool quiet,
-            struct derror *err)
+signed_for(const struct build_signing *s, const struct build_result *res, struct image_ref *identity,
+           struct derror *err)
 {
-  struct registry_options o = { .authfile = a->authfile, .cert_dir = a->cert_dir, .insecure = a->insecure };
-  struct cosign_signed out = { 0 };
+  cleanup_free char *text = s->push ? xstrdup(s->push) : xasprintf("docker://%s:%s", res->name, res->tag);
 
-  if (cosign_sign(ref, &o, key, NULL, &out, err) < 0)
-    return -1;
-  if (strcmp(out.digest, pushed) != 0)
-    return derror_set(err, "the registry serves %s for the reference, not %s, which was pushed: signed what it "
-                           "serves, attested nothing", out.digest, pushed);
-  if (!quiet) {
-    cleanup_free char *name = image_ref_name(ref);
-    printf("%s:%s\n", name, out.tag);
-  }
+  if (image_ref_parse(text, identity, err) < 0)
+    return derror_wrap(err, "the image's name, which --sign-key signs for");
   return 0;
 }
 
 int
-build_sign_attest(const char *text, const struct registry_args *a, const char *key_path, const char *passphrase_file,
-                  const struct build_request *req, const struct build_result *res, json_t *provenance, bool quiet)
+build_signing_load(struct build_signing *s)
 {
   struct derror err = DERROR_INIT;
-  struct image_ref ref = { 0 };
-  struct attest_predicate *preds = xcalloc(res->n_images + 1, sizeof *preds);
-  size_t n = 0;
-  cleanup_pkey EVP_PKEY *key = NULL;
-  int r = image_ref_parse(text, &ref, &err);
 
-  if (r == 0 && (key = load_key(key_path, passphrase_file, &err)) == NULL)
-    r = -1;
-  if (r == 0)
-    r = sign_pushed(&ref, a, key, res->digest, quiet, &err);
-  if (r == 0 && (n = build_predicates(req, res, provenance, preds, &err)) != res->n_images + 1)
-    r = -1;
-  if (r == 0)
-    r = attach(&ref, a, key, preds, n, quiet, &err);
-  if (r < 0)
-    fprintf(stderr, "distill: build: %s\n", err.msg);
+  if ((s->key = load_key(s->key_path, s->passphrase_file, &err)) != NULL)
+    return EXIT_OK;
+  fprintf(stderr, "distill: build: --sign-key: %s\n", err.msg);
   derror_clear(&err);
-  for (size_t i = 0; i < n; i++)
+  return EXIT_FAIL;
+}
+
+int
+build_signing_attach(void *ctx, const struct build_request *req, const struct build_result *res,
+                     struct oci_extra **extras, size_t *n, struct derror *err)
+{
+  struct build_signing *s = ctx;
+  struct image_ref identity = { 0 };
+  struct attest_predicate *preds = xcalloc(res->n_images + 1, sizeof *preds);
+  size_t n_preds = 0;
+  int r = signed_for(s, res, &identity, err);
+
+  *extras = xcalloc(2, sizeof **extras);
+  *n = 0;
+  if (r == 0 && (s->provenance = provenance_predicate(req, res, err)) == NULL)
+    r = -1;
+  if (r == 0 && (n_preds = build_predicates(req, res, s->provenance, preds, err)) != res->n_images + 1)
+    r = -1;
+  if (r == 0 && (r = cosign_sign_extra(&identity, res->digest, s->key, &(*extras)[0], err)) == 0)
+    *n = 1;
+  if (r == 0 && (r = attest_extra(&identity, res->digest, s->key, preds, n_preds, &(*extras)[1], err)) == 0)
+    *n = 2;
+  for (size_t i = 0; i < n_preds; i++)
     json_decref(preds[i].predicate);
   free(preds);
-  image_ref_free(&ref);
-  return r == 0 ? EXIT_OK : EXIT_FAIL;
+  image_ref_free(&identity);
+  return r < 0 ? derror_wrap(err, "--sign-key") : 0;
+}
+
+void
+build_signing_free(struct build_signing *s)
+{
+  EVP_PKEY_free(s->key);
+  json_decref(s->provenance);
+  memset(s, 0, sizeof *s);
 }
 #else
 int
-build_sign_attest(const char *text, const struct registry_args *a, const char *key_path, const char *passphrase_file,
-                  const struct build_request *req, const struct build_result *res, json_t *provenance, bool quiet)
+build_signing_load(struct build_signing *s)
 {
-  (void) text, (void) a, (void) key_path, (void) passphrase_file, (void) req, (void) res, (void) provenance;
-  (void) quiet;
+  (void) s;
   return no_registry("build");
+}
+
+int
+build_signing_attach(void *ctx, const struct build_request *req, const struct build_result *res,
+                     struct oci_extra **extras, size_t *n, struct derror *err)
+{
+  (void) ctx, (void) req, (void) res, (void) extras, (void) n;
+  return derror_set(err, "this distill has no registry client");
+}
+
+void
+build_signing_free(struct build_signing *s)
+{
+  json_decref(s->provenance);
 }
 #endif
 

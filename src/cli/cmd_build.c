@@ -54,8 +54,8 @@ static const char usage_text[] =
   "usage: distill build RECIPE [-o FILE] [-t NAME:TAG] [--sysroot DIR] [--context DIR]\n"
   "                    [--platform P[,P...]] [--source-date-epoch N] [--compression gzip|zstd|none]\n"
   "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [--provenance FILE]\n"
-  "                    [--sync] [--timings] [-q | -v] [--push REF [--authfile FILE] [--cert-dir DIR]\n"
-  "                    [--tls-verify=false] [--from REPO] [--sign-key KEY [--passphrase-file FILE]]]\n"
+  "                    [--sync] [--timings] [-q | -v] [--sign-key KEY [--passphrase-file FILE]]\n"
+  "                    [--push REF [--authfile FILE] [--cert-dir DIR] [--tls-verify=false] [--from REPO]]\n"
   "\n"
   "Build the OCI image a recipe describes into one tar archive.\n"
   "\n"
@@ -85,9 +85,11 @@ static const char usage_text[] =
   "                             distill push does, with its --authfile, --cert-dir,\n"
   "                             --tls-verify and --from; prints HOST/REPO@sha256:...\n"
   "      --authfile FILE        --cert-dir DIR  --tls-verify=false  --from REPO: see distill push\n"
-  "      --sign-key KEY         after the push, sign the image as distill sign does and attest\n"
-  "                             each platform's SBOM and the build's provenance as distill\n"
-  "                             attest does (sha256-<hex>.sig and .att beside the image)\n"
+  "      --sign-key KEY         sign the image and attest each platform's SBOM and the build's\n"
+  "                             provenance, as distill sign and attest do, for the repository\n"
+  "                             of --push REF, else of the image's name (-t): the signature\n"
+  "                             and attestation manifests go into the archive (sha256-<hex>.sig\n"
+  "                             and .att), which verify checks offline and push publishes\n"
   "      --passphrase-file FILE the key's passphrase: FILE's first line (default:\n"
   "                             $DISTILL_PASSPHRASE, else $COSIGN_PASSWORD)\n"
   "  -q, --quiet                print nothing but errors\n"
@@ -290,8 +292,6 @@ parse_options(int argc, char **argv, struct build_options *o)
     return usage_error("%s", "--cache and --no-cache exclude each other");
   if (o->reg.given && !o->push)
     return usage_error("%s", "--authfile, --cert-dir, --tls-verify and --from are options of --push");
-  if (o->sign_key && !o->push)
-    return usage_error("%s", "--sign-key signs what --push pushes: --push REF is required");
   if (o->passphrase_file && !o->sign_key)
     return usage_error("%s", "--passphrase-file is an option of --sign-key");
   if (optind != argc - 1)
@@ -444,28 +444,28 @@ print_result(const struct build_result *res, int verbosity)
     print_hints(res);
 }
 
-/* After the build: the provenance written, the archive pushed, signed and
- * attested, as asked. */
+/* After the build: the provenance written, the archive pushed (with the
+ * signatures and attestations it carries), as asked. */
 static int
-publish(const struct build_options *o, const struct build_request *req, const struct build_result *res)
+publish(const struct build_options *o, const struct build_request *req, const struct build_result *res,
+        json_t *provenance)
 {
   struct derror err = DERROR_INIT;
-  cleanup_json json_t *provenance = NULL;
-  int ret = EXIT_OK;
+  cleanup_json json_t *made = NULL;
 
-  if (o->provenance || o->sign_key) {
-    provenance = provenance_predicate(req, res, &err);
-    if (provenance == NULL || (o->provenance && provenance_write(o->provenance, provenance, &err) < 0)) {
-      fprintf(stderr, "distill: provenance: %s\n", err.msg);
-      derror_clear(&err);
-      return EXIT_FAIL;
-    }
+  if (o->provenance && provenance == NULL && (provenance = made = provenance_predicate(req, res, &err)) == NULL) {
+    fprintf(stderr, "distill: provenance: %s\n", err.msg);
+    derror_clear(&err);
+    return EXIT_FAIL;
   }
-  if (o->push)
-    ret = push_run("build", res->output, o->push, &o->reg, o->verbosity >= 2, o->quiet);
-  if (ret == EXIT_OK && o->sign_key)
-    ret = build_sign_attest(o->push, &o->reg, o->sign_key, o->passphrase_file, req, res, provenance, o->quiet);
-  return ret;
+  if (o->provenance && provenance_write(o->provenance, provenance, &err) < 0) {
+    fprintf(stderr, "distill: provenance: %s\n", err.msg);
+    derror_clear(&err);
+    return EXIT_FAIL;
+  }
+  if (o->sign_key && o->verbosity >= 1)
+    printf("%s: signed, with %zu SBOM and 1 provenance attestations\n", res->output, res->n_images);
+  return o->push ? push_run("build", res->output, o->push, &o->reg, false, o->verbosity >= 2, o->quiet) : EXIT_OK;
 }
 
 /* The recipe loaded and the request made; then one call. */
@@ -488,6 +488,11 @@ build(const struct build_options *o)
     recipe_free(&r);
     return usage_error("-t: \"%s\" is not NAME:TAG", o->name_tag);
   }
+  struct build_signing signing = { .push = o->push, .key_path = o->sign_key, .passphrase_file = o->passphrase_file };
+  if (o->sign_key && build_signing_load(&signing) != EXIT_OK) {
+    recipe_free(&r);
+    return EXIT_FAIL;
+  }
   struct build_request req = {
     .recipe = &r, .name = name, .tag = tag, .output = o->output, .sbom = o->sbom, .provenance = o->provenance,
     .platforms = o->platforms,
@@ -495,16 +500,18 @@ build(const struct build_options *o)
     .cache_dir = o->cache_dir, .no_cache = o->no_cache, .sync = o->sync,
     .observer = { .ctx = &d, .warning = show_warning, .planned = show_plan, .progress = show_progress,
                   .layers_out = show_layers },
+    .attach = { .ctx = &signing, .fn = o->sign_key ? build_signing_attach : NULL },
   };
   int ret = build_image(&req, &res, &err) == 0 ? EXIT_OK : EXIT_FAIL;
   if (ret == EXIT_OK) {
     print_result(&res, o->verbosity);
-    ret = publish(o, &req, &res);
+    ret = publish(o, &req, &res, signing.provenance);
   } else if (derror_is(&err, DERROR_USAGE))
     ret = usage_error("%s", err.msg);
   else
     fprintf(stderr, "distill: %s\n", err.msg);
   derror_clear(&err);
+  build_signing_free(&signing);
   build_result_free(&res);
   recipe_free(&r);
   return ret;

@@ -391,7 +391,10 @@ diff_images(struct diff *d, const struct image_source *sa, const struct image *a
   diff_files(d, a, b);
   bool files_differ = json_array_size(d->items) > before;
   diff_layers(d, a, b, files_differ);
-  if (json_array_size(d->items) == 0)
+  if (json_array_size(d->items) == 0 && strcmp(a->manifest_digest, b->manifest_digest) == 0)
+    add(d, "archive", sa->arg, "the same image (manifest %s) in another archive: its member order, its headers, or "
+                               "what else it carries (signatures, attestations)", a->manifest_digest);
+  else if (json_array_size(d->items) == 0)
     add(d, "archive", sa->arg, "the same image in another archive (member order, headers or the manifest's bytes: "
                                "%s -> %s)",
         a->manifest_digest, b->manifest_digest);

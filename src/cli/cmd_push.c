@@ -20,8 +20,11 @@ static const char usage_text[] =
   "Send an image archive (an OCI layout in a tar, as build writes it) to a\n"
   "registry: the blobs it lacks, then the manifests, then the tag, so the tag\n"
   "never names a blob the registry does not have. The bytes are the archive's:\n"
-  "the registry serves the archive's manifest digest. Prints\n"
-  "HOST/REPO@sha256:... on success.\n"
+  "the registry serves the archive's manifest digest. Then the signatures\n"
+  "and attestations the archive carries (build --sign-key), beside those the\n"
+  "registry has, under cosign's tags; refused, before anything is sent, when\n"
+  "they were signed for another repository. Prints HOST/REPO@sha256:... on\n"
+  "success.\n"
   "\n"
   "  --authfile FILE      credentials (containers-auth.json or docker's\n"
   "                       config.json; default: $REGISTRY_AUTH_FILE,\n"
@@ -33,6 +36,8 @@ static const char usage_text[] =
   "                       when it speaks no TLS (a registry on loopback)\n"
   "  --from REPO          mount blobs the registry has in REPO instead of\n"
   "                       uploading them\n"
+  "  --image-only         leave out the signatures and attestations the\n"
+  "                       archive carries\n"
   "  -v, --verbose        say what happens to each blob\n"
   "  -q, --quiet          print nothing on success\n"
   "  -h, --help           show this help\n";
@@ -90,8 +95,8 @@ push_ref_check(const char *cmd, const char *text)
 }
 
 int
-push_run(const char *cmd, const char *archive, const char *text, const struct registry_args *a, int verbose,
-         bool quiet)
+push_run(const char *cmd, const char *archive, const char *text, const struct registry_args *a, bool image_only,
+         int verbose, bool quiet)
 {
   struct derror err = DERROR_INIT;
   struct image_ref ref = { 0 };
@@ -104,10 +109,11 @@ push_run(const char *cmd, const char *archive, const char *text, const struct re
     derror_clear(&err);
     return EXIT_USAGE;
   }
-  int r = push_archive(archive, &ref, &o, &rep, &err);
+  int r = push_archive(archive, &ref, &o, image_only, &rep, &err);
   if (r == 0 && verbose)
-    fprintf(stderr, "pushed %zu blobs: %zu uploaded, %zu mounted, %zu already there; %llu bytes sent\n", rep.blobs,
-            rep.uploaded, rep.mounted, rep.blobs - rep.uploaded - rep.mounted, (unsigned long long) rep.bytes_sent);
+    fprintf(stderr, "pushed %zu blobs: %zu uploaded, %zu mounted, %zu already there; %zu signature and attestation "
+                    "manifests; %llu bytes sent\n", rep.blobs, rep.uploaded, rep.mounted,
+            rep.blobs - rep.uploaded - rep.mounted, rep.attached, (unsigned long long) rep.bytes_sent);
   if (r == 0 && !quiet) {
     cleanup_free char *name = image_ref_name(&ref);
     printf("%s@%s\n", name, rep.digest);
@@ -128,18 +134,20 @@ push_ref_check(const char *cmd, const char *text)
 }
 
 int
-push_run(const char *cmd, const char *archive, const char *text, const struct registry_args *a, int verbose,
-         bool quiet)
+push_run(const char *cmd, const char *archive, const char *text, const struct registry_args *a, bool image_only,
+         int verbose, bool quiet)
 {
-  (void) archive, (void) text, (void) a, (void) verbose, (void) quiet;
+  (void) archive, (void) text, (void) a, (void) image_only, (void) verbose, (void) quiet;
   return no_registry(cmd);
 }
 #endif
 
+enum { OPT_IMAGE_ONLY = 700 };
+
 struct push_args {
   const char *archive, *ref;
   struct registry_args reg;
-  bool quiet;
+  bool quiet, image_only;
   int verbose;
 };
 
@@ -148,6 +156,7 @@ parse_args(int argc, char **argv, struct push_args *a)
 {
   static const struct option longopts[] = {
     REGISTRY_LONGOPTS,
+    { "image-only", no_argument, NULL, OPT_IMAGE_ONLY },
     { "verbose", no_argument, NULL, 'v' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -164,6 +173,9 @@ parse_args(int argc, char **argv, struct push_args *a)
       continue;
     }
     switch (opt) {
+    case OPT_IMAGE_ONLY:
+      a->image_only = true;
+      break;
     case 'v':
       a->verbose++;
       break;
@@ -195,5 +207,5 @@ cmd_push(int argc, char **argv)
 
   if (r != 0)
     return r < 0 ? EXIT_OK : r;
-  return push_run("push", a.archive, a.ref, &a.reg, a.verbose, a.quiet);
+  return push_run("push", a.archive, a.ref, &a.reg, a.image_only, a.verbose, a.quiet);
 }

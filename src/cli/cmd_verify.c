@@ -19,17 +19,20 @@
 #endif
 
 static const char usage_text[] =
-  "usage: distill verify --key PUB [--attestations] [--json] docker://HOST[:PORT]/REPO[:TAG]\n"
+  "usage: distill verify --key PUB [--attestations] [--json]\n"
+  "                      (docker://HOST[:PORT]/REPO[:TAG] | IMAGE.tar)\n"
   "\n"
   "Check the cosign signatures of the image a reference names with a public\n"
   "key: the signature manifest sha256-<hex>.sig of the digest the registry\n"
   "serves for REF, each of its payloads against its digest, its signature\n"
   "(ECDSA P-256, SHA-256) against PUB, and its claims: cosign's type, this\n"
-  "manifest digest, this repository. Exit 0 when at least one signature by\n"
-  "the key verifies, as cosign decides, and no signature by the key names\n"
-  "another image or repository (a signature moved from elsewhere); 1\n"
-  "otherwise. Signatures of other keys are listed, not counted against.\n"
-  "No transparency log is read.\n"
+  "manifest digest, this repository. Of an archive (build --sign-key), the\n"
+  "same offline, from the signature manifest its OCI layout carries, but\n"
+  "for the repository (distill push checks it before publishing them).\n"
+  "Exit 0 when at least one signature by the key verifies, as cosign\n"
+  "decides, and no signature by the key names another image or repository\n"
+  "(a signature moved from elsewhere); 1 otherwise. Signatures of other\n"
+  "keys are listed, not counted against. No transparency log is read.\n"
   "With --attestations, the envelopes of sha256-<hex>.att too: each layer's\n"
   "bytes, a DSSE signature over the PAE by PUB, payloadType in-toto, the\n"
   "statement's _type (in-toto v1), its subject (this manifest digest) and\n"
@@ -100,8 +103,10 @@ parse_args(int argc, char **argv, struct verify_args *a)
   if (a->key == NULL)
     return usage_error("--key PUB is required");
   if (optind != argc - 1)
-    return usage_error("one image reference is required");
+    return usage_error("one image reference or archive is required");
   a->ref = argv[optind];
+  if (a->reg.given && strncmp(a->ref, "docker://", 9) != 0)
+    return usage_error("--authfile, --cert-dir and --tls-verify are for a docker:// reference, not an archive");
   return 0;
 }
 
@@ -151,7 +156,7 @@ print_attestations(const struct verify_args *a, const char *name, const struct a
     printf("%s@%s: %zu SBOM and %zu provenance attestations verified with `%s`\n", name, t->digest, t->sbom,
            t->provenance, a->key);
   else if (!t->found)
-    fprintf(stderr, "distill: verify: %s@%s: no attestations: the registry has no %s:%s\n", name, t->digest, name,
+    fprintf(stderr, "distill: verify: %s@%s: no attestations: no attestation manifest %s\n", name, t->digest,
             t->tag);
   else if (t->false_claims)
     fprintf(stderr, "distill: verify: %s@%s: an attestation by `%s` is about another image: refused\n", name,
@@ -192,7 +197,7 @@ print_text(const struct verify_args *a, const char *name, const struct cosign_ve
   if (passed(v))
     printf("%s@%s: %zu of %zu signatures verified with `%s`\n", name, v->digest, v->verified, v->n, a->key);
   else if (!v->found)
-    fprintf(stderr, "distill: verify: %s@%s: not signed: the registry has no %s:%s\n", name, v->digest, name, v->tag);
+    fprintf(stderr, "distill: verify: %s@%s: not signed: no signature manifest %s\n", name, v->digest, v->tag);
   else if (v->false_claims)
     fprintf(stderr, "distill: verify: %s@%s: a signature by `%s` names another image: refused\n", name, v->digest,
             a->key);
@@ -200,27 +205,43 @@ print_text(const struct verify_args *a, const char *name, const struct cosign_ve
     fprintf(stderr, "distill: verify: %s@%s: no signature verifies with `%s`\n", name, v->digest, a->key);
 }
 
+/* The checks, from the registry or the archive: -1 with `err` when they
+ * could not be made; `name` gets what the messages call the image. */
+static int
+check(const struct verify_args *a, EVP_PKEY *key, struct cosign_verified *v, struct attest_verified *t, char **name,
+      struct derror *err)
+{
+  struct registry_options o = { .authfile = a->reg.authfile, .cert_dir = a->reg.cert_dir, .insecure = a->reg.insecure,
+                                .pull_only = true };
+  struct image_ref ref = { 0 };
+  int r;
+
+  if (strncmp(a->ref, "docker://", 9) != 0) {
+    *name = xstrdup(a->ref);
+    r = cosign_verify_archive(a->ref, key, v, err);
+    return r == 0 && a->attestations ? attest_verify_archive(a->ref, key, t, err) : r;
+  }
+  if (image_ref_parse(a->ref, &ref, err) < 0)
+    return -1;
+  *name = image_ref_name(&ref);
+  r = cosign_verify(&ref, &o, key, v, err);
+  if (r == 0 && a->attestations)
+    r = attest_verify(&ref, &o, key, t, err);
+  image_ref_free(&ref);
+  return r;
+}
+
 static int
 verify(const struct verify_args *a)
 {
   struct derror err = DERROR_INIT;
-  struct image_ref ref = { 0 };
   struct cosign_verified v = { 0 };
   struct attest_verified t = { 0 };
-  struct registry_options o = { .authfile = a->reg.authfile, .cert_dir = a->reg.cert_dir, .insecure = a->reg.insecure,
-                                .pull_only = true };
+  cleanup_free char *name = NULL;
   cleanup_pkey EVP_PKEY *key = NULL;
 
-  if (image_ref_parse(a->ref, &ref, &err) < 0) {
-    fprintf(stderr, "distill: verify: %s\n", err.msg);
-    derror_clear(&err);
-    return EXIT_USAGE;
-  }
-  int r = (key = key_load_public(a->key, &err)) ? cosign_verify(&ref, &o, key, &v, &err) : -1;
-  if (r == 0 && a->attestations)
-    r = attest_verify(&ref, &o, key, &t, &err);
+  int r = (key = key_load_public(a->key, &err)) ? check(a, key, &v, &t, &name, &err) : -1;
   if (r == 0) {
-    cleanup_free char *name = image_ref_name(&ref);
     bool ok = passed(&v) && (!a->attestations || attestations_passed(&t));
     if (a->json)
       print_json(a, name, &v, &t);
@@ -235,7 +256,6 @@ verify(const struct verify_args *a)
   }
   cosign_verified_free(&v);
   attest_verified_free(&t);
-  image_ref_free(&ref);
   return r == 0 ? EXIT_OK : EXIT_FAIL;
 }
 #endif

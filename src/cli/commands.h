@@ -42,20 +42,31 @@ int registry_option(const char *cmd, int c, const char *arg, struct registry_arg
 int no_registry(const char *cmd);
 /* 0 when `ref` is a reference push takes, else EXIT_USAGE after a message. */
 int push_ref_check(const char *cmd, const char *ref);
-/* Push `archive` to `ref`, printing HOST/REPO@DIGEST unless `quiet`: an
- * exit status. */
-int push_run(const char *cmd, const char *archive, const char *ref, const struct registry_args *a, int verbose,
-             bool quiet);
+/* Push `archive` to `ref` (with the signatures and attestations it
+ * carries, unless `image_only`), printing HOST/REPO@DIGEST unless
+ * `quiet`: an exit status. */
+int push_run(const char *cmd, const char *archive, const char *ref, const struct registry_args *a, bool image_only,
+             int verbose, bool quiet);
 
-/* build --push REF --sign-key KEY, after the push: sign the image the
- * build pushed (the registry must serve res->digest under REF), then
- * attest each image's SBOM and the build's provenance (cmd_attest.c): an
- * exit status after any message. */
+/* build --sign-key KEY (cmd_attest.c): the key, loaded before the build;
+ * then, once the build has written the manifests (its build_attach), the
+ * image's signature and the attestations of each image's SBOM and of the
+ * build's provenance, as the archive's signature and attestation
+ * manifests, for the repository of --push REF, else of the image's name. */
 struct build_request;
 struct build_result;
-int build_sign_attest(const char *ref, const struct registry_args *a, const char *key, const char *passphrase_file,
-                      const struct build_request *req, const struct build_result *res, json_t *provenance,
-                      bool quiet);
+struct oci_extra;
+struct derror;
+struct build_signing {
+  const char *push, *key_path, *passphrase_file;
+  void *key;          /* EVP_PKEY */
+  json_t *provenance; /* the build's, made for its attestation */
+};
+/* An exit status: EXIT_OK, or EXIT_FAIL after a message. */
+int build_signing_load(struct build_signing *s);
+int build_signing_attach(void *ctx, const struct build_request *req, const struct build_result *res,
+                         struct oci_extra **extras, size_t *n, struct derror *err);
+void build_signing_free(struct build_signing *s);
 
 /* The registry options of inspect, check and diff, in their --help. */
 #define REGISTRY_READ_HELP                                                                                        \

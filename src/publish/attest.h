@@ -26,7 +26,7 @@ struct attest_predicate {
 
 struct attest_added {
   char digest[DIGEST_STR_LEN];  /* the manifest (or index) the reference names */
-  char tag[DIGEST_STR_LEN + 4]; /* "sha256-<hex>.att" */
+  char tag[ATTACHED_TAG_LEN]; /* "sha256-<hex>.att" */
   size_t added;                 /* envelopes added now */
   size_t attestations;          /* layers of the attestation manifest now */
 };
@@ -38,6 +38,18 @@ struct attest_added {
 int attest_attach(const struct image_ref *ref, const struct registry_options *o, EVP_PKEY *key,
                   const struct attest_predicate *preds, size_t n, struct attest_added *out, struct derror *err);
 
+/* For an archive (build --sign-key): the attestation manifest of the
+ * image `digest`, a statement of each predicate naming `identity`'s
+ * repository, each signed by `key`, as an extra of the archive's layout. */
+int attest_extra(const struct image_ref *identity, const char *digest, EVP_PKEY *key, const struct attest_predicate *preds,
+                 size_t n, struct oci_extra *out, struct derror *err);
+
+/* After the image's tag: the archive's attestation manifest merged into
+ * the registry's (attached_merge), a statement the registry has from the
+ * same signer not added twice. */
+int attest_push_archive(struct registry *r, const struct image_ref *ref, const struct layout *l, const char *digest,
+                        uint64_t *sent, struct derror *err);
+
 struct attest_check {
   char layer[DIGEST_STR_LEN];
   char *predicate_type; /* the statement's, once read; else the layer's annotation, or NULL */
@@ -47,7 +59,7 @@ struct attest_check {
 
 struct attest_verified {
   char digest[DIGEST_STR_LEN];
-  char tag[DIGEST_STR_LEN + 4];
+  char tag[ATTACHED_TAG_LEN];
   bool found; /* the registry has an attestation manifest for the digest */
   struct attest_check *checks;
   size_t n, false_claims;
@@ -61,6 +73,9 @@ struct attest_verified {
  * the registry could not be asked or has no image under `ref`. */
 int attest_verify(const struct image_ref *ref, const struct registry_options *o, EVP_PKEY *key,
                   struct attest_verified *out, struct derror *err);
+/* The same for the image of an archive, from the attestation manifest its
+ * layout carries. */
+int attest_verify_archive(const char *path, EVP_PKEY *key, struct attest_verified *out, struct derror *err);
 void attest_verified_free(struct attest_verified *v);
 
 #endif

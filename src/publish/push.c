@@ -2,6 +2,9 @@
 #include "publish/push.h"
 #include "lib/alloc.h"
 #include "lib/cleanup.h"
+#include "publish/attached.h"
+#include "publish/attest.h"
+#include "publish/cosign.h"
 #include "publish/layout.h"
 #include "publish/store.h"
 
@@ -126,16 +129,13 @@ plan_manifest(struct pusher *p, const char *digest, struct derror *err)
   return 0;
 }
 
-/* What index.json names: one manifest, or one index of manifests. */
+/* What index.json names: one manifest, or one index of manifests (and
+ * what is attached to it: attached_push's). */
 static int
 plan_push(struct pusher *p, json_t **top, struct derror *err)
 {
-  json_t *list = json_object_get(p->l.index, "manifests");
-
-  if (json_array_size(list) != 1)
-    return derror_set(err, "`%s`: index.json names %zu images; push takes an archive of one (or of one index)",
-                      p->l.path, json_array_size(list));
-  *top = json_array_get(list, 0);
+  if ((*top = attached_archive_image(&p->l, err)) == NULL)
+    return -1;
   const char *mt = json_string_value(json_object_get(*top, "mediaType"));
   const char *digest = described(p, *top, "index.json", err);
   if (digest == NULL)
@@ -270,7 +270,7 @@ put_manifest(struct pusher *p, const char *digest, const char *media_type, const
 
 int
 push_archive(const char *archive, const struct image_ref *ref, const struct registry_options *o,
-             struct push_report *rep, struct derror *err)
+             bool image_only, struct push_report *rep, struct derror *err)
 {
   struct pusher p = { .ref = ref, .o = o, .rep = rep, .lock = PTHREAD_MUTEX_INITIALIZER };
   json_t *top = NULL;
@@ -284,6 +284,8 @@ push_archive(const char *archive, const struct image_ref *ref, const struct regi
   const char *mt = ret == 0 ? json_string_value(json_object_get(top, "mediaType")) : NULL;
   if (ret == 0 && ref->digest && strcmp(ref->digest, digest) != 0)
     ret = derror_set(err, "`%s` holds %s, not the %s that the reference names", archive, digest, ref->digest);
+  if (ret == 0 && !image_only)
+    ret = cosign_check_archive(&p.l, digest, ref, &rep->attached, err);
   if (ret == 0 && (p.r = registry_open(ref, o, err)) == NULL)
     ret = -1;
   if (ret == 0)
@@ -292,6 +294,9 @@ push_archive(const char *archive, const struct image_ref *ref, const struct regi
     ret = put_manifest(&p, p.manifests.items[i], p.types.items[i], p.manifests.items[i], err);
   if (ret == 0)
     ret = put_manifest(&p, digest, mt, ref->tag ? ref->tag : ref->digest, err);
+  if (ret == 0 && rep->attached)
+    ret = cosign_push_archive(p.r, ref, &p.l, digest, &rep->bytes_sent, err) < 0
+            || attest_push_archive(p.r, ref, &p.l, digest, &rep->bytes_sent, err) < 0 ? -1 : 0;
   if (ret == 0) {
     snprintf(rep->digest, sizeof rep->digest, "%s", digest);
     rep->blobs = p.blobs.n;

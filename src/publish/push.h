@@ -8,11 +8,13 @@
 #include "publish/ref.h"
 #include "publish/registry.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct push_report {
   char digest[DIGEST_STR_LEN]; /* of what the tag names: the archive's manifest or index */
   size_t blobs, uploaded, mounted;
+  size_t attached;             /* signature and attestation manifests the archive carried */
   uint64_t bytes_sent;
 };
 
@@ -20,8 +22,11 @@ struct push_report {
  * given, else uploaded: whole, or in chunks when large), then the
  * manifests of a multi-platform index by digest, then what the archive's
  * index.json names, under the reference's tag (or digest).  A tag is put
- * last, so it never names what the registry does not have. */
+ * last, so it never names what the registry does not have.  Then the
+ * signatures and attestations the archive carries (attached.h), merged
+ * with the registry's; refused before anything is sent when a signature
+ * names another repository.  With `image_only`, the image alone. */
 int push_archive(const char *archive, const struct image_ref *ref, const struct registry_options *o,
-                 struct push_report *rep, struct derror *err);
+                 bool image_only, struct push_report *rep, struct derror *err);
 
 #endif
