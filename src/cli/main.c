@@ -30,7 +30,7 @@ static const char help_text[] =
   "  push IMAGE REF   an image archive to a registry, byte for byte\n"
   "  sign REF         a cosign signature of a registry's image, with a key (no transparency log)\n"
   "  attest REF       an SBOM or provenance as a signed in-toto attestation of a registry's image\n"
-  "  verify REF       an image's cosign signatures, checked with a public key\n"
+  "  verify IMAGE     an image's cosign signatures, checked with a public key\n"
   "  key generate     an ECDSA P-256 key pair for sign and verify\n"
   "\n"
   "Options:\n"
