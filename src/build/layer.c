@@ -110,6 +110,8 @@ tar_write(struct archive *a, void *data, const void *buf, size_t n)
   struct tar_out *t = data;
 
   lane_put(t->hasher, digest_update_any, &t->diff, TIMING_HASH_TAR, buf, n);
+  if (t->comp == NULL) /* layer_diff_id's: hashed only */
+    return (la_ssize_t) n;
   enum timing_part was = timing_switch(TIMING_HANDOFF);
   int r = compressor_write(t->comp, buf, n);
   timing_switch(was);
@@ -179,6 +181,14 @@ scan_close(void *ctx, const void *index, size_t n)
   scan_skip(&x->results[i], NULL, 0);
 }
 
+/* A call on the scan lane, unless the layer is only hashed. */
+static void
+scan_put(const struct layer_options *opt, lane_fn fn, struct scanning *x, const void *data, size_t n)
+{
+  if (!opt->hash_only)
+    lane_put(opt->scan_lane, fn, x, TIMING_SCAN, data, n);
+}
+
 /* Stream a file's content; its size must still be what was planned. */
 static int
 copy_file(struct archive *a, const struct rootfs_entry *e, struct scanning *x, const struct layer_options *opt,
@@ -212,7 +222,7 @@ copy_file(struct archive *a, const struct rootfs_entry *e, struct scanning *x, c
     if (archive_write_data(a, chunk, (size_t) r) != r)
       return derror_set(err, "write `%s`: %s", e->path, archive_error_string(a));
     timing_bytes(TIMING_READ, (uint64_t) r);
-    lane_put(opt->scan_lane, scan_bytes, x, TIMING_SCAN, chunk, (size_t) r);
+    scan_put(opt, scan_bytes, x, chunk, (size_t) r);
     left -= (uint64_t) r;
     if (opt->progress)
       opt->progress(opt->progress_ctx, (uint64_t) r, 0);
@@ -258,7 +268,7 @@ write_entry(struct archive *a, struct archive_entry *ae, const struct rootfs_ent
     return copy_file(a, e, x, opt, err);
   if (archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
     return derror_set(err, "`%s`: %s", e->path, archive_error_string(a));
-  lane_put(opt->scan_lane, scan_bytes, x, TIMING_SCAN, e->data, e->size);
+  scan_put(opt, scan_bytes, x, e->data, e->size);
   return 0;
 }
 
@@ -278,9 +288,9 @@ write_entries(struct archive *a, const struct rootfs *fs, const bool *marks, con
     if (!marks[i])
       continue;
     const struct rootfs_entry *e = &fs->items[i];
-    lane_put(opt->scan_lane, scan_open, &x, TIMING_SCAN, &e, sizeof e);
+    scan_put(opt, scan_open, &x, &e, sizeof e);
     ret = write_entry(a, ae, &fs->items[i], opt, &x, err);
-    lane_put(opt->scan_lane, scan_close, &x, TIMING_SCAN, &i, sizeof i);
+    scan_put(opt, scan_close, &x, &i, sizeof i);
     if (ret == 0 && opt->progress)
       opt->progress(opt->progress_ctx, 0, 1);
   }
@@ -334,56 +344,6 @@ layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out)
     if (marks[i])
       (*out)[k++] = i;
   return n;
-}
-
-int
-layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
-          char out[DIGEST_STR_LEN])
-{
-  cleanup_free size_t *idx = NULL;
-  size_t n = layer_entries(fs, layer, &idx);
-  struct digest d;
-  struct buf b = { 0 };
-  enum timing_part was = timing_switch(TIMING_KEY);
-
-  /* what the bytes depend on besides the entries */
-  buf_printf(&b, "distill layer key 1\n%s\n%s\n%d %d\n%lld\n", DISTILL_VERSION, compression_library(opt->comp),
-             COMPRESS_CHUNK, COMPRESS_ZSTD_JOB, (long long) opt->epoch);
-  buf_printf(&b, "%s %d\n", compression_name(opt->comp), compression_level(opt->comp));
-  digest_init(&d);
-  for (size_t k = 0; k < n; k++) {
-    const struct rootfs_entry *e = &fs->items[idx[k]];
-    struct stat st;
-    buf_printf(&b, "%d %o %u %u %llu ", (int) e->type, (unsigned) e->mode, e->uid, e->gid,
-               (unsigned long long) e->size);
-    buf_append(&b, e->path, strlen(e->path) + 1);
-    if (e->target)
-      buf_append(&b, e->target, strlen(e->target) + 1);
-    if (e->type == ROOTFS_FILE && e->source) {
-      /* a file is known by its identity: any write changes its mtime or ctime */
-      if (stat(e->source, &st) < 0) {
-        buf_free(&b);
-        digest_abort(&d);
-        timing_switch(was);
-        return -1;
-      }
-      buf_append(&b, e->source, strlen(e->source) + 1);
-      buf_printf(&b, "%llu %llu %lld %lld.%09ld %lld.%09ld\n", (unsigned long long) st.st_dev,
-                 (unsigned long long) st.st_ino, (long long) st.st_size, (long long) st.st_mtim.tv_sec,
-                 st.st_mtim.tv_nsec, (long long) st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
-    } else if (e->type == ROOTFS_FILE && e->size) {
-      char dd[DIGEST_STR_LEN];
-      digest_buffer(e->data, e->size, dd);
-      buf_printf(&b, "%s\n", dd);
-    }
-    digest_update(&d, b.data, b.len);
-    b.len = 0;
-  }
-  digest_update(&d, b.data, b.len);
-  digest_final(&d, out);
-  buf_free(&b);
-  timing_switch(was);
-  return 0;
 }
 
 /* The compressor failed: what the emitting side said, or that it did. */
@@ -457,6 +417,41 @@ out:
   if (opt->compressor == NULL)
     compressor_free(t.comp); /* ends the stream: abandoned when it failed */
   derror_clear(&said);
+  timing_switch(was);
+  return ret;
+}
+
+int
+layer_diff_id(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+              char out[DIGEST_STR_LEN], struct derror *err)
+{
+  struct layer_options o = *opt;
+  struct tar_out t = { .hasher = opt->hash_lane, .err = err };
+  struct archive *a = archive_write_new();
+  size_t n;
+  cleanup_free bool *marks = layer_marks(fs, layer, &n);
+  enum timing_part was = timing_switch(TIMING_TAR);
+  int ret = -1;
+
+  if (a == NULL)
+    oom();
+  o.hash_only = true;
+  o.written = NULL;
+  o.progress = NULL;
+  digest_init(&t.diff);
+  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK
+      || archive_write_open2(a, &t, NULL, tar_write, NULL, NULL) != ARCHIVE_OK)
+    derror_set(err, "libarchive: %s", archive_error_string(a));
+  else if (write_entries(a, fs, marks, &o, err) == 0 && archive_write_close(a) == ARCHIVE_OK)
+    ret = 0;
+  else if (err->msg == NULL)
+    derror_set(err, "%s", archive_error_string(a));
+  archive_write_free(a);
+  lane_sync(opt->hash_lane); /* nothing left that points at t.diff */
+  if (ret == 0)
+    digest_final(&t.diff, out);
+  else
+    digest_abort(&t.diff);
   timing_switch(was);
   return ret;
 }

@@ -54,6 +54,7 @@ struct layer_options {
   int (*done)(void *ctx, struct layer_blob *b, struct derror *err);
   void *blob_ctx;
   struct derror *blob_err;
+  bool hash_only; /* layer_diff_id's own: no scan, no compression */
 };
 
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of
@@ -65,10 +66,26 @@ int layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct l
 /* The indexes in `fs` of the entries layer_write writes, in order. */
 size_t layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out);
 
-/* The cache's key of a layer: a digest of everything its bytes depend on,
- * with each source file known by its identity and times (device, inode,
- * size, mtime, ctime) rather than read. -1 when a source cannot be stat'ed. */
+/* The diff_id of layer `layer`: its tar written as layer_write writes it
+ * and hashed, nothing kept, nothing scanned, nothing compressed. */
+int layer_diff_id(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+                  char out[DIGEST_STR_LEN], struct derror *err);
+
+/* The cache's keys of a layer (layer_key.c), each a digest of what its
+ * blob's bytes depend on besides the entries (this distill, the
+ * compression library, level and cutting, the epoch) and:
+ *   layer_key     every entry, each source file known by its identity and
+ *                 times (device, inode, size, mtime, ctime) rather than
+ *                 read: a memo of this tree as it is on this machine.  -1
+ *                 when a source cannot be stat'ed.
+ *   layer_shape_key  every entry as the tar has it, but for the content
+ *                 of its source file (only its size): the same in a fresh
+ *                 clone of the same sources, anywhere.
+ *   layer_content_key  the layer's diff_id: what determines the blob. */
 int layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
               char out[DIGEST_STR_LEN]);
+void layer_shape_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+                     char out[DIGEST_STR_LEN]);
+void layer_content_key(const struct layer_options *opt, const char *diff_id, char out[DIGEST_STR_LEN]);
 
 #endif

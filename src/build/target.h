@@ -36,7 +36,9 @@ struct pending {
   struct oci_archive *arc;
   struct cache *cache;
   enum compression comp;
-  char key[DIGEST_STR_LEN];
+  int64_t epoch;
+  char key[DIGEST_STR_LEN];   /* layer_key: the files as they are here */
+  char shape[DIGEST_STR_LEN]; /* layer_shape_key */
   int tmp; /* the cache's copy being written, or -1 */
   char *tmp_name;
   struct strv marks;

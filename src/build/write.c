@@ -124,6 +124,10 @@ pending_done(void *ctx, struct layer_blob *b, struct derror *err)
     what.size = b->size;
     what.marks = pl->marks;
     cache_put(pl->cache, pl->tmp, pl->tmp_name, pl->key, &what);
+    struct layer_options lo = { .comp = pl->comp, .epoch = pl->epoch };
+    char content[DIGEST_STR_LEN];
+    layer_content_key(&lo, b->diff_id, content);
+    cache_put_content(pl->cache, content, pl->shape, &what);
   } else if (pl->tmp >= 0) {
     cache_discard(pl->tmp, pl->tmp_name);
   }
@@ -132,10 +136,10 @@ pending_done(void *ctx, struct layer_blob *b, struct derror *err)
   return 0;
 }
 
-/* A layer the cache has, copied into the archive once the layers before
- * it are out, and told to the record and the progress as if written.  0
- * also when the cache's copy is unusable: said, forgotten, and
- * pl->from_cache false, for the layer to be written anew. */
+/* A layer the cache has, its claim checked, copied into the archive once
+ * the layers before it are out, and told to the record and the progress
+ * as if written.  0 also when the cache's copy is unusable: said,
+ * forgotten, and pl->from_cache false, for the layer to be written anew. */
 static int
 put_cached(struct writer *w, const struct plan *p, enum rootfs_layer l, struct record *rec, struct pending *pl,
            const struct cache_hit *hit, struct layer_blob *b, struct derror *err)
@@ -149,8 +153,16 @@ put_cached(struct writer *w, const struct plan *p, enum rootfs_layer l, struct r
       derror_set(err, "%s: compression failed", compression_library(w->req->comp));
     return -1;
   }
-  int r = oci_archive_blob_begin(pl->arc, err);
   enum timing_part was = timing_switch(TIMING_CACHE);
+  /* a blob is used only once this cache knows it is the layer it claims */
+  if (cache_check_claim(w->cache, hit, err) < 0) {
+    timing_switch(was);
+    if (obs->warning)
+      obs->warning(obs->ctx, err->msg, false);
+    derror_clear(err);
+    return 0;
+  }
+  int r = oci_archive_blob_begin(pl->arc, err);
   if (r == 0)
     r = cache_copy(w->cache, hit, w->out.fd, w->req->sync, err);
   timing_switch(was);
@@ -176,9 +188,40 @@ put_cached(struct writer *w, const struct plan *p, enum rootfs_layer l, struct r
   return oci_archive_blob_end(pl->arc, b->digest, b->size, err);
 }
 
-/* One layer into the archive: from the cache when its key is known there,
- * else written by the shared compressor and kept in the cache once out
- * (pending_done). */
+/* The cache's layer of the same content, when its files are new to the
+ * cache but a layer of its shape was kept: the layer hashed, then looked
+ * for by its diff_id.  1 and `hit` filled, or 0 (what went wrong said, the
+ * layer to be written anew). */
+static int
+content_hit(struct writer *w, const struct plan *p, enum rootfs_layer l, const struct layer_options *lo,
+            struct pending *pl, struct cache_hit *hit)
+{
+  const struct build_observer *obs = &w->req->observer;
+  struct derror err = DERROR_INIT;
+  char diff_id[DIGEST_STR_LEN], content[DIGEST_STR_LEN];
+
+  if (!cache_knows_shape(w->cache, pl->shape))
+    return 0;
+  enum timing_part was = timing_switch(TIMING_CACHE);
+  int r = layer_diff_id(&p->fs, l, lo, diff_id, &err) == 0 ? 1 : 0;
+  if (r == 1) {
+    layer_content_key(lo, diff_id, content);
+    r = cache_lookup_content(w->cache, content, w->req->comp, hit) == 0;
+    if (r == 1 && strcmp(hit->diff_id, diff_id) != 0) { /* another layer's record: a miss */
+      cache_hit_free(hit);
+      r = 0;
+    }
+  }
+  timing_switch(was);
+  if (err.msg && obs->warning)
+    obs->warning(obs->ctx, err.msg, false);
+  derror_clear(&err);
+  return r;
+}
+
+/* One layer into the archive: from the cache when its key is known there
+ * (or its content, content_hit), else written by the shared compressor
+ * and kept in the cache once out (pending_done). */
 static int
 put_layer(struct writer *w, const struct plan *p, enum rootfs_layer l, struct record *rec, struct pending *pl,
           struct layer_blob *b, struct derror *err)
@@ -194,8 +237,21 @@ put_layer(struct writer *w, const struct plan *p, enum rootfs_layer l, struct re
   bool keyed = w->cache && layer_key(&p->fs, l, &lo, pl->key) == 0;
 
   pl->tmp = -1;
+  pl->epoch = req->epoch;
   if (keyed && cache_lookup(w->cache, pl->key, req->comp, &hit) == 0) {
     int r = put_cached(w, p, l, rec, pl, &hit, b, err);
+    cache_hit_free(&hit);
+    if (r < 0 || pl->from_cache)
+      return r;
+  }
+  if (keyed)
+    layer_shape_key(&p->fs, l, &lo, pl->shape);
+  if (keyed && content_hit(w, p, l, &lo, pl, &hit) == 1) {
+    int r = put_cached(w, p, l, rec, pl, &hit, b, err);
+    if (r == 0 && pl->from_cache) { /* known by its files here from now on */
+      hit.by_content = false;
+      cache_alias(w->cache, pl->key, &hit);
+    }
     cache_hit_free(&hit);
     if (r < 0 || pl->from_cache)
       return r;

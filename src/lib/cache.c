@@ -5,6 +5,7 @@
 #include "lib/alloc.h"
 #include "lib/compress.h"
 #include "lib/copy.h"
+#include "lib/decompress.h"
 #include "lib/digest.h"
 #include "lib/error.h"
 #include "lib/file.h"
@@ -98,7 +99,7 @@ cache_open(struct cache *c, const char *dir, struct derror *err)
   const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME"), *max = getenv("DISTILL_CACHE_MAX");
 
   memset(c, 0, sizeof *c);
-  c->fd = c->layers = c->keys = -1;
+  c->fd = c->layers = c->keys = c->content = -1;
   if (dir)
     c->dir = xstrdup(dir);
   else if (xdg && xdg[0] == '/')
@@ -113,6 +114,7 @@ cache_open(struct cache *c, const char *dir, struct derror *err)
   c->max = max && *max ? parse_max(max) : CACHE_DEFAULT_MAX;
   cleanup_free char *layers = xasprintf("%s/layers", c->dir);
   cleanup_free char *keys = xasprintf("%s/keys", c->dir);
+  cleanup_free char *content = xasprintf("%s/content", c->dir);
   int r = mkdir_p(c->dir) < 0 ? derror_errno(err, errno, "cache `%s`", c->dir) : 0;
   if (r == 0)
     r = open_dir(AT_FDCWD, c->dir, c->dir, false, &c->fd, err);
@@ -120,6 +122,8 @@ cache_open(struct cache *c, const char *dir, struct derror *err)
     r = open_dir(c->fd, "layers", layers, true, &c->layers, err);
   if (r == 0)
     r = open_dir(c->fd, "keys", keys, true, &c->keys, err);
+  if (r == 0)
+    r = open_dir(c->fd, "content", content, true, &c->content, err);
   if (r < 0)
     cache_close(c);
   return r;
@@ -136,7 +140,9 @@ cache_close(struct cache *c)
     close(c->layers);
   if (c->keys >= 0)
     close(c->keys);
-  c->fd = c->layers = c->keys = -1;
+  if (c->content >= 0)
+    close(c->content);
+  c->fd = c->layers = c->keys = c->content = -1;
   free(c->dir);
   free(c->spare_slot);
   c->dir = c->spare_slot = NULL;
@@ -191,10 +197,10 @@ seen_same(const struct cache_seen *a, const struct cache_seen *b)
          && a->mtime_nsec == b->mtime_nsec && a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
 }
 
-/* A key's record: what its layer was, and the blob's file as last seen
- * (NULL: not looked at). */
+/* A key's record, in `dir`: what its layer was, and the blob's file as
+ * last seen (NULL: not looked at). */
 static void
-record_put(struct cache *c, const char *key, const struct cache_hit *what, const struct cache_seen *seen)
+record_put(int dir, const char *key, const struct cache_hit *what, const struct cache_seen *seen)
 {
   struct buf b = { 0 };
 
@@ -209,13 +215,21 @@ record_put(struct cache *c, const char *key, const struct cache_hit *what, const
   buf_printf(&b, "entries %zu\n", what->marks.n);
   for (size_t i = 0; i < what->marks.n; i++)
     buf_printf(&b, "%s\n", what->marks.items[i]);
-  cache_record_put(c, key, RECORD_HEAD, b.data, b.len);
+  cache_record_put(dir, key, RECORD_HEAD, b.data, b.len);
   buf_free(&b);
 }
 
-/* The key's record; anything unexpected is a miss, and the record goes. */
-int
-cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit)
+/* Where a hit's record is. */
+static int
+record_dir(const struct cache *c, const struct cache_hit *hit)
+{
+  return hit->by_content ? c->content : c->keys;
+}
+
+/* The key's record in keys/ or content/; anything unexpected is a miss,
+ * and the record goes. */
+static int
+lookup(struct cache *c, const char *key, bool by_content, enum compression comp, struct cache_hit *hit)
 {
   struct buf b = { 0 };
   unsigned long long size = 0, entries = 0;
@@ -224,9 +238,11 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
 
   memset(hit, 0, sizeof *hit);
   snprintf(hit->key, sizeof hit->key, "%s", key);
-  if (cache_record_get(c, key, RECORD_HEAD, KEY_MAX, &b) < 0) {
+  hit->by_content = by_content;
+  int dir = record_dir(c, hit);
+  if (cache_record_get(dir, key, RECORD_HEAD, KEY_MAX, &b) < 0) {
     if (errno != ENOENT && digest_valid(key))
-      unlinkat(c->keys, key + 7, 0);
+      unlinkat(dir, key + 7, 0);
     return -1;
   }
   char *save = NULL, *line = strtok_r(b.data, "\n", &save);
@@ -252,11 +268,23 @@ cache_lookup(struct cache *c, const char *key, enum compression comp, struct cac
     ok = fstatat(c->layers, blob, &st, AT_SYMLINK_NOFOLLOW) == 0 && cache_own_file(&st) && (uint64_t) st.st_size == size;
   }
   if (!ok) {
-    unlinkat(c->keys, key + 7, 0);
+    unlinkat(dir, key + 7, 0);
     cache_hit_free(hit);
     return -1;
   }
   return 0;
+}
+
+int
+cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit)
+{
+  return lookup(c, key, false, comp, hit);
+}
+
+int
+cache_lookup_content(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit)
+{
+  return lookup(c, key, true, comp, hit);
 }
 
 /* A blob's mtime says when it was last used, to the hour: one used again
@@ -317,7 +345,7 @@ cache_copy(struct cache *c, const struct cache_hit *hit, int fd, bool durable, s
   bool touched = time(NULL) - st.st_mtime >= USED_AGAIN && futimens(in, NULL) == 0 && fstat(in, &st) == 0;
   if (!trusted || touched) {
     seen_of(&st, &seen);
-    record_put(c, hit->key, hit, &seen);
+    record_put(record_dir(c, hit), hit->key, hit, &seen);
   }
   return 0;
 }
@@ -346,20 +374,38 @@ cache_put(struct cache *c, int tmp_fd, char *tmp_name, const char *key, const st
                 && (uint64_t) st.st_size == what->size;
   if (looked)
     seen_of(&st, &seen);
-  record_put(c, key, what, looked ? &seen : NULL);
+  record_put(c->keys, key, what, looked ? &seen : NULL);
   cache_evict(c);
 }
 
 void
 cache_note_put(struct cache *c, const char *key, const char *data, size_t len)
 {
-  cache_record_put(c, key, NOTE_HEAD, data, len);
+  cache_record_put(c->keys, key, NOTE_HEAD, data, len);
 }
 
 int
 cache_note_get(struct cache *c, const char *key, struct buf *out)
 {
-  return cache_record_get(c, key, NOTE_HEAD, NOTE_MAX, out);
+  return cache_record_get(c->keys, key, NOTE_HEAD, NOTE_MAX, out);
+}
+
+/* A note in content/, as portable as the records there. */
+static void
+content_note_put(struct cache *c, const char *key, const char *data)
+{
+  cache_record_put(c->content, key, NOTE_HEAD, data, strlen(data));
+}
+
+static bool
+content_note_is(struct cache *c, const char *key, const char *data)
+{
+  struct buf b = { 0 };
+  bool is = cache_record_get(c->content, key, NOTE_HEAD, NOTE_MAX, &b) == 0 && b.len == strlen(data)
+            && memcmp(b.data, data, b.len) == 0;
+
+  buf_free(&b);
+  return is;
 }
 
 void
@@ -370,4 +416,128 @@ cache_discard(int tmp_fd, char *tmp_name)
   if (tmp_name) /* guarded: the guard knows its directory */
     tmpfile_unguard(tmp_name, true);
   free(tmp_name);
+}
+
+/* ---- by content --------------------------------------------------------- */
+
+#define CLAIM_NOTE "checked"
+#define SHAPE_NOTE "shape"
+
+/* The note that says this cache checked that the blob of `digest`
+ * decompresses to `diff_id`. */
+static void
+claim_key(const struct cache_hit *hit, char out[DIGEST_STR_LEN])
+{
+  cleanup_free char *text = xasprintf("distill claim 1\n%s\n%s\n%s\n", hit->digest, hit->diff_id,
+                                      compression_name(hit->comp));
+  digest_buffer(text, strlen(text), out);
+}
+
+/* The digest of the file's bytes, read from its start. */
+static int
+hash_file(int fd, char out[DIGEST_STR_LEN], struct derror *err)
+{
+  cleanup_free char *chunk = xmalloc(COMPRESS_CHUNK);
+  struct digest d;
+  off_t at = 0;
+
+  digest_init(&d);
+  for (;;) {
+    ssize_t n = pread(fd, chunk, COMPRESS_CHUNK, at);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      digest_abort(&d);
+      return derror_errno(err, errno, "read");
+    }
+    if (n == 0)
+      break;
+    digest_update(&d, chunk, (size_t) n);
+    at += n;
+  }
+  digest_final(&d, out);
+  return 0;
+}
+
+/* The blob's bytes against its digest, then what they decompress to
+ * against its diff_id: 0, or -1 with `err`. */
+static int
+check_blob(int fd, const struct cache_hit *hit, const char *path, struct derror *err)
+{
+  char got[DIGEST_STR_LEN];
+  struct stat st;
+
+  if (fstat(fd, &st) < 0)
+    return derror_errno(err, errno, "cache: stat `%s`", path);
+  if (!cache_own_file(&st) || (uint64_t) st.st_size != hit->size)
+    return derror_set(err, "cache: `%s` is not the regular file of %llu bytes its record says", path,
+                      (unsigned long long) hit->size);
+  if (hash_file(fd, got, err) < 0)
+    return derror_wrap(err, "cache: `%s`", path);
+  if (strcmp(got, hit->digest) != 0)
+    return derror_set(err, "cache: `%s` is corrupt (%s, expected %s)", path, got, hit->digest);
+  if (decompress_digest(fd, hit->size, hit->comp, got, err) < 0)
+    return derror_wrap(err, "cache: `%s`", path);
+  if (strcmp(got, hit->diff_id) != 0)
+    return derror_set(err, "cache: `%s` decompresses to the layer %s, not to %s as its record claims", path, got,
+                      hit->diff_id);
+  return 0;
+}
+
+int
+cache_check_claim(struct cache *c, const struct cache_hit *hit, struct derror *err)
+{
+  char note[DIGEST_STR_LEN];
+
+  claim_key(hit, note);
+  if (content_note_is(c, note, CLAIM_NOTE))
+    return 0;
+  cleanup_free char *name = cache_blob_name(hit->diff_id, hit->comp);
+  cleanup_free char *path = xasprintf("%s/layers/%s", c->dir, name);
+  cleanup_close int fd = openat(c->layers, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  int r = fd < 0 ? derror_errno(err, errno, "cache: open `%s`", path) : check_blob(fd, hit, path, err);
+  if (r < 0) {
+    /* said once: neither the blob nor the record that claims it stays */
+    unlinkat(c->layers, name, 0);
+    if (digest_valid(hit->key))
+      unlinkat(record_dir(c, hit), hit->key + 7, 0);
+    return derror_wrap(err, "removed");
+  }
+  content_note_put(c, note, CLAIM_NOTE);
+  return 0;
+}
+
+void
+cache_put_content(struct cache *c, const char *content_key, const char *shape_key, const struct cache_hit *what)
+{
+  char note[DIGEST_STR_LEN];
+  struct cache_hit alias = *what;
+
+  alias.by_content = true;
+  cache_alias(c, content_key, &alias);
+  content_note_put(c, shape_key, SHAPE_NOTE);
+  claim_key(what, note);
+  content_note_put(c, note, CLAIM_NOTE);
+}
+
+bool
+cache_knows_shape(struct cache *c, const char *shape_key)
+{
+  return content_note_is(c, shape_key, SHAPE_NOTE);
+}
+
+void
+cache_alias(struct cache *c, const char *key, const struct cache_hit *what)
+{
+  cleanup_free char *blob = cache_blob_name(what->diff_id, what->comp);
+  struct cache_seen seen;
+  struct stat st;
+  bool looked = fstatat(c->layers, blob, &st, AT_SYMLINK_NOFOLLOW) == 0 && cache_own_file(&st)
+                && (uint64_t) st.st_size == what->size;
+
+  if (looked)
+    seen_of(&st, &seen);
+  /* seen only when the record it comes from saw the file so: else
+   * its digest is checked at the next use */
+  record_put(record_dir(c, what), key, what, looked && what->has_seen && seen_same(&what->seen, &seen) ? &seen : NULL);
 }

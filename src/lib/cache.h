@@ -7,14 +7,19 @@
  *   DIR/keys/<key hex>                               what a layer key gave:
  *       its key, its blob's digest, size, diff_id and media type, and the
  *       scan marks of each entry (for the build's self-check); or a note:
- *       what another slow lookup found (the Debian packages of a file set)
+ *       what another slow lookup found (the Debian packages of a file set).
+ *       Made of this machine's file identities: of no use elsewhere.
+ *   DIR/content/<key hex>                            the same record under
+ *       a layer's content key, a note under its shape key, and a note for
+ *       each blob whose claim was checked (see "by content" below): what
+ *       another machine can use (a CI cache restores layers/ and content/)
  *
  * DIR is --cache, else $XDG_CACHE_HOME/distill, else ~/.cache/distill.
  *
  * A layer key is made of what every local user can see (a file's device,
  * inode, size and times), so whoever can write in the cache can plant a
- * layer under it.  The cache is therefore used only when DIR, DIR/layers
- * and DIR/keys are directories (not symbolic links) of the effective user
+ * layer under it.  The cache is therefore used only when DIR, DIR/layers,
+ * DIR/keys and DIR/content are directories (not symbolic links) of the effective user
  * that group and others cannot write; a new one is made 0700.  They are
  * held open from then on and every file is reached from them without
  * following a symbolic link; a record, note or blob counts only when it is
@@ -45,7 +50,7 @@
 
 struct cache {
   char *dir;            /* as named, for messages; NULL when not open */
-  int fd, layers, keys; /* DIR and its two, checked as above */
+  int fd, layers, keys, content; /* DIR and its three, checked as above */
   uint64_t max;
   char *spare_slot; /* the output's spare (cache_spare.c), or NULL */
   bool spare_taken; /* the output is written over it */
@@ -69,6 +74,7 @@ struct cache_hit {
   enum compression comp;
   struct cache_seen seen; /* when has_seen */
   bool has_seen;
+  bool by_content; /* the record is content/'s */
   struct strv marks; /* "MARKS WHAT" per entry, in the order the layer writes them */
 };
 
@@ -79,8 +85,11 @@ struct cache_hit {
 int cache_open(struct cache *c, const char *dir, struct derror *err);
 void cache_close(struct cache *c);
 
-/* 0 and `hit` filled when `key` is known, its blob present; -1 when not. */
+/* 0 and `hit` filled when `key` is known, its blob present; -1 when not.
+ * cache_lookup: a layer key's record in keys/; cache_lookup_content: a
+ * content key's in content/. */
 int cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit);
+int cache_lookup_content(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit);
 void cache_hit_free(struct cache_hit *hit);
 
 /* Copy the hit's blob to `fd` (durable: its writeback begun as it goes).
@@ -107,6 +116,38 @@ void cache_discard(int tmp_fd, char *tmp_name);
  * cache_spare.c).  A NULL or unopened `c`: atomic_open(). */
 struct atomic_file;
 int cache_output_open(struct cache *c, const char *path, struct atomic_file *f, struct derror *err);
+
+/* ---- by content (a fresh clone, a restored cache directory) ---------
+ *
+ * A layer is also recorded in content/ under its content key
+ * (layer_content_key: its diff_id and what else its blob depends on),
+ * with a note under its shape key (its entries without their files' identity), so that a build whose
+ * files are new to this cache (a fresh clone, another machine) but whose
+ * layer has a known shape may hash the layer (layer_diff_id) and find it
+ * by content.  Such a hit is used only once its claim, "this blob
+ * decompresses to this diff_id", was checked by this cache: at the first
+ * use, then remembered in a note under the blob's digest and the diff_id
+ * (a blob whose bytes change has another digest, which no note names).
+ * Every hit, by its files' key too, is checked so (put_cached in
+ * build/write.c), so that a planted record can only ever bring the bytes
+ * it claims.
+ * The cache directory is trusted as its owner is: whoever can write in it
+ * can write notes, as they can write records. */
+
+/* Keep, after cache_put of a layer made here, its record under
+ * `content_key`, the note of `shape_key` and the note of its claim (made
+ * here: checked). */
+void cache_put_content(struct cache *c, const char *content_key, const char *shape_key, const struct cache_hit *what);
+/* Has a layer of this shape been kept? */
+bool cache_knows_shape(struct cache *c, const char *shape_key);
+/* 0 when the hit's claim is checked: noted before, or now (its blob read
+ * against its digest, decompressed against its diff_id, then noted).  -1
+ * with `err` when the blob is not what its record claims; the blob and the
+ * record are then removed, so that it is said once. */
+int cache_check_claim(struct cache *c, const struct cache_hit *hit, struct derror *err);
+/* The record of `what` under `key` too (a layer found by its content,
+ * recorded under the key of its files as they are here). */
+void cache_alias(struct cache *c, const char *key, const struct cache_hit *what);
 
 /* A small record under a key of the caller's: 0 and `out` filled when it is
  * there, -1 when not. Put ignores failures. */

@@ -224,14 +224,14 @@ cache_tmp_keep(int dir, int fd, const char *tmp, const char *final)
 /* A record or note: its header names its key, so that it counts only
  * under that key. */
 void
-cache_record_put(struct cache *c, const char *key, const char *head, const char *data, size_t len)
+cache_record_put(int dir, const char *key, const char *head, const char *data, size_t len)
 {
   cleanup_free char *tmp = NULL;
   struct buf b = { 0 };
 
   if (!digest_valid(key))
     return;
-  int fd = cache_tmp_open(c->keys, &tmp);
+  int fd = cache_tmp_open(dir, &tmp);
   if (fd < 0)
     return;
   buf_printf(&b, "%s\nkey %s\n", head, key);
@@ -241,7 +241,7 @@ cache_record_put(struct cache *c, const char *key, const char *head, const char 
     if (tmp)
       tmpfile_unguard(tmp, true);
   } else {
-    cache_tmp_keep(c->keys, fd, tmp, key + 7);
+    cache_tmp_keep(dir, fd, tmp, key + 7);
   }
   buf_free(&b);
 }
@@ -249,13 +249,13 @@ cache_record_put(struct cache *c, const char *key, const char *head, const char 
 /* The record or note under `key`, its header checked and taken off: the
  * rest in `out`. -1 when absent or not to be trusted. */
 int
-cache_record_get(struct cache *c, const char *key, const char *head, size_t max, struct buf *out)
+cache_record_get(int dir, const char *key, const char *head, size_t max, struct buf *out)
 {
   if (!digest_valid(key)) {
     errno = EINVAL;
     return -1;
   }
-  if (read_own(c->keys, key + 7, max, out) < 0)
+  if (read_own(dir, key + 7, max, out) < 0)
     return -1;
   cleanup_free char *want = xasprintf("%s\nkey %s\n", head, key);
   size_t n = strlen(want);
@@ -356,4 +356,5 @@ cache_evict(struct cache *c)
   free(all);
   sweep_stale(c->layers, time(NULL));
   sweep_stale(c->keys, time(NULL));
+  sweep_stale(c->content, time(NULL));
 }

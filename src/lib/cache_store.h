@@ -25,12 +25,12 @@ int cache_tmp_open(int dir, char **name);
  * replacing any; -1 when it could not be kept (it is then removed). */
 int cache_tmp_keep(int dir, int fd, const char *tmp, const char *final);
 
-/* A record or note in keys/ under `key`, its header `head` naming the key;
- * put ignores failures. */
-void cache_record_put(struct cache *c, const char *key, const char *head, const char *data, size_t len);
+/* A record or note in `dir` (keys/ or content/) under `key`, its header
+ * `head` naming the key; put ignores failures. */
+void cache_record_put(int dir, const char *key, const char *head, const char *data, size_t len);
 /* The record or note under `key`, header checked and taken off; -1 when
  * absent (errno ENOENT) or not to be trusted. */
-int cache_record_get(struct cache *c, const char *key, const char *head, size_t max, struct buf *out);
+int cache_record_get(int dir, const char *key, const char *head, size_t max, struct buf *out);
 
 /* A spare's name in layers/ (cache_spare.c): spare-MAJOR.MINOR-INO. */
 bool cache_is_spare_name(const char *s);

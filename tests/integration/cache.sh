@@ -55,7 +55,7 @@ build again --cache "$C"
 cmp "$WORK/changed-none.tar" "$WORK/again.tar" || fail "the rebuilt cache gives other bytes"
 
 # a damaged record: a miss, never an error
-for k in "$C/keys/"*; do printf 'garbage\n' >"$k"; done
+for k in "$C/keys/"* "$C/content/"*; do printf 'garbage\n' >"$k"; done
 build records --cache "$C"
 [ "$(hits records)" = 0 ] || fail "damaged records were used"
 cmp "$WORK/changed-none.tar" "$WORK/records.tar" || fail "damaged records changed the image"
