@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """distill as CI runs it, against a cold build in the same run.
 
-Clang's closure (the recipe of bench/run.py), each round once each:
+Clang's closure by default (a recipe of bench/run.py), each round once each:
 
   cold         an empty cache
   restored     a fresh clone of the project (copied: new inodes, new
@@ -16,7 +16,7 @@ Prints and writes to bench/results/<name>.md the median wall times, the
 ratios to cold (target: restored <= 0.25) and where the restored build's
 time went (build --timings).
 
-  bench/ci.py [--runs N] [--name NAME] [--distill PATH]
+  bench/ci.py [--runs N] [--workload clang|curl|python3|static] [--name NAME] [--distill PATH]
 """
 import argparse
 import datetime
@@ -49,6 +49,7 @@ def restore(cache, dst):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--workload", default="clang")
     ap.add_argument("--name", default="ci")
     ap.add_argument("--distill", default=os.path.join(bench.ROOT, "build", "distill"))
     args = ap.parse_args()
@@ -56,7 +57,7 @@ def main():
     try:
         project = os.path.join(work, "project")
         os.makedirs(project)
-        recipe = bench.recipe_for("clang", project)
+        recipe = bench.recipe_for(args.workload, project)
         env = dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "xdg"))
         out = os.path.join(work, "out.tar")
         seed, warm = os.path.join(work, "seed"), os.path.join(work, "warm")
@@ -94,7 +95,7 @@ def main():
 def write(args, samples, parts):
     med = {k: statistics.median(v) for k, v in samples.items()}
     lines = [f"# distill CI bench: {args.name}", "",
-             f"{datetime.date.today().isoformat()}; {os.cpu_count()} CPUs ({bench.cpu_model()}); clang's closure; "
+             f"{datetime.date.today().isoformat()}; {os.cpu_count()} CPUs ({bench.cpu_model()}); {args.workload}'s closure; "
              f"median of {args.runs} run(s).", "",
              "| build | median s | ratio to cold | at most | met |", "|---|---:|---:|---:|---|"]
     for kind in samples:
