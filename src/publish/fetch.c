@@ -7,6 +7,7 @@
 #include "lib/file.h"
 #include "lib/platform.h"
 #include "lib/tmpguard.h"
+#include "publish/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define ACCEPT MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
 
 /* Two levels: an index, then the image manifest it names. */
@@ -159,69 +156,6 @@ pick_platform(json_t *index, const char *arch, const char *variant, const char *
 
 /* ---- blobs ------------------------------------------------------------ */
 
-/* A blob streamed into the archive behind its header: counted against
- * its descriptor's size and hashed as it comes. */
-struct blob_sink {
-  int fd;
-  off_t start;
-  uint64_t want, got;
-  struct digest d;
-  bool over;  /* more bytes than the descriptor's size */
-  int errnum; /* a write failed */
-};
-
-static int
-sink_write(void *data, const void *bytes, size_t n)
-{
-  struct blob_sink *s = data;
-
-  if (n > s->want - s->got) {
-    s->over = true;
-    return -1;
-  }
-  if (write_all(s->fd, bytes, n) < 0) {
-    s->errnum = errno;
-    return -1;
-  }
-  digest_update(&s->d, bytes, n);
-  s->got += n;
-  return 0;
-}
-
-static void
-sink_reset(void *data)
-{
-  struct blob_sink *s = data;
-
-  digest_abort(&s->d);
-  digest_init(&s->d);
-  s->got = 0;
-  s->over = false;
-  if (ftruncate(s->fd, s->start) < 0 || lseek(s->fd, s->start, SEEK_SET) < 0)
-    s->errnum = errno;
-}
-
-/* Why a blob's download is not the blob, or 0. */
-static int
-blob_verdict(struct blob_sink *s, const char *what, const char *digest, struct derror *err)
-{
-  char got[DIGEST_STR_LEN];
-
-  if (s->errnum)
-    return derror_errno(err, s->errnum, "write %s %s to the temporary archive", what, digest);
-  if (s->over)
-    return derror_set(err, "%s %s: the registry sent more than the %" PRIu64 " bytes its descriptor gives", what,
-                      digest, s->want);
-  if (s->got != s->want)
-    return derror_set(err, "%s %s: the registry sent %" PRIu64 " bytes, its descriptor gives %" PRIu64, what, digest,
-                      s->got, s->want);
-  digest_final(&s->d, got);
-  digest_init(&s->d);
-  if (strcmp(got, digest) != 0)
-    return derror_set(err, "%s %s: the bytes served hash to %s (digest mismatch)", what, digest, got);
-  return 0;
-}
-
 /* The blob a descriptor names, of at most `bound` bytes, into the
  * archive. */
 static int
@@ -229,40 +163,22 @@ fetch_blob(struct fetcher *f, json_t *desc, const char *what, uint64_t bound, st
 {
   const char *digest = json_string_value(json_object_get(desc, "digest"));
   json_t *size = json_object_get(desc, "size");
-  struct blob_sink s = { .fd = f->ar.fd };
-  struct registry_sink sink = { sink_write, sink_reset, &s };
-  struct registry_body body = { .fd = -1, .sink = &sink };
-  struct registry_response resp = { 0 };
 
   if (!digest_valid(digest) || !json_is_integer(size) || json_integer_value(size) < 0)
     return derror_set(err, "%s has no valid digest and size in the manifest", what);
-  s.want = (uint64_t) json_integer_value(size);
-  if (s.want > bound)
+  uint64_t want = (uint64_t) json_integer_value(size);
+  if (want > bound)
     return derror_set(err, "%s %s is %" PRIu64 " bytes, more than the %" PRIu64 " a blob may have here%s", what,
-                      digest, s.want, bound, bound == f->layer_max ? " (DISTILL_MAX_LAYER_BYTES)" : "");
-  if (s.want > f->image_max - f->total)
+                      digest, want, bound, bound == f->layer_max ? " (DISTILL_MAX_LAYER_BYTES)" : "");
+  if (want > f->image_max - f->total)
     return derror_set(err, "the image's blobs are more than %" PRIu64 " bytes (DISTILL_MAX_IMAGE_BYTES)",
                       f->image_max);
-  f->total += s.want;
-  cleanup_free char *target = xasprintf("/v2/%s/blobs/%s", f->ref->repo, digest);
+  f->total += want;
   if (oci_archive_blob_begin(&f->ar, err) < 0)
     return -1;
-  s.start = f->ar.blob_at + 512;
-  digest_init(&s.d);
-  int ret = registry_request(f->r, "GET", target, &body, NULL, &resp, err);
-  if (s.over || s.errnum) {
-    derror_clear(err);
-    ret = blob_verdict(&s, what, digest, err);
-  } else if (ret == 0 && resp.status != 200) {
-    ret = registry_error(f->r, "GET", target, &resp, err);
-  } else if (ret == 0) {
-    ret = blob_verdict(&s, what, digest, err);
-  }
-  digest_abort(&s.d);
-  registry_response_free(&resp);
-  if (ret < 0)
-    return -1;
-  return oci_archive_blob_end(&f->ar, digest, s.want, err);
+  if (store_get_blob_to(f->r, f->ref->repo, digest, want, f->ar.fd, err) < 0)
+    return derror_wrap(err, "%s", what);
+  return oci_archive_blob_end(&f->ar, digest, want, err);
 }
 
 /* A document already in memory, as a blob. */

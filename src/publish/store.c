@@ -3,9 +3,14 @@
 #include "publish/ref.h"
 #include "lib/alloc.h"
 
+#include "lib/file.h"
+
 #include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHUNKED_FROM (64ull << 20) /* larger blobs go in chunks */
 #define CHUNK (32ull << 20)
@@ -228,6 +233,98 @@ store_get_blob(struct registry *r, const char *repo, const char *digest, size_t 
     memset(&resp.body, 0, sizeof resp.body);
     ret = 0;
   }
+  registry_response_free(&resp);
+  return ret;
+}
+
+/* A blob streamed into a file as it comes: counted against its size and
+ * hashed. */
+struct blob_sink {
+  int fd;
+  off_t start;
+  uint64_t want, got;
+  struct digest d;
+  bool over;  /* more bytes than the descriptor's size */
+  int errnum; /* a write failed */
+};
+
+static int
+sink_write(void *data, const void *bytes, size_t n)
+{
+  struct blob_sink *s = data;
+
+  if (n > s->want - s->got) {
+    s->over = true;
+    return -1;
+  }
+  if (write_all(s->fd, bytes, n) < 0) {
+    s->errnum = errno;
+    return -1;
+  }
+  digest_update(&s->d, bytes, n);
+  s->got += n;
+  return 0;
+}
+
+static void
+sink_reset(void *data)
+{
+  struct blob_sink *s = data;
+
+  digest_abort(&s->d);
+  digest_init(&s->d);
+  s->got = 0;
+  s->over = false;
+  if (ftruncate(s->fd, s->start) < 0 || lseek(s->fd, s->start, SEEK_SET) < 0)
+    s->errnum = errno;
+}
+
+/* Why a download is not the blob, or 0. */
+static int
+blob_verdict(struct registry *r, struct blob_sink *s, const char *digest, struct derror *err)
+{
+  char got[DIGEST_STR_LEN];
+
+  if (s->errnum)
+    return derror_errno(err, s->errnum, "write blob %s", digest);
+  if (s->over)
+    return derror_set(err, "registry %s: blob %s: it sent more than the %" PRIu64 " bytes its descriptor gives",
+                      registry_host(r), digest, s->want);
+  if (s->got != s->want)
+    return derror_set(err, "registry %s: blob %s: it sent %" PRIu64 " bytes, its descriptor gives %" PRIu64,
+                      registry_host(r), digest, s->got, s->want);
+  digest_final(&s->d, got);
+  digest_init(&s->d);
+  if (strcmp(got, digest) != 0)
+    return derror_set(err, "registry %s: blob %s: the bytes served hash to %s (digest mismatch)", registry_host(r),
+                      digest, got);
+  return 0;
+}
+
+int
+store_get_blob_to(struct registry *r, const char *repo, const char *digest, uint64_t size, int fd,
+                  struct derror *err)
+{
+  struct blob_sink s = { .fd = fd, .want = size };
+  struct registry_sink sink = { sink_write, sink_reset, &s };
+  struct registry_body body = { .fd = -1, .sink = &sink };
+  struct registry_response resp = { 0 };
+  cleanup_free char *target = xasprintf("/v2/%s/blobs/%s", repo, digest);
+
+  s.start = lseek(fd, 0, SEEK_CUR);
+  if (s.start < 0)
+    return derror_errno(err, errno, "write blob %s", digest);
+  digest_init(&s.d);
+  int ret = registry_request(r, "GET", target, &body, NULL, &resp, err);
+  if (s.over || s.errnum) {
+    derror_clear(err);
+    ret = blob_verdict(r, &s, digest, err);
+  } else if (ret == 0 && resp.status != 200) {
+    ret = registry_error(r, "GET", target, &resp, err);
+  } else if (ret == 0) {
+    ret = blob_verdict(r, &s, digest, err);
+  }
+  digest_abort(&s.d);
   registry_response_free(&resp);
   return ret;
 }

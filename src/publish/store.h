@@ -54,6 +54,12 @@ int store_get_manifest(struct registry *r, const char *repo, const char *name, c
 struct image_ref;
 int store_resolve(struct registry *r, const struct image_ref *ref, char digest[DIGEST_STR_LEN], struct derror *err);
 
+/* GET a blob of `size` bytes into `fd`, from its offset now (truncated
+ * back there before a retry), counted and checked against its digest as
+ * it comes: -1 with `err` when it is not the blob. */
+int store_get_blob_to(struct registry *r, const char *repo, const char *digest, uint64_t size, int fd,
+                      struct derror *err);
+
 /* GET a blob of at most `max` bytes, checked against its digest. */
 int store_get_blob(struct registry *r, const char *repo, const char *digest, size_t max, struct buf *out,
                    struct derror *err);

@@ -120,7 +120,7 @@ data="$WORK/registry/docker/registry/v2/blobs/sha256/${layer:7:2}/${layer#sha256
 # the same size, other bytes: only the digest can tell
 printf 'XXXXXXXX' | dd of="$data" bs=1 seek=100 conv=notrunc status=none
 run inspect "docker://127.0.0.1:$port/distill/app:1" --tls-verify=false
-failed e "layer [0-9]+ $layer: the bytes served hash to sha256:[0-9a-f]{64} \(digest mismatch\)" "the layer's digest mismatch"
+failed e "layer [0-9]+: registry [^ ]+: blob $layer: the bytes served hash to sha256:[0-9a-f]{64} \(digest mismatch\)" "the layer's digest mismatch"
 
 echo "== f. TLS + htpasswd: --cert-dir and --authfile; a wrong password"
 start_secure_registry
