@@ -5,7 +5,7 @@
 
 _distill_options() {
 	case "$1" in
-	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --provenance --sync --timings --push --sign-key --passphrase-file --authfile --cert-dir --tls-verify --from -q --quiet -v --verbose -h --help" ;;
+	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --provenance --sync --timings --push --cache-from --cache-to --sign-key --passphrase-file --authfile --cert-dir --tls-verify --from -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
 	check) echo "--json --allow --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	inspect | diff) echo "--json --authfile --cert-dir --tls-verify --platform -h --help" ;;
@@ -43,7 +43,7 @@ _distill() {
 	-o | --output | --sbom | --dockerfile | --authfile | --key | --passphrase-file | --output-key-prefix)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
-	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push | -a | --annotation | --gpg-key)
+	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push | --cache-from | --cache-to | -a | --annotation | --gpg-key)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then

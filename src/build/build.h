@@ -60,6 +60,22 @@ struct build_attach {
             size_t *n, struct derror *err);
 };
 
+/* Layers a registry keeps (--cache-from), asked for a layer whose files
+ * are new to the local cache and whose shape the local cache does not
+ * know but the registry's does: its blob is fetched, and its claim (it
+ * decompresses to its diff_id) checked, while the layer is tarred, hashed
+ * and scanned here; it is used when its content key is the layer's. */
+struct build_remote {
+  void *ctx;
+  bool (*knows_shape)(void *ctx, const char *shape_key);
+  /* The blob of the newest entry of the shape into `fd`: 1 with its
+   * digest, diff_id and size in `b` and its content key, 0 when there is
+   * none, -1 with `err`.  Called on a thread of the build's, one call at
+   * a time. */
+  int (*fetch)(void *ctx, const char *shape_key, int fd, struct layer_blob *b, char content_key[DIGEST_STR_LEN],
+               struct derror *err);
+};
+
 struct build_request {
   const struct recipe *recipe; /* only read */
   const char *name, *tag;  /* the image's names; NULL: the recipe's */
@@ -82,6 +98,7 @@ struct build_request {
   bool sync;               /* the archive and SBOMs on the disk before build_image returns */
   struct build_observer observer;
   struct build_attach attach; /* fn NULL: nothing attached */
+  struct build_remote remote; /* fetch NULL: no registry's cache */
 };
 
 /* One image of the archive: one per platform. */

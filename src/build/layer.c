@@ -435,8 +435,7 @@ layer_diff_id(const struct rootfs *fs, enum rootfs_layer layer, const struct lay
 
   if (a == NULL)
     oom();
-  o.hash_only = true;
-  o.written = NULL;
+  o.hash_only = opt->written == NULL;
   o.progress = NULL;
   digest_init(&t.diff);
   if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK

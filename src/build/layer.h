@@ -54,7 +54,7 @@ struct layer_options {
   int (*done)(void *ctx, struct layer_blob *b, struct derror *err);
   void *blob_ctx;
   struct derror *blob_err;
-  bool hash_only; /* layer_diff_id's own: no scan, no compression */
+  bool hash_only; /* layer_diff_id's own: no scan */
 };
 
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of
@@ -67,7 +67,9 @@ int layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct l
 size_t layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out);
 
 /* The diff_id of layer `layer`: its tar written as layer_write writes it
- * and hashed, nothing kept, nothing scanned, nothing compressed. */
+ * and hashed, nothing kept, nothing compressed; scanned only when
+ * opt->written is given, which is told of each entry as layer_write tells
+ * it. */
 int layer_diff_id(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
                   char out[DIGEST_STR_LEN], struct derror *err);
 

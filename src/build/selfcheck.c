@@ -37,8 +37,15 @@ record_entry(void *ctx, const struct rootfs_entry *e, const struct scan *content
   f->what = content->what;
   f->secret = content->secret;
   if (r->marks)
-    strv_push_take(r->marks, xasprintf("%u %s %s", content->marks, content->what ? content->what : "-",
-                                       content->secret ? content->secret : "-"));
+    record_marks(r->marks, e, content);
+}
+
+void
+record_marks(void *ctx, const struct rootfs_entry *e, const struct scan *content)
+{
+  (void) e;
+  strv_push_take(ctx, xasprintf("%u %s %s", content->marks, content->what ? content->what : "-",
+                                content->secret ? content->secret : "-"));
 }
 
 /* A layer from the cache: its entries told to the record as if written,

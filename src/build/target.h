@@ -75,6 +75,9 @@ int outputs_check(const struct build_request *req, const struct target *targets,
 /* selfcheck.c: the record, kept as layers are written (record_entry is a
  * layer_options.written) or replayed from the cache; then the checks. */
 void record_entry(void *ctx, const struct rootfs_entry *e, const struct scan *content);
+/* What the scan found of an entry, as the cache keeps it ("MARKS WHAT
+ * SECRET"), onto the strv `ctx`: a layer_options.written. */
+void record_marks(void *ctx, const struct rootfs_entry *e, const struct scan *content);
 int record_replay(struct record *rec, const struct rootfs *fs, enum rootfs_layer layer, const struct cache_hit *hit);
 void record_forget(struct record *rec, size_t from);
 int self_check(int fd, const struct oci_image *img, const char *manifest_digest, struct record *rec,

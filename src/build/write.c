@@ -6,6 +6,7 @@
 #include "lib/alloc.h"
 #include "lib/cache.h"
 #include "lib/compress.h"
+#include "lib/decompress.h"
 #include "lib/digest.h"
 #include "lib/error.h"
 #include "lib/file.h"
@@ -19,6 +20,7 @@
 #include "build/oci.h"
 #include "build/sbom.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +129,7 @@ pending_done(void *ctx, struct layer_blob *b, struct derror *err)
     struct layer_options lo = { .comp = pl->comp, .epoch = pl->epoch };
     char content[DIGEST_STR_LEN];
     layer_content_key(&lo, b->diff_id, content);
-    cache_put_content(pl->cache, content, pl->shape, &what);
+    cache_put_content(pl->cache, content, pl->shape, &what, true);
   } else if (pl->tmp >= 0) {
     cache_discard(pl->tmp, pl->tmp_name);
   }
@@ -188,34 +190,130 @@ put_cached(struct writer *w, const struct plan *p, enum rootfs_layer l, struct r
   return oci_archive_blob_end(pl->arc, b->digest, b->size, err);
 }
 
-/* The cache's layer of the same content, when its files are new to the
- * cache but a layer of its shape was kept: the layer hashed, then looked
- * for by its diff_id.  1 and `hit` filled, or 0 (what went wrong said, the
- * layer to be written anew). */
+/* A registry's layer of a shape, fetched into a new file of the local
+ * cache and its claim checked, on a thread of its own while the layer is
+ * hashed here. */
+struct prefetch {
+  const struct build_remote *rm;
+  struct cache *cache;
+  const char *shape;
+  enum compression comp;
+  int fd;
+  char *name;
+  struct layer_blob b;
+  char content[DIGEST_STR_LEN];
+  int r;      /* the fetch's: 1 fetched, 0 none, -1 failed */
+  bool valid; /* and it decompresses to its diff_id */
+  struct derror err;
+  pthread_t thread;
+};
+
+static void *
+prefetch_run(void *data)
+{
+  struct prefetch *f = data;
+  char got[DIGEST_STR_LEN];
+
+  f->r = f->rm->fetch(f->rm->ctx, f->shape, f->fd, &f->b, f->content, &f->err);
+  /* checked by this cache before (its blob is not here, its note is) */
+  if (f->r == 1 && cache_claim_known(f->cache, f->b.digest, f->b.diff_id, f->comp)) {
+    f->valid = true;
+    return NULL;
+  }
+  if (f->r == 1 && decompress_digest(f->fd, f->b.size, f->comp, got, &f->err) == 0)
+    f->valid = strcmp(got, f->b.diff_id) == 0;
+  if (f->r == 1 && !f->valid && f->err.msg == NULL)
+    derror_set(&f->err, "the registry's cache: blob %s decompresses to the layer %s, not to %s as it claims: not used",
+               f->b.digest, got, f->b.diff_id);
+  return NULL;
+}
+
+/* The prefetched layer, when it is the one of `content`: kept in the
+ * local cache with this build's own marks and its claim noted, then found
+ * there by the layer's key.  1 and `hit`, or 0 (its file dropped). */
+static int
+prefetched(struct writer *w, struct pending *pl, struct prefetch *f, const char *content, struct strv *marks,
+           struct cache_hit *hit)
+{
+  if (f->r != 1 || !f->valid || strcmp(f->content, content) != 0) {
+    cache_discard(f->fd, f->name);
+    return 0;
+  }
+  struct cache_hit what = { .comp = w->req->comp, .size = f->b.size, .marks = *marks };
+  snprintf(what.digest, sizeof what.digest, "%s", f->b.digest);
+  snprintf(what.diff_id, sizeof what.diff_id, "%s", f->b.diff_id);
+  cache_put(w->cache, f->fd, f->name, pl->key, &what);
+  cache_put_content(w->cache, content, pl->shape, &what, true);
+  return cache_lookup(w->cache, pl->key, w->req->comp, hit) == 0;
+}
+
+/* The layer by its content, when its files are new to the local cache but
+ * a layer of its shape was kept there, or in a registry's cache: the layer
+ * tarred and hashed (and scanned, for the registry's: its marks are this
+ * build's own), then looked for by its content key here, or taken from
+ * what was fetched from there meanwhile.  1 and `hit` filled, or 0 (what
+ * went wrong said, the layer to be written anew). */
 static int
 content_hit(struct writer *w, const struct plan *p, enum rootfs_layer l, const struct layer_options *lo,
             struct pending *pl, struct cache_hit *hit)
 {
   const struct build_observer *obs = &w->req->observer;
+  const struct build_remote *rm = &w->req->remote;
   struct derror err = DERROR_INIT;
   char diff_id[DIGEST_STR_LEN], content[DIGEST_STR_LEN];
+  struct strv marks = { 0 };
+  char last[DIGEST_STR_LEN];
+  struct cache_hit known = { 0 };
+  bool local = cache_knows_shape(w->cache, pl->shape, last);
+  /* the record of the last layer of this shape here: its marks, and,
+   * when its blob is here too, the registry's is not fetched */
+  bool noted = local && cache_content_record(w->cache, last, w->req->comp, &known) == 0;
+  bool here = noted && cache_lookup_content(w->cache, last, w->req->comp, hit) == 0;
+  struct prefetch f = { .rm = rm, .cache = w->cache, .shape = pl->shape, .comp = w->req->comp, .err = DERROR_INIT };
+  bool remote = !here && rm->fetch && rm->knows_shape(rm->ctx, pl->shape)
+                && (f.fd = cache_begin(w->cache, &f.name)) >= 0;
+  struct layer_options o = *lo;
 
-  if (!cache_knows_shape(w->cache, pl->shape))
+  if (here)
+    cache_hit_free(hit);
+  if (!local && !remote)
     return 0;
+  bool threaded = remote && pthread_create(&f.thread, NULL, prefetch_run, &f) == 0;
+  if (remote && !threaded) /* here, then */
+    prefetch_run(&f);
+  /* a fetched layer needs its marks: this build's scan, unless the record
+   * here knows the layer (then the scan is only a loss when it is
+   * another: that layer is compressed anew) */
+  o.written = remote && !noted ? record_marks : NULL;
+  o.ctx = &marks;
   enum timing_part was = timing_switch(TIMING_CACHE);
-  int r = layer_diff_id(&p->fs, l, lo, diff_id, &err) == 0 ? 1 : 0;
-  if (r == 1) {
+  int r = layer_diff_id(&p->fs, l, &o, diff_id, &err) == 0 ? 1 : 0;
+  if (r == 1)
     layer_content_key(lo, diff_id, content);
+  if (threaded)
+    pthread_join(f.thread, NULL);
+  if (r == 1 && local) {
     r = cache_lookup_content(w->cache, content, w->req->comp, hit) == 0;
     if (r == 1 && strcmp(hit->diff_id, diff_id) != 0) { /* another layer's record: a miss */
       cache_hit_free(hit);
       r = 0;
     }
+  } else {
+    r = 0;
   }
+  if (remote && r == 0 && err.msg == NULL && noted && strcmp(content, last) == 0)
+    r = prefetched(w, pl, &f, content, &known.marks, hit);
+  else if (remote && r == 0 && err.msg == NULL && !noted)
+    r = prefetched(w, pl, &f, content, &marks, hit);
+  else if (remote)
+    cache_discard(f.fd, f.name);
+  cache_hit_free(&known);
   timing_switch(was);
-  if (err.msg && obs->warning)
-    obs->warning(obs->ctx, err.msg, false);
+  if (obs->warning && (err.msg || f.err.msg))
+    obs->warning(obs->ctx, err.msg ? err.msg : f.err.msg, false);
   derror_clear(&err);
+  derror_clear(&f.err);
+  strv_free(&marks);
   return r;
 }
 

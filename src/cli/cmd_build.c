@@ -47,6 +47,8 @@ struct build_options {
   const char *push; /* --push REF */
   const char *sign_key, *passphrase_file; /* --sign-key KEY: sign and attest what --push pushed */
   const char *provenance;                 /* --provenance FILE */
+  struct strv cache_from;                 /* --cache-from REF... */
+  const char *cache_to;                   /* --cache-to REF */
   struct registry_args reg;
 };
 
@@ -55,7 +57,8 @@ static const char usage_text[] =
   "                    [--platform P[,P...]] [--source-date-epoch N] [--compression gzip|zstd|none]\n"
   "                    [--jobs N] [--cache DIR | --no-cache] [--sbom FILE] [--provenance FILE]\n"
   "                    [--sync] [--timings] [-q | -v] [--sign-key KEY [--passphrase-file FILE]]\n"
-  "                    [--push REF [--authfile FILE] [--cert-dir DIR] [--tls-verify=false] [--from REPO]]\n"
+  "                    [--push REF] [--cache-from REF]... [--cache-to REF]\n"
+  "                    [--authfile FILE] [--cert-dir DIR] [--tls-verify=false] [--from REPO]\n"
   "\n"
   "Build the OCI image a recipe describes into one tar archive.\n"
   "\n"
@@ -84,6 +87,13 @@ static const char usage_text[] =
   "      --push REF             then push the archive to docker://HOST[:PORT]/REPO[:TAG], as\n"
   "                             distill push does, with its --authfile, --cert-dir,\n"
   "                             --tls-verify and --from; prints HOST/REPO@sha256:...\n"
+  "      --cache-from REF       also look for layers in the layer cache kept in a registry under\n"
+  "                             docker://HOST[:PORT]/REPO:TAG (--cache-to's); several may be given.\n"
+  "                             A layer found there is fetched into the local cache and used once\n"
+  "                             its blob decompresses to the layer's own diff_id; with --push to\n"
+  "                             the same registry it is mounted, not sent\n"
+  "      --cache-to REF         after the build (and its push), keep its layers in the registry's\n"
+  "                             layer cache REF: their blobs, then the cache's manifest\n"
   "      --authfile FILE        --cert-dir DIR  --tls-verify=false  --from REPO: see distill push\n"
   "      --sign-key KEY         sign the image and attest each platform's SBOM and the build's\n"
   "                             provenance, as distill sign and attest do, for the repository\n"
@@ -170,7 +180,8 @@ parse_jobs(const char *arg, unsigned *out)
 }
 
 enum { OPT_SYSROOT = 256, OPT_EPOCH, OPT_COMPRESSION, OPT_JOBS, OPT_CACHE, OPT_NO_CACHE, OPT_PLATFORM, OPT_SBOM,
-       OPT_CONTEXT, OPT_SYNC, OPT_TIMINGS, OPT_PUSH, OPT_SIGN_KEY, OPT_PASSPHRASE_FILE, OPT_PROVENANCE };
+       OPT_CONTEXT, OPT_SYNC, OPT_TIMINGS, OPT_PUSH, OPT_SIGN_KEY, OPT_PASSPHRASE_FILE, OPT_PROVENANCE,
+       OPT_CACHE_FROM, OPT_CACHE_TO };
 
 /* One option: 0, or the exit status of a usage error. */
 static int
@@ -193,6 +204,12 @@ parse_option(int c, const char *arg, struct build_options *o)
   case OPT_PROVENANCE:
     o->provenance = arg;
     return 0;
+  case OPT_CACHE_FROM:
+    strv_push(&o->cache_from, arg);
+    return push_ref_check("build", arg);
+  case OPT_CACHE_TO:
+    o->cache_to = arg;
+    return push_ref_check("build", arg);
   case 'o':
     o->output = arg;
     return 0;
@@ -272,6 +289,8 @@ parse_options(int argc, char **argv, struct build_options *o)
     { "sign-key", required_argument, NULL, OPT_SIGN_KEY },
     { "passphrase-file", required_argument, NULL, OPT_PASSPHRASE_FILE },
     { "provenance", required_argument, NULL, OPT_PROVENANCE },
+    { "cache-from", required_argument, NULL, OPT_CACHE_FROM },
+    { "cache-to", required_argument, NULL, OPT_CACHE_TO },
     REGISTRY_LONGOPTS,
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -290,8 +309,11 @@ parse_options(int argc, char **argv, struct build_options *o)
       return ret;
   if (o->cache_dir && o->no_cache)
     return usage_error("%s", "--cache and --no-cache exclude each other");
-  if (o->reg.given && !o->push)
-    return usage_error("%s", "--authfile, --cert-dir, --tls-verify and --from are options of --push");
+  if (o->reg.given && !o->push && !o->cache_from.n && !o->cache_to)
+    return usage_error("%s", "--authfile, --cert-dir, --tls-verify and --from are options of --push, --cache-from "
+                             "and --cache-to");
+  if (o->no_cache && (o->cache_from.n || o->cache_to))
+    return usage_error("%s", "--cache-from and --cache-to go through the local cache: not with --no-cache");
   if (o->passphrase_file && !o->sign_key)
     return usage_error("%s", "--passphrase-file is an option of --sign-key");
   if (optind != argc - 1)
@@ -316,142 +338,15 @@ split_name_tag(const char *name_tag, char **name, char **tag)
   return **name && **tag ? 0 : -1;
 }
 
-/* What the build says as it goes: warnings on stderr, with -v the plan
- * and the layers, and on a terminal (stdout) the progress line, once a
- * build has run for half a second, redrawn at most ten times a second and
- * cleared at the end. */
-struct display {
-  int verbosity;
-  bool started, shown;
-  struct timespec start, last;
-};
-
-static double
-seconds_since(const struct timespec *t)
-{
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
-}
-
-static void
-show_progress(void *ctx, const struct build_progress *pg)
-{
-  struct display *d = ctx;
-
-  if (d->verbosity != 1)
-    return;
-  if (!d->started) {
-    clock_gettime(CLOCK_MONOTONIC, &d->start);
-    d->started = true;
-  }
-  if (pg->done && d->shown) {
-    fputs("\r\033[K", stdout);
-    fflush(stdout);
-    d->shown = false;
-  }
-  if (pg->done)
-    return;
-  double elapsed = seconds_since(&d->start);
-  if (elapsed < 0.5 || seconds_since(&d->last) < 0.1)
-    return;
-  clock_gettime(CLOCK_MONOTONIC, &d->last);
-  printf("\r\033[Klayer %d/%d  %zu/%zu files  %.1f/%.1f MB  %.0f MB/s", pg->layer, pg->n_layers, pg->entries,
-         pg->total_entries, (double) pg->bytes / 1e6, (double) pg->total_bytes / 1e6,
-         (double) pg->bytes / 1e6 / elapsed);
-  fflush(stdout);
-  d->shown = true;
-}
-
-static void
-show_warning(void *ctx, const char *msg, bool detail)
-{
-  struct display *d = ctx;
-
-  if (!detail || d->verbosity >= 2)
-    fprintf(stderr, "distill: warning: %s\n", msg);
-}
-
-static void
-show_plan(void *ctx, const struct plan *p)
-{
-  struct display *d = ctx;
-
-  for (size_t i = 0; d->verbosity >= 2 && i < p->fs.n; i++) {
-    const struct rootfs_entry *e = &p->fs.items[i];
-    printf("%d %04o %u:%u %10llu %s%s%s\n", (int) e->layer, (unsigned) e->mode, e->uid, e->gid,
-           (unsigned long long) e->size, e->path, e->target ? " -> " : "", e->target ? e->target : "");
-  }
-}
-
-static void
-show_layers(void *ctx, const struct build_result *res)
-{
-  struct display *d = ctx;
-  size_t n = res->n_images;
-
-  for (size_t i = 0; d->verbosity >= 2 && i < n; i++) {
-    const struct built_image *img = &res->images[i];
-    for (size_t k = 0; k < img->n_layers; k++)
-      printf("layer %zu%s%s: %zu entries, %llu bytes, %s%s\n", k + 1, n > 1 ? " of linux/" : "",
-             n > 1 ? img->plan.arch : "", img->layers[k].n_entries, (unsigned long long) img->layers[k].size,
-             img->layers[k].digest, img->from_cache[k] ? " (from the cache)" : "");
-  }
-}
-
-/* What the programs may load with dlopen, which the closure cannot see:
- * without -v too, last, each once (the platforms of one recipe say the
- * same). */
-static void
-print_hints(const struct build_result *res)
-{
-  struct strv seen = { 0 };
-
-  for (size_t i = 0; i < res->n_images; i++)
-    for (size_t k = 0; k < res->images[i].plan.hints.n; k++) {
-      const char *h = res->images[i].plan.hints.items[k];
-      if (strv_contains(&seen, h))
-        continue;
-      strv_push(&seen, h);
-      printf("hint: %s\n", h);
-    }
-  strv_free(&seen);
-}
-
-static void
-print_result(const struct build_result *res, int verbosity)
-{
-  size_t n = res->n_images;
-
-  if (verbosity >= 1) {
-    printf("%s: %s:%s %s (", res->output, res->name, res->tag, res->digest);
-    for (size_t i = 0; i < n; i++)
-      printf("%s%s%s%s", i ? ", " : "", res->images[i].plan.arch, res->images[i].plan.variant ? "/" : "",
-             res->images[i].plan.variant ? res->images[i].plan.variant : "");
-    printf(")\n");
-  }
-  for (size_t i = 0; verbosity >= 2 && i < n; i++) {
-    const struct plan *p = &res->images[i].plan;
-    for (size_t k = 0; k < p->packages.n; k++)
-      printf("package %s %s %s: %zu files\n", p->packages.items[k].name, p->packages.items[k].version,
-             p->packages.items[k].arch, p->packages.items[k].files.n);
-    if (n > 1)
-      printf("manifest linux/%s: %s\n", p->arch, res->images[i].manifest_digest);
-  }
-  if (verbosity >= 2 && res->sbom)
-    printf("sbom: %s%s\n", res->sbom, n > 1 ? " (one per platform)" : "");
-  if (verbosity >= 1)
-    print_hints(res);
-}
-
 /* After the build: the provenance written, the archive pushed (with the
  * signatures and attestations it carries), as asked. */
 static int
 publish(const struct build_options *o, const struct build_request *req, const struct build_result *res,
-        json_t *provenance)
+        json_t *provenance, struct remote_cache *rc)
 {
   struct derror err = DERROR_INIT;
   cleanup_json json_t *made = NULL;
+  struct registry_args reg = o->reg;
 
   if (o->provenance && provenance == NULL && (provenance = made = provenance_predicate(req, res, &err)) == NULL) {
     fprintf(stderr, "distill: provenance: %s\n", err.msg);
@@ -465,7 +360,13 @@ publish(const struct build_options *o, const struct build_request *req, const st
   }
   if (o->sign_key && o->verbosity >= 1)
     printf("%s: signed, with %zu SBOM and 1 provenance attestations\n", res->output, res->n_images);
-  return o->push ? push_run("build", res->output, o->push, &o->reg, false, o->verbosity >= 2, o->quiet) : EXIT_OK;
+  /* what the registry's cache gave is mounted from where it is */
+  if (reg.from == NULL)
+    reg.from = build_cache_mount(rc, o->push);
+  int ret = o->push ? push_run("build", res->output, o->push, &reg, false, o->verbosity >= 2, o->quiet) : EXIT_OK;
+  if (ret == EXIT_OK && o->cache_to)
+    ret = build_cache_to(o->cache_to, &o->reg, o->push, req, res);
+  return ret;
 }
 
 /* The recipe loaded and the request made; then one call. */
@@ -473,9 +374,11 @@ static int
 build(const struct build_options *o)
 {
   struct derror err = DERROR_INIT;
-  struct display d = { .verbosity = o->verbosity };
+  struct build_display d = { .verbosity = o->verbosity };
   struct build_result res = { 0 };
   cleanup_free char *name = NULL, *tag = NULL;
+  struct remote_cache *rc = NULL;
+  struct build_remote remote = { 0 };
   struct recipe r;
 
   if (recipe_load(o->recipe, &r, &err) < 0) {
@@ -489,7 +392,9 @@ build(const struct build_options *o)
     return usage_error("-t: \"%s\" is not NAME:TAG", o->name_tag);
   }
   struct build_signing signing = { .push = o->push, .key_path = o->sign_key, .passphrase_file = o->passphrase_file };
-  if (o->sign_key && build_signing_load(&signing) != EXIT_OK) {
+  if ((o->sign_key && build_signing_load(&signing) != EXIT_OK)
+      || build_cache_from(&o->cache_from, &o->reg, &rc, &remote) != EXIT_OK) {
+    build_signing_free(&signing);
     recipe_free(&r);
     return EXIT_FAIL;
   }
@@ -498,20 +403,21 @@ build(const struct build_options *o)
     .platforms = o->platforms,
     .sysroot = o->sysroot, .context = o->context, .epoch = o->epoch, .comp = o->comp, .jobs = o->jobs,
     .cache_dir = o->cache_dir, .no_cache = o->no_cache, .sync = o->sync,
-    .observer = { .ctx = &d, .warning = show_warning, .planned = show_plan, .progress = show_progress,
-                  .layers_out = show_layers },
+    .observer = build_display_observer(&d),
     .attach = { .ctx = &signing, .fn = o->sign_key ? build_signing_attach : NULL },
+    .remote = remote,
   };
   int ret = build_image(&req, &res, &err) == 0 ? EXIT_OK : EXIT_FAIL;
   if (ret == EXIT_OK) {
-    print_result(&res, o->verbosity);
-    ret = publish(o, &req, &res, signing.provenance);
+    build_print_result(&res, o->verbosity);
+    ret = publish(o, &req, &res, signing.provenance, rc);
   } else if (derror_is(&err, DERROR_USAGE))
     ret = usage_error("%s", err.msg);
   else
     fprintf(stderr, "distill: %s\n", err.msg);
   derror_clear(&err);
   build_signing_free(&signing);
+  build_cache_close(rc);
   build_result_free(&res);
   recipe_free(&r);
   return ret;
@@ -530,5 +436,6 @@ cmd_build(int argc, char **argv)
   if (ret == 0 && o.timings && !o.help)
     timing_report(stderr);
   strv_free(&o.platforms);
+  strv_free(&o.cache_from);
   return ret;
 }

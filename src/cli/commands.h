@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <time.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -67,6 +68,34 @@ int build_signing_load(struct build_signing *s);
 int build_signing_attach(void *ctx, const struct build_request *req, const struct build_result *res,
                          struct oci_extra **extras, size_t *n, struct derror *err);
 void build_signing_free(struct build_signing *s);
+
+/* build --cache-from, --cache-to (build_cache.c): the --cache-from caches
+ * read and `remote` set to fetch from them (nothing when there are none);
+ * after the build and its push, the image's layers as entries of the
+ * --cache-to cache (their blobs mounted from `push`'s repository when it
+ * is on the same registry).  Exit statuses, after any message. */
+struct remote_cache;
+struct strv;
+struct build_remote;
+int build_cache_from(const struct strv *refs, const struct registry_args *a, struct remote_cache **rc,
+                     struct build_remote *remote);
+void build_cache_close(struct remote_cache *rc);
+/* The repository of `push`'s registry the hits came from, for the push to
+ * mount them; or NULL. */
+const char *build_cache_mount(struct remote_cache *rc, const char *push);
+int build_cache_to(const char *ref, const struct registry_args *a, const char *push, const struct build_request *req,
+                   const struct build_result *res);
+
+/* What build says as it goes (build_show.c): warnings on stderr, with -v
+ * the plan and the layers, and on a terminal (stdout) the progress line;
+ * at the end, with -v, the archive and its images. */
+struct build_display {
+  int verbosity;
+  bool started, shown;
+  struct timespec start, last;
+};
+struct build_observer build_display_observer(struct build_display *d);
+void build_print_result(const struct build_result *res, int verbosity);
 
 /* The registry options of inspect, check and diff, in their --help. */
 #define REGISTRY_READ_HELP                                                                                        \

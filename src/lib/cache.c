@@ -5,7 +5,6 @@
 #include "lib/alloc.h"
 #include "lib/compress.h"
 #include "lib/copy.h"
-#include "lib/decompress.h"
 #include "lib/digest.h"
 #include "lib/error.h"
 #include "lib/file.h"
@@ -20,8 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KEY_MAX (64u << 20)  /* a key's record: a line per entry */
-#define NOTE_MAX (16u << 20) /* a note */
+#define KEY_MAX (64u << 20) /* a key's record: a line per entry */
 
 /* Made 0700: the cache's own directories, and the parents it makes. */
 static int
@@ -155,7 +153,6 @@ cache_hit_free(struct cache_hit *hit)
 }
 
 #define RECORD_HEAD "distill-cache 4"
-#define NOTE_HEAD "distill-note 1"
 
 /* "seen DEV INO MTIME CTIME" (as struct cache_seen, the size is the
  * record's), or "seen -" when the blob's file was not looked at. */
@@ -229,7 +226,8 @@ record_dir(const struct cache *c, const struct cache_hit *hit)
 /* The key's record in keys/ or content/; anything unexpected is a miss,
  * and the record goes. */
 static int
-lookup(struct cache *c, const char *key, bool by_content, enum compression comp, struct cache_hit *hit)
+lookup(struct cache *c, const char *key, bool by_content, bool need_blob, enum compression comp,
+       struct cache_hit *hit)
 {
   struct buf b = { 0 };
   unsigned long long size = 0, entries = 0;
@@ -262,13 +260,19 @@ lookup(struct cache *c, const char *key, bool by_content, enum compression comp,
   hit->size = size;
   hit->seen.size = size; /* the record says it once */
   hit->comp = comp;
-  if (ok) {
-    cleanup_free char *blob = cache_blob_name(hit->diff_id, comp);
-    struct stat st;
-    ok = fstatat(c->layers, blob, &st, AT_SYMLINK_NOFOLLOW) == 0 && cache_own_file(&st) && (uint64_t) st.st_size == size;
-  }
   if (!ok) {
     unlinkat(dir, key + 7, 0);
+    cache_hit_free(hit);
+    return -1;
+  }
+  cleanup_free char *blob = cache_blob_name(hit->diff_id, comp);
+  struct stat st;
+  if (need_blob && !(fstatat(c->layers, blob, &st, AT_SYMLINK_NOFOLLOW) == 0 && cache_own_file(&st)
+                     && (uint64_t) st.st_size == size)) {
+    /* a record without its blob: stale here; in content/, what a CI cache
+     * restored without the blobs, which a registry's cache may bring */
+    if (!by_content)
+      unlinkat(dir, key + 7, 0);
     cache_hit_free(hit);
     return -1;
   }
@@ -278,13 +282,19 @@ lookup(struct cache *c, const char *key, bool by_content, enum compression comp,
 int
 cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit)
 {
-  return lookup(c, key, false, comp, hit);
+  return lookup(c, key, false, true, comp, hit);
 }
 
 int
 cache_lookup_content(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit)
 {
-  return lookup(c, key, true, comp, hit);
+  return lookup(c, key, true, true, comp, hit);
+}
+
+int
+cache_content_record(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit)
+{
+  return lookup(c, key, true, false, comp, hit);
 }
 
 /* A blob's mtime says when it was last used, to the hour: one used again
@@ -390,24 +400,6 @@ cache_note_get(struct cache *c, const char *key, struct buf *out)
   return cache_record_get(c->keys, key, NOTE_HEAD, NOTE_MAX, out);
 }
 
-/* A note in content/, as portable as the records there. */
-static void
-content_note_put(struct cache *c, const char *key, const char *data)
-{
-  cache_record_put(c->content, key, NOTE_HEAD, data, strlen(data));
-}
-
-static bool
-content_note_is(struct cache *c, const char *key, const char *data)
-{
-  struct buf b = { 0 };
-  bool is = cache_record_get(c->content, key, NOTE_HEAD, NOTE_MAX, &b) == 0 && b.len == strlen(data)
-            && memcmp(b.data, data, b.len) == 0;
-
-  buf_free(&b);
-  return is;
-}
-
 void
 cache_discard(int tmp_fd, char *tmp_name)
 {
@@ -418,113 +410,7 @@ cache_discard(int tmp_fd, char *tmp_name)
   free(tmp_name);
 }
 
-/* ---- by content --------------------------------------------------------- */
-
-#define CLAIM_NOTE "checked"
-#define SHAPE_NOTE "shape"
-
-/* The note that says this cache checked that the blob of `digest`
- * decompresses to `diff_id`. */
-static void
-claim_key(const struct cache_hit *hit, char out[DIGEST_STR_LEN])
-{
-  cleanup_free char *text = xasprintf("distill claim 1\n%s\n%s\n%s\n", hit->digest, hit->diff_id,
-                                      compression_name(hit->comp));
-  digest_buffer(text, strlen(text), out);
-}
-
-/* The digest of the file's bytes, read from its start. */
-static int
-hash_file(int fd, char out[DIGEST_STR_LEN], struct derror *err)
-{
-  cleanup_free char *chunk = xmalloc(COMPRESS_CHUNK);
-  struct digest d;
-  off_t at = 0;
-
-  digest_init(&d);
-  for (;;) {
-    ssize_t n = pread(fd, chunk, COMPRESS_CHUNK, at);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      digest_abort(&d);
-      return derror_errno(err, errno, "read");
-    }
-    if (n == 0)
-      break;
-    digest_update(&d, chunk, (size_t) n);
-    at += n;
-  }
-  digest_final(&d, out);
-  return 0;
-}
-
-/* The blob's bytes against its digest, then what they decompress to
- * against its diff_id: 0, or -1 with `err`. */
-static int
-check_blob(int fd, const struct cache_hit *hit, const char *path, struct derror *err)
-{
-  char got[DIGEST_STR_LEN];
-  struct stat st;
-
-  if (fstat(fd, &st) < 0)
-    return derror_errno(err, errno, "cache: stat `%s`", path);
-  if (!cache_own_file(&st) || (uint64_t) st.st_size != hit->size)
-    return derror_set(err, "cache: `%s` is not the regular file of %llu bytes its record says", path,
-                      (unsigned long long) hit->size);
-  if (hash_file(fd, got, err) < 0)
-    return derror_wrap(err, "cache: `%s`", path);
-  if (strcmp(got, hit->digest) != 0)
-    return derror_set(err, "cache: `%s` is corrupt (%s, expected %s)", path, got, hit->digest);
-  if (decompress_digest(fd, hit->size, hit->comp, got, err) < 0)
-    return derror_wrap(err, "cache: `%s`", path);
-  if (strcmp(got, hit->diff_id) != 0)
-    return derror_set(err, "cache: `%s` decompresses to the layer %s, not to %s as its record claims", path, got,
-                      hit->diff_id);
-  return 0;
-}
-
-int
-cache_check_claim(struct cache *c, const struct cache_hit *hit, struct derror *err)
-{
-  char note[DIGEST_STR_LEN];
-
-  claim_key(hit, note);
-  if (content_note_is(c, note, CLAIM_NOTE))
-    return 0;
-  cleanup_free char *name = cache_blob_name(hit->diff_id, hit->comp);
-  cleanup_free char *path = xasprintf("%s/layers/%s", c->dir, name);
-  cleanup_close int fd = openat(c->layers, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  int r = fd < 0 ? derror_errno(err, errno, "cache: open `%s`", path) : check_blob(fd, hit, path, err);
-  if (r < 0) {
-    /* said once: neither the blob nor the record that claims it stays */
-    unlinkat(c->layers, name, 0);
-    if (digest_valid(hit->key))
-      unlinkat(record_dir(c, hit), hit->key + 7, 0);
-    return derror_wrap(err, "removed");
-  }
-  content_note_put(c, note, CLAIM_NOTE);
-  return 0;
-}
-
-void
-cache_put_content(struct cache *c, const char *content_key, const char *shape_key, const struct cache_hit *what)
-{
-  char note[DIGEST_STR_LEN];
-  struct cache_hit alias = *what;
-
-  alias.by_content = true;
-  cache_alias(c, content_key, &alias);
-  content_note_put(c, shape_key, SHAPE_NOTE);
-  claim_key(what, note);
-  content_note_put(c, note, CLAIM_NOTE);
-}
-
-bool
-cache_knows_shape(struct cache *c, const char *shape_key)
-{
-  return content_note_is(c, shape_key, SHAPE_NOTE);
-}
+/* ---- by content (the rest is cache_content.c's) ----------------------- */
 
 void
 cache_alias(struct cache *c, const char *key, const struct cache_hit *what)

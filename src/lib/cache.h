@@ -90,6 +90,9 @@ void cache_close(struct cache *c);
  * content key's in content/. */
 int cache_lookup(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit);
 int cache_lookup_content(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit);
+/* A content key's record, its blob here or not (what it says of the
+ * layer: its marks, its blob's digest). */
+int cache_content_record(struct cache *c, const char *key, enum compression comp, struct cache_hit *hit);
 void cache_hit_free(struct cache_hit *hit);
 
 /* Copy the hit's blob to `fd` (durable: its writeback begun as it goes).
@@ -134,12 +137,17 @@ int cache_output_open(struct cache *c, const char *path, struct atomic_file *f, 
  * The cache directory is trusted as its owner is: whoever can write in it
  * can write notes, as they can write records. */
 
-/* Keep, after cache_put of a layer made here, its record under
- * `content_key`, the note of `shape_key` and the note of its claim (made
- * here: checked). */
-void cache_put_content(struct cache *c, const char *content_key, const char *shape_key, const struct cache_hit *what);
-/* Has a layer of this shape been kept? */
-bool cache_knows_shape(struct cache *c, const char *shape_key);
+/* Keep, after cache_put of a layer, its record under `content_key`, the
+ * note of `shape_key` and, when `checked` (made here), the note of its
+ * claim; one fetched from elsewhere is checked at its first use. */
+void cache_put_content(struct cache *c, const char *content_key, const char *shape_key, const struct cache_hit *what,
+                       bool checked);
+/* Has this cache checked that the blob of `digest` decompresses to
+ * `diff_id` (a note; the blob need not be here)? */
+bool cache_claim_known(struct cache *c, const char *digest, const char *diff_id, enum compression comp);
+/* Has a layer of this shape been kept?  `content_key` gets the content key
+ * of the last one. */
+bool cache_knows_shape(struct cache *c, const char *shape_key, char content_key[DIGEST_STR_LEN]);
 /* 0 when the hit's claim is checked: noted before, or now (its blob read
  * against its digest, decompressed against its diff_id, then noted).  -1
  * with `err` when the blob is not what its record claims; the blob and the

@@ -25,6 +25,10 @@ int cache_tmp_open(int dir, char **name);
  * replacing any; -1 when it could not be kept (it is then removed). */
 int cache_tmp_keep(int dir, int fd, const char *tmp, const char *final);
 
+/* A note's header and bound (a record's are cache.c's). */
+#define NOTE_HEAD "distill-note 1"
+#define NOTE_MAX (16u << 20)
+
 /* A record or note in `dir` (keys/ or content/) under `key`, its header
  * `head` naming the key; put ignores failures. */
 void cache_record_put(int dir, const char *key, const char *head, const char *data, size_t len);

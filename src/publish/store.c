@@ -133,10 +133,9 @@ upload(struct registry *r, const char *repo, const char *from, const struct stor
 }
 
 int
-store_blob(struct registry *r, const char *repo, const char *from, const struct store_object *b, uint64_t *sent,
-           int verbose, struct derror *err)
+store_has_blob(struct registry *r, const char *repo, const char *digest, struct derror *err)
 {
-  cleanup_free char *path = xasprintf("/v2/%s/blobs/%s", repo, b->digest);
+  cleanup_free char *path = xasprintf("/v2/%s/blobs/%s", repo, digest);
   struct registry_response resp = { 0 };
   int ret = registry_request(r, "HEAD", path, NULL, NULL, &resp, err);
 
@@ -144,7 +143,16 @@ store_blob(struct registry *r, const char *repo, const char *from, const struct 
     ret = registry_error(r, "HEAD", path, &resp, err);
   bool there = ret == 0 && resp.status == 200;
   registry_response_free(&resp);
-  if (ret < 0)
+  return ret < 0 ? -1 : there;
+}
+
+int
+store_blob(struct registry *r, const char *repo, const char *from, const struct store_object *b, uint64_t *sent,
+           int verbose, struct derror *err)
+{
+  int there = store_has_blob(r, repo, b->digest, err);
+
+  if (there < 0)
     return -1;
   return there ? STORE_THERE : upload(r, repo, from, b, sent, verbose, err);
 }

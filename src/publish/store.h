@@ -35,6 +35,9 @@ enum store_outcome { STORE_THERE, STORE_MOUNTED, STORE_UPLOADED };
 int store_blob(struct registry *r, const char *repo, const char *from, const struct store_object *b, uint64_t *sent,
                int verbose, struct derror *err);
 
+/* HEAD: 1 when `repo` has the blob, 0 when not, -1 with `err`. */
+int store_has_blob(struct registry *r, const char *repo, const char *digest, struct derror *err);
+
 /* The manifest or index `m` under `name` (a tag or its digest) with its
  * media type; the digest the registry answers with must be m->digest. */
 int store_put_manifest(struct registry *r, const char *repo, const char *name, const struct store_object *m,
