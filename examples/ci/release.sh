@@ -10,6 +10,12 @@
 #   PREVIOUS    the tag of the release before it, if any
 #   DISTILL     distill to run (default: distill)
 #   SKOPEO_ARGS more for skopeo, e.g. --dest-creds=user:token or --tls-verify=false
+#   CACHE       a registry's layer cache, e.g. registry.example/app:distill-cache
+#               (no docker://): read before the build, updated after it, so
+#               that every runner finds the layers any runner built.
+#               Credentials as skopeo and podman keep them (REGISTRY_AUTH_FILE,
+#               or skopeo login's auth.json).
+#   TLS_VERIFY  false for a registry on loopback that speaks plain HTTP
 set -eu
 : "${RECIPE:=examples/http-service/server.yaml}"
 : "${IMAGE:?IMAGE must name the repository, e.g. registry.example/app}"
@@ -21,7 +27,13 @@ export SOURCE_DATE_EPOCH
 out=${OUT:-dist}
 mkdir -p "$out"
 
-"$DISTILL" build "$RECIPE" -t "$(basename "$IMAGE"):$TAG" -o "$out/image.tar" --sbom "$out/image.spdx.json"
+set -- --tls-verify="${TLS_VERIFY:-true}"
+if [ -n "${CACHE:-}" ]; then
+	set -- "$@" --cache-from "docker://$CACHE" --cache-to "docker://$CACHE"
+else
+	set --
+fi
+"$DISTILL" build "$RECIPE" -t "$(basename "$IMAGE"):$TAG" -o "$out/image.tar" --sbom "$out/image.spdx.json" "$@"
 "$DISTILL" check "$out/image.tar"
 
 if [ -n "${PREVIOUS:-}" ]; then

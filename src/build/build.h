@@ -68,12 +68,12 @@ struct build_attach {
 struct build_remote {
   void *ctx;
   bool (*knows_shape)(void *ctx, const char *shape_key);
-  /* The blob of the newest entry of the shape into `fd`: 1 with its
-   * digest, diff_id and size in `b` and its content key, 0 when there is
-   * none, -1 with `err`.  Called on a thread of the build's, one call at
-   * a time. */
-  int (*fetch)(void *ctx, const char *shape_key, int fd, struct layer_blob *b, char content_key[DIGEST_STR_LEN],
-               struct derror *err);
+  /* The blob of the entry of `want` (a content key), or when that is NULL
+   * of the newest entry of the shape, into `fd`: 1 with its digest,
+   * diff_id and size in `b` and its content key, 0 when there is none, -1
+   * with `err`.  Called on a thread of the build's, one call at a time. */
+  int (*fetch)(void *ctx, const char *shape_key, const char *want, int fd, struct layer_blob *b,
+               char content_key[DIGEST_STR_LEN], struct derror *err);
 };
 
 struct build_request {

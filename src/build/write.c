@@ -197,6 +197,7 @@ struct prefetch {
   const struct build_remote *rm;
   struct cache *cache;
   const char *shape;
+  const char *want; /* a content key, or NULL: the newest of the shape */
   enum compression comp;
   int fd;
   char *name;
@@ -214,7 +215,7 @@ prefetch_run(void *data)
   struct prefetch *f = data;
   char got[DIGEST_STR_LEN];
 
-  f->r = f->rm->fetch(f->rm->ctx, f->shape, f->fd, &f->b, f->content, &f->err);
+  f->r = f->rm->fetch(f->rm->ctx, f->shape, f->want, f->fd, &f->b, f->content, &f->err);
   /* checked by this cache before (its blob is not here, its note is) */
   if (f->r == 1 && cache_claim_known(f->cache, f->b.digest, f->b.diff_id, f->comp)) {
     f->valid = true;
@@ -228,11 +229,26 @@ prefetch_run(void *data)
   return NULL;
 }
 
+/* What was prefetched is another layer of the same shape: the one of
+ * `content` fetched now, when the registry's cache has it. */
+static void
+refetch(struct writer *w, struct prefetch *f, const char *content)
+{
+  cache_discard(f->fd, f->name);
+  f->name = NULL;
+  f->want = content;
+  f->r = 0;
+  f->valid = false;
+  derror_clear(&f->err);
+  if ((f->fd = cache_begin(w->cache, &f->name)) >= 0)
+    prefetch_run(f);
+}
+
 /* The prefetched layer, when it is the one of `content`: kept in the
  * local cache with this build's own marks and its claim noted, then found
  * there by the layer's key.  1 and `hit`, or 0 (its file dropped). */
 static int
-prefetched(struct writer *w, struct pending *pl, struct prefetch *f, const char *content, struct strv *marks,
+prefetched(struct writer *w, struct pending *pl, struct prefetch *f, const char *content, const struct strv *marks,
            struct cache_hit *hit)
 {
   if (f->r != 1 || !f->valid || strcmp(f->content, content) != 0) {
@@ -301,10 +317,12 @@ content_hit(struct writer *w, const struct plan *p, enum rootfs_layer l, const s
   } else {
     r = 0;
   }
-  if (remote && r == 0 && err.msg == NULL && noted && strcmp(content, last) == 0)
-    r = prefetched(w, pl, &f, content, &known.marks, hit);
-  else if (remote && r == 0 && err.msg == NULL && !noted)
-    r = prefetched(w, pl, &f, content, &marks, hit);
+  /* the marks of the layer: this build's scan, or the record here of it */
+  const struct strv *m = !noted ? &marks : err.msg == NULL && strcmp(content, last) == 0 ? &known.marks : NULL;
+  if (remote && r == 0 && err.msg == NULL && m && f.r == 1 && strcmp(f.content, content) != 0)
+    refetch(w, &f, content);
+  if (remote && r == 0 && err.msg == NULL && m)
+    r = prefetched(w, pl, &f, content, m, hit);
   else if (remote)
     cache_discard(f.fd, f.name);
   cache_hit_free(&known);

@@ -23,11 +23,11 @@ knows_shape(void *ctx, const char *shape_key)
 }
 
 static int
-fetch(void *ctx, const char *shape_key, int fd, struct layer_blob *b, char content_key[DIGEST_STR_LEN],
-      struct derror *err)
+fetch(void *ctx, const char *shape_key, const char *want, int fd, struct layer_blob *b,
+      char content_key[DIGEST_STR_LEN], struct derror *err)
 {
   const struct remote_entry *e;
-  int r = remote_cache_fetch(ctx, shape_key, fd, &e, err);
+  int r = remote_cache_fetch(ctx, shape_key, want, fd, &e, err);
 
   if (r == 1) {
     memcpy(b->digest, e->digest, DIGEST_STR_LEN);

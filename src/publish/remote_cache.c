@@ -159,13 +159,14 @@ remote_cache_knows_shape(const struct remote_cache *rc, const char *shape_key)
 }
 
 int
-remote_cache_fetch(struct remote_cache *rc, const char *shape_key, int fd, const struct remote_entry **entry,
-                   struct derror *err)
+remote_cache_fetch(struct remote_cache *rc, const char *shape_key, const char *content_key, int fd,
+                   const struct remote_entry **entry, struct derror *err)
 {
   for (size_t i = 0; rc && i < rc->n; i++) {
     struct source *s = &rc->src[i];
     for (size_t k = 0; k < s->n; k++) {
-      if (strcmp(s->entries[k].shape_key, shape_key) != 0)
+      if (content_key ? strcmp(s->entries[k].content_key, content_key) != 0
+                      : strcmp(s->entries[k].shape_key, shape_key) != 0)
         continue;
       if (store_get_blob_to(s->r, s->ref.repo, s->entries[k].digest, s->entries[k].size, fd, err) < 0)
         return -1;
@@ -207,14 +208,13 @@ listed(json_t *list, const char *content_key)
   return false;
 }
 
-/* The entries to keep: ours, then the tag's own whose blobs are there. */
+/* The entries to keep: ours, then the tag's own (`old`) whose blobs are
+ * there. */
 static int
 merged_entries(struct registry *r, const struct image_ref *ref, const struct remote_entry *ours, size_t n,
-               json_t *list, struct derror *err)
+               struct remote_entry *old, size_t n_old, json_t *list, struct derror *err)
 {
-  struct remote_entry *old = NULL;
-  size_t n_old = 0;
-  int ret = read_cache(r, ref, &old, &n_old, err);
+  int ret = 0;
 
   for (size_t i = 0; i < n; i++)
     if (!listed(list, ours[i].content_key))
@@ -228,9 +228,6 @@ merged_entries(struct registry *r, const struct image_ref *ref, const struct rem
     else if (there)
       json_array_append_new(list, entry_json(&old[i]));
   }
-  for (size_t i = 0; i < n_old; i++)
-    remote_entry_free(&old[i]);
-  free(old);
   return ret < 0 ? -1 : 0;
 }
 
@@ -292,6 +289,8 @@ remote_cache_put(const char *text, const struct registry_options *o, const char 
   struct image_ref ref = { 0 };
   struct layout l = { 0 };
   struct registry *r = NULL;
+  struct remote_entry *old = NULL;
+  size_t n_old = 0;
   cleanup_json json_t *list = json_array();
   int ret = image_ref_parse(text, &ref, err);
 
@@ -299,12 +298,19 @@ remote_cache_put(const char *text, const struct registry_options *o, const char 
     ret = layout_open(archive, &l, err);
   if (ret == 0 && (r = registry_open(&ref, o, err)) == NULL)
     ret = -1;
+  /* the tag first: one that holds anything but a cache is refused before
+   * a blob goes there */
+  if (ret == 0)
+    ret = read_cache(r, &ref, &old, &n_old, err) < 0 ? -1 : 0;
   if (ret == 0)
     ret = put_blobs(r, &ref, o->from, &l, entries, n, err);
   if (ret == 0)
-    ret = merged_entries(r, &ref, entries, n, list, err);
+    ret = merged_entries(r, &ref, entries, n, old, n_old, list, err);
   if (ret == 0)
     ret = put_manifest(r, &ref, list, err);
+  for (size_t i = 0; i < n_old; i++)
+    remote_entry_free(&old[i]);
+  free(old);
   registry_close(r);
   if (l.path)
     layout_close(&l);

@@ -41,11 +41,12 @@ int remote_cache_open(char *const *refs, size_t n, const struct registry_options
 void remote_cache_close(struct remote_cache *rc);
 /* Does one of the caches have a layer of this shape? */
 bool remote_cache_knows_shape(const struct remote_cache *rc, const char *shape_key);
-/* The blob of the newest entry of the shape `shape_key` (the first
- * cache's first) into `fd` (from its offset), checked against its digest
- * as it comes: 1 and `*entry`, 0 when no cache has one, -1 with `err`. */
-int remote_cache_fetch(struct remote_cache *rc, const char *shape_key, int fd, const struct remote_entry **entry,
-                       struct derror *err);
+/* The blob of the entry of `content_key`, or when that is NULL of the
+ * newest entry of the shape `shape_key` (the first cache's first), into
+ * `fd` (from its offset), checked against its digest as it comes: 1 and
+ * `*entry`, 0 when no cache has one, -1 with `err`. */
+int remote_cache_fetch(struct remote_cache *rc, const char *shape_key, const char *content_key, int fd,
+                       const struct remote_entry **entry, struct derror *err);
 /* The repository of `host` a fetch took blobs from (for push to mount
  * them), or NULL. */
 const char *remote_cache_used_repo(const struct remote_cache *rc, const char *host);

@@ -60,12 +60,19 @@ echo "rust-hello: built by cargo, runs and unwinds in the image"
 # ci/release.sh against a registry here: a first release, a second with
 # another epoch (the diff names the change), a third the same as the second
 start_registry
+# with the registry's layer cache, and a cache directory of each release's
+# own (a fresh runner's)
 release() {
 	(cd "$SOURCE_DIR" && DISTILL="$DISTILL" IMAGE="127.0.0.1:$port/examples/http-service" TAG="$1" \
 		PREVIOUS="$2" SOURCE_DATE_EPOCH="$3" TLS_VERIFY=false OUT="$WORK/dist-$1" \
+		CACHE="127.0.0.1:$port/examples/http-service:distill-cache" XDG_CACHE_HOME="$WORK/xdg-$1" \
 		RECIPE="$WORK/http-service/server.yaml" examples/ci/release.sh) >"$WORK/release-$1.log" 2>&1
 }
 release v1 "" 1700000000 || fail "release v1: $(cat "$WORK/release-v1.log")"
+curl -fs -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	"http://127.0.0.1:$port/v2/examples/http-service/manifests/distill-cache" |
+	jq -e '.config.mediaType == "application/vnd.distill.cache.config.v1+json" and (.layers | length) > 0' >/dev/null ||
+	fail "release.sh with CACHE left no layer cache in the registry"
 release v2 v1 1700000100 || fail "release v2: $(cat "$WORK/release-v2.log")"
 grep -q "mtime" "$WORK/dist-v2/diff.txt" || fail "the diff against v1 does not name the new epoch: $(cat "$WORK/dist-v2/diff.txt")"
 release v3 v2 1700000100 || fail "release v3: $(cat "$WORK/release-v3.log")"
@@ -73,7 +80,14 @@ v2=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://127.0.0.
 v3=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://127.0.0.1:$port/examples/http-service:v3")
 [ "$v2" = "$v3" ] || fail "the same inputs gave releases $v2 and $v3"
 [ "$(manifest_digest "$WORK/dist-v3/image.tar")" = "$v3" ] || fail "the registry's digest is not the archive's"
+# the CI files install what the README's first command installs to build distill
+readme_packages=$(grep -m1 '^apt-get update && apt-get install -y' "$SOURCE_DIR/README.md" | sed 's/ && meson setup.*//; s/.*install -y //')
 for f in github-actions.yml gitlab-ci.yml; do
+	for pkg in $readme_packages; do
+		grep 'apt-get install -y' "$ex/ci/$f" | grep -qw -- "$pkg" || fail "$f does not install $pkg, which building distill needs"
+	done
+	grep -q 'CACHE: ' "$ex/ci/$f" || fail "$f does not give release.sh a registry layer cache"
+	grep -q 'distill/content' "$ex/ci/$f" || fail "$f does not keep the cache directory's content/"
 	grep -q 'examples/ci/release.sh' "$ex/ci/$f" || fail "$f does not run release.sh"
 	grep -q 'examples/http-service/build.sh' "$ex/ci/$f" || fail "$f does not run build.sh"
 	python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$ex/ci/$f" || fail "$f is not YAML"
