@@ -52,9 +52,9 @@ take_digest(json_t *j, const char *key, char out[DIGEST_STR_LEN])
   return true;
 }
 
-/* The entries of a cache's config: -1 with `err` when it is not one. */
-static int
-parse_entries(const struct buf *text, const char *where, struct remote_entry **out, size_t *n, struct derror *err)
+int
+remote_cache_parse(const struct buf *text, const char *where, struct remote_entry **out, size_t *n,
+                   struct derror *err)
 {
   json_error_t jerr;
   cleanup_json json_t *j = json_loadb(text->data, text->len, JSON_REJECT_DUPLICATES, &jerr);
@@ -103,7 +103,7 @@ read_cache(struct registry *r, const struct image_ref *ref, struct remote_entry 
       found = derror_set(err, "%s is not a distill cache (its config is %s)", where, mt ? mt : "missing");
     else if (store_get_blob(r, ref->repo, cd, CONFIG_MAX, &config, err) < 0)
       found = -1;
-    else if (parse_entries(&config, where, out, n, err) < 0)
+    else if (remote_cache_parse(&config, where, out, n, err) < 0)
       found = -1;
   }
   buf_free(&body);

@@ -60,4 +60,10 @@ int remote_cache_put(const char *ref, const struct registry_options *o, const ch
                      const struct remote_entry *entries, size_t n, struct derror *err);
 void remote_entry_free(struct remote_entry *e);
 
+/* The entries of a cache's config (`where` names it in messages), those
+ * that cannot be used left out: -1 with `err` when it is not a cache's
+ * config.  `*out` is the caller's, freed entry by entry. */
+int remote_cache_parse(const struct buf *text, const char *where, struct remote_entry **out, size_t *n,
+                       struct derror *err);
+
 #endif

@@ -2,13 +2,15 @@
  * first byte picks the parser, the rest is its input.  References and
  * WWW-Authenticate challenges come from the command line and from any
  * registry; auth files from the user's home; signature payloads, DSSE
- * envelopes and in-toto statements from any registry; and archives whose
- * signatures and attestations verify checks, from anyone. */
+ * envelopes and in-toto statements from any registry; archives whose
+ * signatures and attestations verify checks, from anyone; and a registry
+ * layer cache's config (--cache-from). */
 #include "publish/attest.h"
 #include "publish/auth.h"
 #include "publish/cosign.h"
 #include "publish/dsse.h"
 #include "publish/ref.h"
+#include "publish/remote_cache.h"
 #include "publish/simplesign.h"
 #include "memfile.h"
 
@@ -77,7 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   if (size == 0)
     return 0;
-  uint8_t kind = data[0] % 6;
+  uint8_t kind = data[0] % 7;
   data++, size--;
   if (kind <= 1) {
     fuzz_text(kind, data, size);
@@ -91,6 +93,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     simplesign_claims_free(&c);
   } else if (kind == 5) {
     fuzz_archive(data, size);
+  } else if (kind == 6) {
+    struct buf text = { .data = (char *) data, .len = size };
+    struct remote_entry *entries = NULL;
+    size_t n = 0;
+    remote_cache_parse(&text, "fuzz", &entries, &n, &err);
+    for (size_t i = 0; i < n; i++)
+      remote_entry_free(&entries[i]);
+    free(entries);
   } else {
     struct dsse_envelope e = { 0 };
     if (dsse_parse(data, size, &e, &err) == 0) {
