@@ -128,19 +128,6 @@ cache_config() {
 		fail "distill/cache:$1's layers are not its entries' blobs: $m"
 	cat "$WORK/config.$1.json"
 }
-# mark: the size of the access log once a request of ours is in it (the
-# registry logs a request after answering it: once ours is there, so is
-# every request answered before it)
-mark() {
-	local id="fence-$$-$RANDOM$RANDOM"
-	curl -s -o /dev/null "http://$H/v2/?$id" || true
-	for _ in $(seq 100); do
-		grep -aq "$id" "$REG_LOG" && break
-		sleep 0.05
-	done
-	grep -aq "$id" "$REG_LOG" || fail "the registry did not log the request $id"
-	stat -c %s "$REG_LOG"
-}
 # sent OFFSET REPO DIGEST: the upload requests (PUT with ?digest=) of the
 # blob DIGEST to REPO since OFFSET
 sent() {
@@ -161,9 +148,9 @@ put_blob() {
 
 echo "== a. the first clone, an empty local cache, --cache-to and --push"
 project "$WORK/a" "version one"
-mark=$(mark)
+mark=$(reg_mark)
 build a "$WORK/a" --cache "$WORK/ca" $TLS --cache-to "docker://$H/distill/cache:main" --push "docker://$H/distill/app:1"
-mark >/dev/null # its last requests in the log
+reg_mark >/dev/null # its last requests in the log
 [ "$(hits a)" = 0 ] || fail "a. an empty local cache gave $(hits a) layers"
 [ "$(layers a)" = 3 ] || fail "a. $(layers a) layers, the test expects three: the base, the libraries, the application"
 a_digest=$(manifest_digest "$WORK/a.tar")
@@ -189,9 +176,9 @@ order=$(reg_requests "$mark" | grep -E '^PUT /v2/distill/(app|cache)/manifests/'
 
 echo "== b. another clone, only the application changed, an empty local cache, --cache-from"
 clone "$WORK/a" "$WORK/b" "version two"
-mark=$(mark)
+mark=$(reg_mark)
 build b "$WORK/b" --cache "$WORK/cb" $TLS --cache-from "docker://$H/distill/cache:main" --push "docker://$H/distill/app:2"
-mark >/dev/null
+reg_mark >/dev/null
 build b-none "$WORK/b" --no-cache
 cmp -s "$WORK/b.tar" "$WORK/b-none.tar" || fail "b. the build from the registry's cache differs from one without a cache"
 mapfile -t B_LAYERS < <(image_layers "$WORK/b.tar")
@@ -214,10 +201,10 @@ echo "== c. a tag that is not there beside the good one; a push to a new reposit
 clone "$WORK/b" "$WORK/c"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Accept: $OCI" "http://$H/v2/distill/cache/manifests/nothing")" = 404 ] ||
 	fail "c. the premise: distill/cache:nothing exists"
-mark=$(mark)
+mark=$(reg_mark)
 build c "$WORK/c" --cache "$WORK/cc" $TLS --cache-from "docker://$H/distill/cache:nothing" \
 	--cache-from "docker://$H/distill/cache:main" --push "docker://$H/distill/fresh:1"
-mark >/dev/null
+reg_mark >/dev/null
 cmp -s "$WORK/c.tar" "$WORK/b-none.tar" || fail "c. the build differs from one without a cache"
 [ "$(hits c)" = 2 ] && cached c "$base" && cached c "$libs" ||
 	fail "c. with a missing tag first, not every layer but the application's came from the cache: $(grep '^layer ' "$WORK/c.log")"

@@ -64,22 +64,6 @@ collect(void *ctx, const void *data, size_t n)
   return 0;
 }
 
-/* Input that compresses somewhat, like a tar of programs: text and noise. */
-static unsigned char *
-sample(size_t n)
-{
-  unsigned char *p = xmalloc(n ? n : 1);
-  uint32_t x = 2463534242u;
-
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    p[i] = (i / 4096) % 3 == 0 ? (unsigned char) x : (unsigned char) "distill layer text "[i % 19];
-  }
-  return p;
-}
-
 /* Compress `in` on `jobs` threads, feeding it in pieces of `step` bytes. */
 static struct out
 compress_with(enum compression comp, unsigned jobs, const unsigned char *in, size_t n, size_t step)
@@ -140,7 +124,7 @@ test_gzip_bytes_do_not_depend_on_threads(void **state)
 
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
     size_t n = sizes[s];
-    cleanup_free unsigned char *in = sample(n);
+    cleanup_free unsigned char *in = tl_sample(n);
     struct out ref = compress_with(COMPRESSION_GZIP, 1, in, n, 65536);
 
     for (size_t j = 0; j < sizeof jobs / sizeof *jobs; j++) {
@@ -171,7 +155,7 @@ static void
 test_zstd_bytes_do_not_depend_on_threads(void **state)
 {
   size_t n = 9 * COMPRESS_CHUNK + 77;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   struct out ref = compress_with(COMPRESSION_ZSTD, 1, in, n, 65536);
   const unsigned jobs[] = { 2, 3, 8 };
 
@@ -191,7 +175,7 @@ static void
 test_none_passes_bytes_through(void **state)
 {
   size_t n = 3 * COMPRESS_CHUNK;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   struct out o = compress_with(COMPRESSION_NONE, 4, in, n, 4099);
 
   assert_int_equal(o.len, n);
@@ -205,7 +189,7 @@ static void
 test_emit_failure_stops(void **state)
 {
   size_t n = 12 * COMPRESS_CHUNK;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   const enum compression comps[] = { COMPRESSION_GZIP, COMPRESSION_ZSTD, COMPRESSION_NONE };
   const unsigned jobs[] = { 1, 2, 8 };
 
@@ -240,7 +224,7 @@ static void
 test_free_mid_stream(void **state)
 {
   size_t n = 10 * COMPRESS_CHUNK;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   struct out a = { .id = '0' }, o = { .id = '1' };
   struct compressor *c = compressor_new(COMPRESSION_GZIP, 4);
 
@@ -277,7 +261,7 @@ test_streams_in_order(void **state)
   char want[64] = "";
 
   for (size_t i = 0; i < n_streams; i++) {
-    in[i] = sample(sizes[i]);
+    in[i] = tl_sample(sizes[i]);
     /* an empty stream emits nothing with none */
     snprintf(want + strlen(want), sizeof want - strlen(want), "%ce%cE", (char) ('0' + i), (char) ('0' + i));
   }

@@ -35,22 +35,6 @@ ended(void *ctx, bool abandoned)
   return 0;
 }
 
-/* Input that compresses somewhat, like a tar of programs: text and noise. */
-static unsigned char *
-sample(size_t n)
-{
-  unsigned char *p = xmalloc(n ? n : 1);
-  uint32_t x = 2463534242u;
-
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    p[i] = (i / 4096) % 3 == 0 ? (unsigned char) x : (unsigned char) "distill layer text "[i % 19];
-  }
-  return p;
-}
-
 /* `in` as distill compresses a layer. */
 static struct blob
 compressed(enum compression comp, const void *in, size_t n)
@@ -137,7 +121,7 @@ test_round_trip(void **state)
   const enum compression comps[] = { COMPRESSION_GZIP, COMPRESSION_ZSTD, COMPRESSION_NONE };
   const char text[] = "a small layer: one line of text\n";
   const size_t big = 3 * COMPRESS_CHUNK + COMPRESS_CHUNK / 2;
-  cleanup_free unsigned char *mixed = sample(big);
+  cleanup_free unsigned char *mixed = tl_sample(big);
   const struct {
     const void *data;
     size_t n;
@@ -157,7 +141,7 @@ static void
 test_gzip_large_member(void **state)
 {
   const size_t n = 3 * COMPRESS_CHUNK;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   struct blob b = zlib_gzip(in, n, 6);
 
   accepted(&b, COMPRESSION_GZIP, in, n);
@@ -191,7 +175,7 @@ static void
 test_gzip_refused(void **state)
 {
   const size_t n = 3 * COMPRESS_CHUNK + 1000;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   struct blob b = compressed(COMPRESSION_GZIP, in, n);
   cleanup_free unsigned char *bad = xmalloc(b.len + 16);
 
@@ -228,7 +212,7 @@ static void
 test_zstd_refused(void **state)
 {
   const size_t n = 3 * COMPRESS_CHUNK + 1000;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   struct blob b = compressed(COMPRESSION_ZSTD, in, n);
   cleanup_free unsigned char *bad = xmalloc(b.len + 16);
 
@@ -252,7 +236,7 @@ static void
 test_zstd_frames(void **state)
 {
   const size_t n = COMPRESS_CHUNK + 17;
-  cleanup_free unsigned char *in = sample(n);
+  cleanup_free unsigned char *in = tl_sample(n);
   struct blob b = compressed(COMPRESSION_ZSTD, in, n);
   struct blob more = compressed(COMPRESSION_ZSTD, "tail", 4);
   cleanup_free unsigned char *both = xmalloc(n + 4);

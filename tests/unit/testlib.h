@@ -21,6 +21,23 @@
 #include "lib/file.h"
 #include "lib/path.h"
 
+/* `n` bytes that compress somewhat, like a tar of programs: text and
+ * noise, the same every time. */
+static inline unsigned char *
+tl_sample(size_t n)
+{
+  unsigned char *p = xmalloc(n ? n : 1);
+  uint32_t x = 2463534242u;
+
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    p[i] = (i / 4096) % 3 == 0 ? (unsigned char) x : (unsigned char) "distill layer text "[i % 19];
+  }
+  return p;
+}
+
 /* A fresh directory under $TMPDIR, removed by tl_rmtree(). */
 static inline char *
 tl_tmpdir(void)
