@@ -50,11 +50,16 @@ build_cache_from(const struct strv *refs, const struct registry_args *a, struct 
 {
   struct derror err = DERROR_INIT;
   struct registry_options o = options_of(a);
+  struct strv warnings = { 0 };
 
   *rc = NULL;
   if (refs->n == 0)
     return EXIT_OK;
-  if (remote_cache_open(refs->items, refs->n, &o, rc, &err) < 0) {
+  int r = remote_cache_open(refs->items, refs->n, &o, &warnings, rc, &err);
+  for (size_t i = 0; i < warnings.n; i++)
+    fprintf(stderr, "distill: warning: %s\n", warnings.items[i]);
+  strv_free(&warnings);
+  if (r < 0) {
     fprintf(stderr, "distill: build: %s\n", err.msg);
     derror_clear(&err);
     return EXIT_FAIL;

@@ -100,7 +100,8 @@ read_cache(struct registry *r, const struct image_ref *ref, struct remote_entry 
     json_t *c = json_object_get(m, "config");
     const char *mt = str(c, "mediaType"), *cd = str(c, "digest");
     if (mt == NULL || strcmp(mt, REMOTE_CACHE_CONFIG) != 0 || !digest_valid(cd))
-      found = derror_set(err, "%s is not a distill cache (its config is %s)", where, mt ? mt : "missing");
+      found = derror_code(err, DERROR_USAGE, "%s is not a distill cache (its config is %s)", where,
+                          mt ? mt : "missing");
     else if (store_get_blob(r, ref->repo, cd, CONFIG_MAX, &config, err) < 0)
       found = -1;
     else if (remote_cache_parse(&config, where, out, n, err) < 0)
@@ -112,8 +113,8 @@ read_cache(struct registry *r, const struct image_ref *ref, struct remote_entry 
 }
 
 int
-remote_cache_open(char *const *refs, size_t n, const struct registry_options *o, struct remote_cache **out,
-                  struct derror *err)
+remote_cache_open(char *const *refs, size_t n, const struct registry_options *o, struct strv *warnings,
+                  struct remote_cache **out, struct derror *err)
 {
   struct registry_options ro = *o;
   struct remote_cache *rc = xcalloc(1, sizeof *rc);
@@ -122,11 +123,20 @@ remote_cache_open(char *const *refs, size_t n, const struct registry_options *o,
   rc->src = xcalloc(n ? n : 1, sizeof *rc->src);
   for (size_t i = 0; i < n; i++) {
     struct source *s = &rc->src[rc->n++];
-    if (image_ref_parse(refs[i], &s->ref, err) < 0 || (s->r = registry_open(&s->ref, &ro, err)) == NULL
-        || read_cache(s->r, &s->ref, &s->entries, &s->n, err) < 0) {
+    if (image_ref_parse(refs[i], &s->ref, err) == 0 && (s->r = registry_open(&s->ref, &ro, err)) != NULL
+        && read_cache(s->r, &s->ref, &s->entries, &s->n, err) >= 0)
+      continue;
+    if (derror_is(err, DERROR_USAGE)) { /* not a cache: the reference is wrong */
       remote_cache_close(rc);
       return derror_wrap(err, "--cache-from %s", refs[i]);
     }
+    /* a registry that cannot be asked now: a cache the build goes without */
+    strv_push_take(warnings, xasprintf("--cache-from %s: %s: building without it", refs[i], err->msg));
+    derror_clear(err);
+    rc->n--;
+    registry_close(s->r);
+    image_ref_free(&s->ref);
+    memset(s, 0, sizeof *s);
   }
   *out = rc;
   return 0;

@@ -33,11 +33,13 @@ struct remote_entry {
 
 struct remote_cache;
 
-/* The caches of `refs` read (a tag that is not there is an empty cache):
- * -1 with `err` when a registry cannot be asked or a tag holds something
- * else than a distill cache. */
-int remote_cache_open(char *const *refs, size_t n, const struct registry_options *o, struct remote_cache **out,
-                      struct derror *err);
+/* The caches of `refs` read (a tag that is not there is an empty cache).
+ * One that cannot be read now (the registry cannot be reached, refuses
+ * the credentials, fails) is left out, why pushed onto `warnings`: a build
+ * goes on without it.  -1 with `err` when a tag holds something else than
+ * a distill cache. */
+int remote_cache_open(char *const *refs, size_t n, const struct registry_options *o, struct strv *warnings,
+                      struct remote_cache **out, struct derror *err);
 void remote_cache_close(struct remote_cache *rc);
 /* Does one of the caches have a layer of this shape? */
 bool remote_cache_knows_shape(const struct remote_cache *rc, const char *shape_key);

@@ -9,7 +9,8 @@
 #   b. another clone, only the application changed, --cache-from: every
 #      other layer from the registry's cache, the bytes of a build without
 #      a cache, the pushed digest the archive's, no unchanged blob sent
-#   c. a tag that is not there is an empty cache, beside the good one; a
+#   c. a tag that is not there is an empty cache, and a registry that
+#      cannot be reached is left out with a warning, beside the good one; a
 #      push to a new repository mounts the fetched blobs from the cache's
 #   d. a poisoned cache (an entry claiming the libraries layer, its blob
 #      another layer's): said, the layer built here, the image unchanged,
@@ -202,9 +203,13 @@ clone "$WORK/b" "$WORK/c"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Accept: $OCI" "http://$H/v2/distill/cache/manifests/nothing")" = 404 ] ||
 	fail "c. the premise: distill/cache:nothing exists"
 mark=$(reg_mark)
+down=$(free_port)
 build c "$WORK/c" --cache "$WORK/cc" $TLS --cache-from "docker://$H/distill/cache:nothing" \
+	--cache-from "docker://127.0.0.1:$down/distill/cache:main" \
 	--cache-from "docker://$H/distill/cache:main" --push "docker://$H/distill/fresh:1"
 reg_mark >/dev/null
+grep -q "warning: --cache-from docker://127.0.0.1:$down/distill/cache:main: .*building without it" "$WORK/c.err" ||
+	fail "c. a registry that cannot be reached was not warned about: $(cat "$WORK/c.err")"
 cmp -s "$WORK/c.tar" "$WORK/b-none.tar" || fail "c. the build differs from one without a cache"
 [ "$(hits c)" = 2 ] && cached c "$base" && cached c "$libs" ||
 	fail "c. with a missing tag first, not every layer but the application's came from the cache: $(grep '^layer ' "$WORK/c.log")"
