@@ -83,6 +83,7 @@ package_free(struct dpkg_package *p)
   free(p->copyright);
   free(p->status_path);
   strv_free(&p->files);
+  strv_free(&p->canonical);
 }
 
 /* Every installed package of var/lib/dpkg/status, read into `b`; their
@@ -301,9 +302,11 @@ path_taken(const struct rootfs *fs, const char *path)
   return false;
 }
 
-/* status.d and the copyright file of each package that has files here. */
-static void
-add_metadata(struct rootfs *fs, const struct sysroot *root, struct dpkg_packages *db)
+/* status.d (the stanza and the md5sums) and the copyright file of each
+ * package that has files here. */
+static int
+add_metadata(struct rootfs *fs, const struct sysroot *root, struct dpkg_dirs *dirs, struct dpkg_packages *db,
+             struct derror *err)
 {
   for (size_t i = 0; i < db->n; i++) {
     struct dpkg_package *p = &db->items[i];
@@ -313,18 +316,27 @@ add_metadata(struct rootfs *fs, const struct sysroot *root, struct dpkg_packages
                            : xasprintf("/var/lib/dpkg/status.d/%s", p->name);
     if (!path_taken(fs, p->status_path))
       rootfs_add_data(fs, p->status_path, p->layer, p->stanza, strlen(p->stanza), 0644, "dpkg status");
+    cleanup_free char *sums_path = xasprintf("%s.md5sums", p->status_path);
+    struct buf sums = { 0 };
+    if (!path_taken(fs, sums_path)) {
+      if (dpkg_md5sums(root, dirs, p, &sums, err) < 0)
+        return -1;
+      rootfs_add_data(fs, sums_path, p->layer, sums.data ? sums.data : "", sums.len, 0644, "dpkg md5sums");
+      buf_free(&sums);
+    }
 
     cleanup_free char *doc = xasprintf("/usr/share/doc/%s/copyright", p->name);
     cleanup_free char *resolved = NULL;
-    struct derror err = DERROR_INIT;
+    struct derror e = DERROR_INIT;
     struct stat st;
-    if (sysroot_resolve(root, doc, NULL, NULL, &resolved, &st, &err) == 0 && S_ISREG(st.st_mode)) {
+    if (sysroot_resolve(root, doc, NULL, NULL, &resolved, &st, &e) == 0 && S_ISREG(st.st_mode)) {
       p->copyright = sysroot_host_path(root, resolved);
       if (!path_taken(fs, doc))
         rootfs_add_file(fs, doc, p->layer, p->copyright, (uint64_t) st.st_size, 0644, "dpkg copyright");
     }
-    derror_clear(&err);
+    derror_clear(&e);
   }
+  return 0;
 }
 
 static int
@@ -386,18 +398,23 @@ static void
 assign_files(const struct rootfs *fs, const struct candidate *cand, size_t n_cand)
 {
   struct dpkg_package **owner = xcalloc(fs->n ? fs->n : 1, sizeof *owner);
+  const char **canon = xcalloc(fs->n ? fs->n : 1, sizeof *canon);
 
-  for (size_t k = 0; k < n_cand; k++)
+  for (size_t k = 0; k < n_cand; k++) {
     owner[cand[k].entry] = cand[k].owner;
+    canon[cand[k].entry] = cand[k].canonical;
+  }
   for (size_t i = 0; i < fs->n; i++) {
     struct dpkg_package *p = owner[i];
     if (p == NULL)
       continue;
     strv_push(&p->files, fs->items[i].path);
+    strv_push(&p->canonical, canon[i]);
     if (fs->items[i].layer < p->layer)
       p->layer = fs->items[i].layer;
   }
   free(owner);
+  free(canon);
 }
 
 /* Only the packages that have files here, each with its stanza of the
@@ -451,7 +468,8 @@ dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache
     goto out;
   assign_files(fs, cand, n_cand);
   keep_owning(&db, &text);
-  add_metadata(fs, root, &db);
+  if (add_metadata(fs, root, &dirs, &db, err) < 0)
+    goto out;
   *out = db;
   db = (struct dpkg_packages) { 0 };
   ret = 0;

@@ -22,6 +22,7 @@ struct dpkg_package {
   char *status_path; /* /var/lib/dpkg/status.d/<name> in the image ("<name>:<arch>" when
                         two architectures of one package are there) */
   struct strv files; /* the image paths of its files, in the order they were added */
+  struct strv canonical; /* and their names in the sysroot, every directory resolved */
   enum rootfs_layer layer; /* the lowest layer holding one of its files */
   size_t at, len; /* where its stanza is in the status file */
 };
@@ -43,8 +44,11 @@ struct dpkg_packages {
  * sysroot: a file belongs to a package when the package's list names it,
  * directories of both resolved inside the sysroot (so /lib/x and
  * /usr/lib/x are one file on a merged /usr).  Then add, for each package
- * found, /var/lib/dpkg/status.d/<name> and /usr/share/doc/<name>/copyright
- * to `fs`, in the layer of its first files.  A sysroot without
+ * found, /var/lib/dpkg/status.d/<name>, status.d/<name>.md5sums (each of
+ * its files here with its MD5, as dpkg's info/<name>.md5sums lists them,
+ * which Trivy and Syft read to map files to packages; dpkg_md5sums.c) and
+ * /usr/share/doc/<name>/copyright to `fs`, in the layer of its first
+ * files.  A sysroot without
  * var/lib/dpkg/status has no packages: 0 and nothing added.  Reading every
  * list costs ~50 ms on a system of 1400 packages, so what they said of a
  * set of files is kept in `cache` (when not NULL) under a key of the

@@ -23,4 +23,11 @@ struct dpkg_dirs {
 char *dpkg_canonical(const struct sysroot *root, struct dpkg_dirs *c, const char *path);
 void dpkg_dirs_free(struct dpkg_dirs *c);
 
+/* status.d/<name>.md5sums of `p` into `out` (dpkg_md5sums.c): -1 with
+ * `err` when a file dpkg has no sum of cannot be read. */
+struct dpkg_package;
+struct derror;
+int dpkg_md5sums(const struct sysroot *root, struct dpkg_dirs *dirs, const struct dpkg_package *p, struct buf *out,
+                 struct derror *err);
+
 #endif

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -151,10 +152,33 @@ for path, owner in expected.items():
     if os.path.exists(host) and copyright != open(host, "rb").read():
         fail(f"/usr/share/doc/{name}/copyright is not the machine's")
 packages_here = {o[0] for o in expected.values() if o}
-status_d = {p[len("/var/lib/dpkg/status.d/"):] for p in files if p.startswith("/var/lib/dpkg/status.d/")}
+status_d = {p[len("/var/lib/dpkg/status.d/"):] for p in files
+            if p.startswith("/var/lib/dpkg/status.d/") and not p.endswith(".md5sums")}
 if status_d != packages_here:
     fail(f"status.d holds {sorted(status_d ^ packages_here)} beyond what dpkg -S names, or lacks them")
-print(f"{len(expected)} files, {len(packages_here)} packages: status.d and copyright match dpkg")
+# status.d/<name>.md5sums beside each stanza, in dpkg's info/*.md5sums
+# format: exactly the package's files here (as dpkg -S names them), with
+# the MD5 of their bytes in the image
+for name in sorted(packages_here):
+    sums = files.get(f"/var/lib/dpkg/status.d/{name}.md5sums")
+    if sums is None:
+        fail(f"no /var/lib/dpkg/status.d/{name}.md5sums")
+        continue
+    listed = {}
+    for line in sums.decode().splitlines():
+        m = re.fullmatch(r"([0-9a-f]{32})  ([^/].*)", line)
+        if m is None:
+            fail(f"status.d/{name}.md5sums: a line not in dpkg's format: {line!r}")
+            continue
+        listed["/" + m.group(2)] = m.group(1)
+    own = {path for path, o in expected.items() if o and o[0] == name}
+    if set(listed) != own:
+        fail(f"status.d/{name}.md5sums lists {sorted(set(listed) ^ own)} beyond the package's files here, or lacks them")
+    for path, md5 in listed.items():
+        data = files.get(path)
+        if data is not None and hashlib.md5(data).hexdigest() != md5:
+            fail(f"status.d/{name}.md5sums: {path} is {hashlib.md5(data).hexdigest()} in the image, not {md5}")
+print(f"{len(expected)} files, {len(packages_here)} packages: status.d, md5sums and copyright match dpkg")
 
 # the SBOM
 with open(os.path.join(SOURCE_DIR, "tests", "data", "spdx-schema-2.3.1.json")) as f:

@@ -57,6 +57,11 @@ make_root(void)
   free(tl_write(dir, "var/lib/dpkg/info/libfoo1.list",
                 "/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libfoo.so.1\n"
                 "/usr/share/doc/libfoo1\n/usr/share/doc/libfoo1/copyright\n"));
+  /* dpkg's sums: libfoo1's by the /lib name its list has (a made-up sum,
+   * so that the test sees it taken, not computed); libbar has none */
+  free(tl_write(dir, "var/lib/dpkg/info/libfoo1.md5sums",
+                "0123456789abcdef0123456789abcdef  lib/x86_64-linux-gnu/libfoo.so.1\n"
+                "fedcba9876543210fedcba9876543210  usr/share/doc/libfoo1/copyright\n"));
   free(tl_write(dir, "var/lib/dpkg/info/libbar:amd64.list", "/usr/lib/x86_64-linux-gnu/libbar.so.1\n"));
   free(tl_write(dir, "var/lib/dpkg/info/libbar:i386.list", "/usr/lib/i386-linux-gnu/libbar.so.1\n"));
   free(tl_write(dir, "var/lib/dpkg/info/gone.list", "/etc/hostname\n"));
@@ -171,6 +176,20 @@ check_metadata(const struct fixture *f, const struct dpkg_packages *pkgs)
   assert_non_null(e);
   assert_int_equal(e->layer, LAYER_APP);
   assert_non_null(strstr(e->data, "Architecture: i386\n"));
+
+  /* the md5sums beside each stanza: the image's paths, dpkg's sum where it
+   * has one, else the file's own (md5 of "bar64") */
+  e = entry(&f->fs, "/var/lib/dpkg/status.d/libfoo1.md5sums");
+  assert_non_null(e);
+  assert_int_equal(e->layer, LAYER_LIBRARIES);
+  static const char foo_sums[] = "0123456789abcdef0123456789abcdef  usr/lib/x86_64-linux-gnu/libfoo.so.1\n";
+  assert_int_equal(e->size, strlen(foo_sums));
+  assert_memory_equal(e->data, foo_sums, e->size);
+  e = entry(&f->fs, "/var/lib/dpkg/status.d/libbar:amd64.md5sums");
+  assert_non_null(e);
+  static const char bar_sums[] = "cd51820882c7e977344d533fb50f5caf  usr/lib/x86_64-linux-gnu/libbar.so.1\n";
+  assert_int_equal(e->size, strlen(bar_sums));
+  assert_memory_equal(e->data, bar_sums, e->size);
 
   /* the copyright file, read from the sysroot, where there is one */
   cleanup_free char *copyright = xasprintf("%s/usr/share/doc/libfoo1/copyright", f->root.root);
