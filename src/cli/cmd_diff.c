@@ -4,6 +4,7 @@
 #include "image/escape.h"
 #include "cli/commands.h"
 #include "image/image.h"
+#include "image/packages.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 static const char usage_text[] =
   "usage: distill diff A B [--json] [OPTIONS]\n"
   "\n"
-  "Say how two image archives differ: the config's keys, the layers (content\n"
+  "Say how two image archives differ: first the Debian packages (added,\n"
+  "removed, upgraded, downgraded, by dpkg's order of versions, read from their\n"
+  "status.d), then the config's keys, the layers (content\n"
   "or only compression), and each file added, removed, or changed in content,\n"
   "mode, owner, mtime or link target; when the files are the same but the\n"
   "bytes are not, the order or headers of the tar. Both must read as images.\n"
@@ -380,6 +383,40 @@ identity(const struct image_source *s, const struct image *img, bool by_manifest
   return file_digest(s->path, out, err);
 }
 
+/* The packages first: what a reader of a diff wants to know before any
+ * file (a library that went down a version).  JSON: "old", "new" and
+ * "change" beside "what". */
+static int
+diff_packages(struct diff *d, const struct image_source *sa, const struct image_source *sb, const struct image *a,
+              const struct image *b, struct derror *err)
+{
+  struct image_packages pa = { 0 }, pb = { 0 };
+  struct package_diff *changes = NULL;
+
+  if (image_packages(sa->path, a, &pa, err) < 0 || image_packages(sb->path, b, &pb, err) < 0) {
+    image_packages_free(&pa);
+    return -1;
+  }
+  size_t n = packages_diff(&pa, &pb, &changes);
+  for (size_t i = 0; i < n; i++) {
+    const struct package_diff *c = &changes[i];
+    cleanup_free char *where = xasprintf("%s:%s", c->name, c->arch);
+    if (c->old_version && c->new_version)
+      add(d, "package", where, "%s -> %s (%s)", c->old_version, c->new_version, package_change_name(c->change));
+    else
+      add(d, "package", where, "%s %s", package_change_name(c->change), c->old_version ? c->old_version
+                                                                                   : c->new_version);
+    json_t *item = json_array_get(d->items, json_array_size(d->items) - 1);
+    json_object_set_new(item, "old", c->old_version ? json_string(c->old_version) : json_null());
+    json_object_set_new(item, "new", c->new_version ? json_string(c->new_version) : json_null());
+    json_object_set_new(item, "change", json_string(package_change_name(c->change)));
+  }
+  free(changes);
+  image_packages_free(&pa);
+  image_packages_free(&pb);
+  return 0;
+}
+
 static void
 diff_images(struct diff *d, const struct image_source *sa, const struct image *a, const struct image *b,
             bool names)
@@ -441,6 +478,8 @@ cmd_diff(int argc, char **argv)
   if (image_read(sa.path, &a, &err) < 0 || image_read(sb.path, &b, &err) < 0)
     goto out;
   if (identity(&sa, &a, by_manifest, da, &err) < 0 || identity(&sb, &b, by_manifest, db, &err) < 0)
+    goto out;
+  if (strcmp(da, db) != 0 && diff_packages(&d, &sa, &sb, &a, &b, &err) < 0)
     goto out;
   if (strcmp(da, db) != 0)
     diff_images(&d, &sa, &a, &b, !by_manifest);

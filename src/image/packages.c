@@ -1,0 +1,248 @@
+/* An image's Debian packages and their differences: see packages.h.  The
+ * order of versions is deb-version(7)'s, checked against dpkg's own in
+ * tests/unit/test_debversion.c. */
+#include "image/packages.h"
+#include "lib/alloc.h"
+#include "lib/cleanup.h"
+#include "lib/file.h"
+#include "lib/tmpguard.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STATUS_D "/var/lib/dpkg/status.d/"
+#define STANZA_MAX (1u << 20)
+
+/* A stanza of status.d: a regular file directly in it, not an md5sums. */
+static uint64_t
+want_stanza(void *data, const struct image_file *f)
+{
+  const char *rest = f->path + strlen(STATUS_D);
+  size_t n = strlen(f->path);
+
+  (void) data;
+  if (f->type != 'f' || strncmp(f->path, STATUS_D, strlen(STATUS_D)) != 0 || strchr(rest, '/') || !*rest
+      || (n > 8 && strcmp(f->path + n - 8, ".md5sums") == 0))
+    return 0;
+  return f->size < STANZA_MAX ? f->size : STANZA_MAX;
+}
+
+/* The value of the field `name` of a stanza (its first line), or NULL. */
+static char *
+field(const char *text, const char *name)
+{
+  size_t n = strlen(name);
+
+  for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+    if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
+      const char *v = line + n + 1;
+      v += strspn(v, " \t");
+      return xstrndup(v, strcspn(v, "\n"));
+    }
+  return NULL;
+}
+
+static int
+by_name_arch(const void *pa, const void *pb)
+{
+  const struct image_package *a = pa, *b = pb;
+  int c = strcmp(a->name, b->name);
+  return c ? c : strcmp(a->arch, b->arch);
+}
+
+/* The stanzas extracted to `dir`, read. */
+static int
+read_stanzas(const struct image *img, const char *dir, struct image_packages *out, struct derror *err)
+{
+  for (size_t i = 0; i < img->n_files; i++) {
+    if (want_stanza(NULL, &img->files[i]) == 0)
+      continue;
+    cleanup_free char *path = xasprintf("%s/%zu", dir, i);
+    struct buf text = { 0 };
+    if (read_file(path, STANZA_MAX, &text, err) < 0)
+      return -1;
+    struct image_package p = { field(text.data ? text.data : "", "Package"),
+                               field(text.data ? text.data : "", "Architecture"),
+                               field(text.data ? text.data : "", "Version") };
+    buf_free(&text);
+    if (p.name == NULL || p.version == NULL) {
+      free(p.name), free(p.arch), free(p.version);
+      continue;
+    }
+    if (p.arch == NULL)
+      p.arch = xstrdup("all");
+    out->items = xreallocarray(out->items, out->n + 1, sizeof *out->items);
+    out->items[out->n++] = p;
+  }
+  if (out->n)
+    qsort(out->items, out->n, sizeof *out->items, by_name_arch);
+  return 0;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void) st, (void) flag, (void) ftw;
+  return remove(path);
+}
+
+int
+image_packages(const char *archive, const struct image *img, struct image_packages *out, struct derror *err)
+{
+  const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  cleanup_free char *dir = xasprintf("%s/distill-packages.XXXXXX", base);
+  bool any = false;
+  int ret;
+
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < img->n_files && !any; i++)
+    any = want_stanza(NULL, &img->files[i]) > 0;
+  if (!any)
+    return 0;
+  if (mkdtemp(dir) == NULL)
+    return derror_errno(err, errno, "a temporary directory in `%s`", base);
+  ret = image_extract(archive, img, want_stanza, NULL, dir, err);
+  if (ret == 0)
+    ret = read_stanzas(img, dir, out, err);
+  nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  if (ret < 0)
+    image_packages_free(out);
+  return ret;
+}
+
+void
+image_packages_free(struct image_packages *p)
+{
+  for (size_t i = 0; i < p->n; i++) {
+    free(p->items[i].name);
+    free(p->items[i].arch);
+    free(p->items[i].version);
+  }
+  free(p->items);
+  memset(p, 0, sizeof *p);
+}
+
+/* ---- dpkg's order of versions (deb-version(7)) ------------------------- */
+
+/* The weight of a non-digit in dpkg's order: '~' before the end, the end
+ * before letters, letters before every other character. */
+static int
+weight(int c)
+{
+  if (c == '~')
+    return -1;
+  if (c == '\0')
+    return 0;
+  if (isalpha(c))
+    return c;
+  return c + 256;
+}
+
+/* Two upstream versions or two revisions: alternately a run of non-digits,
+ * compared character by character by weight, and a run of digits,
+ * compared as a number. */
+static int
+part_cmp(const char *a, const char *b)
+{
+  while (*a || *b) {
+    while ((*a && !isdigit((unsigned char) *a)) || (*b && !isdigit((unsigned char) *b))) {
+      int wa = isdigit((unsigned char) *a) ? 0 : weight((unsigned char) *a);
+      int wb = isdigit((unsigned char) *b) ? 0 : weight((unsigned char) *b);
+      if (wa != wb)
+        return wa < wb ? -1 : 1;
+      if (*a && !isdigit((unsigned char) *a))
+        a++;
+      if (*b && !isdigit((unsigned char) *b))
+        b++;
+    }
+    a += strspn(a, "0");
+    b += strspn(b, "0");
+    size_t na = strspn(a, "0123456789"), nb = strspn(b, "0123456789");
+    if (na != nb)
+      return na < nb ? -1 : 1;
+    int c = strncmp(a, b, na);
+    if (c)
+      return c < 0 ? -1 : 1;
+    a += na;
+    b += nb;
+  }
+  return 0;
+}
+
+/* `v` split: its epoch, and its upstream version and revision copied. */
+static unsigned long
+split(const char *v, char **upstream, char **revision)
+{
+  const char *colon = strchr(v, ':');
+  bool has_epoch = colon && colon > v && strspn(v, "0123456789") == (size_t) (colon - v);
+  unsigned long epoch = has_epoch ? strtoul(v, NULL, 10) : 0;
+  const char *up = has_epoch ? colon + 1 : v;
+  const char *dash = strrchr(up, '-');
+
+  *upstream = dash ? xstrndup(up, (size_t) (dash - up)) : xstrdup(up);
+  *revision = xstrdup(dash ? dash + 1 : "");
+  return epoch;
+}
+
+int
+debian_version_cmp(const char *a, const char *b)
+{
+  cleanup_free char *ua = NULL, *ra = NULL, *ub = NULL, *rb = NULL;
+  unsigned long ea = split(a, &ua, &ra), eb = split(b, &ub, &rb);
+
+  if (ea != eb)
+    return ea < eb ? -1 : 1;
+  int c = part_cmp(ua, ub);
+  return c ? c : part_cmp(ra, rb);
+}
+
+/* ---- two images' ------------------------------------------------------- */
+
+size_t
+packages_diff(const struct image_packages *a, const struct image_packages *b, struct package_diff **out)
+{
+  size_t i = 0, k = 0, n = 0;
+
+  *out = xcalloc(a->n + b->n + 1, sizeof **out);
+  while (i < a->n || k < b->n) {
+    int c = i == a->n ? 1 : k == b->n ? -1 : by_name_arch(&a->items[i], &b->items[k]);
+    struct package_diff *d = &(*out)[n];
+    if (c < 0) {
+      *d = (struct package_diff){ a->items[i].name, a->items[i].arch, a->items[i].version, NULL, PACKAGE_REMOVED };
+      i++, n++;
+    } else if (c > 0) {
+      *d = (struct package_diff){ b->items[k].name, b->items[k].arch, NULL, b->items[k].version, PACKAGE_ADDED };
+      k++, n++;
+    } else {
+      int v = debian_version_cmp(a->items[i].version, b->items[k].version);
+      if (v)
+        *d = (struct package_diff){ a->items[i].name, a->items[i].arch, a->items[i].version, b->items[k].version,
+                                    v < 0 ? PACKAGE_UPGRADED : PACKAGE_DOWNGRADED };
+      n += v != 0;
+      i++, k++;
+    }
+  }
+  return n;
+}
+
+const char *
+package_change_name(enum package_change c)
+{
+  switch (c) {
+  case PACKAGE_ADDED:
+    return "added";
+  case PACKAGE_REMOVED:
+    return "removed";
+  case PACKAGE_UPGRADED:
+    return "upgrade";
+  case PACKAGE_DOWNGRADED:
+    return "downgrade";
+  }
+  return "?";
+}

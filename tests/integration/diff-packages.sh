@@ -1,0 +1,55 @@
+#!/bin/bash
+# distill diff leads with the Debian packages: two images of curl, one
+# from this machine, one from a sysroot whose dpkg database gives
+# libcurl4 an older version (and drops a package's stanza): the diff names
+# the package, both versions and "downgrade" before any file, and its
+# --json has them as fields.
+. "$(dirname "$0")/lib.sh"
+need jq python3 dpkg
+
+cd "$WORK"
+"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o a.tar -q --source-date-epoch 1700000000 || fail "build a"
+# the sysroot: the image's own tree, with a dpkg database made from its
+# status.d (libcurl4's version lowered) and its md5sums (the lists)
+"$DISTILL" export a.tar root >/dev/null || fail "export"
+old=$(sed -n 's/^Version: //p' root/var/lib/dpkg/status.d/libcurl4)
+[ -n "$old" ] || fail "the image has no libcurl4 stanza"
+lower=0.1-1
+python3 - root "$lower" <<'PY' || fail "making the sysroot's dpkg database"
+import os, re, sys
+root, lower = sys.argv[1:]
+sd = os.path.join(root, "var/lib/dpkg/status.d")
+info = os.path.join(root, "var/lib/dpkg/info")
+os.makedirs(info, exist_ok=True)
+stanzas = []
+for name in sorted(os.listdir(sd)):
+    text = open(os.path.join(sd, name)).read()
+    if name.endswith(".md5sums"):
+        lines = ["/" + line.split("  ", 1)[1] + "\n" for line in text.splitlines()]
+        open(os.path.join(info, name[:-len(".md5sums")] + ".list"), "w").write("".join(lines))
+        continue
+    if re.search(r"(?m)^Package: libcurl4$", text):
+        text = re.sub(r"(?m)^Version: .*$", "Version: " + lower, text)
+    stanzas.append(text.rstrip("\n") + "\n")
+open(os.path.join(root, "var/lib/dpkg/status"), "w").write("\n".join(stanzas))
+PY
+dpkg --compare-versions "$lower" lt "$old" || fail "the premise: $lower is older than $old"
+"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o b.tar -q --source-date-epoch 1700000000 --sysroot "$WORK/root" ||
+	fail "build b from the sysroot"
+
+st=0
+"$DISTILL" diff a.tar b.tar >diff.txt || st=$?
+[ "$st" = 1 ] || fail "diff exited $st: $(cat diff.txt)"
+head -1 diff.txt | grep -qx "package libcurl4:amd64: $old -> $lower (downgrade)" ||
+	fail "the diff does not lead with the downgrade: $(head -3 diff.txt)"
+st=0
+"$DISTILL" diff b.tar a.tar >back.txt || st=$?
+grep -qx "package libcurl4:amd64: $lower -> $old (upgrade)" back.txt || fail "the other way is no upgrade: $(head -3 back.txt)"
+"$DISTILL" diff a.tar b.tar --json >diff.json || true
+jq -e --arg old "$old" --arg new "$lower" '.differences[0] | .kind == "package" and .where == "libcurl4:amd64"
+	and .old == $old and .new == $new and .change == "downgrade"' diff.json >/dev/null ||
+	fail "--json: $(jq -c '.differences[0]' diff.json)"
+[ "$(jq '[.differences[] | select(.kind == "package")] | length' diff.json)" = 1 ] ||
+	fail "--json names other packages: $(jq -c '[.differences[] | select(.kind == "package")]' diff.json)"
+"$DISTILL" diff a.tar a.tar >same.txt || fail "an image against itself: $(cat same.txt)"
+echo "diff-packages: the downgrade named first, with both versions"
