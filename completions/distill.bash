@@ -8,7 +8,8 @@ _distill_options() {
 	build) echo "-o --output -t --tag --sysroot --context --platform --source-date-epoch --compression --jobs --cache --no-cache --sbom --provenance --sync --timings --push --cache-from --cache-to --sign-key --passphrase-file --authfile --cert-dir --tls-verify --from -q --quiet -v --verbose -h --help" ;;
 	closure) echo "--sysroot --json -h --help" ;;
 	check) echo "--json --allow --authfile --cert-dir --tls-verify --platform -h --help" ;;
-	inspect | diff) echo "--json --authfile --cert-dir --tls-verify --platform -h --help" ;;
+	inspect) echo "--json --packages --authfile --cert-dir --tls-verify --platform -h --help" ;;
+	diff) echo "--json --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	export) echo "--dockerfile -h --help" ;;
 	push) echo "--authfile --cert-dir --tls-verify --from --image-only -v --verbose -q --quiet -h --help" ;;
 	sign) echo "--key --gpg-key --lookaside --registries-d --passphrase-file -a --annotation --authfile --cert-dir --tls-verify -h --help" ;;

@@ -4,6 +4,7 @@
 #include "image/escape.h"
 #include "cli/commands.h"
 #include "image/image.h"
+#include "image/packages.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ static const char usage_text[] =
   "\\xHH, a backslash as \\\\).\n"
   "\n"
   "  --json               one JSON document\n"
+  "  --packages           the Debian packages instead (its status.d), each with\n"
+  "                       its version and the layer that holds it\n"
   REGISTRY_READ_HELP
   "  -h, --help           show this help\n";
 
@@ -132,10 +135,44 @@ print_json(const struct image *img, const struct check_waiver *waivers, size_t n
   json_decref(doc);
 }
 
+/* --packages: each package the image's status.d names, by layer. */
+static int
+print_packages(const char *archive, const struct image *img, bool json, struct derror *err)
+{
+  struct image_packages pk;
+
+  if (image_packages(archive, img, &pk, err) < 0)
+    return -1;
+  json_t *list = json_array();
+  for (int layer = 0; layer < (int) img->n_layers; layer++)
+    for (size_t i = 0; i < pk.n; i++) {
+      const struct image_package *p = &pk.items[i];
+      cleanup_free char *name = escape_json(p->name), *arch = escape_json(p->arch), *v = escape_json(p->version);
+      if (p->layer != layer)
+        continue;
+      if (json)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i}", "name", name, "arch", arch, "version", v,
+                                              "layer", layer + 1));
+      else
+        printf("layer %d: %s:%s %s\n", layer + 1, name, arch, v);
+    }
+  if (json) {
+    json_t *doc = json_pack("{s:o}", "packages", list);
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    putchar('\n');
+    json_decref(doc);
+  } else {
+    json_decref(list);
+  }
+  image_packages_free(&pk);
+  return 0;
+}
+
 int
 cmd_inspect(int argc, char **argv)
 {
   struct image_args args = { 0 };
+  bool packages = false;
   struct image img;
   struct check_waiver *waivers = NULL;
   size_t n_waivers = 0;
@@ -143,6 +180,7 @@ cmd_inspect(int argc, char **argv)
 
   struct image_source src;
 
+  args.packages = &packages;
   int r = parse_image_args(argc, argv, usage_text, &args);
   if (r != 0 || args.help)
     return r;
@@ -159,12 +197,17 @@ cmd_inspect(int argc, char **argv)
     image_source_close(&src);
     return EXIT_FAIL;
   }
-  image_source_close(&src);
-  if (json)
+  if (packages && print_packages(archive, &img, json, &err) < 0) {
+    fprintf(stderr, "distill: inspect: %s\n", err.msg);
+    derror_clear(&err);
+    r = EXIT_FAIL;
+  } else if (!packages && json) {
     print_json(&img, waivers, n_waivers);
-  else
+  } else if (!packages) {
     print_text(&img, waivers, n_waivers);
+  }
+  image_source_close(&src);
   check_waivers_free(waivers, n_waivers);
   image_free(&img);
-  return EXIT_OK;
+  return r;
 }

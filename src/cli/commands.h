@@ -139,6 +139,7 @@ struct image_args {
   struct registry_args reg;
   const char *platform;
   bool json;
+  bool *packages; /* where --packages goes; NULL: the command has none */
   bool help; /* --help: the usage is printed, the command exits 0 */
   int (*on_allow)(const char *arg, void *data);
   void *data;

@@ -102,7 +102,7 @@ image_source_options_check(const char *cmd, const struct registry_args *reg, con
   return EXIT_USAGE;
 }
 
-enum { OPT_JSON = 256, OPT_ALLOW };
+enum { OPT_JSON = 256, OPT_ALLOW, OPT_PACKAGES };
 
 /* One option of inspect and check: 0 taken, 1 not theirs, or an exit
  * status. */
@@ -117,6 +117,8 @@ image_option(const char *cmd, int opt, const char *arg, struct image_args *a)
     a->platform = arg;
   else if (opt == OPT_JSON)
     a->json = true;
+  else if (opt == OPT_PACKAGES && a->packages)
+    *a->packages = true;
   else if (opt == OPT_ALLOW && a->on_allow)
     return a->on_allow(arg, a->data);
   else
@@ -132,6 +134,7 @@ parse_image_args(int argc, char **argv, const char *usage, struct image_args *a)
     { "json", no_argument, NULL, OPT_JSON },
     { "help", no_argument, NULL, 'h' },
     { "platform", required_argument, NULL, OPT_IMAGE_PLATFORM },
+    { "packages", no_argument, NULL, OPT_PACKAGES },
     REGISTRY_READ_LONGOPTS,
     { "allow", required_argument, NULL, OPT_ALLOW },
     { NULL, 0, NULL, 0 },

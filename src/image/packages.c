@@ -69,7 +69,7 @@ read_stanzas(const struct image *img, const char *dir, struct image_packages *ou
       return -1;
     struct image_package p = { field(text.data ? text.data : "", "Package"),
                                field(text.data ? text.data : "", "Architecture"),
-                               field(text.data ? text.data : "", "Version") };
+                               field(text.data ? text.data : "", "Version"), img->files[i].layer };
     buf_free(&text);
     if (p.name == NULL || p.version == NULL) {
       free(p.name), free(p.arch), free(p.version);

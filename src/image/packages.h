@@ -12,6 +12,7 @@
 
 struct image_package {
   char *name, *arch, *version;
+  int layer; /* the layer that wrote its stanza */
 };
 
 struct image_packages {

@@ -1,9 +1,9 @@
 #!/bin/bash
 # distill diff leads with the Debian packages: two images of curl, one
 # from this machine, one from a sysroot whose dpkg database gives
-# libcurl4 an older version (and drops a package's stanza): the diff names
-# the package, both versions and "downgrade" before any file, and its
-# --json has them as fields.
+# libcurl4 an older version: the diff names the package, both versions and
+# "downgrade" before any file, and its --json has them as fields; inspect
+# --packages lists the packages by layer.
 . "$(dirname "$0")/lib.sh"
 need jq python3 dpkg
 
@@ -52,4 +52,12 @@ jq -e --arg old "$old" --arg new "$lower" '.differences[0] | .kind == "package" 
 [ "$(jq '[.differences[] | select(.kind == "package")] | length' diff.json)" = 1 ] ||
 	fail "--json names other packages: $(jq -c '[.differences[] | select(.kind == "package")]' diff.json)"
 "$DISTILL" diff a.tar a.tar >same.txt || fail "an image against itself: $(cat same.txt)"
+# inspect --packages: the same packages, with their layers
+"$DISTILL" inspect b.tar --packages >pk.txt || fail "inspect --packages"
+grep -qx "layer [0-9]*: libcurl4:amd64 $lower" pk.txt || fail "inspect --packages: $(cat pk.txt)"
+[ "$(wc -l <pk.txt)" = "$(ls root/var/lib/dpkg/status.d | grep -vc '\.md5sums$')" ] ||
+	fail "inspect --packages lists $(wc -l <pk.txt) packages, status.d has $(ls root/var/lib/dpkg/status.d | grep -vc '\.md5sums$')"
+"$DISTILL" inspect b.tar --packages --json | jq -e --arg v "$lower" \
+	'.packages | any(.name == "libcurl4" and .version == $v and .layer >= 1)' >/dev/null ||
+	fail "inspect --packages --json: $("$DISTILL" inspect b.tar --packages --json)"
 echo "diff-packages: the downgrade named first, with both versions"
