@@ -18,7 +18,8 @@ static const char usage_text[] =
   "\n"
   "Say how two image archives differ: first the Debian packages (added,\n"
   "removed, upgraded, downgraded, by dpkg's order of versions, read from their\n"
-  "status.d), then the config's keys, the layers (content\n"
+  "status.d), what a pull of B downloads where A is (its layers A lacks),\n"
+  "then the config's keys, the layers (content\n"
   "or only compression), and each file added, removed, or changed in content,\n"
   "mode, owner, mtime or link target; when the files are the same but the\n"
   "bytes are not, the order or headers of the tar. Both must read as images.\n"
@@ -417,10 +418,37 @@ diff_packages(struct diff *d, const struct image_source *sa, const struct image_
   return 0;
 }
 
+/* What a host that has A downloads to have B: B's layers A has not (by
+ * digest), their compressed bytes. */
+static void
+diff_pull(struct diff *d, const struct image *a, const struct image *b)
+{
+  uint64_t bytes = 0, total = 0;
+  size_t n = 0;
+
+  for (size_t i = 0; i < b->n_layers; i++) {
+    bool had = false;
+    for (size_t k = 0; k < a->n_layers && !had; k++)
+      had = strcmp(a->layers[k].digest, b->layers[i].digest) == 0;
+    total += b->layers[i].size;
+    if (!had) {
+      bytes += b->layers[i].size;
+      n++;
+    }
+  }
+  if (n == 0)
+    return;
+  add(d, "pull", "layers", "%zu of %zu, %.1f of %.1f MB", n, b->n_layers, (double) bytes / 1e6, (double) total / 1e6);
+  json_t *item = json_array_get(d->items, json_array_size(d->items) - 1);
+  json_object_set_new(item, "layers", json_integer((json_int_t) n));
+  json_object_set_new(item, "bytes", json_integer((json_int_t) bytes));
+}
+
 static void
 diff_images(struct diff *d, const struct image_source *sa, const struct image *a, const struct image *b,
             bool names)
 {
+  diff_pull(d, a, b);
   if (names && (a->name || b->name) && (!a->name || !b->name || strcmp(a->name, b->name) != 0))
     add(d, "archive", "name", "%s -> %s", a->name ? a->name : "(none)", b->name ? b->name : "(none)");
   diff_json(d, "", a->config, b->config);

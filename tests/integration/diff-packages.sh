@@ -3,7 +3,8 @@
 # from this machine, one from a sysroot whose dpkg database gives
 # libcurl4 an older version: the diff names the package, both versions and
 # "downgrade" before any file, and its --json has them as fields; inspect
-# --packages lists the packages by layer.
+# --packages lists the packages by layer; second comes what a pull of the
+# new image downloads where the old one is.
 . "$(dirname "$0")/lib.sh"
 need jq python3 dpkg
 
@@ -42,6 +43,9 @@ st=0
 [ "$st" = 1 ] || fail "diff exited $st: $(cat diff.txt)"
 head -1 diff.txt | grep -qx "package libcurl4:amd64: $old -> $lower (downgrade)" ||
 	fail "the diff does not lead with the downgrade: $(head -3 diff.txt)"
+# then what a pull of b downloads where a is: the layers a lacks, their bytes
+sed -n 2p diff.txt | grep -qE '^pull layers: [0-9]+ of [0-9]+, [0-9.]+ of [0-9.]+ MB$' ||
+	fail "the diff's second line is not the pull: $(sed -n 2p diff.txt)"
 st=0
 "$DISTILL" diff b.tar a.tar >back.txt || st=$?
 grep -qx "package libcurl4:amd64: $lower -> $old (upgrade)" back.txt || fail "the other way is no upgrade: $(head -3 back.txt)"
@@ -49,6 +53,19 @@ grep -qx "package libcurl4:amd64: $lower -> $old (upgrade)" back.txt || fail "th
 jq -e --arg old "$old" --arg new "$lower" '.differences[0] | .kind == "package" and .where == "libcurl4:amd64"
 	and .old == $old and .new == $new and .change == "downgrade"' diff.json >/dev/null ||
 	fail "--json: $(jq -c '.differences[0]' diff.json)"
+want=$(python3 - a.tar b.tar <<'PY'
+import json, sys, tarfile
+def layers(path):
+    with tarfile.open(path) as t:
+        index = json.load(t.extractfile("index.json"))
+        m = json.load(t.extractfile("blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+        return {l["digest"]: l["size"] for l in m["layers"]}
+a, b = layers(sys.argv[1]), layers(sys.argv[2])
+print(sum(size for d, size in b.items() if d not in a))
+PY
+)
+jq -e --argjson want "$want" '.differences[1] | .kind == "pull" and .bytes == $want' diff.json >/dev/null ||
+	fail "--json: the pull is not the $want bytes of b's layers a lacks: $(jq -c '.differences[1]' diff.json)"
 [ "$(jq '[.differences[] | select(.kind == "package")] | length' diff.json)" = 1 ] ||
 	fail "--json names other packages: $(jq -c '[.differences[] | select(.kind == "package")]' diff.json)"
 "$DISTILL" diff a.tar a.tar >same.txt || fail "an image against itself: $(cat same.txt)"
