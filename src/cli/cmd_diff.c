@@ -4,7 +4,7 @@
 #include "image/escape.h"
 #include "cli/commands.h"
 #include "image/image.h"
-#include "image/packages.h"
+#include "image/diff.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,35 +33,6 @@ static const char usage_text[] =
   REGISTRY_READ_HELP
   "  -h, --help           show this help\n";
 
-struct diff {
-  json_t *items; /* [{"kind", "where", "what"}] */
-};
-
-static void add(struct diff *d, const char *kind, const char *where, const char *fmt, ...) DISTILL_PRINTF(4, 5);
-
-/* One difference.  `where` as it is (a path of the image, a key of the
- * config), escaped here; names in `fmt`'s arguments escaped by the caller
- * (escape_json): jansson refuses bytes that are not UTF-8, and a
- * difference left out would be a lie. */
-static void
-add(struct diff *d, const char *kind, const char *where, const char *fmt, ...)
-{
-  va_list ap;
-  char *what;
-
-  va_start(ap, fmt);
-  what = xvasprintf(fmt, ap);
-  va_end(ap);
-  cleanup_free char *w = escape_json(where);
-  json_t *item = json_pack("{s:s, s:s, s:s}", "kind", kind, "where", w, "what", what);
-  if (item == NULL) {
-    cleanup_free char *safe = escape_json(what);
-    item = json_pack("{s:s, s:s, s:s}", "kind", kind, "where", w, "what", safe);
-  }
-  json_array_append_new(d->items, item);
-  free(what);
-}
-
 static int
 file_digest(const char *path, char out[DIGEST_STR_LEN], struct derror *err)
 {
@@ -83,206 +54,6 @@ file_digest(const char *path, char out[DIGEST_STR_LEN], struct derror *err)
   return 0;
 }
 
-/* ---- config ----------------------------------------------------------- */
-
-static char *
-show(json_t *v)
-{
-  if (v == NULL)
-    return xstrdup("(absent)");
-  char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-  return s ? s : xstrdup("?");
-}
-
-static bool
-all_strings(json_t *a)
-{
-  size_t i;
-  json_t *v;
-  json_array_foreach(a, i, v)
-  {
-    if (!json_is_string(v))
-      return false;
-  }
-  return true;
-}
-
-static bool
-contains(json_t *a, json_t *v)
-{
-  size_t i;
-  json_t *x;
-  json_array_foreach(a, i, x)
-  {
-    if (json_equal(x, v))
-      return true;
-  }
-  return false;
-}
-
-static void
-diff_json(struct diff *d, const char *key, json_t *a, json_t *b)
-{
-  if (json_equal(a, b))
-    return;
-  /* the layers' part of the report says how their content differs */
-  if (strcmp(key, "rootfs.diff_ids") == 0)
-    return;
-  if (json_is_object(a) && json_is_object(b)) {
-    const char *k;
-    json_t *v;
-    json_object_foreach(a, k, v)
-    {
-      cleanup_free char *sub = *key ? xasprintf("%s.%s", key, k) : xstrdup(k);
-      diff_json(d, sub, v, json_object_get(b, k));
-    }
-    json_object_foreach(b, k, v)
-    {
-      if (json_object_get(a, k) == NULL) {
-        cleanup_free char *sub = *key ? xasprintf("%s.%s", key, k) : xstrdup(k);
-        diff_json(d, sub, NULL, v);
-      }
-    }
-    return;
-  }
-  /* the environment is a set of strings: which items came and went */
-  if (strcmp(key, "config.Env") == 0 && json_is_array(a) && json_is_array(b) && all_strings(a) && all_strings(b)) {
-    size_t i;
-    json_t *v;
-    bool any = false;
-    json_array_foreach(a, i, v)
-    {
-      if (!contains(b, v)) {
-        add(d, "config", key, "removed \"%s\"", json_string_value(v));
-        any = true;
-      }
-    }
-    json_array_foreach(b, i, v)
-    {
-      if (!contains(a, v)) {
-        add(d, "config", key, "added \"%s\"", json_string_value(v));
-        any = true;
-      }
-    }
-    if (!any)
-      add(d, "config", key, "the same items in another order");
-    return;
-  }
-  /* other lists are ordered: element by element */
-  if (json_is_array(a) && json_is_array(b)) {
-    size_t n = json_array_size(a) > json_array_size(b) ? json_array_size(a) : json_array_size(b);
-    for (size_t i = 0; i < n; i++) {
-      cleanup_free char *sub = xasprintf("%s[%zu]", key, i);
-      diff_json(d, sub, json_array_get(a, i), json_array_get(b, i));
-    }
-    return;
-  }
-  cleanup_free char *sa = show(a);
-  cleanup_free char *sb = show(b);
-  add(d, "config", key, "%s -> %s", sa, sb);
-}
-
-/* ---- files ------------------------------------------------------------ */
-
-static void
-diff_file(struct diff *d, const struct image_file *a, const struct image_file *b)
-{
-  if (a->type != b->type) {
-    add(d, "file", a->path, "type %c -> %c", a->type, b->type);
-    return;
-  }
-  if (a->type == 'f' && (a->size != b->size || strcmp(a->digest, b->digest) != 0))
-    add(d, "file", a->path, "content: %llu bytes %s -> %llu bytes %s", (unsigned long long) a->size, a->digest,
-        (unsigned long long) b->size, b->digest);
-  if (a->mode != b->mode)
-    add(d, "file", a->path, "mode %04o -> %04o", a->mode, b->mode);
-  if (a->uid != b->uid || a->gid != b->gid)
-    add(d, "file", a->path, "owner %u:%u -> %u:%u", a->uid, a->gid, b->uid, b->gid);
-  if (a->mtime != b->mtime)
-    add(d, "file", a->path, "mtime %lld -> %lld", (long long) a->mtime, (long long) b->mtime);
-  if ((a->target || b->target) && (!a->target || !b->target || strcmp(a->target, b->target) != 0)) {
-    cleanup_free char *ta = escape_json(a->target ? a->target : "(none)");
-    cleanup_free char *tb = escape_json(b->target ? b->target : "(none)");
-    add(d, "file", a->path, "link target %s -> %s", ta, tb);
-  }
-}
-
-static void
-diff_files(struct diff *d, const struct image *a, const struct image *b)
-{
-  size_t i = 0, j = 0;
-
-  while (i < a->n_files || j < b->n_files) {
-    int c = i == a->n_files ? 1 : j == b->n_files ? -1 : strcmp(a->files[i].path, b->files[j].path);
-    if (c < 0)
-      add(d, "file", a->files[i++].path, "removed");
-    else if (c > 0)
-      add(d, "file", b->files[j++].path, "added");
-    else
-      diff_file(d, &a->files[i++], &b->files[j++]);
-  }
-}
-
-/* The entries of layer `li` in the order the tar holds them. */
-static void
-layer_entries(const struct image *img, size_t li, const struct image_file ***out, size_t *n)
-{
-  *n = 0;
-  *out = xcalloc(img->n_history, sizeof **out);
-  for (size_t i = 0; i < img->n_history; i++)
-    if ((size_t) img->history[i].layer == li)
-      (*out)[(*n)++] = &img->history[i];
-}
-
-/* Same files, different bytes: the order of entries or their headers. */
-static void
-diff_tar(struct diff *d, const struct image *a, const struct image *b, size_t li)
-{
-  const struct image_file **ea, **eb;
-  size_t na, nb;
-  char where[32];
-
-  snprintf(where, sizeof where, "%zu", li + 1);
-  layer_entries(a, li, &ea, &na);
-  layer_entries(b, li, &eb, &nb);
-  size_t k = 0;
-  while (k < na && k < nb && strcmp(ea[k]->path, eb[k]->path) == 0)
-    k++;
-  if (k < na || k < nb) {
-    cleanup_free char *pa = escape_json(k < na ? ea[k]->path : "(end)");
-    cleanup_free char *pb = escape_json(k < nb ? eb[k]->path : "(end)");
-    add(d, "layer", where, "the entries are in another order (from entry %zu: %s -> %s)", k + 1, pa, pb);
-  } else
-    add(d, "layer", where, "the same entries in the same order, with other tar headers (names, pax records or "
-                           "padding)");
-  free(ea);
-  free(eb);
-}
-
-static void
-diff_layers(struct diff *d, const struct image *a, const struct image *b, bool files_differ)
-{
-  if (a->n_layers != b->n_layers)
-    add(d, "layer", "count", "%zu -> %zu", a->n_layers, b->n_layers);
-  for (size_t i = 0; i < a->n_layers && i < b->n_layers; i++) {
-    const struct image_layer *x = &a->layers[i], *y = &b->layers[i];
-    char where[32];
-    snprintf(where, sizeof where, "%zu", i + 1);
-    if (strcmp(x->diff_id, y->diff_id) == 0) {
-      if (strcmp(x->digest, y->digest) != 0)
-        add(d, "layer", where, "the same content compressed differently (%s, %llu -> %llu bytes)",
-            x->media_type, (unsigned long long) x->size, (unsigned long long) y->size);
-      continue;
-    }
-    add(d, "layer", where, "content %s -> %s", x->diff_id, y->diff_id);
-    if (!files_differ && a->n_layers == b->n_layers)
-      diff_tar(d, a, b, i);
-  }
-}
-
-/* One line per difference, except that a file change shared by more than
- * GROUP_MIN files (an epoch moves every mtime) is one line naming the first
- * file and the count; --json keeps every file. */
 #define GROUP_MIN 3
 
 static void
@@ -384,89 +155,8 @@ identity(const struct image_source *s, const struct image *img, bool by_manifest
   return file_digest(s->path, out, err);
 }
 
-/* The packages first: what a reader of a diff wants to know before any
- * file (a library that went down a version).  JSON: "old", "new" and
- * "change" beside "what". */
-static int
-diff_packages(struct diff *d, const struct image_source *sa, const struct image_source *sb, const struct image *a,
-              const struct image *b, struct derror *err)
-{
-  struct image_packages pa = { 0 }, pb = { 0 };
-  struct package_diff *changes = NULL;
-
-  if (image_packages(sa->path, a, &pa, err) < 0 || image_packages(sb->path, b, &pb, err) < 0) {
-    image_packages_free(&pa);
-    return -1;
-  }
-  size_t n = packages_diff(&pa, &pb, &changes);
-  for (size_t i = 0; i < n; i++) {
-    const struct package_diff *c = &changes[i];
-    cleanup_free char *where = xasprintf("%s:%s", c->name, c->arch);
-    if (c->old_version && c->new_version)
-      add(d, "package", where, "%s -> %s (%s)", c->old_version, c->new_version, package_change_name(c->change));
-    else
-      add(d, "package", where, "%s %s", package_change_name(c->change), c->old_version ? c->old_version
-                                                                                   : c->new_version);
-    json_t *item = json_array_get(d->items, json_array_size(d->items) - 1);
-    json_object_set_new(item, "old", c->old_version ? json_string(c->old_version) : json_null());
-    json_object_set_new(item, "new", c->new_version ? json_string(c->new_version) : json_null());
-    json_object_set_new(item, "change", json_string(package_change_name(c->change)));
-  }
-  free(changes);
-  image_packages_free(&pa);
-  image_packages_free(&pb);
-  return 0;
-}
-
-/* What a host that has A downloads to have B: B's layers A has not (by
- * digest), their compressed bytes. */
 static void
-diff_pull(struct diff *d, const struct image *a, const struct image *b)
-{
-  uint64_t bytes = 0, total = 0;
-  size_t n = 0;
-
-  for (size_t i = 0; i < b->n_layers; i++) {
-    bool had = false;
-    for (size_t k = 0; k < a->n_layers && !had; k++)
-      had = strcmp(a->layers[k].digest, b->layers[i].digest) == 0;
-    total += b->layers[i].size;
-    if (!had) {
-      bytes += b->layers[i].size;
-      n++;
-    }
-  }
-  if (n == 0)
-    return;
-  add(d, "pull", "layers", "%zu of %zu, %.1f of %.1f MB", n, b->n_layers, (double) bytes / 1e6, (double) total / 1e6);
-  json_t *item = json_array_get(d->items, json_array_size(d->items) - 1);
-  json_object_set_new(item, "layers", json_integer((json_int_t) n));
-  json_object_set_new(item, "bytes", json_integer((json_int_t) bytes));
-}
-
-static void
-diff_images(struct diff *d, const struct image_source *sa, const struct image *a, const struct image *b,
-            bool names)
-{
-  diff_pull(d, a, b);
-  if (names && (a->name || b->name) && (!a->name || !b->name || strcmp(a->name, b->name) != 0))
-    add(d, "archive", "name", "%s -> %s", a->name ? a->name : "(none)", b->name ? b->name : "(none)");
-  diff_json(d, "", a->config, b->config);
-  size_t before = json_array_size(d->items);
-  diff_files(d, a, b);
-  bool files_differ = json_array_size(d->items) > before;
-  diff_layers(d, a, b, files_differ);
-  if (json_array_size(d->items) == 0 && strcmp(a->manifest_digest, b->manifest_digest) == 0)
-    add(d, "archive", sa->arg, "the same image (manifest %s) in another archive: its member order, its headers, or "
-                               "what else it carries (signatures, attestations)", a->manifest_digest);
-  else if (json_array_size(d->items) == 0)
-    add(d, "archive", sa->arg, "the same image in another archive (member order, headers or the manifest's bytes: "
-                               "%s -> %s)",
-        a->manifest_digest, b->manifest_digest);
-}
-
-static void
-print_diff(const struct diff *d, bool json, const char *da, const char *db)
+print_diff(const struct image_diff *d, bool json, const char *da, const char *db)
 {
   if (json) {
     json_t *doc = json_pack("{s:b, s:s, s:s, s:O}", "identical", strcmp(da, db) == 0, "a", da, "b", db,
@@ -496,7 +186,7 @@ cmd_diff(int argc, char **argv)
   if (ret != 0)
     return ret < 0 ? EXIT_OK : ret;
   ret = EXIT_USAGE; /* trouble: not an answer to "do they differ" */
-  struct diff d = { json_array() };
+  struct image_diff d = { json_array() };
   if (image_source_open("diff", args.a, &args.reg, args.platform, &sa) != 0
       || image_source_open("diff", args.b, &args.reg, args.platform, &sb) != 0)
     goto out;
@@ -507,10 +197,8 @@ cmd_diff(int argc, char **argv)
     goto out;
   if (identity(&sa, &a, by_manifest, da, &err) < 0 || identity(&sb, &b, by_manifest, db, &err) < 0)
     goto out;
-  if (strcmp(da, db) != 0 && diff_packages(&d, &sa, &sb, &a, &b, &err) < 0)
+  if (strcmp(da, db) != 0 && image_diff(sa.path, &a, sb.path, &b, sa.arg, !by_manifest, &d, &err) < 0)
     goto out;
-  if (strcmp(da, db) != 0)
-    diff_images(&d, &sa, &a, &b, !by_manifest);
   print_diff(&d, args.json, da, db);
   ret = strcmp(da, db) == 0 ? EXIT_OK : EXIT_FAIL;
 out:

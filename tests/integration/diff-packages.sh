@@ -66,6 +66,10 @@ PY
 )
 jq -e --argjson want "$want" '.differences[1] | .kind == "pull" and .bytes == $want' diff.json >/dev/null ||
 	fail "--json: the pull is not the $want bytes of b's layers a lacks: $(jq -c '.differences[1]' diff.json)"
+# a file's change as fields too: the stanza of libcurl4, its old and new content
+jq -e '.differences[] | select(.kind == "file" and .where == "/var/lib/dpkg/status.d/libcurl4")
+	| .field == "content" and (.old.digest | startswith("sha256:")) and .new.digest != .old.digest' diff.json >/dev/null ||
+	fail "--json: the stanza's change has no old and new content: $(jq -c '.differences[] | select(.kind == "file")' diff.json | head -3)"
 [ "$(jq '[.differences[] | select(.kind == "package")] | length' diff.json)" = 1 ] ||
 	fail "--json names other packages: $(jq -c '[.differences[] | select(.kind == "package")]' diff.json)"
 "$DISTILL" diff a.tar a.tar >same.txt || fail "an image against itself: $(cat same.txt)"
