@@ -57,6 +57,28 @@ string_map(const struct config_map *m)
   return o;
 }
 
+/* Docker's Healthcheck: Test in the exec form ("CMD" first), durations in
+ * nanoseconds, what the recipe left out left to the engine. */
+static json_t *
+healthcheck(const struct image_config *cfg)
+{
+  json_t *test = json_array(), *h;
+
+  json_array_append_new(test, json_string("CMD"));
+  for (size_t i = 0; i < cfg->health_test.n; i++)
+    json_array_append_new(test, json_string(cfg->health_test.items[i]));
+  h = json_pack("{s:o}", "Test", test);
+  if (cfg->health_interval)
+    json_object_set_new(h, "Interval", json_integer(cfg->health_interval));
+  if (cfg->health_timeout)
+    json_object_set_new(h, "Timeout", json_integer(cfg->health_timeout));
+  if (cfg->health_start_period)
+    json_object_set_new(h, "StartPeriod", json_integer(cfg->health_start_period));
+  if (cfg->health_retries)
+    json_object_set_new(h, "Retries", json_integer(cfg->health_retries));
+  return h;
+}
+
 static json_t *
 container_config(const struct image_config *cfg)
 {
@@ -80,6 +102,8 @@ container_config(const struct image_config *cfg)
     json_object_set_new(c, "Labels", string_map(&cfg->labels));
   if (cfg->stop_signal)
     json_object_set_new(c, "StopSignal", json_string(cfg->stop_signal));
+  if (cfg->health_test.n)
+    json_object_set_new(c, "Healthcheck", healthcheck(cfg));
   return c;
 }
 

@@ -82,6 +82,11 @@ image_config_init(struct image_config *c, const struct recipe *r)
   copy_strv(&c->volumes, &r->volumes);
   copy_map(&c->labels, &r->labels);
   c->stop_signal = r->stop_signal ? xstrdup(r->stop_signal) : NULL;
+  copy_strv(&c->health_test, &r->healthcheck.test);
+  c->health_interval = r->healthcheck.interval_ns;
+  c->health_timeout = r->healthcheck.timeout_ns;
+  c->health_start_period = r->healthcheck.start_period_ns;
+  c->health_retries = r->healthcheck.retries;
   copy_map(&c->annotations, &r->annotations);
   c->n_waivers = r->n_waivers;
   c->waivers = xcalloc(r->n_waivers ? r->n_waivers : 1, sizeof *c->waivers);
@@ -108,6 +113,7 @@ image_config_free(struct image_config *c)
   strv_free(&c->volumes);
   map_free(&c->labels);
   free(c->stop_signal);
+  strv_free(&c->health_test);
   map_free(&c->annotations);
   for (size_t i = 0; i < c->n_waivers; i++) {
     free((char *) c->waivers[i].id);

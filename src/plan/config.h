@@ -29,6 +29,11 @@ struct image_config {
   struct strv volumes;
   struct config_map labels;
   char *stop_signal;      /* or NULL */
+  /* Healthcheck (Docker's): when health_test.n, the program and its
+   * arguments; durations in nanoseconds, 0 (and retries 0): the engine's */
+  struct strv health_test;
+  int64_t health_interval, health_timeout, health_start_period;
+  int health_retries;
   struct config_map annotations; /* of the manifest */
   /* The findings the recipe waived (checks.allow): the build's own check
    * accepts them and the manifest records them. */

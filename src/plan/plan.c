@@ -434,6 +434,16 @@ check_can_start(const struct recipe *r, struct plan *p, struct derror *err)
       strv_push(&p->warnings, notes.items[i]);
   for (size_t i = 0; ret == 0 && i < problems.n; i++)
     buf_printf(&b, "\n  %s", problems.items[i]);
+  /* the health check's program must start too, by the same rule */
+  if (ret == 0 && c->health_test.n) {
+    struct start_config health = { &c->health_test, NULL, &c->env, c->work_dir, c->uid, c->gid };
+    struct strv hp = { 0 }, hn = { 0 };
+    ret = start_check(&image.view, &health, &hp, &hn, err);
+    for (size_t i = 0; ret == 0 && i < hp.n; i++)
+      buf_printf(&b, "\n  healthcheck: %s", hp.items[i]);
+    strv_free(&hp);
+    strv_free(&hn);
+  }
   if (b.data)
     ret = derror_set(err, "%s: the image could not start:%s", r->file, b.data);
   buf_free(&b);

@@ -26,6 +26,7 @@ const struct recipe_key top_keys[TOP_CHECKS + 1] = {
   [TOP_PLATFORM] = { "platform", false },
   [TOP_PLATFORMS] = { "platforms", false },
   [TOP_SBOM] = { "sbom", false },
+  [TOP_HEALTHCHECK] = { "healthcheck", false },
   [TOP_CHECKS] = { "checks", false },
 };
 
@@ -90,6 +91,14 @@ const struct recipe_key path_keys[PATH_MODE + 1] = {
   [PATH_UID] = { "uid", false },
   [PATH_GID] = { "gid", false },
   [PATH_MODE] = { "mode", false },
+};
+
+const struct recipe_key healthcheck_keys[HEALTH_RETRIES + 1] = {
+  [HEALTH_TEST] = { "test", true },
+  [HEALTH_INTERVAL] = { "interval", false },
+  [HEALTH_TIMEOUT] = { "timeout", false },
+  [HEALTH_START_PERIOD] = { "start-period", false },
+  [HEALTH_RETRIES] = { "retries", false },
 };
 
 const struct recipe_key checks_keys[CHECKS_ALLOW + 1] = {

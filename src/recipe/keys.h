@@ -41,6 +41,7 @@ enum top_key {
   TOP_PLATFORM,
   TOP_PLATFORMS,
   TOP_SBOM,
+  TOP_HEALTHCHECK,
   TOP_CHECKS,
 };
 extern const struct recipe_key top_keys[TOP_CHECKS + 1];
@@ -74,6 +75,9 @@ extern const struct recipe_key group_keys[GROUP_GID + 1];
 
 enum path_key { PATH_PATH, PATH_TYPE, PATH_UID, PATH_GID, PATH_MODE };
 extern const struct recipe_key path_keys[PATH_MODE + 1];
+
+enum healthcheck_key { HEALTH_TEST, HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_START_PERIOD, HEALTH_RETRIES };
+extern const struct recipe_key healthcheck_keys[HEALTH_RETRIES + 1];
 
 enum checks_key { CHECKS_ALLOW };
 extern const struct recipe_key checks_keys[CHECKS_ALLOW + 1];

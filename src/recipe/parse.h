@@ -66,6 +66,10 @@ int parse_mapping(struct parse_ctx *c, yaml_node_t *map, const char *kp, const s
  * is not reached. */
 int parse_unhandled(struct parse_ctx *c, yaml_node_t *v, const char *kp);
 
+/* healthcheck.c: the healthcheck mapping. */
+struct recipe_healthcheck;
+int recipe_healthcheck(struct parse_ctx *c, yaml_node_t *v, const char *kp, struct recipe_healthcheck *out);
+
 /* Called for each item of a list, on its element of the array. */
 typedef int (*item_fn)(struct parse_ctx *c, void *item, yaml_node_t *n, const char *kp);
 /* A list read into a new array of `item_size` elements, zeroed. */

@@ -246,6 +246,7 @@ recipe_free(struct recipe *r)
   free(r->run_as);
   free(r->work_dir);
   free(r->stop_signal);
+  strv_free(&r->healthcheck.test);
   free(r->sbom);
   free(r->platform);
   map_free(&r->platforms);

@@ -101,6 +101,15 @@ struct recipe_map {
   type *name;                    \
   size_t n_##name
 
+/* healthcheck: Docker's HEALTHCHECK, exec form; durations in
+ * nanoseconds, 0 (and retries 0): the engine's default. */
+struct recipe_healthcheck {
+  bool set;
+  struct strv test;
+  int64_t interval_ns, timeout_ns, start_period_ns;
+  int retries;
+};
+
 struct recipe {
   char *file;      /* as given */
   char *dir;       /* directory of the recipe, for relative sources */
@@ -133,6 +142,7 @@ struct recipe {
   struct recipe_map labels;
   struct recipe_map annotations;
   char *stop_signal;
+  struct recipe_healthcheck healthcheck;
   char *sbom; /* where to write the SPDX document (relative: to the recipe's directory), or NULL */
   RECIPE_ARRAY(struct recipe_waiver, waivers); /* checks.allow */
 };

@@ -342,6 +342,8 @@ top_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const ch
     return top_platforms(c, v, kp, r);
   case TOP_SBOM:
     return host_path(c, v, kp, &r->sbom);
+  case TOP_HEALTHCHECK:
+    return recipe_healthcheck(c, v, kp, &r->healthcheck);
   case TOP_CHECKS:
     return parse_mapping(c, v, kp, KEYS(checks_keys), checks_value, r);
   }

@@ -55,6 +55,53 @@ for comp in zstd none; do
 	out=$("${C[@]}" run --rm "docker.io/distill-test/curl:$comp" "ctr-$comp-$$" | head -1)
 	[ "$out" = "$(curl --version | head -1)" ] || fail "ctr run of $comp layers: $out"
 done
+# A health check (recipe healthcheck, exec form) as Docker runs it: the
+# program says healthy while /tmp/healthy exists; `sick` removes it.
+cat >"$WORK/health.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "health") == 0) return access("/tmp/healthy", F_OK) == 0 ? 0 : 1;
+	if (argc > 1 && strcmp(argv[1], "sick") == 0) return unlink("/tmp/healthy") == 0 ? 0 : 1;
+	FILE *f = fopen("/tmp/healthy", "w");
+	if (f == NULL) return 1;
+	fclose(f);
+	for (;;) pause();
+}
+C
+gcc -O2 -o "$WORK/health" "$WORK/health.c" || fail "compiling the health program"
+cat >"$WORK/health.yaml" <<'Y'
+name: distill-test/health
+tag: "1"
+contents:
+  binaries:
+    - {source: health, path: /usr/local/bin/health}
+entrypoint: [/usr/local/bin/health]
+healthcheck: {test: [/usr/local/bin/health, health], interval: 1s, timeout: 2s, retries: 1}
+Y
+"$DISTILL" build "$WORK/health.yaml" -o "$WORK/health.tar" -q || fail "build the health image"
+# a check whose program the image lacks would never pass: the build refuses it
+sed 's#test: \[/usr/local/bin/health, health\]#test: [/usr/local/bin/absent]#' "$WORK/health.yaml" >"$WORK/absent.yaml"
+if "$DISTILL" build "$WORK/absent.yaml" -o "$WORK/absent.tar" -q 2>"$WORK/absent.err"; then
+	fail "a health check whose program is not in the image was built"
+fi
+grep -q "healthcheck: .*/usr/local/bin/absent" "$WORK/absent.err" || fail "the refusal does not say why: $(cat "$WORK/absent.err")"
+image_config "$WORK/health.tar" | jq -e '.config.Healthcheck == {"Test": ["CMD", "/usr/local/bin/health", "health"],
+	"Interval": 1000000000, "Timeout": 2000000000, "Retries": 1}' >/dev/null ||
+	fail "the image config's Healthcheck: $(image_config "$WORK/health.tar" | jq -c .config.Healthcheck)"
+dk load -q -i "$WORK/health.tar" >/dev/null || fail "docker load of the health image"
+hc=$(dk run -d --network none distill-test/health:1) || fail "docker run of the health image"
+on_exit "$DOCKER -H unix://$D/sock rm -f $hc >/dev/null 2>&1 || true"
+health() { dk inspect --format '{{.State.Health.Status}}' "$hc"; }
+for _ in $(seq 100); do [ "$(health)" = healthy ] && break; sleep 0.2; done
+[ "$(health)" = healthy ] || fail "docker never found the container healthy: $(health)"
+dk exec "$hc" /usr/local/bin/health sick || fail "docker exec of the program"
+for _ in $(seq 100); do [ "$(health)" = unhealthy ] && break; sleep 0.2; done
+[ "$(health)" = unhealthy ] || fail "docker did not find the container unhealthy once its check failed: $(health)"
+dk rm -f "$hc" >/dev/null
+echo "healthcheck: docker ran the image's check, healthy, then unhealthy"
+
 # A signed archive (build --sign-key) also names its signature and
 # attestation manifests in index.json: docker reads manifest.json, and
 # containerd imports the image under its name.

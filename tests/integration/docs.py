@@ -37,7 +37,7 @@ PLACES = {
     "file_keys": "contents.files[].", "directory_keys": "contents.directories[].",
     "symlink_keys": "contents.symlinks[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
     "group_keys": "accounts.groups[].", "path_keys": "paths[].",
-    "checks_keys": "checks.", "allow_keys": "checks.allow[].",
+    "checks_keys": "checks.", "allow_keys": "checks.allow[].", "healthcheck_keys": "healthcheck.",
 }
 source = read("src", "recipe", "keys.c")
 # each table as written there: "const struct recipe_key NAME_keys[N] = {",

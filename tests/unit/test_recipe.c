@@ -137,7 +137,9 @@ test_normalised_values(void **state)
                      "sysroot: roots/arm64\n"
                      "ca-certificates: certs/bundle.pem\n"
                      "contents: {binaries: [/usr//bin/./x], files: [{source: a, path: /a, mode: 0o640}]}\n"
-                     "stop-signal: HUP\n";
+                     "stop-signal: HUP\n"
+                     "healthcheck: {test: [/usr/bin/x, --health], interval: 1m30s, timeout: 500ms, "
+                     "start-period: 2s, retries: 3}\n";
 
   assert_int_equal(recipe_parse("/r/x.yaml", text, strlen(text), &r, &err), 0);
   assert_string_equal(r.binaries[0].path, "/usr/bin/x");
@@ -146,6 +148,13 @@ test_normalised_values(void **state)
   assert_string_equal(r.ca_source.source, "certs/bundle.pem");
   assert_int_equal(r.files[0].mode, 0640);
   assert_string_equal(r.stop_signal, "SIGHUP");
+  assert_true(r.healthcheck.set);
+  assert_int_equal(r.healthcheck.test.n, 2);
+  assert_string_equal(r.healthcheck.test.items[1], "--health");
+  assert_true(r.healthcheck.interval_ns == 90000000000LL);
+  assert_true(r.healthcheck.timeout_ns == 500000000LL);
+  assert_true(r.healthcheck.start_period_ns == 2000000000LL);
+  assert_int_equal(r.healthcheck.retries, 3);
   assert_null(r.platform);
   recipe_free(&r);
 
@@ -284,6 +293,23 @@ static const struct bad bad_recipes[] = {
   { "name: x\nchecks: {allow: [{path: /a, reason: r}]}\n", "t.yaml:2:18: checks.allow[0]: missing required key \"id\"" },
   { "tag: x\nsysroot: [a]\n", "t.yaml:2:10: sysroot: must be a string" },
   { "name: x\naccounts: {useres: []}\n", "t.yaml:2:12: accounts.useres: unknown key; did you mean \"users\"?" },
+  { "name: x\nhealthcheck: {test: \"curl -f localhost\"}\n",
+    "t.yaml:2:21: healthcheck.test: a string is the shell form, which needs a shell the image does not have: give "
+    "the program and its arguments as a list, [/path/to/program, arg, ...]" },
+  { "name: x\nhealthcheck: {test: [app, -h]}\n",
+    "t.yaml:2:21: healthcheck.test: the first item must be the program's absolute path in the image" },
+  { "name: x\nhealthcheck: {interval: 5s}\n", "t.yaml:2:14: healthcheck: missing required key \"test\"" },
+  { "name: x\nhealthcheck: {test: [/a], interval: 5}\n",
+    "t.yaml:2:37: healthcheck.interval: \"5\" is not a duration such as 30s, 1m30s or 500ms (more than 0, at most a "
+    "day)" },
+  { "name: x\nhealthcheck: {test: [/a], timeout: 2d}\n",
+    "t.yaml:2:36: healthcheck.timeout: \"2d\" is not a duration such as 30s, 1m30s or 500ms (more than 0, at most a "
+    "day)" },
+  { "name: x\nhealthcheck: {test: [/a], retries: 0}\n",
+    "t.yaml:2:36: healthcheck.retries: \"0\" is not a number of retries from 1 to 1000" },
+  { "name: x\nhealthcheck: /a\n",
+    "t.yaml:2:14: healthcheck: a mapping with test (the exec form: a list) and, if you like, interval, timeout, "
+    "start-period and retries" },
 };
 
 static void
