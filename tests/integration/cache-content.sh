@@ -10,22 +10,6 @@
 . "$(dirname "$0")/lib.sh"
 need gcc tar
 
-# project DIR GREETING: a small program and its recipe in DIR
-project() {
-	mkdir -p "$1"
-	printf '#include <stdio.h>\nint main(void) { puts("%s"); return 0; }\n' "$2" >"$1/app.c"
-	gcc -O2 -o "$1/app" "$1/app.c"
-	printf 'some data\n' >"$1/data.txt"
-	cat >"$1/app.yaml" <<-'Y'
-	name: distill-test/content
-	tag: "1"
-	contents:
-	  binaries:
-	    - {source: app, path: /usr/local/bin/app}
-	  files:
-	    - {source: data.txt, path: /usr/share/app/data.txt}
-	Y
-}
 # build NAME DIR [OPTION]...: DIR's recipe into $WORK/NAME.tar, -v -v in NAME.log
 build() {
 	local name=$1 dir=$2

@@ -35,25 +35,6 @@ H=127.0.0.1:$port
 REG_LOG=$WORK/registry.log
 TLS=--tls-verify=false
 
-# project DIR GREETING: a program printing GREETING, a data file, a recipe
-project() {
-	mkdir -p "$1"
-	cat >"$1/app.c" <<-C
-	#include <stdio.h>
-	int main(void) { puts("$2"); return 0; }
-	C
-	gcc -O2 -o "$1/app" "$1/app.c"
-	printf 'the data of the application\n' >"$1/data.txt"
-	cat >"$1/app.yaml" <<-'Y'
-	name: distill-test/cache-registry
-	tag: "1"
-	contents:
-	  binaries:
-	    - {source: app, path: /usr/local/bin/app}
-	  files:
-	    - {source: data.txt, path: /usr/share/app/data.txt}
-	Y
-}
 # clone SRC DST [GREETING]: a copy of SRC made now, elsewhere (other inodes
 # and mtimes); with GREETING its program rebuilt to print that
 clone() {

@@ -433,6 +433,24 @@ mk_root() {
 	$cc -O2 -DARCH="\"$(basename "$root")\"" -o "$root/usr/bin/hello" "$WORK/h.c"
 }
 
+# project DIR GREETING: a small project of the cache tests: a program
+# printing GREETING (compiled here), a data file, and the recipe of both
+project() {
+	mkdir -p "$1"
+	printf '#include <stdio.h>\nint main(void) { puts("%s"); return 0; }\n' "$2" >"$1/app.c"
+	gcc -O2 -o "$1/app" "$1/app.c"
+	printf 'the data of the application\n' >"$1/data.txt"
+	cat >"$1/app.yaml" <<-'Y'
+	name: distill-test/project
+	tag: "1"
+	contents:
+	  binaries:
+	    - {source: app, path: /usr/local/bin/app}
+	  files:
+	    - {source: data.txt, path: /usr/share/app/data.txt}
+	Y
+}
+
 # run ARGS...: distill with ARGS, its exit status in rc, its output in
 # $WORK/out and $WORK/err; ok SCENARIO: that run succeeded; refused
 # SCENARIO ERE: it exited 1 saying ERE on stderr. A test that runs distill
