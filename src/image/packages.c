@@ -2,6 +2,7 @@
  * order of versions is deb-version(7)'s, checked against dpkg's own in
  * tests/unit/test_debversion.c. */
 #include "image/packages.h"
+#include "plan/dpkg.h"
 #include "lib/alloc.h"
 #include "lib/cleanup.h"
 #include "lib/file.h"
@@ -10,7 +11,6 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,21 +33,6 @@ want_stanza(void *data, const struct image_file *f)
   return f->size < STANZA_MAX ? f->size : STANZA_MAX;
 }
 
-/* The value of the field `name` of a stanza (its first line), or NULL. */
-static char *
-field(const char *text, const char *name)
-{
-  size_t n = strlen(name);
-
-  for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-    if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
-      const char *v = line + n + 1;
-      v += strspn(v, " \t");
-      return xstrndup(v, strcspn(v, "\n"));
-    }
-  return NULL;
-}
-
 static int
 by_name_arch(const void *pa, const void *pb)
 {
@@ -67,9 +52,9 @@ read_stanzas(const struct image *img, const char *dir, struct image_packages *ou
     struct buf text = { 0 };
     if (read_file(path, STANZA_MAX, &text, err) < 0)
       return -1;
-    struct image_package p = { field(text.data ? text.data : "", "Package"),
-                               field(text.data ? text.data : "", "Architecture"),
-                               field(text.data ? text.data : "", "Version"), img->files[i].layer };
+    const char *t = text.data ? text.data : "";
+    struct image_package p = { dpkg_field(t, text.len, "Package"), dpkg_field(t, text.len, "Architecture"),
+                               dpkg_field(t, text.len, "Version"), img->files[i].layer };
     buf_free(&text);
     if (p.name == NULL || p.version == NULL) {
       free(p.name), free(p.arch), free(p.version);
@@ -85,11 +70,16 @@ read_stanzas(const struct image *img, const char *dir, struct image_packages *ou
   return 0;
 }
 
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* What image_extract wrote to `dir` (the stanzas, by index), and `dir`. */
+static void
+remove_stanzas(const struct image *img, const char *dir)
 {
-  (void) st, (void) flag, (void) ftw;
-  return remove(path);
+  for (size_t i = 0; i < img->n_files; i++)
+    if (want_stanza(NULL, &img->files[i]) > 0) {
+      cleanup_free char *file = xasprintf("%s/%zu", dir, i);
+      unlink(file);
+    }
+  rmdir(dir);
 }
 
 int
@@ -110,7 +100,7 @@ image_packages(const char *archive, const struct image *img, struct image_packag
   ret = image_extract(archive, img, want_stanza, NULL, dir, err);
   if (ret == 0)
     ret = read_stanzas(img, dir, out, err);
-  nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  remove_stanzas(img, dir);
   if (ret < 0)
     image_packages_free(out);
   return ret;

@@ -43,9 +43,8 @@ by_base(const void *a, const void *b)
   return c ? c : strcmp(x->canonical, y->canonical);
 }
 
-/* The value of `field` in a status paragraph (up to its end), or NULL. */
-static char *
-field(const char *para, size_t len, const char *name)
+char *
+dpkg_field(const char *para, size_t len, const char *name)
 {
   size_t n = strlen(name);
 
@@ -101,10 +100,10 @@ read_status(const char *host, struct buf *out, struct dpkg_packages *db, struct 
   for (const char *p = b.data; p < b.data + b.len;) {
     const char *end = strstr(p, "\n\n");
     size_t len = end ? (size_t) (end - p) + 1 : strlen(p);
-    cleanup_free char *status = field(p, len, "Status");
-    cleanup_free char *name = field(p, len, "Package");
-    cleanup_free char *arch = field(p, len, "Architecture");
-    cleanup_free char *version = field(p, len, "Version");
+    cleanup_free char *status = dpkg_field(p, len, "Status");
+    cleanup_free char *name = dpkg_field(p, len, "Package");
+    cleanup_free char *arch = dpkg_field(p, len, "Architecture");
+    cleanup_free char *version = dpkg_field(p, len, "Version");
     size_t l = status ? strlen(status) : 0;
     if (name && arch && version && l >= 10 && strcmp(status + l - 10, " installed") == 0) {
       if (db->n == cap)
@@ -431,7 +430,7 @@ keep_owning(struct dpkg_packages *db, const struct buf *text)
       continue;
     }
     p->stanza = xstrndup(text->data + p->at, p->len);
-    p->maintainer = field(p->stanza, p->len, "Maintainer");
+    p->maintainer = dpkg_field(p->stanza, p->len, "Maintainer");
     db->items[kept++] = *p;
   }
   db->n = kept;

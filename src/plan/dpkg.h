@@ -56,6 +56,10 @@ struct dpkg_packages {
 int dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
                   struct derror *err);
 
+/* The value of the field `name` in a status paragraph of `len` bytes (its
+ * first line), or NULL. */
+char *dpkg_field(const char *para, size_t len, const char *name);
+
 /* The index in `pkgs` of the package an image path belongs to, or -1. */
 ssize_t dpkg_package_of(const struct dpkg_packages *pkgs, const char *path);
 
