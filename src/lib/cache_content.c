@@ -114,7 +114,9 @@ cache_check_claim(struct cache *c, const struct cache_hit *hit, struct derror *e
     unlinkat(c->layers, name, 0);
     if (digest_valid(hit->key))
       unlinkat(hit->by_content ? c->content : c->keys, hit->key + 7, 0);
-    return derror_wrap(err, "removed");
+    cleanup_free char *why = xstrdup(err->msg);
+    derror_clear(err);
+    return derror_set(err, "%s: removed", why);
   }
   content_note_put(c, note, CLAIM_NOTE);
   return 0;
