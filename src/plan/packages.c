@@ -132,6 +132,7 @@ struct unit {
   enum rootfs_layer layer;
   const struct recipe_package *pkg;
   const char *what;
+  struct strv *warnings;
   size_t missing;
   char *first_missing;
 };
@@ -163,6 +164,9 @@ add_regular(struct unit *u, const char *canon, struct derror *err)
     return derror_wrap(err, "%s", u->what);
   if (check_program(u, canon, host, st.st_mode, err) < 0)
     return -1;
+  if (st.st_mode & (S_ISUID | S_ISGID))
+    strv_push_take(u->warnings, xasprintf("%s: `%s` of package `%s` is set%s: the bit is dropped in the image",
+                                          u->what, canon, u->pkg->name, (st.st_mode & S_ISUID) ? "uid" : "gid"));
   struct rootfs_entry *e = rootfs_add_file(u->fs, canon, u->layer, host, (uint64_t) st.st_size,
                                            st.st_mode & 07777, u->what);
   /* its own mode, less what policy drops from any explicit mode */
@@ -253,7 +257,8 @@ packages_add(const struct recipe *r, size_t i, const struct sysroot *root, struc
   cleanup_free char *status = sysroot_host_path(root, STATUS);
   cleanup_free char *arch = NULL;
   struct buf text = { 0 }, list = { 0 };
-  struct unit u = { .root = root, .fs = fs, .layer = packages_layer(pkg), .pkg = pkg, .what = what };
+  struct unit u = { .root = root, .fs = fs, .layer = packages_layer(pkg), .pkg = pkg, .what = what,
+                    .warnings = warnings };
   int ret = -1;
 
   if (access(status, F_OK) < 0) {

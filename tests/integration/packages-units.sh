@@ -81,6 +81,15 @@ layer() { jq -r --arg p "$1" '.files[] | select(.path == $p) | .layer' inspect.j
 [ "$(layer /usr/share/zoneinfo/Europe/Paris)" = 2 ] || fail "tzdata is not in the libraries layer"
 [ "$(layer /data/doc.xml)" = 3 ] || fail "the application's file is in layer $(layer /data/doc.xml), not 3"
 
+# a setuid program of a package: the bit dropped, as for any source, said
+if dpkg -s mount 2>/dev/null | grep -qx 'Status: install ok installed' && [ -u /usr/bin/mount ]; then
+	printf 'name: t\ncontents:\n  packages: [libxml2-utils, mount]\nentrypoint: [/usr/bin/xmllint]\n' >suid.yaml
+	"$DISTILL" build suid.yaml -o suid.tar 2>suid.err || fail "setuid: $(cat suid.err)"
+	grep -q 'contents.packages\[1\]: `/usr/bin/mount` of package `mount` is setuid: the bit is dropped' suid.err ||
+		fail "setuid: no warning: $(cat suid.err)"
+	"$DISTILL" inspect suid.tar | grep -q '^-rwxr-xr-x 0:0 .* /usr/bin/mount$' || fail "setuid: /usr/bin/mount is not 0755"
+fi
+
 # refused, each with the recipe's place and the reason
 refused() {
 	local name="$1" items="$2" want="$3"
