@@ -30,12 +30,13 @@ const struct recipe_key top_keys[TOP_CHECKS + 1] = {
   [TOP_CHECKS] = { "checks", false },
 };
 
-const struct recipe_key contents_keys[CONTENTS_SYMLINKS + 1] = {
+const struct recipe_key contents_keys[CONTENTS_PACKAGES + 1] = {
   [CONTENTS_BINARIES] = { "binaries", false },
   [CONTENTS_LIBRARIES] = { "libraries", false },
   [CONTENTS_FILES] = { "files", false },
   [CONTENTS_DIRECTORIES] = { "directories", false },
   [CONTENTS_SYMLINKS] = { "symlinks", false },
+  [CONTENTS_PACKAGES] = { "packages", false },
 };
 
 /* A binary's or a library's path may be left out when its source is in the
@@ -65,6 +66,12 @@ const struct recipe_key directory_keys[DIRECTORY_EXCLUDE + 1] = {
 const struct recipe_key symlink_keys[SYMLINK_TARGET + 1] = {
   [SYMLINK_PATH] = { "path", true },
   [SYMLINK_TARGET] = { "target", true },
+};
+
+/* A Debian package taken whole: "NAME[:ARCH]", or this mapping. */
+const struct recipe_key package_keys[PACKAGE_EXCLUDE + 1] = {
+  [PACKAGE_NAME] = { "name", true },
+  [PACKAGE_EXCLUDE] = { "exclude", false },
 };
 
 const struct recipe_key accounts_keys[ACCOUNTS_GROUPS + 1] = {

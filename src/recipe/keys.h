@@ -46,8 +46,15 @@ enum top_key {
 };
 extern const struct recipe_key top_keys[TOP_CHECKS + 1];
 
-enum contents_key { CONTENTS_BINARIES, CONTENTS_LIBRARIES, CONTENTS_FILES, CONTENTS_DIRECTORIES, CONTENTS_SYMLINKS };
-extern const struct recipe_key contents_keys[CONTENTS_SYMLINKS + 1];
+enum contents_key {
+  CONTENTS_BINARIES,
+  CONTENTS_LIBRARIES,
+  CONTENTS_FILES,
+  CONTENTS_DIRECTORIES,
+  CONTENTS_SYMLINKS,
+  CONTENTS_PACKAGES,
+};
+extern const struct recipe_key contents_keys[CONTENTS_PACKAGES + 1];
 
 enum binary_key { BINARY_SOURCE, BINARY_PATH };
 extern const struct recipe_key binary_keys[BINARY_PATH + 1];
@@ -63,6 +70,9 @@ extern const struct recipe_key directory_keys[DIRECTORY_EXCLUDE + 1];
 
 enum symlink_key { SYMLINK_PATH, SYMLINK_TARGET };
 extern const struct recipe_key symlink_keys[SYMLINK_TARGET + 1];
+
+enum package_key { PACKAGE_NAME, PACKAGE_EXCLUDE };
+extern const struct recipe_key package_keys[PACKAGE_EXCLUDE + 1];
 
 enum accounts_key { ACCOUNTS_RUN_AS, ACCOUNTS_USERS, ACCOUNTS_GROUPS };
 extern const struct recipe_key accounts_keys[ACCOUNTS_GROUPS + 1];

@@ -35,7 +35,8 @@ PLACES = {
     "top_keys": "", "contents_keys": "contents.", "binary_keys": "contents.binaries[].",
     "library_keys": "contents.libraries[].",
     "file_keys": "contents.files[].", "directory_keys": "contents.directories[].",
-    "symlink_keys": "contents.symlinks[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
+    "symlink_keys": "contents.symlinks[].",
+    "package_keys": "contents.packages[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
     "group_keys": "accounts.groups[].", "path_keys": "paths[].",
     "checks_keys": "checks.", "allow_keys": "checks.allow[].", "healthcheck_keys": "healthcheck.",
 }
