@@ -123,4 +123,26 @@ grep -q '`/usr/bin/xmlcatalog` is claimed twice: .*contents.packages\[0\].*conte
 sed -i 's|packages: \[libxml2-utils\]|packages: [{name: libxml2-utils, exclude: [/usr/bin/xmlcatalog]}]|' clash.yaml
 "$DISTILL" build clash.yaml -o clash.tar || fail "clash with the exclude: the build failed"
 "$DISTILL" inspect clash.tar | grep -q ' 6 /usr/bin/xmlcatalog$' || fail "clash: /usr/bin/xmlcatalog is not the file's"
+# an output over a package's file is refused before anything is read (a
+# sysroot of the test's own: a mistake must not write over this machine's)
+fake="$WORK/fake"
+mkdir -p "$fake/var/lib/dpkg/info" "$fake/usr/share/distill-fake"
+printf 'kept\n' >"$fake/usr/share/distill-fake/data.txt"
+printf 'Package: distill-fake\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n' \
+	>"$fake/var/lib/dpkg/status"
+printf '/.\n/usr\n/usr/share\n/usr/share/distill-fake\n/usr/share/distill-fake/data.txt\n' \
+	>"$fake/var/lib/dpkg/info/distill-fake.list"
+cat >fake.yaml <<EOF
+name: t
+sysroot: $fake
+ca-certificates: false
+contents:
+  packages: [distill-fake]
+entrypoint: [/usr/share/distill-fake/data.txt]
+EOF
+"$DISTILL" build fake.yaml -o "$fake/usr/share/distill-fake/data.txt" 2>fake.err &&
+	fail "an output over a package's file: the build succeeded"
+grep -qF "would overwrite contents.packages[0] \`distill-fake\`'s \`/usr/share/distill-fake/data.txt\`" fake.err ||
+	fail "an output over a package's file: $(cat fake.err)"
+[ "$(cat "$fake/usr/share/distill-fake/data.txt")" = kept ] || fail "the package's file was written over"
 echo "PASS: packages taken whole run, without docs, with status.d; refusals name the item"
