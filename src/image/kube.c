@@ -153,13 +153,13 @@ volume_name(const struct kube_facts *f, const char *path)
 }
 
 static void
-add_mount(struct kube_facts *f, const char *path, unsigned mode, uint32_t uid, uint32_t gid)
+add_mount(struct kube_facts *f, const char *path, unsigned mode)
 {
   for (size_t i = 0; i < f->n_mounts; i++)
     if (strcmp(f->mounts[i].path, path) == 0)
       return;
   f->mounts = xreallocarray(f->mounts, f->n_mounts + 1, sizeof *f->mounts);
-  f->mounts[f->n_mounts] = (struct kube_mount) { xstrdup(path), volume_name(f, path), mode, uid, gid };
+  f->mounts[f->n_mounts] = (struct kube_mount) { xstrdup(path), volume_name(f, path), mode };
   f->n_mounts++;
 }
 
@@ -197,13 +197,13 @@ writable(const struct image *img, const json_t *cfg, struct kube_facts *f)
   const char *key;
   json_t *v;
 
-  add_mount(f, "/tmp", tmp && tmp->type == 'd' ? tmp->mode & 07777 : 01777, tmp ? tmp->uid : 0, tmp ? tmp->gid : 0);
+  add_mount(f, "/tmp", tmp && tmp->type == 'd' ? tmp->mode & 07777 : 01777);
   for (size_t i = 0; i < img->n_files; i++) {
     const struct image_file *e = &img->files[i];
     if (strcmp(e->path, "/") == 0 || !user_can_write(e, f->uid, f->gid))
       continue;
     if (e->type == 'd')
-      add_mount(f, e->path, e->mode & 07777, e->uid, e->gid);
+      add_mount(f, e->path, e->mode & 07777);
     else if (e->type == 'f' || e->type == 'h') {
       cleanup_free char *shown = escape_text(e->path);
       warn(f, "%s is a file the user can write, which readOnlyRootFilesystem keeps read-only: if the service "
@@ -218,7 +218,7 @@ writable(const struct image *img, const json_t *cfg, struct kube_facts *f)
         warn(f, "Volumes \"%s\" is not an absolute path below /: left out", shown);
         continue;
       }
-      add_mount(f, key, d && d->type == 'd' ? d->mode & 07777 : 0755, d ? d->uid : 0, d ? d->gid : 0);
+      add_mount(f, key, d && d->type == 'd' ? d->mode & 07777 : 0755);
     }
   qsort(f->mounts, f->n_mounts, sizeof *f->mounts, mount_cmp);
 }

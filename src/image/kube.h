@@ -21,13 +21,12 @@ struct kube_options {
   bool pod;          /* a v1 Pod instead of an apps/v1 Deployment */
 };
 
-/* A path given a writable volume: an emptyDir (a tmpfs for docker run)
- * with the mode and owner the image gives it. */
+/* A path given a writable volume: an emptyDir (for docker run, a tmpfs
+ * or an anonymous volume); its mode in the image. */
 struct kube_mount {
   char *path;
   char *volume; /* its volume's name: a DNS-1123 label */
   unsigned mode;
-  uint32_t uid, gid;
 };
 
 struct kube_port {

@@ -264,7 +264,7 @@ kube_docker(const struct kube_facts *f, struct buf *out)
 {
   char s[96];
 
-  buf_printf(out, "docker run --read-only");
+  buf_printf(out, "docker run --rm --read-only");
   snprintf(s, sizeof s, "%u:%u", f->uid, f->gid);
   shell_args(out, "--user", s);
   shell_args(out, "--cap-drop", "ALL");
@@ -273,8 +273,17 @@ kube_docker(const struct kube_facts *f, struct buf *out)
   shell_args(out, "--security-opt", "no-new-privileges");
   for (size_t i = 0; i < f->n_mounts; i++) {
     const struct kube_mount *m = &f->mounts[i];
-    cleanup_free char *t = xasprintf("%s:mode=%04o,uid=%u,gid=%u", m->path, m->mode, m->uid, m->gid);
-    shell_args(out, "--tmpfs", t);
+    /* A tmpfs over a directory of the image takes that directory's mode
+     * and root as its owner (runc), and --tmpfs takes no owner: a
+     * directory only its user or group can write is an anonymous volume,
+     * which docker and podman make with the directory's owner, mode and
+     * contents, and --rm removes with the container. */
+    if (m->mode & 0002) {
+      cleanup_free char *t = xasprintf("%s:mode=%04o", m->path, m->mode);
+      shell_args(out, "--tmpfs", t);
+    } else {
+      shell_args(out, "--volume", m->path);
+    }
   }
   for (size_t i = 0; i < f->n_ports; i++) {
     char proto[8];
