@@ -138,7 +138,8 @@ test_document(void **state)
   json_t *sc = json_object_get(c, "securityContext");
   assert_string_equal(json_string_value(json_object_get(pod, "kind")), "Pod");
   assert_string_equal(json_string_value(json_object_get(dep, "apiVersion")), "apps/v1");
-  assert_true(json_equal(json_object_get(json_object_get(sc, "capabilities"), "add"), json_pack("[s]", "NET_BIND_SERVICE")));
+  cleanup_json json_t *bind = json_pack("[s]", "NET_BIND_SERVICE");
+  assert_true(json_equal(json_object_get(json_object_get(sc, "capabilities"), "add"), bind));
   assert_int_equal(json_integer_value(json_object_get(sc, "runAsUser")), 65532);
   assert_true(json_is_false(json_object_get(sc, "allowPrivilegeEscalation")));
   assert_true(json_equal(json_object_get(c, "livenessProbe"), f.probe));
