@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
 }
 C
 gcc -O2 -o "$WORK/srv" "$WORK/srv.c" || fail "compiling the service"
+echo seed >"$WORK/seed"
 
 PORT=$(free_port)
 cat >"$WORK/high.yaml" <<Y
@@ -67,8 +68,11 @@ tag: "1"
 contents:
   binaries:
     - {source: srv, path: /usr/local/bin/srv}
+  files:
+    - {source: seed, path: /var/lib/app/seed}
 paths:
   - {path: /var/lib/app, type: directory, mode: 0700}
+  - {path: /etc/app.conf, type: file, mode: 0600}
 entrypoint: [/usr/local/bin/srv]
 cmd: ["$PORT"]
 environment: {GREETING: "say \"hi\" \\\\ café"}
@@ -84,6 +88,7 @@ contents:
 entrypoint: [/usr/local/bin/srv]
 cmd: ["80"]
 ports: [80/tcp, 9090/udp]
+volumes: [/data]
 Y
 "$DISTILL" build "$WORK/high.yaml" -o "$WORK/high.tar" -q || fail "build the high-port image"
 "$DISTILL" build "$WORK/low.yaml" -o "$WORK/low.tar" -q || fail "build the low-port image"
@@ -138,12 +143,19 @@ expect "$H" "$C"'.volumeMounts == [{name: "home-nonroot", mountPath: "/home/nonr
 expect "$H" "$C"'.livenessProbe == {exec: {command: ["/usr/local/bin/srv", "health", "'"$PORT"'"]},
 	initialDelaySeconds: 2, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 4}
 	and '"$C"'.readinessProbe == '"$C"'.livenessProbe' "probes" "$C"
-grep -q 'StartPeriod is not whole seconds.*rounded up' "$WORK/high.err" || fail "no warning of the rounded start period: $(cat "$WORK/high.err")"
+# what the settings cannot carry is said
+for w in 'StartPeriod is not whole seconds.*rounded up' '/etc/app.conf is a file the user can write' \
+	'/var/lib/app holds 1 entry in the image, which the empty volume mounted there hides'; do
+	grep -q "warning: .*$w" "$WORK/high.err" || fail "no warning /$w/: $(cat "$WORK/high.err")"
+done
 expect "$L" '.kind == "Pod" and .metadata.name == "kube-low" and .spec.containers[0].name == "kube-low"' "Pod, name from kube__low" '.metadata'
 expect "$L" '.spec.containers[0].securityContext.capabilities == {drop: ["ALL"], add: ["NET_BIND_SERVICE"]}' \
 	"NET_BIND_SERVICE for port 80" '.spec.containers[0].securityContext'
 expect "$L" '.spec.containers[0].ports == [{containerPort: 80, protocol: "TCP"}, {containerPort: 9090, protocol: "UDP"}]' \
 	"ports by number" '.spec.containers[0].ports'
+expect "$L" '.spec.containers[0].volumeMounts == [{name: "data", mountPath: "/data"}, {name: "home-nonroot",
+	mountPath: "/home/nonroot"}, {name: "tmp", mountPath: "/tmp"}] and .spec.volumes == [{name: "data", emptyDir: {}},
+	{name: "home-nonroot", emptyDir: {}}, {name: "tmp", emptyDir: {}}]' "a config volume's emptyDir" '.spec'
 expect "$L" '(.spec.containers[0] | has("livenessProbe") or has("readinessProbe")) | not' "no probe without a health check" \
 	'.spec.containers[0]'
 echo "the settings: user, read-only root, capabilities, emptyDirs, ports, env, probes"
@@ -246,6 +258,12 @@ got=$(answer "$PORT" "$id") || fail "the service podman kube play started does n
 [ "$got" = "ok uid=65532 gid=65532 state=written" ] || fail "podman kube play: $got"
 inspect=$("${P[@]}" inspect --format '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.HostConfig.SecurityOpt}} {{.EffectiveCaps}}' "$id")
 [ "$inspect" = "true 65532:65532 [no-new-privileges] []" ] || fail "podman kube play: ReadonlyRootfs, User, SecurityOpt, caps: $inspect"
+# and as the kernel sees the process: no capability, no new privileges,
+# a seccomp filter (RuntimeDefault), uid and gid 65532
+pid=$("${P[@]}" inspect --format '{{.State.Pid}}' "$id")
+status=$(grep -E '^(Uid|Gid|CapEff|CapPrm|NoNewPrivs|Seccomp):' "/proc/$pid/status" | tr -s ' \t' ' ' | tr '\n' ';')
+[ "$status" = "Uid: 65532 65532 65532 65532;Gid: 65532 65532 65532 65532;CapPrm: 0000000000000000;CapEff: 0000000000000000;NoNewPrivs: 1;Seccomp: 2;" ] ||
+	fail "podman kube play's process: $status"
 "${P[@]}" inspect "$id" | jq -e '[.[0].Mounts[] | select(.RW) | .Destination] | sort == ["/home/nonroot", "/tmp", "/var/lib/app"]' >/dev/null ||
 	fail "podman kube play's writable mounts: $("${P[@]}" inspect "$id" | jq -c '[.[0].Mounts[] | .Destination]')"
 # podman turns an exec probe into a health check it runs with a shell
