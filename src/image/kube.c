@@ -130,6 +130,12 @@ ports(const json_t *cfg, struct kube_facts *f, struct derror *err)
     f->low_port |= f->ports[f->n_ports++].port < 1024;
   }
   qsort(f->ports, f->n_ports, sizeof *f->ports, port_cmp);
+  /* "80" and "80/tcp" are one port: Kubernetes refuses it twice */
+  size_t n = 0;
+  for (size_t i = 0; i < f->n_ports; i++)
+    if (n == 0 || port_cmp(&f->ports[n - 1], &f->ports[i]) != 0)
+      f->ports[n++] = f->ports[i];
+  f->n_ports = n;
   return 0;
 }
 
@@ -161,6 +167,19 @@ add_mount(struct kube_facts *f, const char *path, unsigned mode)
   f->mounts = xreallocarray(f->mounts, f->n_mounts + 1, sizeof *f->mounts);
   f->mounts[f->n_mounts] = (struct kube_mount) { xstrdup(path), volume_name(f, path), mode };
   f->n_mounts++;
+}
+
+/* Whether `path` is below a mount: what an emptyDir hides is said once,
+ * by hidden(). */
+static bool
+below_mount(const struct kube_facts *f, const char *path)
+{
+  for (size_t i = 0; i < f->n_mounts; i++) {
+    size_t n = strlen(f->mounts[i].path);
+    if (strncmp(path, f->mounts[i].path, n) == 0 && path[n] == '/')
+      return true;
+  }
+  return false;
 }
 
 static bool
@@ -204,7 +223,7 @@ writable(const struct image *img, const json_t *cfg, struct kube_facts *f)
       continue;
     if (e->type == 'd')
       add_mount(f, e->path, e->mode & 07777);
-    else if (e->type == 'f' || e->type == 'h') {
+    else if ((e->type == 'f' || e->type == 'h') && !below_mount(f, e->path)) {
       cleanup_free char *shown = escape_text(e->path);
       warn(f, "%s is a file the user can write, which readOnlyRootFilesystem keeps read-only: if the service "
               "writes it, give it a writable directory (a recipe's paths:) instead", shown);
@@ -330,6 +349,8 @@ seconds(const json_t *h, const char *key, const char *field, json_t *probe, stru
   if (!json_is_integer(v) || json_integer_value(v) < 0)
     return derror_set(err, "Healthcheck.%s is not a duration in nanoseconds", key);
   json_int_t ns = json_integer_value(v), s = ns / 1000000000 + (ns % 1000000000 != 0);
+  if (s > INT32_MAX)
+    return derror_set(err, "Healthcheck.%s is more seconds than a probe can count (2^31 - 1)", key);
   if (ns % 1000000000 != 0)
     warn(f, "Healthcheck.%s is not whole seconds, which a probe counts in: rounded up", key);
   json_object_set_new(probe, field, json_integer(s));
@@ -371,7 +392,8 @@ probe(const json_t *cfg, struct kube_facts *f, struct derror *err)
   const char *kind = json_string_value(json_array_get(test, 0));
   json_t *command;
 
-  if (h == NULL || json_is_null(h) || (kind && strcmp(kind, "NONE") == 0))
+  /* no Test (or an empty one) inherits, and there is nothing to inherit */
+  if (h == NULL || json_is_null(h) || json_array_size(test) == 0 || (kind && strcmp(kind, "NONE") == 0))
     return 0;
   if ((command = probe_command(test)) == NULL)
     return derror_set(err, "Healthcheck.Test is not [\"CMD\", PROGRAM, ARGS...] nor [\"CMD-SHELL\", COMMAND]");
@@ -384,6 +406,8 @@ probe(const json_t *cfg, struct kube_facts *f, struct derror *err)
       || seconds(h, "Timeout", "timeoutSeconds", f->probe, f, err) < 0)
     return -1;
   const json_t *retries = json_object_get(h, "Retries");
+  if (json_is_integer(retries) && json_integer_value(retries) > INT32_MAX)
+    return derror_set(err, "Healthcheck.Retries is more than a probe can count (2^31 - 1)");
   if (json_is_integer(retries) && json_integer_value(retries) > 0)
     json_object_set_new(f->probe, "failureThreshold", json_integer(json_integer_value(retries)));
   return 0;

@@ -169,12 +169,26 @@ for bad in Web -web "a_b" "$(printf 'a%.0s' $(seq 64))"; do
 	[ "$rc" = 2 ] && grep -q 'not a DNS-1123 label' "$WORK/err" || fail "--name \"$bad\" was not refused: $rc $(cat "$WORK/err")"
 done
 echo "  a bad --name: $(head -1 "$WORK/err")"
-# images whose config says another user: root, a name, a name not there
-config_user() {
+# config_edit NAME UMOCI-CONFIG-ARGS...: $WORK/NAME.tar, the high-port image
+# with its config changed by umoci
+config_edit() {
+	local name=$1
+	shift
 	rm -rf "$WORK/lay" && mkdir "$WORK/lay" && tar -xf "$WORK/high.tar" -C "$WORK/lay"
-	umoci config --image "$WORK/lay:1" --config.user "$1" || fail "umoci config --config.user $1"
-	tar -C "$WORK/lay" -cf "$WORK/$2.tar" .
+	umoci config --image "$WORK/lay:1" "$@" || fail "umoci config $*"
+	tar -C "$WORK/lay" -cf "$WORK/$name.tar" .
 }
+config_user() {
+	config_edit "$2" --config.user "$1"
+}
+# "8443" and "8443/tcp" are one port; a user by number without a group
+# takes its group from /etc/passwd
+config_edit ports --config.exposedports 8443 --config.exposedports 8443/tcp --config.user 65532
+run kube "$WORK/ports.tar"
+ok "ports given twice"
+grep -c 'containerPort: ' "$WORK/out" | grep -qx 2 || fail "a port given twice is listed twice: $(grep containerPort "$WORK/out")"
+grep -q 'runAsGroup: 65532$' "$WORK/out" || fail "User 65532 did not take group 65532 from /etc/passwd"
+# images whose config says another user: root, a name, a name not there
 config_user 0 root
 run kube "$WORK/root.tar"
 refused "a root user" 'config User "0" is root'
