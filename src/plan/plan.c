@@ -10,6 +10,7 @@
 #include "plan/ldcache_write.h"
 #include "plan/ldconfig.h"
 #include "plan/policy.h"
+#include "plan/probe.h"
 #include "plan/start.h"
 #include "plan/view.h"
 
@@ -498,6 +499,8 @@ plan_build(const struct recipe *r, const char *platform, const struct sysroot *r
   if (image_arch(r, platform ? platform : r->platform, arch, variant, cl, p, err) < 0)
     goto out;
   if (image_ldcache(cl, p, err) < 0)
+    goto out;
+  if (r->healthcheck.probe_url && probe_add(&p->fs, r->file, p->arch, p->variant, err) < 0)
     goto out;
   if (dpkg_annotate(&p->fs, root, cache, &p->packages, err) < 0)
     goto out;
