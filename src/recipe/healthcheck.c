@@ -88,13 +88,13 @@ probe_authority(const char *s, bool default_port, const char **rest)
   unsigned long long port;
   unsigned char ip[16];
 
+  if (memchr(s, '@', strcspn(s, "/")))
+    return "a URL with a user name: the probe sends no credentials";
   if (end == NULL)
     return "an IPv6 address in brackets has no ']'";
   if (s[0] == '[')
     end++;
   cleanup_free char *host = xstrndup(s, (size_t) (end - s));
-  if (strchr(host, '@'))
-    return "a URL with a user name: the probe sends no credentials";
   if (host[0] == '[') {
     host[strlen(host) - 1] = '\0';
     if (inet_pton(AF_INET6, host + 1, ip) != 1)
@@ -152,8 +152,8 @@ probe_value(struct parse_ctx *c, yaml_node_t *v, const char *kp, bool http, stru
   if (http) {
     why = probe_http(s);
     h->probe_url = why ? NULL : xstrdup(s);
-  } else if (parse_uint(s, 65535, &port) == 0) {
-    why = port == 0 ? "the port is not a number from 1 to 65535" : NULL;
+  } else if (s[strspn(s, "0123456789")] == '\0') {
+    why = parse_uint(s, 65535, &port) < 0 || port == 0 ? "the port is not a number from 1 to 65535" : NULL;
     h->probe_url = why ? NULL : xasprintf("tcp://127.0.0.1:%llu", port);
   } else {
     why = probe_authority(s, false, &rest);
