@@ -93,8 +93,8 @@ const struct recipe_key path_keys[PATH_MODE + 1] = {
   [PATH_MODE] = { "mode", false },
 };
 
+/* exactly one of test, http and tcp: healthcheck.c */
 const struct recipe_key healthcheck_keys[HEALTH_RETRIES + 1] = {
-  /* exactly one of test, http and tcp: healthcheck.c */
   [HEALTH_TEST] = { "test", false },
   [HEALTH_HTTP] = { "http", false },
   [HEALTH_TCP] = { "tcp", false },
