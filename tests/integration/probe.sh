@@ -7,7 +7,8 @@
 # when the server accepts but never answers (the probe's own timeout ends
 # it). podman's `healthcheck run` finds the container healthy, then
 # unhealthy once the server stops listening. The arm64 probe when the
-# cross compiler is here; the recipe errors; check's healthcheck warning.
+# cross compiler is here, and the i386 one run; the recipe errors; check's
+# healthcheck warning.
 . "$(dirname "$0")/lib.sh"
 need gcc umoci runc jq readelf file
 need_root
@@ -200,6 +201,19 @@ if command -v aarch64-linux-gnu-gcc >/dev/null && [ -f /usr/aarch64-linux-gnu/li
 	echo "arm64: the image has an aarch64 probe, static, $(stat -c %s "$A") bytes"
 else
 	echo "arm64: aarch64-linux-gnu-gcc or its libc.a is not installed: not tested"
+fi
+# i386: an x86_64 kernel runs its programs, so its probe runs here too
+if command -v i686-linux-gnu-gcc >/dev/null && [ -f /usr/i686-linux-gnu/lib/libc.a ] && [ "$(uname -m)" = x86_64 ]; then
+	i686-linux-gnu-gcc -static -O2 -o "$WORK/server-386" "$WORK/server.c" || fail "cross-compile the server for i386"
+	sed -e 's/source: server,/source: server-386,/' -e 's/^tag: "1"/tag: "1"\nplatform: linux\/386/' \
+		"$WORK/http.yaml" >"$WORK/i386.yaml"
+	"$DISTILL" build "$WORK/i386.yaml" -o "$WORK/i386.tar" -q 2>"$WORK/i386.err" ||
+		fail "build of a linux/386 image with a probe: $(cat "$WORK/i386.err")"
+	probe_run i386 ok 127.0.0.1 0
+	probe_run i386 err 127.0.0.1 1
+	probe_run i386 hang 127.0.0.1 1
+else
+	echo "386: i686-linux-gnu-gcc or its libc.a is not installed: not tested"
 fi
 if ! command -v arm-linux-gnueabihf-gcc >/dev/null; then
 	printf 'name: x\nplatform: linux/arm/v7\nhealthcheck: {tcp: 80}\n' >"$WORK/armv7.yaml"
