@@ -253,6 +253,7 @@ recipe_free(struct recipe *r)
   free(r->work_dir);
   free(r->stop_signal);
   strv_free(&r->healthcheck.test);
+  free(r->healthcheck.probe_url);
   free(r->sbom);
   free(r->platform);
   map_free(&r->platforms);
