@@ -143,7 +143,9 @@ go_line(char *line, const char *at, const char *runtime, struct eco_packages *ou
     return;
   if (strcmp(what, "=>") == 0 && *last) {
     struct eco_package *pk = *last;
-    if (version == NULL) { /* a directory of the build machine: the path stays */
+    /* a directory of the build machine (Go's rule: a path starting with
+     * "./", "../" or "/", whatever version it is given): the path stays */
+    if (version == NULL || path[0] == '.' || path[0] == '/') {
       free(pk->comment);
       pk->comment = xasprintf("replaced by the directory %s, by the program's build info", path);
       return;
