@@ -281,13 +281,34 @@ package_license(const struct dpkg_package *pk, struct sbom_refs *refs)
   return license;
 }
 
+/* A package's purl namespace: the distribution's (its os-release ID) when
+ * its origin is unknown or the distribution's own (the origin's first word
+ * is the ID, as in "Debian" and "Debian Backports"), else its origin in
+ * lowercase letters, digits, '.' and '-' ("Node Source": "nodesource"). */
+static char *
+deb_namespace(const struct dpkg_package *pk, const char *distro)
+{
+  struct buf b = { 0 };
+  size_t first = pk->origin ? strcspn(pk->origin, " \t") : 0;
+
+  if (pk->origin == NULL || (strlen(distro) == first && strncasecmp(pk->origin, distro, first) == 0))
+    return xstrdup(distro);
+  for (const char *c = pk->origin; *c; c++)
+    if (isalnum((unsigned char) *c) || *c == '.' || *c == '-')
+      buf_printf(&b, "%c", tolower((unsigned char) *c));
+  if (b.data == NULL)
+    return xstrdup(distro);
+  return b.data;
+}
+
 char *
 sbom_purl(const struct dpkg_package *pk, const char *distro)
 {
   cleanup_free char *version = sbom_purl_escape(pk->version);
   cleanup_free char *parch = sbom_purl_escape(pk->arch);
+  cleanup_free char *ns = deb_namespace(pk, distro);
 
-  return xasprintf("pkg:deb/%s/%s@%s?arch=%s", distro, pk->name, version, parch);
+  return xasprintf("pkg:deb/%s/%s@%s?arch=%s", ns, pk->name, version, parch);
 }
 
 /* A Debian package of the image; `sha1s` are its files'. */
@@ -295,17 +316,16 @@ static json_t *
 deb_package(const struct dpkg_package *pk, const char *id, const char *distro, struct strv *sha1s,
             struct sbom_refs *refs)
 {
-  cleanup_free char *version = sbom_purl_escape(pk->version);
-  cleanup_free char *parch = sbom_purl_escape(pk->arch);
   cleanup_free char *code = verification_code(sha1s);
   cleanup_free char *license = package_license(pk, refs);
+  cleanup_free char *purl = sbom_purl(pk, distro);
 
   json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID", id, "name",
                         pk->name, "versionInfo", pk->version, "downloadLocation", "NOASSERTION", "licenseConcluded",
                         "NOASSERTION", "licenseDeclared", license ? license : "NOASSERTION", "copyrightText",
                         "NOASSERTION", "packageVerificationCode", "packageVerificationCodeValue", code,
                         "externalRefs", "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl",
-                        "referenceLocator", json_sprintf("pkg:deb/%s/%s@%s?arch=%s", distro, pk->name, version, parch));
+                        "referenceLocator", json_string(purl));
   if (pk->maintainer)
     json_object_set_new(j, "supplier", supplier(pk->maintainer));
   json_object_set_new(j, "comment", json_sprintf("architecture %s; %s in the image", pk->arch, pk->status_path));
