@@ -45,8 +45,9 @@ bool eco_npm_manifest(const char *text, size_t len, struct eco_package *out);
  * Version, License-Expression or License; false without Name. */
 bool eco_pypi_metadata(const char *text, size_t len, struct eco_package *out);
 /* The image paths a RECORD (CSV: the path is the first field, relative to
- * `site`, the directory holding the dist-info) lists, normalised; paths
- * leaving the root are dropped. */
+ * `site`, the directory holding the dist-info) lists, ".." taken
+ * lexically and stopping at the root; a path no file of the image has is
+ * left out later. */
 void eco_pypi_record(const char *text, size_t len, const char *site, struct strv *paths);
 /* The crates of a .dep-v0 section (zlib-compressed JSON) of the program
  * at `at`; false when it does not parse. */
