@@ -334,10 +334,12 @@ listed_files(const struct rootfs *fs, const char *meta_dir, const char *list, co
   return ok;
 }
 
-/* A Python distribution: `e` is a dist-info's METADATA or an egg-info's
- * PKG-INFO. */
+enum pypi_form { DIST_INFO, EGG_INFO_DIR, EGG_INFO_FILE };
+
+/* A Python distribution: `e` is a dist-info's METADATA, an egg-info's
+ * PKG-INFO, or an egg-info that is one file (distutils' form). */
 static void
-pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, bool dist_info, struct eco_packages *out)
+pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, enum pypi_form form, struct eco_packages *out)
 {
   cleanup_free char *dir = path_dirname(e->path);
   cleanup_free char *site = path_dirname(dir);
@@ -349,10 +351,15 @@ pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, bool dist_in
     free(to->name);
     *to = pk;
     to->at = xstrdup(e->path);
-    bool listed = dist_info ? listed_files(fs, dir, "RECORD", site, true, &to->files)
-                            : listed_files(fs, dir, "installed-files.txt", dir, false, &to->files)
-                                  || listed_files(fs, dir, "SOURCES.txt", site, false, &to->files);
-    if (!listed || !dist_info) { /* the metadata directory itself, at least */
+    if (form == EGG_INFO_FILE) {
+      strv_push(&to->files, e->path);
+    } else if (form == DIST_INFO) {
+      if (!listed_files(fs, dir, "RECORD", site, true, &to->files))
+        files_below(fs, dir, false, &to->files);
+    } else {
+      if (!listed_files(fs, dir, "installed-files.txt", dir, false, &to->files))
+        listed_files(fs, dir, "SOURCES.txt", site, false, &to->files);
+      /* the egg-info's own files, whatever the lists say */
       struct strv own = { 0 };
       files_below(fs, dir, false, &own);
       for (size_t i = 0; i < own.n; i++)
@@ -388,9 +395,11 @@ eco_scan(const struct rootfs *fs, struct eco_packages *out)
     if (strcmp(base, "package.json") == 0)
       npm_package(fs, e, out);
     else if (strcmp(base, "METADATA") == 0 && dl > 11 && strncmp(base - 11, ".dist-info/", 11) == 0)
-      pypi_package(fs, e, true, out);
+      pypi_package(fs, e, DIST_INFO, out);
     else if (strcmp(base, "PKG-INFO") == 0 && dl > 10 && strncmp(base - 10, ".egg-info/", 10) == 0)
-      pypi_package(fs, e, false, out);
+      pypi_package(fs, e, EGG_INFO_DIR, out);
+    else if (strlen(base) > 9 && strcmp(base + strlen(base) - 9, ".egg-info") == 0)
+      pypi_package(fs, e, EGG_INFO_FILE, out);
   }
   eco_scan_binaries(fs, out);
   for (size_t i = 0; i < out->n; i++)

@@ -268,6 +268,40 @@ test_scan_npm(void **state)
   rootfs_free(&fs);
 }
 
+/* Python: a dist-info without RECORD contains its directory; an egg-info
+ * with SOURCES.txt only, the files it names that are here and its own;
+ * an egg-info that is one file, that file. */
+static void
+test_scan_python(void **state)
+{
+  struct rootfs fs = { 0 };
+  struct derror err = DERROR_INIT;
+  struct eco_packages out = { 0 };
+
+  add(&fs, "/site/a-1.dist-info/METADATA", "Name: a\nVersion: 1\n");
+  add(&fs, "/site/a-1.dist-info/WHEEL", "w");
+  add(&fs, "/site/a/__init__.py", "a");
+  add(&fs, "/site/b.egg-info/PKG-INFO", "Name: b\nVersion: 2\nLicense: MIT\n");
+  add(&fs, "/site/b.egg-info/SOURCES.txt", "setup.py\nb/x.py\n");
+  add(&fs, "/site/b/x.py", "x");
+  add(&fs, "/site/c-3.egg-info", "Metadata-Version: 1.1\nName: C\nVersion: 3\n");
+  add(&fs, "/site/d.dist-info/METADATA", "Version: 4\n");
+  assert_int_equal(rootfs_finish(&fs, &err), 0);
+  eco_scan(&fs, &out);
+  assert_int_equal(out.n, 3);
+  assert_string_equal(out.items[0].purl, "pkg:pypi/c@3");
+  assert_string_equal(out.items[0].name, "C");
+  assert_int_equal(out.items[0].files.n, 1);
+  assert_string_equal(out.items[1].purl, "pkg:pypi/a@1");
+  assert_int_equal(out.items[1].files.n, 2);
+  assert_string_equal(out.items[2].purl, "pkg:pypi/b@2");
+  assert_string_equal(out.items[2].license, "MIT");
+  assert_int_equal(out.items[2].files.n, 3);
+  assert_string_equal(out.items[2].files.items[2], "/site/b/x.py");
+  eco_packages_free(&out);
+  rootfs_free(&fs);
+}
+
 int
 main(void)
 {
@@ -275,7 +309,7 @@ main(void)
     cmocka_unit_test(test_spdx_expression), cmocka_unit_test(test_npm_manifest),
     cmocka_unit_test(test_pypi_metadata),   cmocka_unit_test(test_pypi_record),
     cmocka_unit_test(test_cargo_section),   cmocka_unit_test(test_go_buildinfo),
-    cmocka_unit_test(test_scan_npm),
+    cmocka_unit_test(test_scan_npm),        cmocka_unit_test(test_scan_python),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
