@@ -15,8 +15,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* Lists larger than this are not read. */
+/* Lists larger than this are not read, nor more of one than LIST_TEXT_MAX
+ * once decompressed. */
 #define LIST_MAX (1ull << 30)
+#define LIST_TEXT_MAX (4ull << 30)
 
 /* The file `name` of the lists directory (no symlink), or -1. */
 static int
@@ -115,7 +117,7 @@ paragraph_end(struct dpkg_packages *pkgs, const char *name, const char *arch, co
 
 /* Every paragraph of one Packages list (plain or gzip), by its
  * Package, Architecture and Version fields; a line longer than the
- * buffer is skipped whole. */
+ * buffer is skipped whole, and what is past LIST_TEXT_MAX unread. */
 static void
 read_list(struct dpkg_packages *pkgs, int dir, const char *list, const char *origin)
 {
@@ -123,14 +125,16 @@ read_list(struct dpkg_packages *pkgs, int dir, const char *list, const char *ori
   gzFile z = fd >= 0 ? gzdopen(fd, "rb") : NULL;
   char line[4096], name[256] = "", arch[64] = "", version[256] = "";
   bool at_start = true;
+  unsigned long long total = 0;
 
   if (z == NULL) {
     if (fd >= 0)
       close(fd);
     return;
   }
-  while (gzgets(z, line, sizeof line)) {
+  while (total < LIST_TEXT_MAX && gzgets(z, line, sizeof line)) {
     size_t n = strlen(line);
+    total += n ? n : 1;
     bool start = at_start;
     at_start = n && line[n - 1] == '\n';
     if (!start)
