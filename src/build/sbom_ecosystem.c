@@ -223,8 +223,10 @@ eco_pypi_record(const char *text, size_t len, const char *site, struct strv *pat
         else
           buf_append(&field, p, 1);
       }
-      if (p >= end)
+      if (p >= end) { /* no closing quote: the list ends */
+        buf_free(&field);
         break;
+      }
       eol = memchr(p, '\n', (size_t) (end - p));
       stop = eol ? eol : end;
       if (field.len)
