@@ -17,15 +17,21 @@
 #define META_MAX (4u << 20)
 
 struct eco_package *
-eco_add(struct eco_packages *pkgs, const char *kind, const char *name, const char *version)
+eco_push(struct eco_packages *pkgs, const struct eco_package *pk)
 {
   if (pkgs->n == pkgs->cap) {
     pkgs->cap = pkgs->cap ? 2 * pkgs->cap : 16;
     pkgs->items = xreallocarray(pkgs->items, pkgs->cap, sizeof *pkgs->items);
   }
-  struct eco_package *pk = &pkgs->items[pkgs->n++];
-  *pk = (struct eco_package){ .kind = kind, .name = xstrdup(name), .version = version ? xstrdup(version) : NULL };
-  return pk;
+  pkgs->items[pkgs->n] = *pk;
+  return &pkgs->items[pkgs->n++];
+}
+
+struct eco_package *
+eco_add(struct eco_packages *pkgs, const char *kind, const char *name, const char *version)
+{
+  struct eco_package pk = { .kind = kind, .name = xstrdup(name), .version = version ? xstrdup(version) : NULL };
+  return eco_push(pkgs, &pk);
 }
 
 static void
@@ -157,7 +163,8 @@ meta_field(const char *text, size_t len, const char *field)
       break;
     if (n > fl && line[fl] == ':' && strncasecmp(line, field, fl) == 0) {
       const char *v = line + fl + 1;
-      v += strspn(v, " \t");
+      while (v < line + n && (*v == ' ' || *v == '\t')) /* the text is not terminated */
+        v++;
       size_t vn = n - (size_t) (v - line);
       while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
         vn--;
@@ -297,9 +304,7 @@ npm_package(const struct rootfs *fs, const struct rootfs_entry *e, struct eco_pa
       return;
   }
   if (eco_read(fs, e, META_MAX, &text) && eco_npm_manifest(text.data, text.len, &pk)) {
-    struct eco_package *to = eco_add(out, "npm", "", NULL);
-    free(to->name);
-    *to = pk;
+    struct eco_package *to = eco_push(out, &pk);
     to->at = xstrdup(e->path);
     files_below(fs, dir, true, &to->files);
   }
@@ -349,9 +354,7 @@ pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, enum pypi_fo
   struct eco_package pk;
 
   if (eco_read(fs, e, META_MAX, &text) && eco_pypi_metadata(text.data, text.len, &pk)) {
-    struct eco_package *to = eco_add(out, "pypi", "", NULL);
-    free(to->name);
-    *to = pk;
+    struct eco_package *to = eco_push(out, &pk);
     to->at = xstrdup(e->path);
     if (form == EGG_INFO_FILE) {
       strv_push(&to->files, e->path);

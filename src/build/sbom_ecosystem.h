@@ -56,6 +56,9 @@ bool eco_cargo_section(const void *data, size_t len, const char *at, struct eco_
  * at `at`; false when it does not parse. */
 bool eco_go_buildinfo(const void *data, size_t len, const char *at, struct eco_packages *out);
 
+/* `pk` added to `pkgs`, which owns its fields from then on. */
+struct eco_package *eco_push(struct eco_packages *pkgs, const struct eco_package *pk);
+
 /* Internal to sbom_ecosystem.c and sbom_binaries.c. */
 struct eco_package *eco_add(struct eco_packages *pkgs, const char *kind, const char *name, const char *version);
 /* The package's purl: pkg:KIND/NAME[@VERSION], NAME given already

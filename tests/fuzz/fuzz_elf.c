@@ -33,12 +33,12 @@ sbom_inputs(const char *path, const uint8_t *data, size_t size)
   eco_go_buildinfo(data, size, "/x", &pkgs);
   eco_packages_free(&pkgs);
   if (eco_npm_manifest((const char *) data, size, &pk)) {
-    struct eco_packages one = { .items = &pk, .n = 1 };
-    eco_packages_free(&one);
+    eco_push(&pkgs, &pk);
+    eco_packages_free(&pkgs);
   }
   if (eco_pypi_metadata((const char *) data, size, &pk)) {
-    struct eco_packages one = { .items = &pk, .n = 1 };
-    eco_packages_free(&one);
+    eco_push(&pkgs, &pk);
+    eco_packages_free(&pkgs);
   }
   eco_pypi_record((const char *) data, size, "/site", &paths);
   strv_free(&paths);

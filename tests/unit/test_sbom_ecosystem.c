@@ -10,8 +10,8 @@
 static void
 package_clear(struct eco_package *pk)
 {
-  struct eco_packages one = { .items = xmalloc(sizeof *pk), .n = 1, .cap = 1 };
-  one.items[0] = *pk;
+  struct eco_packages one = { 0 };
+  eco_push(&one, pk);
   eco_packages_free(&one);
 }
 
