@@ -258,19 +258,25 @@ has_content(const struct rootfs_entry *e)
 }
 
 /* The files of `fs` below `dir`; with `skip_nested`, none below a further
- * node_modules. */
+ * node_modules.  The table is sorted bytewise, so they follow the first
+ * path at or after "dir/". */
 static void
 files_below(const struct rootfs *fs, const char *dir, bool skip_nested, struct strv *files)
 {
-  size_t dl = strlen(dir);
+  cleanup_free char *prefix = xasprintf("%s/", dir);
+  size_t pl = strlen(prefix), lo = 0, hi = fs->n;
 
-  for (size_t i = 0; i < fs->n; i++) {
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(fs->items[mid].path, prefix) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (size_t i = lo; i < fs->n && strncmp(fs->items[i].path, prefix, pl) == 0; i++) {
     const struct rootfs_entry *e = &fs->items[i];
-    if (!has_content(e) || strncmp(e->path, dir, dl) != 0 || e->path[dl] != '/')
-      continue;
-    if (skip_nested && strstr(e->path + dl, "/node_modules/"))
-      continue;
-    strv_push(files, e->path);
+    if (has_content(e) && !(skip_nested && strstr(e->path + pl - 1, "/node_modules/")))
+      strv_push(files, e->path);
   }
 }
 
@@ -333,7 +339,7 @@ listed_files(const struct rootfs *fs, const char *meta_dir, const char *list, co
     }
   for (size_t i = 0; i < paths.n; i++) {
     const struct rootfs_entry *f = rootfs_find(fs, paths.items[i]);
-    if (f && has_content(f) && !strv_contains(files, f->path))
+    if (f && has_content(f)) /* each once: eco_scan() sorts and drops repeats */
       strv_push(files, f->path);
   }
   strv_free(&paths);
@@ -365,12 +371,7 @@ pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, enum pypi_fo
       if (!listed_files(fs, dir, "installed-files.txt", dir, false, &to->files))
         listed_files(fs, dir, "SOURCES.txt", site, false, &to->files);
       /* the egg-info's own files, whatever the lists say */
-      struct strv own = { 0 };
-      files_below(fs, dir, false, &own);
-      for (size_t i = 0; i < own.n; i++)
-        if (!strv_contains(&to->files, own.items[i]))
-          strv_push(&to->files, own.items[i]);
-      strv_free(&own);
+      files_below(fs, dir, false, &to->files);
     }
   }
   buf_free(&text);
@@ -407,8 +408,20 @@ eco_scan(const struct rootfs *fs, struct eco_packages *out)
       pypi_package(fs, e, EGG_INFO_FILE, out);
   }
   eco_scan_binaries(fs, out);
-  for (size_t i = 0; i < out->n; i++)
-    strv_sort(&out->items[i].files);
+  for (size_t i = 0; i < out->n; i++) {
+    struct strv *f = &out->items[i].files;
+    size_t kept = 0;
+    strv_sort(f);
+    for (size_t k = 0; k < f->n; k++) {
+      if (kept && strcmp(f->items[kept - 1], f->items[k]) == 0)
+        free(f->items[k]);
+      else
+        f->items[kept++] = f->items[k];
+    }
+    f->n = kept;
+    if (f->items)
+      f->items[kept] = NULL;
+  }
   if (out->n)
     qsort(out->items, out->n, sizeof *out->items, compare_packages);
 }

@@ -282,7 +282,7 @@ test_scan_python(void **state)
   add(&fs, "/site/a-1.dist-info/WHEEL", "w");
   add(&fs, "/site/a/__init__.py", "a");
   add(&fs, "/site/b.egg-info/PKG-INFO", "Name: b\nVersion: 2\nLicense: MIT\n");
-  add(&fs, "/site/b.egg-info/SOURCES.txt", "setup.py\nb/x.py\n");
+  add(&fs, "/site/b.egg-info/SOURCES.txt", "setup.py\nb/x.py\nb.egg-info/PKG-INFO\nb/x.py\n");
   add(&fs, "/site/b/x.py", "x");
   add(&fs, "/site/c-3.egg-info", "Metadata-Version: 1.1\nName: C\nVersion: 3\n");
   add(&fs, "/site/d.dist-info/METADATA", "Version: 4\n");
