@@ -1,5 +1,6 @@
 #include "config.h"
 #include "build/sbom.h"
+#include "build/sbom_ecosystem.h"
 #include "build/sbom_license.h"
 #include "lib/alloc.h"
 #include "lib/digest.h"
@@ -112,10 +113,8 @@ verification_code(struct strv *sha1s)
   return xstrdup(out);
 }
 
-/* purl version and qualifier values: everything but unreserved characters
- * percent-encoded. */
-static char *
-purl_escape(const char *s)
+char *
+sbom_purl_escape(const char *s)
 {
   struct buf b = { 0 };
 
@@ -248,8 +247,8 @@ static json_t *
 image_package(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, struct strv *sha1s)
 {
   cleanup_free char *base = xstrdup(path_basename(r->name));
-  cleanup_free char *tag = purl_escape(r->tag);
-  cleanup_free char *arch = purl_escape(p->arch);
+  cleanup_free char *tag = sbom_purl_escape(r->tag);
+  cleanup_free char *arch = sbom_purl_escape(p->arch);
   cleanup_free char *code = verification_code(sha1s);
 
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID", "SPDXRef-Image",
@@ -282,13 +281,34 @@ package_license(const struct dpkg_package *pk, struct sbom_refs *refs)
   return license;
 }
 
+/* A package's purl namespace: the distribution's (its os-release ID) when
+ * its origin is unknown or the distribution's own (the origin's first word
+ * is the ID, as in "Debian" and "Debian Backports"), else its origin in
+ * lowercase letters, digits, '.' and '-' ("Node Source": "nodesource"). */
+static char *
+deb_namespace(const struct dpkg_package *pk, const char *distro)
+{
+  struct buf b = { 0 };
+  size_t first = pk->origin ? strcspn(pk->origin, " \t") : 0;
+
+  if (pk->origin == NULL || (strlen(distro) == first && strncasecmp(pk->origin, distro, first) == 0))
+    return xstrdup(distro);
+  for (const char *c = pk->origin; *c; c++)
+    if (isalnum((unsigned char) *c) || *c == '.' || *c == '-')
+      buf_printf(&b, "%c", tolower((unsigned char) *c));
+  if (b.data == NULL)
+    return xstrdup(distro);
+  return b.data;
+}
+
 char *
 sbom_purl(const struct dpkg_package *pk, const char *distro)
 {
-  cleanup_free char *version = purl_escape(pk->version);
-  cleanup_free char *parch = purl_escape(pk->arch);
+  cleanup_free char *version = sbom_purl_escape(pk->version);
+  cleanup_free char *parch = sbom_purl_escape(pk->arch);
+  cleanup_free char *ns = deb_namespace(pk, distro);
 
-  return xasprintf("pkg:deb/%s/%s@%s?arch=%s", distro, pk->name, version, parch);
+  return xasprintf("pkg:deb/%s/%s@%s?arch=%s", ns, pk->name, version, parch);
 }
 
 /* A Debian package of the image; `sha1s` are its files'. */
@@ -296,27 +316,27 @@ static json_t *
 deb_package(const struct dpkg_package *pk, const char *id, const char *distro, struct strv *sha1s,
             struct sbom_refs *refs)
 {
-  cleanup_free char *version = purl_escape(pk->version);
-  cleanup_free char *parch = purl_escape(pk->arch);
   cleanup_free char *code = verification_code(sha1s);
   cleanup_free char *license = package_license(pk, refs);
+  cleanup_free char *purl = sbom_purl(pk, distro);
 
   json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID", id, "name",
                         pk->name, "versionInfo", pk->version, "downloadLocation", "NOASSERTION", "licenseConcluded",
                         "NOASSERTION", "licenseDeclared", license ? license : "NOASSERTION", "copyrightText",
                         "NOASSERTION", "packageVerificationCode", "packageVerificationCodeValue", code,
                         "externalRefs", "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl",
-                        "referenceLocator", json_sprintf("pkg:deb/%s/%s@%s?arch=%s", distro, pk->name, version, parch));
+                        "referenceLocator", json_string(purl));
   if (pk->maintainer)
     json_object_set_new(j, "supplier", supplier(pk->maintainer));
   json_object_set_new(j, "comment", json_sprintf("architecture %s; %s in the image", pk->arch, pk->status_path));
   return j;
 }
 
-/* Who contains each file: its package, or the image. */
+/* Who contains each file: its package, or the image (unless a package
+ * of another ecosystem, `held`, does). */
 static void
 contain_files(json_t *rels, const struct rootfs *fs, const struct file_sums *sums, const ssize_t *owner,
-              const struct dpkg_packages *pkgs)
+              const struct dpkg_packages *pkgs, const bool *held)
 {
   size_t n_files = 0;
 
@@ -327,10 +347,62 @@ contain_files(json_t *rels, const struct rootfs *fs, const struct file_sums *sum
     snprintf(id, sizeof id, "SPDXRef-File-%zu", ++n_files);
     if (owner[i] >= 0)
       package_id(pkgs, (size_t) owner[i], pid);
+    else if (held[i])
+      continue;
     else
       snprintf(pid, sizeof pid, "SPDXRef-Image");
     json_array_append_new(rels, relationship(pid, "CONTAINS", id));
   }
+}
+
+/* A package of another ecosystem, its files' relationships (noted in
+ * `held`) and its own: contained by the Debian package that has its
+ * metadata file or by the image; a program's crate or module related to
+ * the program's file instead (STATIC_LINK, GENERATED_FROM). */
+static json_t *
+eco_package(const struct plan *p, const struct eco_package *pk, const char *id, const struct file_sums *sums,
+            const size_t *number, const ssize_t *owner, json_t *rels, bool *held)
+{
+  const struct rootfs *fs = &p->fs;
+  size_t at = (size_t) (rootfs_find(fs, pk->at) - fs->items);
+  struct strv sha1s = { 0 };
+  char fid[48], pid[PACKAGE_ID_MAX];
+  json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}]}", "SPDXID", id, "name", pk->name,
+                        "downloadLocation", "NOASSERTION", "licenseConcluded", "NOASSERTION", "licenseDeclared",
+                        pk->license ? pk->license : "NOASSERTION", "copyrightText", "NOASSERTION", "externalRefs",
+                        "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl", "referenceLocator", pk->purl);
+
+  if (pk->version)
+    json_object_set_new(j, "versionInfo", json_string(pk->version));
+  json_object_set_new(j, "comment", json_sprintf("%s %s%s%s", pk->relation ? "in the program" : "described by",
+                                                 pk->at, pk->comment ? "; " : "", pk->comment ? pk->comment : ""));
+  for (size_t f = 0; f < pk->files.n; f++) {
+    size_t i = (size_t) (rootfs_find(fs, pk->files.items[f]) - fs->items);
+    if (sums[i].sha1[0] == '\0')
+      continue;
+    snprintf(fid, sizeof fid, "SPDXRef-File-%zu", number[i]);
+    json_array_append_new(rels, relationship(id, "CONTAINS", fid));
+    strv_push(&sha1s, sums[i].sha1);
+    held[i] = true;
+  }
+  if (sha1s.n) {
+    cleanup_free char *code = verification_code(&sha1s);
+    json_object_set_new(j, "packageVerificationCode", json_pack("{s:s}", "packageVerificationCodeValue", code));
+  } else {
+    json_object_set_new(j, "filesAnalyzed", json_false());
+  }
+  strv_free(&sha1s);
+  if (pk->relation && sums[at].sha1[0]) {
+    snprintf(fid, sizeof fid, "SPDXRef-File-%zu", number[at]);
+    json_array_append_new(rels, relationship(fid, pk->relation, id));
+  } else {
+    if (owner[at] >= 0)
+      package_id(&p->packages, (size_t) owner[at], pid);
+    else
+      snprintf(pid, sizeof pid, "SPDXRef-Image");
+    json_array_append_new(rels, relationship(pid, "CONTAINS", id));
+  }
+  return j;
 }
 
 /* The licenses of `refs`, which no SPDX identifier names. */
@@ -383,7 +455,21 @@ compose(const struct sbom_image *r, const struct plan *p, const char *manifest_d
     json_array_append_new(packages, deb_package(&pkgs->items[k], id, distro, &sha1s[k], &refs));
     json_array_append_new(rels, relationship("SPDXRef-Image", "CONTAINS", id));
   }
-  contain_files(rels, &p->fs, sums, owner, pkgs);
+  struct eco_packages eco = { 0 };
+  bool *held = xcalloc(p->fs.n + 1, sizeof *held);
+  size_t *number = xcalloc(p->fs.n + 1, sizeof *number), n_files = 0;
+  for (size_t i = 0; i < p->fs.n; i++)
+    number[i] = sums[i].sha1[0] ? ++n_files : 0;
+  eco_scan(&p->fs, &eco);
+  for (size_t k = 0; k < eco.n; k++) {
+    cleanup_free char *name_id = sbom_idstring(eco.items[k].name);
+    cleanup_free char *id = xasprintf("SPDXRef-%s-%zu-%s", eco.items[k].kind, k + 1, name_id);
+    json_array_append_new(packages, eco_package(p, &eco.items[k], id, sums, number, owner, rels, held));
+  }
+  contain_files(rels, &p->fs, sums, owner, pkgs, held);
+  eco_packages_free(&eco);
+  free(held);
+  free(number);
 
   json_t *doc = document_head(r, manifest_digest, epoch);
   if (refs.ids.n)

@@ -216,3 +216,139 @@ sbom_refs_free(struct sbom_refs *refs)
   strv_free(&refs->names);
   strv_free(&refs->owners);
 }
+
+/* SPDX license list identifiers that packages of npm, PyPI, crates.io and
+ * Go modules commonly declare, besides those of the table above. */
+static const char *const more_ids[] = {
+  "0BSD", "AFL-2.1", "AFL-3.0", "AGPL-3.0-only", "AGPL-3.0-or-later", "Apache-1.1", "BlueOak-1.0.0", "BSD-1-Clause",
+  "BSD-2-Clause-Patent", "BSD-3-Clause-Clear", "BSD-Source-Code", "CC-BY-SA-2.0", "CC0-1.0", "CDDL-1.0", "CDDL-1.1",
+  "EPL-1.0", "EPL-2.0", "EUPL-1.2", "GPL-2.0", "GPL-2.0+", "GPL-3.0", "GPL-3.0+", "LGPL-2.1", "LGPL-2.1+", "LGPL-3.0",
+  "LGPL-3.0+", "MIT-0", "MPL-1.0", "MPL-2.0-no-copyleft-exception", "MS-PL", "MulanPSL-2.0", "NCSA", "ODC-By-1.0",
+  "OFL-1.1", "PostgreSQL", "Python-2.0.1", "Ruby", "Unicode-3.0", "Unicode-TOU", "Unlicense", "UPL-1.0", "W3C",
+  "WTFPL", "ZPL-2.1", "HPND", "LGPL-2.0", "AGPL-3.0", "CC-BY-2.0", "CC-BY-2.5", "MIT-CMU", "OLDAP-2.8", "Vim",
+};
+/* SPDX license exceptions (after WITH). */
+static const char *const exceptions[] = {
+  "Autoconf-exception-3.0", "Bison-exception-2.2", "Classpath-exception-2.0", "GCC-exception-2.0",
+  "GCC-exception-3.1", "LLVM-exception", "OpenSSL-exception", "Qt-GPL-exception-1.0", "Swift-exception",
+};
+
+/* The canonical spelling of a license identifier (matched without regard
+ * to case, as SPDX says), or NULL. */
+static const char *
+known_id(const char *id, size_t n, bool exception)
+{
+  size_t count = exception ? sizeof exceptions / sizeof *exceptions : sizeof more_ids / sizeof *more_ids;
+  for (size_t i = 0; i < count; i++) {
+    const char *k = exception ? exceptions[i] : more_ids[i];
+    if (strlen(k) == n && strncasecmp(k, id, n) == 0)
+      return k;
+  }
+  for (size_t i = 0; !exception && i < sizeof licenses / sizeof *licenses; i++)
+    if (strlen(licenses[i].spdx) == n && strncasecmp(licenses[i].spdx, id, n) == 0)
+      return licenses[i].spdx;
+  return NULL;
+}
+
+struct expr_parser {
+  const char *p;
+  struct buf out;
+  int depth;
+};
+
+/* The next token: '(' or ')', or a word of idstring characters and '+'. */
+static size_t
+expr_token(struct expr_parser *x, const char **tok)
+{
+  x->p += strspn(x->p, " \t");
+  *tok = x->p;
+  if (*x->p == '(' || *x->p == ')')
+    return 1;
+  size_t n = 0;
+  while (isalnum((unsigned char) x->p[n]) || x->p[n] == '.' || x->p[n] == '-' || x->p[n] == '+')
+    n++;
+  return n;
+}
+
+static bool
+expr_word(struct expr_parser *x, const char *word)
+{
+  const char *tok;
+  size_t n = expr_token(x, &tok);
+  if (n != strlen(word) || strncasecmp(tok, word, n) != 0)
+    return false;
+  x->p += n;
+  return true;
+}
+
+static bool expr_or(struct expr_parser *x);
+
+/* simple ["WITH" exception] | "(" or ")" */
+static bool
+expr_primary(struct expr_parser *x)
+{
+  const char *tok;
+  size_t n = expr_token(x, &tok);
+  if (n == 1 && *tok == '(') {
+    x->p++;
+    buf_append(&x->out, "(", 1);
+    if (++x->depth > 16 || !expr_or(x) || expr_token(x, &tok) != 1 || *tok != ')')
+      return false;
+    x->p++;
+    x->depth--;
+    buf_append(&x->out, ")", 1);
+    return true;
+  }
+  bool plus = n > 1 && tok[n - 1] == '+';
+  const char *id = n ? known_id(tok, n - plus, false) : NULL;
+  if (id == NULL)
+    return false;
+  buf_printf(&x->out, "%s%s", id, plus ? "+" : "");
+  x->p += n;
+  if (!expr_word(x, "WITH"))
+    return true;
+  n = expr_token(x, &tok);
+  if ((id = known_id(tok, n, true)) == NULL)
+    return false;
+  buf_printf(&x->out, " WITH %s", id);
+  x->p += n;
+  return true;
+}
+
+static bool
+expr_and(struct expr_parser *x)
+{
+  if (!expr_primary(x))
+    return false;
+  while (expr_word(x, "AND")) {
+    buf_printf(&x->out, " AND ");
+    if (!expr_primary(x))
+      return false;
+  }
+  return true;
+}
+
+static bool
+expr_or(struct expr_parser *x)
+{
+  if (!expr_and(x))
+    return false;
+  while (expr_word(x, "OR")) {
+    buf_printf(&x->out, " OR ");
+    if (!expr_and(x))
+      return false;
+  }
+  return true;
+}
+
+char *
+sbom_spdx_expression(const char *s)
+{
+  struct expr_parser x = { .p = s };
+
+  if (s == NULL || strlen(s) > 1024 || !expr_or(&x) || x.p[strspn(x.p, " \t")] != '\0') {
+    buf_free(&x.out);
+    return NULL;
+  }
+  return x.out.data;
+}

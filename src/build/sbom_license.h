@@ -25,4 +25,10 @@ void sbom_refs_free(struct sbom_refs *refs);
  * "plus", runs of anything else one '-'; "none" when nothing is left). */
 char *sbom_idstring(const char *s);
 
+/* `s` when it is an SPDX license expression (AND, OR, WITH, parentheses,
+ * '+') of identifiers of the SPDX license list that this file knows,
+ * spelled as the list does; else NULL (free text, an unknown name, a
+ * LicenseRef the document would not define). */
+char *sbom_spdx_expression(const char *s);
+
 #endif

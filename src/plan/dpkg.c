@@ -81,6 +81,7 @@ package_free(struct dpkg_package *p)
   free(p->stanza);
   free(p->copyright);
   free(p->status_path);
+  free(p->origin);
   strv_free(&p->files);
   strv_free(&p->canonical);
 }

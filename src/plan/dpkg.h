@@ -25,6 +25,7 @@ struct dpkg_package {
   struct strv canonical; /* and their names in the sysroot, every directory resolved */
   enum rootfs_layer layer; /* the lowest layer holding one of its files */
   size_t at, len; /* where its stanza is in the status file */
+  char *origin; /* who publishes it, by dpkg_origins(), or NULL: unknown */
 };
 
 /* An image path and the index of the package it belongs to. */
@@ -55,6 +56,13 @@ struct dpkg_packages {
  * database's identity and times.  Call before rootfs_finish(). */
 int dpkg_annotate(struct rootfs *fs, const struct sysroot *root, struct cache *cache, struct dpkg_packages *out,
                   struct derror *err);
+
+/* Each package's origin: the Origin field of its status stanza, else the
+ * Origin of the Release (or InRelease) file of an APT repository whose
+ * list in the sysroot's var/lib/apt/lists (plain or gzip) has the exact
+ * name, version and architecture ("Debian" winning over others); else
+ * unknown.  Lists are read bounded; what cannot be read says nothing. */
+void dpkg_origins(struct dpkg_packages *pkgs, const struct sysroot *root);
 
 /* The value of the field `name` in a status paragraph of `len` bytes (its
  * first line), or NULL. */

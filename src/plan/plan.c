@@ -514,6 +514,7 @@ plan_build(const struct recipe *r, const char *platform, const struct sysroot *r
     goto out;
   if (dpkg_annotate(&p->fs, root, cache, &p->packages, err) < 0)
     goto out;
+  dpkg_origins(&p->packages, root);
   if (rootfs_finish(&p->fs, err) < 0)
     goto out;
   policy_normalize(&p->fs);

@@ -30,6 +30,33 @@ seed_elf() {
 	printf 'int main(void) { return 0; }\n' | gcc -x c - -static-pie -o "$work/elf/static-pie"
 	printf 'int f(void) { return 1; }\n' | gcc -x c - -shared -fPIC -Wl,-soname,libf.so.1 \
 		-Wl,-rpath,'$ORIGIN/../lib:$LIB' -Wl,--enable-new-dtags -o "$work/elf/libf.so"
+	# programs as cargo auditable and Go leave them: a zlib-compressed
+	# .dep-v0, a .go.buildinfo of Go 1.18's format
+	python3 - "$work" <<'PY'
+import json, sys, zlib
+work = sys.argv[1]
+deps = {"packages": [{"name": "app", "version": "0.1.0", "source": "local", "root": True, "dependencies": [1]},
+                     {"name": "serde", "version": "1.0.0", "source": "crates.io", "kind": "runtime"}]}
+open(work + "/dep-v0", "wb").write(zlib.compress(json.dumps(deps).encode()))
+def varint(n):
+    out = b""
+    while True:
+        out += bytes([(n & 0x7f) | (0x80 if n > 0x7f else 0)])
+        n >>= 7
+        if not n:
+            return out
+mod = (b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6" + b"path\tex.com/a\nmod\tex.com/a\t(devel)\t\n"
+       b"dep\tex.com/b\tv1.0.0\n=>\tex.com/c\tv1.1.0\th1:x=\n" + b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2")
+head = b"\xff Go buildinf:\x08\x02" + bytes(16)
+open(work + "/go-buildinfo", "wb").write(head + varint(8) + b"go1.21.5" + varint(len(mod)) + mod)
+PY
+	objcopy --add-section .dep-v0="$work/dep-v0" "$work/elf/true" "$work/elf/cargo-auditable"
+	objcopy --add-section .go.buildinfo="$work/go-buildinfo" "$work/elf/true" "$work/elf/go"
+	cp "$work/go-buildinfo" "$work/elf/go-buildinfo"
+	printf '{"name": "@a/b", "version": "1.0.0", "license": "(MIT OR Apache-2.0) AND ISC"}' >"$work/elf/package.json"
+	printf 'Name: a_b\nVersion: 1\nLicense-Expression: GPL-2.0-or-later WITH Classpath-exception-2.0\n\n' \
+		>"$work/elf/METADATA"
+	printf 'a/b.py,sha256=x,1\n"c,""d"".py",,\n../../bin/x,,\n' >"$work/elf/RECORD"
 }
 
 seed_image() {

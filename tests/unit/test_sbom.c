@@ -78,6 +78,33 @@ test_free_form(void **state)
   sbom_refs_free(&refs);
 }
 
+/* A Debian package's purl namespace: the distribution's when its origin is
+ * unknown or the distribution's own, else the origin's, lowercased with
+ * nothing but letters, digits, '.' and '-'. */
+static void
+test_purl_namespace(void **state)
+{
+  static const struct {
+    const char *origin, *distro, *purl;
+  } cases[] = {
+    { NULL, "debian", "pkg:deb/debian/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+    { "Debian", "debian", "pkg:deb/debian/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+    { "Debian Backports", "debian", "pkg:deb/debian/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+    { "Ubuntu", "ubuntu", "pkg:deb/ubuntu/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+    { "Node Source", "debian", "pkg:deb/nodesource/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+    { "Debian", "ubuntu", "pkg:deb/debian/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+    { "a/b?c", "debian", "pkg:deb/abc/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+    { "///", "debian", "pkg:deb/debian/nodejs@20.1%2Bdfsg-1?arch=amd64" },
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    struct dpkg_package pk = { .name = "nodejs", .version = "20.1+dfsg-1", .arch = "amd64",
+                               .origin = (char *) cases[i].origin };
+    cleanup_free char *purl = sbom_purl(&pk, cases[i].distro);
+    assert_string_equal(purl, cases[i].purl);
+  }
+}
+
 #define MANIFEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* The SBOM of a small image at `epoch`, under the time zone `tz`. */
@@ -137,6 +164,7 @@ main(void)
     cmocka_unit_test(test_commas_group),
     cmocka_unit_test(test_license_refs),
     cmocka_unit_test(test_free_form),
+    cmocka_unit_test(test_purl_namespace),
     cmocka_unit_test(test_created_any_zone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
