@@ -152,7 +152,7 @@ recipe_parse(const char *file, const char *data, size_t len, struct recipe *out,
   if (root->type != YAML_MAPPING_NODE)
     return parse_error(&c, root, NULL, "a recipe must be a mapping of keys");
   if (parse_mapping(&c, root, "", KEYS(top_keys), top_value, out) < 0 || top_check(&c, root) < 0
-      || accounts_check(&c) < 0 || credentials_check(&c, root) < 0)
+      || accounts_check(&c) < 0 || layers_check(&c, root) < 0 || credentials_check(&c, root) < 0)
     return -1;
   if (out->sysroot == NULL)
     out->sysroot = xstrdup("/");
@@ -187,25 +187,30 @@ void
 recipe_free(struct recipe *r)
 {
   for (size_t i = 0; i < r->n_binaries; i++) {
+    free(r->binaries[i].layer.name);
     free(r->binaries[i].src.source);
     free(r->binaries[i].path);
   }
   for (size_t i = 0; i < r->n_libraries; i++) {
     free(r->libraries[i].name);
+    free(r->libraries[i].layer.name);
     free(r->libraries[i].src.source);
     free(r->libraries[i].path);
   }
   for (size_t i = 0; i < r->n_files; i++) {
     free(r->files[i].src.source);
+    free(r->files[i].layer.name);
     free(r->files[i].path);
   }
   for (size_t i = 0; i < r->n_directories; i++) {
     free(r->directories[i].src.source);
+    free(r->directories[i].layer.name);
     free(r->directories[i].path);
     strv_free(&r->directories[i].exclude);
   }
   for (size_t i = 0; i < r->n_symlinks; i++) {
     free(r->symlinks[i].path);
+    free(r->symlinks[i].layer.name);
     free(r->symlinks[i].target);
   }
   for (size_t i = 0; i < r->n_users; i++) {
@@ -249,6 +254,8 @@ recipe_free(struct recipe *r)
   strv_free(&r->healthcheck.test);
   free(r->sbom);
   free(r->platform);
+  free(r->from_recipe);
+  strv_free(&r->layers);
   map_free(&r->platforms);
   memset(r, 0, sizeof *r);
 }
