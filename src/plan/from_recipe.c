@@ -267,6 +267,8 @@ plan_on_base(const struct recipe *r, const char *platform, const struct sysroot 
     ret = plan_recipe(r, platform, root, cache, &own, err);
   if (ret == 0)
     ret = merge(r, &base, &own, out, err);
+  if (ret == 0)
+    ret = plan_check_start(r, out, err);
   plan_free(&own);
   recipe_free(&base);
   return ret;

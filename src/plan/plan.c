@@ -417,8 +417,8 @@ image_ldcache(const struct closure *cl, struct plan *p, struct derror *err)
 
 /* The image must start: the same rule as `distill check`'s can-start,
  * over the finished tree alone, as the runtime will see it. */
-static int
-check_can_start(const struct recipe *r, struct plan *p, struct derror *err)
+int
+plan_check_start(const struct recipe *r, struct plan *p, struct derror *err)
 {
   const struct image_config *c = &p->config;
   struct start_config cfg = { c->has_entrypoint ? &c->entrypoint : NULL, c->has_cmd ? &c->cmd : NULL, &c->env,
@@ -505,7 +505,8 @@ plan_recipe(const struct recipe *r, const char *platform, const struct sysroot *
   if (rootfs_finish(&p->fs, err) < 0)
     goto out;
   policy_normalize(&p->fs);
-  if (policy_check(&p->fs, err) < 0 || check_can_start(r, p, err) < 0)
+  /* on a base recipe, the image with its base must start (from_recipe.c) */
+  if (policy_check(&p->fs, err) < 0 || (r->from_recipe == NULL && plan_check_start(r, p, err) < 0))
     goto out;
   ret = 0;
 out:

@@ -49,5 +49,7 @@ int plan_build(const struct recipe *r, const char *platform, const struct sysroo
 int plan_recipe(const struct recipe *r, const char *platform, const struct sysroot *root, struct cache *cache,
                 struct plan *out, struct derror *err);
 void plan_free(struct plan *p);
+/* The planned image must start: the rule of `distill check`'s can-start. */
+int plan_check_start(const struct recipe *r, struct plan *p, struct derror *err);
 
 #endif
