@@ -67,9 +67,9 @@ against_base(const char *file, const char *base_file, const struct rootfs_entry 
     return 1;
   if (replaceable(a) && a->type == b->type)
     return 0;
-  return derror_set(err, "%s: `%s` (from %s) would change the base recipe's (%s, from %s): a recipe on a base "
-                    "cannot change a file of its base; put it in %s, or leave it out", file, a->path, a->origin,
-                    base_file, b->origin, base_file);
+  return derror_set(err, "%s: `%s` (from %s) would change what its base recipe %s puts there (from %s): a "
+                    "recipe on a base cannot change a file of its base; change it in the base, or leave it out",
+                    file, a->path, a->origin, base_file, b->origin);
 }
 
 /* The entry at `path` among the first `n` of `fs`, which are sorted. */
@@ -249,10 +249,15 @@ plan_on_base(const struct recipe *r, const char *platform, const struct sysroot 
     return derror_errno(err, errno, "%s:%u:%u: from-recipe: `%s`", r->file, r->from_recipe_pos.line,
                         r->from_recipe_pos.column, r->from_recipe);
   for (size_t i = 0; i < ch->n; i++)
-    if (strcmp(ch->files[i], real) == 0)
-      return derror_set(err, "%s:%u:%u: from-recipe: `%s` makes a cycle: it is %s or a recipe built on it",
-                        r->file, r->from_recipe_pos.line, r->from_recipe_pos.column, r->from_recipe,
-                        i == ch->n - 1 ? "this recipe" : "a recipe this one is built on");
+    if (strcmp(ch->files[i], real) == 0) {
+      struct buf b = { 0 };
+      for (size_t k = 0; k < ch->n; k++)
+        buf_printf(&b, "%s -> ", ch->files[k]);
+      derror_set(err, "%s:%u:%u: from-recipe: `%s` makes a cycle of base recipes: %s%s", r->file,
+                 r->from_recipe_pos.line, r->from_recipe_pos.column, r->from_recipe, b.data, real);
+      buf_free(&b);
+      return -1;
+    }
   if (ch->n > RECIPE_MAX_BASES)
     return derror_set(err, "%s:%u:%u: from-recipe: more than %d base recipes, one on another", r->file,
                       r->from_recipe_pos.line, r->from_recipe_pos.column, RECIPE_MAX_BASES);
