@@ -72,6 +72,37 @@ against_base(const char *file, const char *base_file, const struct rootfs_entry 
                     file, a->path, a->origin, base_file, b->origin);
 }
 
+/* A package's md5sums written again above the base's: every line of the
+ * base's, then those of `e`'s that are new, so that it lists the files of
+ * both. */
+static void
+md5sums_union(struct rootfs_entry *e, const struct rootfs_entry *b)
+{
+  struct buf u = { 0 };
+  size_t len = strlen(e->path);
+
+  if (len < 8 || strcmp(e->path + len - 8, ".md5sums") != 0 || !e->data || !b->data)
+    return;
+  buf_append(&u, b->data, b->size);
+  for (const char *p = e->data, *end = e->data + e->size; p < end;) {
+    const char *nl = memchr(p, '\n', (size_t) (end - p));
+    size_t n = nl ? (size_t) (nl - p) + 1 : (size_t) (end - p);
+    bool had = false;
+    for (const char *q = b->data, *bend = b->data + b->size; q < bend && !had;) {
+      const char *qnl = memchr(q, '\n', (size_t) (bend - q));
+      size_t m = qnl ? (size_t) (qnl - q) + 1 : (size_t) (bend - q);
+      had = m == n && memcmp(p, q, n) == 0;
+      q += m;
+    }
+    if (!had)
+      buf_append(&u, p, n);
+    p += n;
+  }
+  free(e->data);
+  e->data = u.data;
+  e->size = u.len;
+}
+
 /* The entry at `path` among the first `n` of `fs`, which are sorted. */
 static const struct rootfs_entry *
 find_first(const struct rootfs *fs, size_t n, const char *path)
@@ -107,6 +138,8 @@ add_own(const struct recipe *r, const struct recipe *base, const struct plan *ow
     if (keep > 0)
       continue;
     struct rootfs_entry *e = rootfs_add_copy(&out->fs, a, (rootfs_layer) (a->layer + nb));
+    if (b)
+      md5sums_union(e, b);
     /* a hardlink to a file the base has: the file itself, in this layer */
     const struct rootfs_entry *t = a->type == ROOTFS_HARDLINK ? find_first(&out->fs, n_base, a->target) : NULL;
     if (t) {

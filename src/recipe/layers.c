@@ -58,15 +58,12 @@ layers_value(struct parse_ctx *c, yaml_node_t *v, const char *kp)
   for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
     yaml_node_t *item = parse_node(c, *it);
     cleanup_free char *ikp = xasprintf("%s[%td]", kp, it - v->data.sequence.items.start);
-    char *name = NULL;
+    cleanup_free char *name = NULL;
     if (layer_name(c, item, ikp, &name) < 0)
       return -1;
-    if (strv_contains(&r->layers, name)) {
-      parse_error(c, item, ikp, "\"%s\": duplicate layer", name);
-      free(name);
-      return -1;
-    }
-    strv_push_take(&r->layers, name);
+    if (strv_contains(&r->layers, name))
+      return parse_error(c, item, ikp, "\"%s\": duplicate layer", name);
+    strv_push_take(&r->layers, steal_pointer(&name));
     if (r->layers.n > RECIPE_MAX_LAYERS)
       return parse_error(c, item, ikp, "more than %d layers", RECIPE_MAX_LAYERS);
   }

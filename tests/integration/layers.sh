@@ -79,6 +79,40 @@ build app.yaml app2.tar
 [ "$(manifest app2.tar | tail -1)" != "$(manifest app1.tar | tail -1)" ] || fail "a changed app file left the app layer as it was"
 echo "ok: the app image is the base's layers, byte for byte, and its own one"
 
+# a program of the app that needs a library the base lacks: that library
+# goes in the app's own libraries layer, the base's are not added again
+cat >calc.c <<'C'
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) { printf("%.1f\n", sqrt(atof(argc > 1 ? argv[1] : "2"))); return 0; }
+C
+gcc -O2 -o calc calc.c -lm
+ldd calc | grep -q 'libm\.so\.6' || skip "gcc links sqrt without libm here"
+cat >calc.yaml <<'Y'
+name: distill-test/layers-calc
+from-recipe: base.yaml
+contents:
+  binaries:
+    - {source: calc, path: /usr/local/bin/calc}
+entrypoint: [/usr/local/bin/calc]
+Y
+build calc.yaml calc.tar
+[ "$(manifest calc.tar | head -n "$nb")" = "$(manifest base.tar)" ] || fail "calc: the base's layers are not the base image's"
+[ "$(manifest calc.tar | wc -l)" = $((nb + 2)) ] || fail "calc: not the base's layers, a libraries layer and an app layer"
+"$DISTILL" inspect --json calc.tar >calc.json
+libm=$(jq -r '.files[] | select(.path | test("/libm\\.so\\.6$")) | .layer_name + " " + (.layer | tostring)' calc.json)
+[ "$libm" = "libraries $((nb + 1))" ] || fail "calc: libm is not in the app's libraries layer: $libm"
+[ "$(jq -r '.files[] | select(.path | test("/libc\\.so\\.6$")) | .layer' calc.json)" = 2 ] ||
+	fail "calc: libc.so.6 is not the base's"
+# libc6's md5sums, written again above the base's, lists the files of both
+blob=$(manifest calc.tar | sed -n "$((nb + 1))p")
+tar -xOf calc.tar "blobs/sha256/${blob#sha256:}" | tar -xzOf - var/lib/dpkg/status.d/libc6.md5sums >md5sums ||
+	fail "calc: no libc6.md5sums in the app's libraries layer"
+grep -q ' usr/lib/.*/libm\.so\.6$' md5sums && grep -q ' usr/lib/.*/libc\.so\.6$' md5sums ||
+	fail "calc: libc6.md5sums does not list libc and libm: $(cat md5sums)"
+echo "ok: a library the base lacks goes in the app's libraries layer"
+
 # ---- a runtime layer ---------------------------------------------------
 echo "app version 1" >app.txt
 build runtime.yaml rt1.tar
@@ -89,7 +123,7 @@ build runtime.yaml rt2.tar
 [ "$(manifest rt1.tar | tail -1)" != "$(manifest rt2.tar | tail -1)" ] || fail "a changed app file left the app layer as it was"
 image_config rt1.tar | jq -r '.history[].created_by' >history.txt
 grep -qx 'distill: runtime (a layer of the recipe)' history.txt || fail "the history does not name the runtime layer: $(cat history.txt)"
-"${P[@]}" load -i rt2.tar >/dev/null || fail "podman load"
+"${P[@]}" load -i rt2.tar >load.log 2>&1 || fail "podman load: $(cat load.log)"
 out=$("${P[@]}" run --rm --pull=never --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
 	distill-test/layers-runtime:latest) || fail "podman run: $out"
 [ "$out" = "runtime says the runtime's data" ] || fail "the program of the runtime layer: $out"
