@@ -73,6 +73,9 @@ na=$(manifest app1.tar | wc -l)
 "$DISTILL" inspect --json app1.tar | jq -e '[.files[] | select(.path == "/srv/app.txt" and .layer == '"$na"')] | length == 1' \
 	>/dev/null || fail "/srv/app.txt is not in the app's own layer"
 [ "$(image_config app1.tar | jq -r '.config.Entrypoint[0]')" = /usr/bin/rt ] || fail "the app's entrypoint is not its own"
+"$DISTILL" build app.yaml -o prov.tar -q --no-cache --provenance prov.json || fail "build app.yaml --provenance"
+[ "$(jq -r .buildDefinition.externalParameters.fromRecipe.digest.sha256 prov.json)" = "$(sha256sum base.yaml | cut -d' ' -f1)" ] ||
+	fail "the provenance does not record the base recipe: $(jq -c .buildDefinition.externalParameters prov.json)"
 echo "app version 2" >app.txt
 build app.yaml app2.tar
 [ "$(manifest app2.tar | head -n "$nb")" = "$(manifest base.tar)" ] || fail "a changed app file changed a base layer"
