@@ -474,6 +474,21 @@ image_arch(const struct recipe *r, const char *name, const char *arch, const cha
   return 0;
 }
 
+/* A layer of `layers:` that nothing went in is left out of the image, as
+ * an empty built-in one is: said, since the recipe named it. */
+static void
+empty_layers(const struct recipe *r, struct plan *p)
+{
+  for (size_t l = 0; l < r->layers.n; l++) {
+    bool used = l == r->layer_base || l == r->layer_libraries || l == r->layer_app;
+    for (size_t i = 0; !used && i < p->fs.n; i++)
+      used = p->fs.items[i].layer == l;
+    if (!used)
+      strv_push_take(&p->warnings, xasprintf("%s: layer \"%s\" has nothing in it: it is left out of the image",
+                                             r->file, r->layers.items[l]));
+  }
+}
+
 int
 plan_recipe(const struct recipe *r, const char *platform, const struct sysroot *root, struct cache *cache,
             struct plan *p, struct derror *err)
@@ -505,6 +520,7 @@ plan_recipe(const struct recipe *r, const char *platform, const struct sysroot *
   if (rootfs_finish(&p->fs, err) < 0)
     goto out;
   policy_normalize(&p->fs);
+  empty_layers(r, p);
   /* on a base recipe, the image with its base must start (from_recipe.c) */
   if (policy_check(&p->fs, err) < 0 || (r->from_recipe == NULL && plan_check_start(r, p, err) < 0))
     goto out;

@@ -147,6 +147,14 @@ grep -q '^layer 3: .* runtime$' inspect.txt || fail "inspect does not name layer
 	fail "inspect --json: the layer of /srv/app.txt"
 echo "ok: inspect shows each file's layer"
 
+# a layer nothing goes in is left out, and said
+sed 's/^layers: .*/layers: [base, libraries, runtime, extra, app]/' runtime.yaml >empty.yaml
+run build empty.yaml -o empty.tar --no-cache
+ok "a recipe with an empty layer"
+grep -q 'empty.yaml: layer "extra" has nothing in it: it is left out of the image' "$WORK/err" ||
+	fail "the empty layer is not said: $(cat "$WORK/err")"
+[ "$(manifest empty.tar)" = "$(manifest rt2.tar)" ] || fail "an empty layer changed the image"
+
 # ---- errors --------------------------------------------------------------
 sed 's/layer: runtime}/layer: runtim}/' runtime.yaml >unknown.yaml
 run build unknown.yaml -o x.tar
