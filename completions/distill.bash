@@ -16,12 +16,13 @@ _distill_options() {
 	attest) echo "--key --passphrase-file --sbom --provenance --authfile --cert-dir --tls-verify -h --help" ;;
 	verify) echo "--key --attestations --json --authfile --cert-dir --tls-verify -h --help" ;;
 	key) echo "--output-key-prefix --passphrase-file --no-passphrase -h --help" ;;
+	kube) echo "--name --image --pod --docker -h --help" ;;
 	esac
 }
 
 _distill() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="build closure inspect check diff export push sign attest verify key"
+	local commands="build closure inspect check diff export push sign attest verify key kube"
 	local cmd="" i
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -44,7 +45,7 @@ _distill() {
 	-o | --output | --sbom | --dockerfile | --authfile | --key | --passphrase-file | --output-key-prefix)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
-	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push | --cache-from | --cache-to | -a | --annotation | --gpg-key)
+	-t | --tag | --platform | --source-date-epoch | --jobs | --allow | --from | --push | --cache-from | --cache-to | -a | --annotation | --gpg-key | --name | --image)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
@@ -53,7 +54,7 @@ _distill() {
 	fi
 	case "$cmd" in
 	build) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")) ;;
-	inspect | check | diff | export | push) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
+	inspect | check | diff | export | push | kube) COMPREPLY=($(compgen -f -X '!*.tar' -- "$cur") $(compgen -d -- "$cur")) ;;
 	closure) COMPREPLY=($(compgen -f -- "$cur")) ;;
 	key) COMPREPLY=($(compgen -W "generate" -- "$cur")) ;;
 	esac

@@ -1,9 +1,11 @@
 /* Outputs that would destroy inputs: the archive, the SBOM or the
- * provenance written over the recipe, a source, or each other.  Checked before anything is read,
+ * provenance written over the recipe, a source (a package's files too), or
+ * each other.  Checked before anything is read,
  * since the archive is renamed over its path only at the end. */
 #include "build/target.h"
 #include "lib/alloc.h"
 #include "lib/error.h"
+#include "lib/file.h"
 #include "lib/path.h"
 #include "lib/platform.h"
 #include "recipe/recipe.h"
@@ -12,12 +14,16 @@
 #include "plan/sysroot.h"
 #include "build/build.h"
 
+#include <glob.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A dpkg list longer than this is not read for its names. */
+#define PACKAGE_LIST_MAX (64u << 20)
 
 /* A file the build reads or writes: its identity when it exists (symlinks
  * followed, so a link to the recipe is the recipe), and its absolute path,
@@ -116,6 +122,59 @@ add_source(struct file_set *in, const struct recipe *r, const struct target *tar
   }
 }
 
+/* The files of contents.packages[i] in `root`, as its dpkg list names
+ * them (NAME:ARCH.list, else NAME.list, else the one NAME:*.list). */
+static void
+add_package(struct file_set *in, const struct sysroot *root, const struct recipe_package *pk, size_t i)
+{
+  cleanup_free char *info = sysroot_host_path(root, "/var/lib/dpkg/info");
+  cleanup_free char *list = pk->arch ? xasprintf("%s/%s:%s.list", info, pk->name, pk->arch)
+                                     : xasprintf("%s/%s.list", info, pk->name);
+  cleanup_free char *pattern = xasprintf("%s/%s:*.list", info, pk->name);
+  glob_t g = { 0 };
+  struct buf text = { 0 };
+  struct derror ignored = DERROR_INIT;
+
+  if (access(list, R_OK) != 0 && !pk->arch && glob(pattern, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc == 1) {
+    free(list);
+    list = xstrdup(g.gl_pathv[0]);
+  }
+  globfree(&g);
+  if (read_file(list, PACKAGE_LIST_MAX, &text, &ignored) < 0) {
+    derror_clear(&ignored);
+    return;
+  }
+  for (char *line = text.data, *end = text.data + text.len; line && line < end;) {
+    char *eol = memchr(line, '\n', (size_t) (end - line));
+    if (eol)
+      *eol = '\0';
+    cleanup_free char *resolved = NULL;
+    struct stat st;
+    if (line[0] == '/' && sysroot_resolve(root, line, NULL, NULL, &resolved, &st, &ignored) == 0
+        && S_ISREG(st.st_mode)) {
+      cleanup_free char *host = sysroot_host_path(root, resolved);
+      file_set_add(in, xasprintf("contents.packages[%zu] `%s`'s `%s`", i, pk->name, line), host, true);
+    }
+    derror_clear(&ignored);
+    line = eol ? eol + 1 : NULL;
+  }
+  buf_free(&text);
+}
+
+static void
+add_packages(struct file_set *in, const struct recipe *r, const struct target *targets, size_t n)
+{
+  for (size_t k = 0; k < n && r->n_packages; k++) {
+    struct sysroot root = { 0 };
+    struct derror ignored = DERROR_INIT;
+    if (sysroot_open(&root, targets[k].sysroot, &ignored) == 0)
+      for (size_t i = 0; i < r->n_packages; i++)
+        add_package(in, &root, &r->packages[i], i);
+    derror_clear(&ignored);
+    sysroot_close(&root);
+  }
+}
+
 static void
 add_inputs(struct file_set *in, const struct recipe *r, const struct target *targets, size_t n)
 {
@@ -131,6 +190,7 @@ add_inputs(struct file_set *in, const struct recipe *r, const struct target *tar
     add_source(in, r, targets, n, &r->files[i].src, "contents.files", i);
   for (size_t i = 0; i < r->n_directories; i++)
     add_source(in, r, targets, n, &r->directories[i].src, "contents.directories", i);
+  add_packages(in, r, targets, n);
   struct recipe_source bundle = { (char *) BASE_CA_BUNDLE, true };
   if (r->ca != RECIPE_CA_NONE)
     add_source(in, r, targets, n, r->ca == RECIPE_CA_PATH ? &r->ca_source : &bundle, "the ca-certificates bundle",

@@ -56,40 +56,119 @@ file_digest(const char *path, char out[DIGEST_STR_LEN], struct derror *err)
 
 #define GROUP_MIN 3
 
-static void
-print_text(json_t *items)
+/* The package or directory a file's difference is grouped in, and its
+ * heading: "files of package libc6:amd64" or "files in /usr/bin". */
+static char *
+group_of(json_t *v)
 {
-  json_t *count = json_object(); /* what -> number of files with it */
+  json_t *pk = json_object_get(v, "package"), *dir = json_object_get(v, "directory");
+
+  if (pk)
+    return xasprintf("files of package %s", json_string_value(pk));
+  return xasprintf("files in %s", dir ? json_string_value(dir) : "/");
+}
+
+struct counts {
+  json_t *by_what;  /* how many files share each change ("what") */
+  json_t *by_group; /* each group's differences that no more than GROUP_MIN files share */
+};
+
+static void
+count_changes(json_t *items, struct counts *c)
+{
+  size_t i;
+  json_t *v;
+
+  for (int pass = 0; pass < 2; pass++)
+    json_array_foreach(items, i, v)
+    {
+      if (strcmp(json_string_value(json_object_get(v, "kind")), "file") != 0)
+        continue;
+      const char *what = json_string_value(json_object_get(v, "what"));
+      json_t *n = json_object_get(c->by_what, what);
+      cleanup_free char *group = group_of(v);
+      if (pass == 0)
+        json_object_set_new(c->by_what, what, json_integer(n ? json_integer_value(n) + 1 : 1));
+      else if (json_integer_value(n) <= GROUP_MIN) {
+        json_t *g = json_object_get(c->by_group, group);
+        json_object_set_new(c->by_group, group, json_integer(g ? json_integer_value(g) + 1 : 1));
+      }
+    }
+}
+
+static void
+print_line(const char *kind, const char *where, const char *what, json_int_t more)
+{
+  /* escape_json left control characters to JSON's own escapes */
+  cleanup_free char *w = escape_controls(where), *x = escape_controls(what);
+
+  if (more > 0)
+    printf("%s %s and %lld more: %s\n", kind, w, (long long) more, x);
+  else
+    printf("%s %s: %s\n", kind, w, x);
+}
+
+/* A change shared by more than GROUP_MIN files (an epoch moves every
+ * mtime): one line naming the first file and the count, before the
+ * groups. */
+static void
+print_shared(json_t *items, json_t *count)
+{
   size_t i;
   json_t *v;
 
   json_array_foreach(items, i, v)
   {
+    const char *what = json_string_value(json_object_get(v, "what"));
     if (strcmp(json_string_value(json_object_get(v, "kind")), "file") != 0)
       continue;
-    const char *what = json_string_value(json_object_get(v, "what"));
-    json_t *n = json_object_get(count, what);
-    json_object_set_new(count, what, json_integer(n ? json_integer_value(n) + 1 : 1));
+    json_int_t many = json_integer_value(json_object_get(count, what));
+    if (many > GROUP_MIN) {
+      print_line("file", json_string_value(json_object_get(v, "where")), what, many - 1);
+      json_object_set_new(count, what, json_integer(-1)); /* printed */
+    }
   }
+}
+
+/* One line per difference.  The files' come under a heading for each
+ * package or directory (diff.c sorted them so), but for the changes
+ * print_shared gives one line; --json keeps every file. */
+static void
+print_text(json_t *items)
+{
+  struct counts c = { json_object(), json_object() };
+  cleanup_free char *heading = NULL;
+  bool shared = false;
+  size_t i;
+  json_t *v;
+
+  count_changes(items, &c);
   json_array_foreach(items, i, v)
   {
     const char *kind = json_string_value(json_object_get(v, "kind"));
     const char *where = json_string_value(json_object_get(v, "where"));
     const char *what = json_string_value(json_object_get(v, "what"));
-    json_t *n = strcmp(kind, "file") == 0 ? json_object_get(count, what) : NULL;
-    json_int_t many = n ? json_integer_value(n) : 0;
 
-    /* escape_json left control characters to JSON's own escapes */
-    cleanup_free char *w = escape_controls(where), *x = escape_controls(what);
-
-    if (many > GROUP_MIN) {
-      printf("%s %s and %lld more: %s\n", kind, w, (long long) many - 1, x);
-      json_object_set_new(count, what, json_integer(-1)); /* printed */
-    } else if (many >= 0) {
-      printf("%s %s: %s\n", kind, w, x);
+    if (strcmp(kind, "file") != 0) {
+      print_line(kind, where, what, 0);
+      continue;
     }
+    if (!shared)
+      print_shared(items, c.by_what);
+    shared = true;
+    if (json_integer_value(json_object_get(c.by_what, what)) < 0)
+      continue;
+    cleanup_free char *group = group_of(v);
+    if (heading == NULL || strcmp(heading, group) != 0) {
+      cleanup_free char *h = escape_controls(group);
+      printf("%s (%lld):\n", h, (long long) json_integer_value(json_object_get(c.by_group, group)));
+      free(heading);
+      heading = xstrdup(group);
+    }
+    print_line(kind, where, what, 0);
   }
-  json_decref(count);
+  json_decref(c.by_what);
+  json_decref(c.by_group);
 }
 
 struct diff_args {

@@ -32,6 +32,7 @@ static const char help_text[] =
   "  attest REF       an SBOM or provenance as a signed in-toto attestation of a registry's image\n"
   "  verify IMAGE     an image's cosign signatures, checked with a public key\n"
   "  key generate     an ECDSA P-256 key pair for sign and verify\n"
+  "  kube IMAGE       the Kubernetes Deployment (or docker run flags) with the least the image needs\n"
   "\n"
   "Options:\n"
   "  -h, --help       show this help (COMMAND --help for a command's)\n"
@@ -52,6 +53,7 @@ static const struct command {
   { "attest", cmd_attest },
   { "verify", cmd_verify },
   { "key", cmd_key },
+  { "kube", cmd_kube },
 };
 
 int

@@ -192,13 +192,82 @@ diff_file(struct image_diff *d, const struct image_file *a, const struct image_f
   }
 }
 
+/* The group of the differences of `path` (whose first is item `from`): the
+ * package whose file it is (by b's status.d, else a's), else its
+ * directory. */
 static void
-diff_files(struct image_diff *d, const struct image *a, const struct image *b)
+set_group(struct image_diff *d, size_t from, const struct image_packages *pa, const struct image_packages *pb,
+          const char *path)
 {
-  size_t i = 0, j = 0;
+  const struct image_package *pk = image_package_of(pb, path);
+  json_t *group;
+
+  if (pk == NULL)
+    pk = image_package_of(pa, path);
+  if (pk) {
+    group = json_pack("{s:s++}", "package", pk->name, ":", pk->arch);
+  } else {
+    const char *slash = strrchr(path, '/');
+    cleanup_free char *dir = slash && slash > path ? xstrndup(path, (size_t) (slash - path)) : xstrdup("/");
+    cleanup_free char *safe = escape_json(dir);
+    group = json_pack("{s:s}", "directory", safe);
+  }
+  for (size_t i = from; i < json_array_size(d->items); i++)
+    json_object_update(json_array_get(d->items, i), group);
+  json_decref(group);
+}
+
+struct grouped {
+  json_t *item;
+  size_t at;
+};
+
+/* Packages first, by name, then directories, by path; within a group, in
+ * the order of the paths. */
+static int
+by_group(const void *pa, const void *pb)
+{
+  const struct grouped *a = pa, *b = pb;
+  json_t *ka = json_object_get(a->item, "package"), *kb = json_object_get(b->item, "package");
+  int c;
+
+  if (!ka != !kb)
+    return ka ? -1 : 1;
+  if (!ka) {
+    ka = json_object_get(a->item, "directory");
+    kb = json_object_get(b->item, "directory");
+  }
+  c = strcmp(json_string_value(ka), json_string_value(kb));
+  return c ? c : (a->at > b->at) - (a->at < b->at);
+}
+
+static void
+sort_groups(struct image_diff *d, size_t from)
+{
+  size_t n = json_array_size(d->items) - from;
+  struct grouped *g = xcalloc(n ? n : 1, sizeof *g);
+
+  for (size_t i = 0; i < n; i++)
+    g[i] = (struct grouped){ json_incref(json_array_get(d->items, from + i)), i };
+  qsort(g, n, sizeof *g, by_group);
+  for (size_t i = 0; i < n; i++)
+    json_array_set_new(d->items, from + i, g[i].item);
+  free(g);
+}
+
+/* Each file's differences, grouped by the package or the directory it is
+ * in: a changed library reads as one package's, not as names scattered in
+ * the order of the paths. */
+static void
+diff_files(struct image_diff *d, const struct image *a, const struct image *b, const struct image_packages *pa,
+           const struct image_packages *pb)
+{
+  size_t i = 0, j = 0, from = json_array_size(d->items);
 
   while (i < a->n_files || j < b->n_files) {
     int c = i == a->n_files ? 1 : j == b->n_files ? -1 : strcmp(a->files[i].path, b->files[j].path);
+    size_t first = json_array_size(d->items);
+    const char *path = c < 0 ? a->files[i].path : b->files[j].path;
     if (c < 0) {
       const struct image_file *f = &a->files[i++];
       add(d, "file", f->path, "removed");
@@ -209,7 +278,9 @@ diff_files(struct image_diff *d, const struct image *a, const struct image *b)
       fields(d, "presence", NULL, f->type == 'f' ? content_json(f) : json_true());
     } else
       diff_file(d, &a->files[i++], &b->files[j++]);
+    set_group(d, first, pa, pb, path);
   }
+  sort_groups(d, from);
 }
 
 /* The entries of layer `li` in the order the tar holds them. */
@@ -269,24 +340,15 @@ diff_layers(struct image_diff *d, const struct image *a, const struct image *b, 
   }
 }
 
-/* One line per difference, except that a file change shared by more than
- * GROUP_MIN files (an epoch moves every mtime) is one line naming the first
- * file and the count; --json keeps every file. */
 /* The packages first: what a reader of a diff wants to know before any
  * file (a library that went down a version).  JSON: "old", "new" and
  * "change" beside "what". */
-static int
-diff_packages(struct image_diff *d, const char *path_a, const char *path_b, const struct image *a,
-              const struct image *b, struct derror *err)
+static void
+diff_packages(struct image_diff *d, const struct image_packages *pa, const struct image_packages *pb)
 {
-  struct image_packages pa = { 0 }, pb = { 0 };
   struct package_diff *changes = NULL;
+  size_t n = packages_diff(pa, pb, &changes);
 
-  if (image_packages(path_a, a, &pa, err) < 0 || image_packages(path_b, b, &pb, err) < 0) {
-    image_packages_free(&pa);
-    return -1;
-  }
-  size_t n = packages_diff(&pa, &pb, &changes);
   for (size_t i = 0; i < n; i++) {
     const struct package_diff *c = &changes[i];
     cleanup_free char *where = xasprintf("%s:%s", c->name, c->arch);
@@ -301,9 +363,6 @@ diff_packages(struct image_diff *d, const char *path_a, const char *path_b, cons
     json_object_set_new(item, "change", json_string(package_change_name(c->change)));
   }
   free(changes);
-  image_packages_free(&pa);
-  image_packages_free(&pb);
-  return 0;
 }
 
 /* What a host that has A downloads to have B: B's layers A has not (by
@@ -336,14 +395,21 @@ int
 image_diff(const char *path_a, const struct image *a, const char *path_b, const struct image *b, const char *name_a,
            bool names, struct image_diff *d, struct derror *err)
 {
-  if (diff_packages(d, path_a, path_b, a, b, err) < 0)
+  struct image_packages pa = { 0 }, pb = { 0 };
+
+  if (image_packages(path_a, a, &pa, err) < 0 || image_packages(path_b, b, &pb, err) < 0) {
+    image_packages_free(&pa);
     return -1;
+  }
+  diff_packages(d, &pa, &pb);
   diff_pull(d, a, b);
   if (names && (a->name || b->name) && (!a->name || !b->name || strcmp(a->name, b->name) != 0))
     add(d, "archive", "name", "%s -> %s", a->name ? a->name : "(none)", b->name ? b->name : "(none)");
   diff_json(d, "", a->config, b->config);
   size_t before = json_array_size(d->items);
-  diff_files(d, a, b);
+  diff_files(d, a, b, &pa, &pb);
+  image_packages_free(&pa);
+  image_packages_free(&pb);
   bool files_differ = json_array_size(d->items) > before;
   diff_layers(d, a, b, files_differ);
   if (json_array_size(d->items) == 0 && strcmp(a->manifest_digest, b->manifest_digest) == 0)

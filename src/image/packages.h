@@ -7,24 +7,37 @@
 
 #include "lib/error.h"
 #include "image/image.h"
+#include "lib/alloc.h"
 
 #include <stddef.h>
 
 struct image_package {
   char *name, *arch, *version;
   int layer; /* the layer that wrote its stanza */
+  struct strv files; /* its stanza, its md5sums and the files that lists */
+};
+
+struct image_owned {
+  const char *path; /* into a package's files */
+  size_t package;
 };
 
 struct image_packages {
   struct image_package *items; /* by name, then architecture */
   size_t n;
+  struct image_owned *owned; /* every package's files, by path */
+  size_t n_owned;
 };
 
 /* Each stanza's Package, Architecture and Version (a stanza without a
- * Package or a Version is left out); none when the image has no
- * status.d. */
+ * Package or a Version is left out), and its files as the stanza's
+ * md5sums beside it names them; none when the image has no status.d. */
 int image_packages(const char *archive, const struct image *img, struct image_packages *out, struct derror *err);
 void image_packages_free(struct image_packages *p);
+
+/* The package whose files (by its status.d md5sums) include the image path
+ * `path`, or NULL. */
+const struct image_package *image_package_of(const struct image_packages *p, const char *path);
 
 /* dpkg's order of two versions ([epoch:]upstream[-revision]): < 0, 0 or
  * > 0 as `a` is older than, the same as, or newer than `b`. */

@@ -35,6 +35,18 @@ not_elf(int fd, const char *name, struct derror *err)
   return derror_set(err, "`%s`: malformed ELF file", name);
 }
 
+bool
+elf_has_magic(const char *host_path)
+{
+  unsigned char magic[SELFMAG];
+  int fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  bool elf = fd >= 0 && pread(fd, magic, SELFMAG, 0) == SELFMAG && memcmp(magic, ELFMAG, SELFMAG) == 0;
+
+  if (fd >= 0)
+    close(fd);
+  return elf;
+}
+
 struct segments {
   GElf_Phdr *load;
   size_t n_load;

@@ -40,6 +40,9 @@ int elf_read_candidate(const char *host_path, const char *name, const struct elf
                        struct derror *err);
 void elf_info_free(struct elf_info *info);
 
+/* The file's first bytes are ELF's magic (any failure: false). */
+bool elf_has_magic(const char *host_path);
+
 /* True when the object imports (has an undefined dynamic symbol named)
  * one of `names`, NULL-terminated; read from SHT_DYNSYM, false when the
  * section headers are stripped. */

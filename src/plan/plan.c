@@ -9,6 +9,7 @@
 #include "plan/hints.h"
 #include "plan/ldcache_write.h"
 #include "plan/ldconfig.h"
+#include "plan/packages.h"
 #include "plan/policy.h"
 #include "plan/start.h"
 #include "plan/view.h"
@@ -174,15 +175,6 @@ add_file(const struct recipe *r, size_t i, const struct sysroot *root, struct ro
   return add_tree_objects(p, roots, from, !f->src.in_sysroot, what, err);
 }
 
-static bool
-has_elf_magic(const char *host)
-{
-  char magic[4];
-  cleanup_close int fd = open(host, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-  return fd >= 0 && pread(fd, magic, 4, 0) == 4 && memcmp(magic, ELFMAG, SELFMAG) == 0;
-}
-
 /* ELF programs and libraries inside a tree bring their closure: each is
  * the root of a process of its own (a Python extension is loaded into the
  * interpreter, whose closure is already there). */
@@ -195,7 +187,7 @@ add_tree_objects(struct plan *p, struct roots *roots, size_t from, bool outside,
 
   /* Collected first: entries are added while reading, moving the table. */
   for (size_t i = from; i < p->fs.n; i++)
-    if (p->fs.items[i].type == ROOTFS_FILE && p->fs.items[i].source && has_elf_magic(p->fs.items[i].source)) {
+    if (p->fs.items[i].type == ROOTFS_FILE && p->fs.items[i].source && elf_has_magic(p->fs.items[i].source)) {
       strv_push(&paths, p->fs.items[i].path);
       strv_push(&hosts, p->fs.items[i].source);
     }
@@ -235,6 +227,21 @@ add_directory(const struct recipe *r, size_t i, const struct sysroot *root, stru
   if (rootfs_add_tree(&p->fs, host, d->path, &d->exclude, d->layer.index, what, err) < 0)
     return -1;
   return add_tree_objects(p, roots, from, !d->src.in_sysroot, what, err);
+}
+
+/* A Debian package taken whole; its ELF objects bring their closure, as
+ * in a tree. */
+static int
+add_package(const struct recipe *r, size_t i, const struct sysroot *root, struct roots *roots, struct plan *p,
+            struct derror *err)
+{
+  size_t from = p->fs.n;
+
+  if (packages_add(r, i, root, &p->fs, &p->warnings, err) < 0)
+    return -1;
+  cleanup_free char *what = xasprintf("%s:%u:%u: contents.packages[%zu]", r->file, r->packages[i].pos.line,
+                                      r->packages[i].pos.column, i);
+  return add_tree_objects(p, roots, from, false, what, err);
 }
 
 /* Every library not found, in one message. */
@@ -301,6 +308,9 @@ place_contents(const struct recipe *r, const struct sysroot *root, struct roots 
       return -1;
   for (size_t i = 0; i < r->n_directories; i++)
     if (add_directory(r, i, root, roots, p, err) < 0)
+      return -1;
+  for (size_t i = 0; i < r->n_packages; i++)
+    if (add_package(r, i, root, roots, p, err) < 0)
       return -1;
   add_symlinks_and_paths(r, p);
   return 0;

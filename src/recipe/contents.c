@@ -1,5 +1,5 @@
-/* contents: the binaries, libraries, files, directories and symlinks a
- * recipe puts in its image, and where each is read from. */
+/* contents: the binaries, libraries, files, directories, symlinks and
+ * Debian packages a recipe puts in its image, and where each is read from. */
 #include "recipe/parse.h"
 #include "lib/alloc.h"
 #include "lib/path.h"
@@ -134,6 +134,18 @@ file_item(struct parse_ctx *c, void *item, yaml_node_t *n, const char *kp)
   return parse_mapping(c, n, kp, KEYS(file_keys), file_value, f);
 }
 
+/* exclude: fnmatch(3) patterns, none empty. */
+static int
+exclude_value(struct parse_ctx *c, yaml_node_t *v, const char *kp, struct strv *out)
+{
+  if (parse_strings(c, v, kp, out) < 0)
+    return -1;
+  for (size_t i = 0; i < out->n; i++)
+    if (out->items[i][0] == '\0')
+      return parse_error(c, v, kp, "patterns must not be empty");
+  return 0;
+}
+
 static int
 directory_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const char *kp)
 {
@@ -145,12 +157,7 @@ directory_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, co
   case DIRECTORY_PATH:
     return parse_image_path(c, v, kp, &d->path);
   case DIRECTORY_EXCLUDE:
-    if (parse_strings(c, v, kp, &d->exclude) < 0)
-      return -1;
-    for (size_t i = 0; i < d->exclude.n; i++)
-      if (d->exclude.items[i][0] == '\0')
-        return parse_error(c, v, kp, "patterns must not be empty");
-    return 0;
+    return exclude_value(c, v, kp, &d->exclude);
   case DIRECTORY_LAYER:
     return parse_layer_ref(c, v, kp, &d->layer);
   }
@@ -193,6 +200,72 @@ symlink_item(struct parse_ctx *c, void *item, yaml_node_t *n, const char *kp)
   return parse_mapping(c, n, kp, KEYS(symlink_keys), symlink_value, s);
 }
 
+/* Debian Policy 5.6.1: a package name is lower-case letters, digits, '+',
+ * '-' and '.', two or more, starting with a letter or digit.  An
+ * architecture (dpkg-architecture's names, and "all") is lower-case
+ * letters, digits and '-'. */
+static bool
+package_name_ok(const char *s)
+{
+  if (strlen(s) < 2 || !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+    return false;
+  return s[strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+-.")] == '\0';
+}
+
+static bool
+arch_name_ok(const char *s)
+{
+  return *s && s[strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-")] == '\0';
+}
+
+/* "NAME" or "NAME:ARCH", split and checked. */
+static int
+package_name(struct parse_ctx *c, yaml_node_t *n, const char *kp, struct recipe_package *p)
+{
+  if (parse_nonempty(c, n, kp, &p->name) < 0)
+    return -1;
+  char *colon = strchr(p->name, ':');
+  if (colon) {
+    *colon = '\0';
+    p->arch = xstrdup(colon + 1);
+    if (!arch_name_ok(p->arch))
+      return parse_error(c, n, kp, "\"%s\" is not an architecture (amd64, arm64, all, ...)", p->arch);
+  }
+  if (!package_name_ok(p->name))
+    return parse_error(c, n, kp,
+                       "\"%s\" is not a Debian package name (lower-case letters, digits, '+', '-' and '.', "
+                       "two or more, the first a letter or digit)",
+                       p->name);
+  return 0;
+}
+
+static int
+package_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const char *kp)
+{
+  struct recipe_package *p = obj;
+
+  switch ((enum package_key) key) {
+  case PACKAGE_NAME:
+    return package_name(c, v, kp, p);
+  case PACKAGE_EXCLUDE:
+    return exclude_value(c, v, kp, &p->exclude);
+  case PACKAGE_LAYER:
+    return parse_layer_ref(c, v, kp, &p->layer);
+  }
+  return parse_unhandled(c, v, kp);
+}
+
+static int
+package_item(struct parse_ctx *c, void *item, yaml_node_t *n, const char *kp)
+{
+  struct recipe_package *p = item;
+
+  p->pos = parse_pos(n);
+  if (n->type == YAML_SCALAR_NODE)
+    return package_name(c, n, kp, p);
+  return parse_mapping(c, n, kp, KEYS(package_keys), package_value, p);
+}
+
 int
 contents_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const char *kp)
 {
@@ -210,6 +283,8 @@ contents_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, con
                       directory_item);
   case CONTENTS_SYMLINKS:
     return parse_list(c, v, kp, (void **) &r->symlinks, &r->n_symlinks, sizeof(*r->symlinks), symlink_item);
+  case CONTENTS_PACKAGES:
+    return parse_list(c, v, kp, (void **) &r->packages, &r->n_packages, sizeof(*r->packages), package_item);
   }
   return parse_unhandled(c, v, kp);
 }

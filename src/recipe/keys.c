@@ -32,12 +32,13 @@ const struct recipe_key top_keys[TOP_FROM_RECIPE + 1] = {
   [TOP_FROM_RECIPE] = { "from-recipe", false },
 };
 
-const struct recipe_key contents_keys[CONTENTS_SYMLINKS + 1] = {
+const struct recipe_key contents_keys[CONTENTS_PACKAGES + 1] = {
   [CONTENTS_BINARIES] = { "binaries", false },
   [CONTENTS_LIBRARIES] = { "libraries", false },
   [CONTENTS_FILES] = { "files", false },
   [CONTENTS_DIRECTORIES] = { "directories", false },
   [CONTENTS_SYMLINKS] = { "symlinks", false },
+  [CONTENTS_PACKAGES] = { "packages", false },
 };
 
 /* A binary's or a library's path may be left out when its source is in the
@@ -72,6 +73,13 @@ const struct recipe_key symlink_keys[SYMLINK_LAYER + 1] = {
   [SYMLINK_PATH] = { "path", true },
   [SYMLINK_TARGET] = { "target", true },
   [SYMLINK_LAYER] = { "layer", false },
+};
+
+/* A Debian package taken whole: "NAME[:ARCH]", or this mapping. */
+const struct recipe_key package_keys[PACKAGE_LAYER + 1] = {
+  [PACKAGE_NAME] = { "name", true },
+  [PACKAGE_EXCLUDE] = { "exclude", false },
+  [PACKAGE_LAYER] = { "layer", false },
 };
 
 const struct recipe_key accounts_keys[ACCOUNTS_GROUPS + 1] = {

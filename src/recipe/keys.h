@@ -48,8 +48,15 @@ enum top_key {
 };
 extern const struct recipe_key top_keys[TOP_FROM_RECIPE + 1];
 
-enum contents_key { CONTENTS_BINARIES, CONTENTS_LIBRARIES, CONTENTS_FILES, CONTENTS_DIRECTORIES, CONTENTS_SYMLINKS };
-extern const struct recipe_key contents_keys[CONTENTS_SYMLINKS + 1];
+enum contents_key {
+  CONTENTS_BINARIES,
+  CONTENTS_LIBRARIES,
+  CONTENTS_FILES,
+  CONTENTS_DIRECTORIES,
+  CONTENTS_SYMLINKS,
+  CONTENTS_PACKAGES,
+};
+extern const struct recipe_key contents_keys[CONTENTS_PACKAGES + 1];
 
 enum binary_key { BINARY_SOURCE, BINARY_PATH, BINARY_LAYER };
 extern const struct recipe_key binary_keys[BINARY_LAYER + 1];
@@ -65,6 +72,9 @@ extern const struct recipe_key directory_keys[DIRECTORY_LAYER + 1];
 
 enum symlink_key { SYMLINK_PATH, SYMLINK_TARGET, SYMLINK_LAYER };
 extern const struct recipe_key symlink_keys[SYMLINK_LAYER + 1];
+
+enum package_key { PACKAGE_NAME, PACKAGE_EXCLUDE, PACKAGE_LAYER };
+extern const struct recipe_key package_keys[PACKAGE_LAYER + 1];
 
 enum accounts_key { ACCOUNTS_RUN_AS, ACCOUNTS_USERS, ACCOUNTS_GROUPS };
 extern const struct recipe_key accounts_keys[ACCOUNTS_GROUPS + 1];

@@ -146,5 +146,8 @@ layers_check(struct parse_ctx *c, yaml_node_t *root)
     ret = choose(c, "directories", i, &r->directories[i].layer, r->layer_app);
   for (size_t i = 0; ret == 0 && i < r->n_symlinks; i++)
     ret = choose(c, "symlinks", i, &r->symlinks[i].layer, r->layer_app);
+  /* a package is a runtime the app is built on: below the app's own files */
+  for (size_t i = 0; ret == 0 && i < r->n_packages; i++)
+    ret = choose(c, "packages", i, &r->packages[i].layer, r->layer_libraries);
   return ret;
 }

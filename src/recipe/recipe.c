@@ -213,6 +213,12 @@ recipe_free(struct recipe *r)
     free(r->symlinks[i].layer.name);
     free(r->symlinks[i].target);
   }
+  for (size_t i = 0; i < r->n_packages; i++) {
+    free(r->packages[i].name);
+    free(r->packages[i].arch);
+    strv_free(&r->packages[i].exclude);
+    free(r->packages[i].layer.name);
+  }
   for (size_t i = 0; i < r->n_users; i++) {
     free(r->users[i].name);
     free(r->users[i].home);
@@ -232,6 +238,7 @@ recipe_free(struct recipe *r)
   free(r->files);
   free(r->directories);
   free(r->symlinks);
+  free(r->packages);
   free(r->users);
   free(r->groups);
   free(r->paths);

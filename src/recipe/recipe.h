@@ -75,6 +75,15 @@ struct recipe_symlink {
   struct recipe_pos pos;
 };
 
+/* A Debian package of the sysroot taken whole (contents.packages). */
+struct recipe_package {
+  char *name;          /* a Debian package name */
+  char *arch;          /* from "NAME:ARCH", or NULL: the only one installed */
+  struct strv exclude; /* fnmatch patterns, as contents.directories' */
+  struct recipe_layer_ref layer;
+  struct recipe_pos pos;
+};
+
 struct recipe_user {
   char *name;
   uint32_t uid, gid;
@@ -151,6 +160,7 @@ struct recipe {
   RECIPE_ARRAY(struct recipe_file, files);
   RECIPE_ARRAY(struct recipe_directory, directories);
   RECIPE_ARRAY(struct recipe_symlink, symlinks);
+  RECIPE_ARRAY(struct recipe_package, packages);
   enum recipe_ca ca;
   struct recipe_source ca_source;
   bool tzdata;

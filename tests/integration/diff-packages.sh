@@ -2,7 +2,9 @@
 # distill diff leads with the Debian packages: two images of curl, one
 # from this machine, one from a sysroot whose dpkg database gives
 # libcurl4 an older version: the diff names the package, both versions and
-# "downgrade" before any file, and its --json has them as fields; inspect
+# "downgrade" before any file, and its --json has them as fields; the files
+# that differ come under their package (libcurl4's library, one byte
+# longer in the sysroot, and its stanza) or their directory; inspect
 # --packages lists the packages by layer; second comes what a pull of the
 # new image downloads where the old one is.
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +37,9 @@ for name in sorted(os.listdir(sd)):
 open(os.path.join(root, "var/lib/dpkg/status"), "w").write("\n".join(stanzas))
 PY
 dpkg --compare-versions "$lower" lt "$old" || fail "the premise: $lower is older than $old"
+lib=$(grep -m1 '/libcurl\.so\.4\.[0-9.]*$' root/var/lib/dpkg/status.d/libcurl4.md5sums | sed 's/^[0-9a-f]*  /\//')
+[ -n "$lib" ] && [ -f "root$lib" ] || fail "libcurl4's md5sums names no libcurl.so.4.*"
+printf '\0' >>"root$lib"
 "$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o b.tar -q --source-date-epoch 1700000000 --sysroot "$WORK/root" ||
 	fail "build b from the sysroot"
 
@@ -72,6 +77,19 @@ jq -e '.differences[] | select(.kind == "file" and .where == "/var/lib/dpkg/stat
 	fail "--json: the stanza's change has no old and new content: $(jq -c '.differences[] | select(.kind == "file")' diff.json | head -3)"
 [ "$(jq '[.differences[] | select(.kind == "package")] | length' diff.json)" = 1 ] ||
 	fail "--json names other packages: $(jq -c '[.differences[] | select(.kind == "package")]' diff.json)"
+# grouped by package: the heading, then the library and the stanza
+awk -v lib="$lib" '
+	/^files / { heading = $0 }
+	index($0, "file " lib ": content") == 1 || index($0, "file /var/lib/dpkg/status.d/libcurl4: content") == 1 {
+		if (heading !~ /^files of package libcurl4:amd64 \([0-9]+\):$/) bad = bad " " $2 " under [" heading "]"; n++
+	}
+	END { if (bad != "" || n != 2) { print n " lines," bad; exit 1 } }' diff.txt >grouped.txt ||
+	fail "the files of libcurl4 are not under its heading: $(cat grouped.txt); $(grep -n '^files\|libcurl' diff.txt)"
+jq -e --arg lib "$lib" '[.differences[] | select(.kind == "file" and (.where == $lib
+	or .where == "/var/lib/dpkg/status.d/libcurl4")) | .package] == ["libcurl4:amd64", "libcurl4:amd64"]' diff.json >/dev/null ||
+	fail "--json: the files of libcurl4 have no package: $(jq -c '[.differences[] | select(.kind == "file")]' diff.json)"
+jq -e '[.differences[] | select(.kind == "file" and .package == null)] | all(has("directory"))' diff.json >/dev/null ||
+	fail "--json: a file in no package has no directory"
 "$DISTILL" diff a.tar a.tar >same.txt || fail "an image against itself: $(cat same.txt)"
 # inspect --packages: the same packages, with their layers
 "$DISTILL" inspect b.tar --packages >pk.txt || fail "inspect --packages"

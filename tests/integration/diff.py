@@ -247,9 +247,16 @@ def main():
         with open(f"{t}/a", "w") as f:
             f.write("hello, world\n")
     changed = build("content", change=new_content)
-    expect("a changed file", base, changed, 1, present=["file /srv/a: content: 6 bytes sha256:",
-                                                        "layer 2: content sha256:"],
+    out = expect("a changed file", base, changed, 1, present=["file /srv/a: content: 6 bytes sha256:",
+                                                              "layer 2: content sha256:"],
            absent=["file /srv/a: mode", "file /srv/b", "config", "archive"])
+    # a file of no package comes under its directory
+    lines = out.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("file /srv/a: content")), 0)
+    ok = at > 0 and lines[at - 1] == "files in /srv (1):"
+    failures += not ok
+    print(f"{'ok' if ok else 'FAIL'}: a changed file comes under its directory's heading"
+          + ("" if ok else ": " + repr(lines[max(at - 1, 0):at + 1])))
     code, out, _ = diff(base, changed, "--json")
     doc = json.loads(out)
     ok = code == 1 and doc["identical"] is False and any(

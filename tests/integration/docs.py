@@ -35,7 +35,8 @@ PLACES = {
     "top_keys": "", "contents_keys": "contents.", "binary_keys": "contents.binaries[].",
     "library_keys": "contents.libraries[].",
     "file_keys": "contents.files[].", "directory_keys": "contents.directories[].",
-    "symlink_keys": "contents.symlinks[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
+    "symlink_keys": "contents.symlinks[].",
+    "package_keys": "contents.packages[].", "accounts_keys": "accounts.", "user_keys": "accounts.users[].",
     "group_keys": "accounts.groups[].", "path_keys": "paths[].",
     "checks_keys": "checks.", "allow_keys": "checks.allow[].", "healthcheck_keys": "healthcheck.",
 }
@@ -63,7 +64,8 @@ print(f"{len(parser_keys)} recipe keys, the same in the parser and the man page"
 
 # options: --help, the man page, the completion
 completion = read("completions", "distill.bash")
-for cmd in ("build", "closure", "inspect", "check", "diff", "export", "push", "sign", "attest", "verify", "key"):
+for cmd in ("build", "closure", "inspect", "check", "diff", "export", "push", "sign", "attest", "verify", "key",
+            "kube"):
     helptext = subprocess.run([DISTILL, cmd, "--help"], capture_output=True, text=True).stdout
     usage_opts = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", helptext.split("\n\n")[-1]))
     man = read("man", f"distill-{cmd}.1").replace("\\-", "-")
@@ -101,7 +103,7 @@ for name in ("app.yaml", "other.yml", "image.tar", "notes.txt"):
 cases = {
     "distill b": {"build"},
     "distill ": {"build", "closure", "inspect", "check", "diff", "export", "push", "sign", "attest", "verify", "key",
-                 "--help",
+                 "kube", "--help",
                  "--version"},
     "distill key ": {"generate"},
     "distill verify --j": {"--json"},
@@ -111,6 +113,8 @@ cases = {
     "distill check ": {"image.tar"},
     "distill diff --j": {"--json"},
     "distill export --d": {"--dockerfile"},
+    "distill kube --d": {"--docker"},
+    "distill kube ": {"image.tar"},
 }
 for line, want in cases.items():
     got = complete(line)
@@ -126,15 +130,15 @@ if r.returncode != 0:
     fail(f"meson install: {r.stderr.strip()}")
 installed = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
 for want in ("man1/distill.1", "man1/distill-build.1", "man1/distill-diff.1", "man1/distill-export.1", "man1/distill-push.1",
-             "man1/distill-sign.1", "man1/distill-attest.1", "man1/distill-verify.1", "man1/distill-key.1", "man5/distill-recipe.5",
-             "bash-completion/completions/distill", "bin/distill"):
+             "man1/distill-sign.1", "man1/distill-attest.1", "man1/distill-verify.1", "man1/distill-key.1", "man1/distill-kube.1",
+             "man5/distill-recipe.5", "bash-completion/completions/distill", "bin/distill"):
     if not any(p.endswith(want) for p in installed):
         fail(f"meson install does not install {want}: {sorted(installed)}")
 if shutil.which("man") is None:
     fail("man is not installed (.ci/run installs man-db): the pages' rendering is unchecked")
 else:
     for page in ("man1/distill-build.1", "man1/distill-export.1", "man1/distill-push.1", "man1/distill-sign.1",
-                 "man1/distill-verify.1", "man1/distill-key.1", "man5/distill-recipe.5"):
+                 "man1/distill-verify.1", "man1/distill-key.1", "man1/distill-kube.1", "man5/distill-recipe.5"):
         path = next((os.path.join(dest, p) for p in installed if p.endswith(page)), None)
         r = subprocess.run(["man", "--warnings", "-l", path], capture_output=True, text=True,
                            env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8")) if path else None

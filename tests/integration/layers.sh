@@ -132,6 +132,14 @@ out=$("${P[@]}" run --rm --pull=never --network none --ulimit nofile=1024:1024 -
 [ "$out" = "runtime says the runtime's data" ] || fail "the program of the runtime layer: $out"
 echo "ok: a program in a runtime layer runs; a changed app file changes the app layer only"
 
+# a Debian package taken whole into the runtime layer (zlib1g: in every
+# Debian system that has gcc)
+sed 's/^  files:/  packages:\n    - {name: zlib1g, layer: runtime}\n  files:/' runtime.yaml >pkg.yaml
+build pkg.yaml pkg.tar
+"$DISTILL" inspect --json pkg.tar >pkg.json
+[ "$(jq -r '[.files[] | select(.path | test("/libz\\.so\\.1")) | .layer_name] | unique | join(" ")' pkg.json)" = runtime ] ||
+	fail "zlib1g's files are not in the runtime layer: $(jq -c '.files[] | select(.path | test("libz"))' pkg.json)"
+
 # ---- the cache keeps and reuses the recipe's own layer -------------------
 "$DISTILL" build runtime.yaml -o c1.tar -v --cache "$WORK/cache" >c1.log
 "$DISTILL" build runtime.yaml -o c2.tar -v --cache "$WORK/cache" >c2.log

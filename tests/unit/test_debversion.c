@@ -54,14 +54,20 @@ test_order(void **state)
   same("2:1.0-1", "2:1.0-1");
 }
 
-static void
-test_diff(void **state)
-{
-  struct image_package pa[] = { { "gone", "amd64", "1.0", 0 }, { "libssl3", "amd64", "3.0.11-1~deb12u2", 0 },
-                                { "same", "all", "2", 0 }, { "zlib1g", "amd64", "1:1.2.13.dfsg-1", 0 } };
-  struct image_package pb[] = { { "libssl3", "amd64", "3.0.9-1", 0 }, { "new", "amd64", "5", 0 },
-                                { "same", "all", "2", 0 }, { "zlib1g", "amd64", "1:1.3.dfsg-3", 0 } };
-  struct image_packages a = { pa, 4 }, b = { pb, 4 };
+static void test_diff(void **state) {
+  struct image_package pa[] = {
+    { .name = "gone", .arch = "amd64", .version = "1.0" },
+    { .name = "libssl3", .arch = "amd64", .version = "3.0.11-1~deb12u2" },
+    { .name = "same", .arch = "all", .version = "2" },
+    { .name = "zlib1g", .arch = "amd64", .version = "1:1.2.13.dfsg-1" },
+  };
+  struct image_package pb[] = {
+    { .name = "libssl3", .arch = "amd64", .version = "3.0.9-1" },
+    { .name = "new", .arch = "amd64", .version = "5" },
+    { .name = "same", .arch = "all", .version = "2" },
+    { .name = "zlib1g", .arch = "amd64", .version = "1:1.3.dfsg-3" },
+  };
+  struct image_packages a = { .items = pa, .n = 4 }, b = { .items = pb, .n = 4 };
   struct package_diff *d = NULL;
   size_t n = packages_diff(&a, &b, &d);
 

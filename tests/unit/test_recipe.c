@@ -26,6 +26,9 @@ static const char full[] =
   "  symlinks:\n"
   "    - path: /usr/bin/python3\n"
   "      target: python3.11\n"
+  "  packages:\n"
+  "    - tzdata\n"
+  "    - {name: \"libfoo1:arm64\", exclude: [\"*.a\", /usr/share/foo]}\n"
   "ca-certificates: true\n"
   "tzdata: false\n"
   "accounts:\n"
@@ -77,6 +80,14 @@ test_full_recipe(void **state)
   assert_string_equal(r.directories[0].exclude.items[1], "test");
   assert_int_equal(r.n_symlinks, 1);
   assert_string_equal(r.symlinks[0].target, "python3.11");
+  assert_int_equal(r.n_packages, 2);
+  assert_string_equal(r.packages[0].name, "tzdata");
+  assert_null(r.packages[0].arch);
+  assert_int_equal(r.packages[0].pos.line, 24);
+  assert_string_equal(r.packages[1].name, "libfoo1");
+  assert_string_equal(r.packages[1].arch, "arm64");
+  assert_int_equal(r.packages[1].exclude.n, 2);
+  assert_string_equal(r.packages[1].exclude.items[1], "/usr/share/foo");
   assert_int_equal(r.ca, RECIPE_CA_SYSROOT);
   assert_false(r.tzdata);
   assert_string_equal(r.run_as, "app");
@@ -97,7 +108,7 @@ test_full_recipe(void **state)
   assert_string_equal(r.environment.items[0].key, "TZ");
   assert_string_equal(r.environment.items[1].value, "C.UTF-8");
   /* a value's position is its key's, for errors raised after parsing */
-  assert_int_equal(r.environment.items[1].pos.line, 34);
+  assert_int_equal(r.environment.items[1].pos.line, 37);
   assert_int_equal(r.environment.items[1].pos.column, 24);
   assert_string_equal(r.work_dir, "/home/nonroot");
   assert_int_equal(r.ports.n, 3);
@@ -286,6 +297,20 @@ static const struct bad bad_recipes[] = {
   { "name: x\ncontents:\n  symlinks: [{path: /a}]\n", "t.yaml:3:14: contents.symlinks[0]: missing required key \"target\"" },
   { "name: x\ncontents:\n  libraries: [{path: /a}]\n",
     "t.yaml:3:15: contents.libraries[0]: missing required key \"source\"" },
+  { "name: x\ncontents:\n  packages: [{exclude: [a]}]\n",
+    "t.yaml:3:14: contents.packages[0]: missing required key \"name\"" },
+  { "name: x\ncontents:\n  packages: [Foo]\n",
+    "t.yaml:3:14: contents.packages[0]: \"Foo\" is not a Debian package name (lower-case letters, digits, '+', "
+    "'-' and '.', two or more, the first a letter or digit)" },
+  { "name: x\ncontents:\n  packages: [x]\n",
+    "t.yaml:3:14: contents.packages[0]: \"x\" is not a Debian package name (lower-case letters, digits, '+', "
+    "'-' and '.', two or more, the first a letter or digit)" },
+  { "name: x\ncontents:\n  packages: [\"libc6:\"]\n",
+    "t.yaml:3:14: contents.packages[0]: \"\" is not an architecture (amd64, arm64, all, ...)" },
+  { "name: x\ncontents:\n  packages: [{name: \"a+b:AMD64\"}]\n",
+    "t.yaml:3:21: contents.packages[0].name: \"AMD64\" is not an architecture (amd64, arm64, all, ...)" },
+  { "name: x\ncontents:\n  packages: [{name: tzdata, exclude: [\"\"]}]\n",
+    "t.yaml:3:38: contents.packages[0].exclude: patterns must not be empty" },
   { "name: x\naccounts: {users: [{home: /h}]}\n", "t.yaml:2:20: accounts.users[0]: missing required key \"name\"" },
   { "name: x\naccounts: {users: [{name: app}]}\n", "t.yaml:2:20: accounts.users[0]: missing required key \"uid\"" },
   { "name: x\naccounts: {groups: [{name: app}]}\n", "t.yaml:2:21: accounts.groups[0]: missing required key \"gid\"" },
@@ -324,6 +349,8 @@ static const struct bad bad_recipes[] = {
   { "name: x\ncontents:\n  symlinks: [{path: /a, target: b, layer: \"\"}]\n",
     "t.yaml:3:43: contents.symlinks[0].layer: must not be empty" },
   { "name: x\nfrom-recipe: \"\"\n", "t.yaml:2:14: from-recipe: must not be empty" },
+  { "name: x\ncontents:\n  packages: [{name: tzdata, layer: rt}]\n",
+    "t.yaml:3:36: contents.packages[0].layer: \"rt\" is not a layer of the recipe (layers: base, libraries, app)" },
   { "name: x\nhealthcheck: /a\n",
     "t.yaml:2:14: healthcheck: a mapping with test (the exec form: a list) and, if you like, interval, timeout, "
     "start-period and retries" },
@@ -338,7 +365,8 @@ test_layers(void **state)
                           "contents:\n  binaries: [{source: a, path: /a, layer: runtime}, /usr/bin/b]\n"
                           "  libraries: [{source: l.so, path: /l.so}]\n"
                           "  files: [{source: f, path: /f, layer: base}]\n"
-                          "  directories: [{source: d, path: /d, layer: libraries}]\n";
+                          "  directories: [{source: d, path: /d, layer: libraries}]\n"
+                          "  packages: [{name: nodejs, layer: runtime}, tzdata]\n";
   struct recipe r;
   struct derror err = DERROR_INIT;
 
@@ -353,6 +381,8 @@ test_layers(void **state)
   assert_int_equal(r.libraries[0].layer.index, 2);
   assert_int_equal(r.files[0].layer.index, 1);
   assert_int_equal(r.directories[0].layer.index, 2);
+  assert_int_equal(r.packages[0].layer.index, 0);
+  assert_int_equal(r.packages[1].layer.index, 2);
   assert_string_equal(r.from_recipe, "/srv/app/../base.yaml");
   recipe_free(&r);
 
