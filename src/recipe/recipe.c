@@ -183,8 +183,9 @@ map_free(struct recipe_map *m)
   free(m->items);
 }
 
-void
-recipe_free(struct recipe *r)
+/* contents: every item and its strings */
+static void
+contents_free(struct recipe *r)
 {
   for (size_t i = 0; i < r->n_binaries; i++) {
     free(r->binaries[i].layer.name);
@@ -219,6 +220,18 @@ recipe_free(struct recipe *r)
     strv_free(&r->packages[i].exclude);
     free(r->packages[i].layer.name);
   }
+  free(r->binaries);
+  free(r->libraries);
+  free(r->files);
+  free(r->directories);
+  free(r->symlinks);
+  free(r->packages);
+}
+
+void
+recipe_free(struct recipe *r)
+{
+  contents_free(r);
   for (size_t i = 0; i < r->n_users; i++) {
     free(r->users[i].name);
     free(r->users[i].home);
@@ -233,12 +246,6 @@ recipe_free(struct recipe *r)
     free(r->waivers[i].reason);
   }
   free(r->waivers);
-  free(r->binaries);
-  free(r->libraries);
-  free(r->files);
-  free(r->directories);
-  free(r->symlinks);
-  free(r->packages);
   free(r->users);
   free(r->groups);
   free(r->paths);
