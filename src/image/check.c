@@ -207,6 +207,7 @@ check_image(const char *archive, const struct image *img, bool can_start, const 
                                            "by the user", "OWASP D04");
   if (can_start)
     check_start(archive, img, cs);
+  check_healthcheck(img, start(rep, 11, "a service (exposed ports) has a health check", "CIS 4.6"));
   for (size_t i = 0; i < CHECK_COUNT; i++) {
     rep->n_failed += rep->results[i].status == CHECK_FAIL;
     rep->n_warned += rep->results[i].status == CHECK_WARN;

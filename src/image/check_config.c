@@ -1,5 +1,5 @@
 /* The checks of the image's config: the user it runs as, credentials in
- * the text anyone who pulls it reads, its ports. */
+ * the text anyone who pulls it reads, its ports, its health check. */
 #include "image/escape.h"
 #include "image/finding.h"
 #include "image/image.h"
@@ -167,4 +167,23 @@ check_ports(const struct image *img, struct check_result *r)
     if (strtoul(key, NULL, 10) < 1024)
       finding(r, CHECK_WARN, NULL, "%s: below 1024, a non-root user cannot bind it without a capability", port);
   }
+}
+
+/* A service (it exposes ports) that runs long is what an engine should
+ * watch: without a Healthcheck a stuck one still looks "running".  A
+ * warning, since the orchestrator may probe it from outside instead
+ * (Kubernetes ignores the image's Healthcheck). */
+void
+check_healthcheck(const struct image *img, struct check_result *r)
+{
+  json_t *config = json_object_get(img->config, "config");
+  json_t *ports = json_object_get(config, "ExposedPorts");
+  json_t *test = json_object_get(json_object_get(config, "Healthcheck"), "Test");
+  const char *first = json_string_value(json_array_get(test, 0));
+
+  if (json_object_size(ports) == 0)
+    return;
+  if (first == NULL || strcmp(first, "NONE") == 0)
+    finding(r, CHECK_WARN, NULL, "the image exposes ports (a service) but has no Healthcheck: give the recipe a "
+                                 "healthcheck (test, or distill's probe: http or tcp)");
 }

@@ -31,5 +31,6 @@ void check_ca(const char *archive, const struct image *img, struct check_result 
 void check_user(const struct image *img, struct check_result *r);
 void check_config_secrets(const struct image *img, struct check_result *r);
 void check_ports(const struct image *img, struct check_result *r);
+void check_healthcheck(const struct image *img, struct check_result *r);
 
 #endif

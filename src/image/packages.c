@@ -1,6 +1,5 @@
-/* An image's Debian packages and their differences: see packages.h.  The
- * order of versions is deb-version(7)'s, checked against dpkg's own in
- * tests/unit/test_debversion.c. */
+/* An image's Debian packages and their differences: see packages.h; the
+ * order of versions is versions.c's. */
 #include "image/packages.h"
 #include "plan/dpkg.h"
 #include "lib/alloc.h"
@@ -8,7 +7,6 @@
 #include "lib/file.h"
 #include "lib/tmpguard.h"
 
-#include <ctype.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
@@ -207,80 +205,6 @@ image_packages_free(struct image_packages *p)
   free(p->items);
   free(p->owned);
   memset(p, 0, sizeof *p);
-}
-
-/* ---- dpkg's order of versions (deb-version(7)) ------------------------- */
-
-/* The weight of a non-digit in dpkg's order: '~' before the end, the end
- * before letters, letters before every other character. */
-static int
-weight(int c)
-{
-  if (c == '~')
-    return -1;
-  if (c == '\0')
-    return 0;
-  if (isalpha(c))
-    return c;
-  return c + 256;
-}
-
-/* Two upstream versions or two revisions: alternately a run of non-digits,
- * compared character by character by weight, and a run of digits,
- * compared as a number. */
-static int
-part_cmp(const char *a, const char *b)
-{
-  while (*a || *b) {
-    while ((*a && !isdigit((unsigned char) *a)) || (*b && !isdigit((unsigned char) *b))) {
-      int wa = isdigit((unsigned char) *a) ? 0 : weight((unsigned char) *a);
-      int wb = isdigit((unsigned char) *b) ? 0 : weight((unsigned char) *b);
-      if (wa != wb)
-        return wa < wb ? -1 : 1;
-      if (*a && !isdigit((unsigned char) *a))
-        a++;
-      if (*b && !isdigit((unsigned char) *b))
-        b++;
-    }
-    a += strspn(a, "0");
-    b += strspn(b, "0");
-    size_t na = strspn(a, "0123456789"), nb = strspn(b, "0123456789");
-    if (na != nb)
-      return na < nb ? -1 : 1;
-    int c = strncmp(a, b, na);
-    if (c)
-      return c < 0 ? -1 : 1;
-    a += na;
-    b += nb;
-  }
-  return 0;
-}
-
-/* `v` split: its epoch, and its upstream version and revision copied. */
-static unsigned long
-split(const char *v, char **upstream, char **revision)
-{
-  const char *colon = strchr(v, ':');
-  bool has_epoch = colon && colon > v && strspn(v, "0123456789") == (size_t) (colon - v);
-  unsigned long epoch = has_epoch ? strtoul(v, NULL, 10) : 0;
-  const char *up = has_epoch ? colon + 1 : v;
-  const char *dash = strrchr(up, '-');
-
-  *upstream = dash ? xstrndup(up, (size_t) (dash - up)) : xstrdup(up);
-  *revision = xstrdup(dash ? dash + 1 : "");
-  return epoch;
-}
-
-int
-debian_version_cmp(const char *a, const char *b)
-{
-  cleanup_free char *ua = NULL, *ra = NULL, *ub = NULL, *rb = NULL;
-  unsigned long ea = split(a, &ua, &ra), eb = split(b, &ub, &rb);
-
-  if (ea != eb)
-    return ea < eb ? -1 : 1;
-  int c = part_cmp(ua, ub);
-  return c ? c : part_cmp(ra, rb);
 }
 
 /* ---- two images' ------------------------------------------------------- */

@@ -7,6 +7,7 @@
 
 #include "lib/error.h"
 #include "image/image.h"
+#include "image/versions.h"
 #include "lib/alloc.h"
 
 #include <stddef.h>
@@ -38,10 +39,6 @@ void image_packages_free(struct image_packages *p);
 /* The package whose files (by its status.d md5sums) include the image path
  * `path`, or NULL. */
 const struct image_package *image_package_of(const struct image_packages *p, const char *path);
-
-/* dpkg's order of two versions ([epoch:]upstream[-revision]): < 0, 0 or
- * > 0 as `a` is older than, the same as, or newer than `b`. */
-int debian_version_cmp(const char *a, const char *b);
 
 enum package_change { PACKAGE_ADDED, PACKAGE_REMOVED, PACKAGE_UPGRADED, PACKAGE_DOWNGRADED };
 

@@ -1,4 +1,5 @@
 #include "plan/config.h"
+#include "plan/probe.h"
 #include "recipe/recipe.h"
 #include "lib/alloc.h"
 
@@ -59,6 +60,26 @@ copy_strv(struct strv *to, const struct strv *from)
     strv_push(to, from->items[i]);
 }
 
+/* The probe's own time limit is the engine's (so that it says why before
+ * being killed), or its default of 3s when the recipe leaves the engine's. */
+static void
+config_health_test(const struct recipe *r, struct strv *test)
+{
+  const struct recipe_healthcheck *h = &r->healthcheck;
+
+  if (h->probe_url == NULL) {
+    copy_strv(test, &h->test);
+    return;
+  }
+  strv_push(test, PROBE_PATH);
+  if (h->timeout_ns) {
+    cleanup_free char *ms = xasprintf("%lld", (long long) (h->timeout_ns + 999999) / 1000000);
+    strv_push(test, "-t");
+    strv_push(test, ms);
+  }
+  strv_push(test, h->probe_url);
+}
+
 static void
 copy_map(struct config_map *to, const struct recipe_map *from)
 {
@@ -82,7 +103,7 @@ image_config_init(struct image_config *c, const struct recipe *r)
   copy_strv(&c->volumes, &r->volumes);
   copy_map(&c->labels, &r->labels);
   c->stop_signal = r->stop_signal ? xstrdup(r->stop_signal) : NULL;
-  copy_strv(&c->health_test, &r->healthcheck.test);
+  config_health_test(r, &c->health_test);
   c->health_interval = r->healthcheck.interval_ns;
   c->health_timeout = r->healthcheck.timeout_ns;
   c->health_start_period = r->healthcheck.start_period_ns;

@@ -11,6 +11,7 @@
 #include "plan/ldconfig.h"
 #include "plan/packages.h"
 #include "plan/policy.h"
+#include "plan/probe.h"
 #include "plan/start.h"
 #include "plan/view.h"
 
@@ -524,6 +525,8 @@ plan_recipe(const struct recipe *r, const char *platform, const struct sysroot *
   if (image_arch(r, platform ? platform : r->platform, arch, variant, cl, p, err) < 0)
     goto out;
   if (image_ldcache(cl, p, err) < 0)
+    goto out;
+  if (r->healthcheck.probe_url && probe_add(&p->fs, r->file, p->arch, p->variant, err) < 0)
     goto out;
   if (dpkg_annotate(&p->fs, root, cache, &p->packages, err) < 0)
     goto out;

@@ -4,8 +4,11 @@
 #include "plan/elf.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define ACCOUNTS_MAX (4u * 1024 * 1024)
@@ -171,6 +174,29 @@ check_elf(const struct view *v, const struct start_config *cfg, const char *what
   return ret;
 }
 
+/* A program whose bytes the plan holds in memory (distill's health probe,
+ * probe.h): read through a memfd, by the same rules as a file. */
+static int
+check_elf_data(const struct view *v, const struct start_config *cfg, const char *what, const char *path,
+               const struct view_node *node, struct strv *problems, struct strv *notes, struct derror *err)
+{
+  cleanup_close int fd = memfd_create("distill-start", MFD_CLOEXEC);
+  char host[64];
+
+  if (fd < 0)
+    return derror_errno(err, errno, "memfd_create");
+  for (uint64_t done = 0; done < node->size;) {
+    ssize_t w = write(fd, node->data + done, (size_t) (node->size - done));
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return derror_errno(err, w < 0 ? errno : EIO, "`%s`: write to a memfd", path);
+    done += (uint64_t) w;
+  }
+  snprintf(host, sizeof host, "/proc/self/fd/%d", fd);
+  return check_elf(v, cfg, what, path, host, problems, notes, err);
+}
+
 /* "#!INTERP [ARG]": the kernel executes INTERP, which must be there. */
 static void
 check_script(const struct view *v, const struct start_config *cfg, const char *path, const char *head, size_t n,
@@ -228,10 +254,12 @@ start_check(const struct view *image, const struct start_config *cfg, struct str
     check_script(image, cfg, path, head, n, problems);
     return 0;
   }
-  if (n < 4 || memcmp(head, ELFMAG, SELFMAG) != 0 || node.host == NULL) {
+  if (n < 4 || memcmp(head, ELFMAG, SELFMAG) != 0 || (node.host == NULL && node.data == NULL)) {
     strv_push_take(problems, xasprintf("%s `%s` is neither an ELF program nor a #! script", what, path));
     return 0;
   }
+  if (node.host == NULL)
+    return check_elf_data(image, cfg, what, resolved, &node, problems, notes, err);
   cleanup_free char *host = xstrdup(node.host);
   return check_elf(image, cfg, what, resolved, host, problems, notes, err);
 }

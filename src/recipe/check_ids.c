@@ -5,13 +5,13 @@
 
 const char *const check_ids[] = {
   "user-nonroot", "no-shell", "no-package-manager", "no-setuid", "no-world-writable", "immutable-programs",
-  "no-devices", "no-secrets", "ca-bundle", "unprivileged-ports", "can-start", NULL,
+  "no-devices", "no-secrets", "ca-bundle", "unprivileged-ports", "can-start", "healthcheck", NULL,
 };
 
 const char *
 check_waivable(const char *id)
 {
-  static const char *const pathless[] = { "user-nonroot", "unprivileged-ports", "can-start", NULL };
+  static const char *const pathless[] = { "user-nonroot", "unprivileged-ports", "can-start", "healthcheck", NULL };
 
   for (size_t i = 0; pathless[i]; i++)
     if (strcmp(id, pathless[i]) == 0)

@@ -5,7 +5,7 @@
 #ifndef DISTILL_CHECK_IDS_H
 #define DISTILL_CHECK_IDS_H
 
-#define CHECK_COUNT 11
+#define CHECK_COUNT 12
 
 /* A finding accepted: `path` exactly (no pattern: a waiver must not cover
  * a file added later), for the check `id`. */
@@ -19,7 +19,7 @@ struct check_waiver {
 extern const char *const check_ids[];
 /* NULL when a waiver may name `id`, else why not: an unknown id, or a
  * check whose findings name no file (user-nonroot, unprivileged-ports,
- * can-start). */
+ * can-start, healthcheck). */
 const char *check_waivable(const char *id);
 
 /* The manifest annotation the build records its recipe's waivers in: a

@@ -106,6 +106,26 @@ check_arg_secrets(struct parse_ctx *c, yaml_node_t *root, const char *key, const
   return 0;
 }
 
+/* The probe's URL (healthcheck.http) goes into the config too: read whole
+ * for token formats, and each NAME=VALUE of its query as an argument is
+ * (?api_key=...). */
+static int
+check_probe_secrets(struct parse_ctx *c, yaml_node_t *root)
+{
+  const char *url = c->r->healthcheck.probe_url, *rule;
+  yaml_node_t *h = parse_lookup(c, root, "healthcheck");
+  yaml_node_t *v = h && h->type == YAML_MAPPING_NODE ? parse_lookup(c, h, "http") : NULL;
+
+  if (url == NULL || v == NULL)
+    return 0;
+  rule = secrets_in_value("ARG", url);
+  for (const char *q = strchr(url, '?'); rule == NULL && q; q = strchr(q + 1, '&')) {
+    cleanup_free char *pair = xstrndup(q + 1, strcspn(q + 1, "&"));
+    rule = recipe_secret_in_argument(pair);
+  }
+  return rule ? secret_error(c, parse_pos(v), "healthcheck.http", rule) : 0;
+}
+
 /* Over the values that go into the image's config and manifest as written:
  * no credential in any (secrets_in_value's rules).  (A health check's
  * arguments will be read as cmd's are.) */
@@ -117,7 +137,7 @@ credentials_check(struct parse_ctx *c, yaml_node_t *root)
   if (check_map_secrets(c, "environment", &r->environment) < 0
       || check_arg_secrets(c, root, "entrypoint", &r->entrypoint) < 0
       || check_arg_secrets(c, root, "cmd", &r->cmd) < 0 || check_map_secrets(c, "labels", &r->labels) < 0
-      || check_map_secrets(c, "annotations", &r->annotations) < 0)
+      || check_map_secrets(c, "annotations", &r->annotations) < 0 || check_probe_secrets(c, root) < 0)
     return -1;
   return 0;
 }

@@ -108,8 +108,11 @@ const struct recipe_key path_keys[PATH_MODE + 1] = {
   [PATH_MODE] = { "mode", false },
 };
 
+/* exactly one of test, http and tcp: healthcheck.c */
 const struct recipe_key healthcheck_keys[HEALTH_RETRIES + 1] = {
-  [HEALTH_TEST] = { "test", true },
+  [HEALTH_TEST] = { "test", false },
+  [HEALTH_HTTP] = { "http", false },
+  [HEALTH_TCP] = { "tcp", false },
   [HEALTH_INTERVAL] = { "interval", false },
   [HEALTH_TIMEOUT] = { "timeout", false },
   [HEALTH_START_PERIOD] = { "start-period", false },

@@ -88,7 +88,15 @@ extern const struct recipe_key group_keys[GROUP_GID + 1];
 enum path_key { PATH_PATH, PATH_TYPE, PATH_UID, PATH_GID, PATH_MODE };
 extern const struct recipe_key path_keys[PATH_MODE + 1];
 
-enum healthcheck_key { HEALTH_TEST, HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_START_PERIOD, HEALTH_RETRIES };
+enum healthcheck_key {
+  HEALTH_TEST,
+  HEALTH_HTTP,
+  HEALTH_TCP,
+  HEALTH_INTERVAL,
+  HEALTH_TIMEOUT,
+  HEALTH_START_PERIOD,
+  HEALTH_RETRIES
+};
 extern const struct recipe_key healthcheck_keys[HEALTH_RETRIES + 1];
 
 enum checks_key { CHECKS_ALLOW };

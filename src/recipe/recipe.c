@@ -266,6 +266,7 @@ recipe_free(struct recipe *r)
   free(r->work_dir);
   free(r->stop_signal);
   strv_free(&r->healthcheck.test);
+  free(r->healthcheck.probe_url);
   free(r->sbom);
   free(r->platform);
   free(r->from_recipe);

@@ -132,10 +132,13 @@ struct recipe_map {
   size_t n_##name
 
 /* healthcheck: Docker's HEALTHCHECK, exec form; durations in
- * nanoseconds, 0 (and retries 0): the engine's default. */
+ * nanoseconds, 0 (and retries 0): the engine's default.  Either `test`,
+ * or `probe_url` for distill's probe: "http://HOST[:PORT][/PATH]" or
+ * "tcp://HOST:PORT", HOST an IP address (IPv6 in brackets) or localhost. */
 struct recipe_healthcheck {
   bool set;
   struct strv test;
+  char *probe_url;
   int64_t interval_ns, timeout_ns, start_period_ns;
   int retries;
 };

@@ -74,7 +74,7 @@ check() {
 	local rc=0
 	"$DISTILL" check --json "$WORK/$1.tar" >"$WORK/$1.json" 2>"$WORK/$1.err" || rc=$?
 	[ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "$1: distill check exited $rc: $(cat "$WORK/$1.err")"
-	jq -e '.checks | length == 11' "$WORK/$1.json" >/dev/null || fail "$1: not 11 checks: $(cat "$WORK/$1.json")"
+	jq -e '.checks | length == 12' "$WORK/$1.json" >/dev/null || fail "$1: not 12 checks: $(cat "$WORK/$1.json")"
 	CHECK_RC=$rc
 }
 

@@ -36,7 +36,7 @@ grep -qxF '       /usr/bin/x\n ok     no-shell forged is world-writable (0777)' 
 	fail "the name with a newline is not escaped: $(cat "$WORK/out")"
 grep -qxF '       /usr/bin/\x1b]0;pwned\x07\x1b[2J is setuid (4755)' "$WORK/out" ||
 	fail "the name with escapes is not escaped: $(cat "$WORK/out")"
-[ "$(grep -vc '^       ' "$WORK/out")" = 12 ] || fail "check prints other than 11 checks and a summary: $(cat "$WORK/out")"
+[ "$(grep -vc '^       ' "$WORK/out")" = 13 ] || fail "check prints other than 12 checks and a summary: $(cat "$WORK/out")"
 "$DISTILL" check --json "$WORK/names.tar" >"$WORK/out.json" || true
 jq -e '.checks[] | select(.id == "no-world-writable") | .findings == ["/usr/bin/x\\n ok     no-shell forged is world-writable (0777)"]' \
 	"$WORK/out.json" >/dev/null || fail "check --json: $(cat "$WORK/out.json")"

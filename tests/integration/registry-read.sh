@@ -56,7 +56,7 @@ diff <(jq 'del(.name)' "$WORK/out") <("$DISTILL" inspect "$WORK/curl.tar" --json
 run check "$ref" --tls-verify=false
 [ "$rc" = "$local_rc" ] || fail "a: check of $ref exits $rc, of the archive $local_rc"
 diff <(sed '$d' "$WORK/out") <(sed '$d' "$WORK/check.local") >&2 || fail "a: check of $ref reports otherwise than of the archive"
-tail -1 "$WORK/out" | grep -q "^$ref: 11 checks" || fail "a: check's summary does not name $ref: $(tail -1 "$WORK/out")"
+tail -1 "$WORK/out" | grep -q "^$ref: 12 checks" || fail "a: check's summary does not name $ref: $(tail -1 "$WORK/out")"
 run diff "$ref" "$WORK/curl.tar" --tls-verify=false
 ok "a (diff)"
 [ "$(cat "$WORK/out")" = "identical: $(manifest_digest "$WORK/curl.tar")" ] || fail "a: diff says $(cat "$WORK/out")"

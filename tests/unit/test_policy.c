@@ -183,6 +183,7 @@ test_waivable(void **state)
   assert_null(check_waivable("no-secrets"));
   assert_null(check_waivable("no-world-writable"));
   assert_non_null(check_waivable("can-start"));
+  assert_non_null(check_waivable("healthcheck"));
   assert_non_null(check_waivable("user-nonroot"));
   assert_non_null(check_waivable("no-secret"));
   assert_non_null(check_waivable(""));

@@ -323,7 +323,9 @@ static const struct bad bad_recipes[] = {
     "the program and its arguments as a list, [/path/to/program, arg, ...]" },
   { "name: x\nhealthcheck: {test: [app, -h]}\n",
     "t.yaml:2:21: healthcheck.test: the first item must be the program's absolute path in the image" },
-  { "name: x\nhealthcheck: {interval: 5s}\n", "t.yaml:2:14: healthcheck: missing required key \"test\"" },
+  { "name: x\nhealthcheck: {interval: 5s}\n",
+    "t.yaml:2:14: healthcheck: no check: give test (a program of the image and its arguments), http "
+    "(http://127.0.0.1:PORT/PATH) or tcp (a port)" },
   { "name: x\nhealthcheck: {test: [/a], interval: 5}\n",
     "t.yaml:2:37: healthcheck.interval: \"5\" is not a duration such as 30s, 1m30s or 500ms (more than 0, at most a "
     "day)" },
@@ -352,8 +354,8 @@ static const struct bad bad_recipes[] = {
   { "name: x\ncontents:\n  packages: [{name: tzdata, layer: rt}]\n",
     "t.yaml:3:36: contents.packages[0].layer: \"rt\" is not a layer of the recipe (layers: base, libraries, app)" },
   { "name: x\nhealthcheck: /a\n",
-    "t.yaml:2:14: healthcheck: a mapping with test (the exec form: a list) and, if you like, interval, timeout, "
-    "start-period and retries" },
+    "t.yaml:2:14: healthcheck: a mapping with test (the exec form: a list), http or tcp (distill's probe) and, if "
+    "you like, interval, timeout, start-period and retries" },
 };
 
 /* layers: the order given, each item in the one it names, else its
