@@ -104,8 +104,8 @@ struct build_request {
 /* One image of the archive: one per platform. */
 struct built_image {
   struct plan plan; /* its entries, config, packages and hints */
-  struct layer_blob layers[LAYER_COUNT];
-  bool from_cache[LAYER_COUNT];
+  struct layer_blob layers[LAYER_MAX];
+  bool from_cache[LAYER_MAX];
   size_t n_layers;
   char manifest_digest[DIGEST_STR_LEN];
 };

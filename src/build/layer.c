@@ -123,7 +123,7 @@ tar_write(struct archive *a, void *data, const void *buf, size_t n)
 }
 
 bool
-layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer)
+layer_is_empty(const struct rootfs *fs, rootfs_layer layer)
 {
   for (size_t i = 0; i < fs->n; i++)
     if (fs->items[i].layer == layer)
@@ -308,7 +308,7 @@ write_entries(struct archive *a, const struct rootfs *fs, const bool *marks, con
  * layer extracts correctly on its own.  Ancestors keep their own owner and
  * mode (a home directory stays 65532:65532 0700 in every layer). */
 static bool *
-layer_marks(const struct rootfs *fs, enum rootfs_layer layer, size_t *count)
+layer_marks(const struct rootfs *fs, rootfs_layer layer, size_t *count)
 {
   bool *marks = xcalloc(fs->n, sizeof(bool));
 
@@ -334,7 +334,7 @@ layer_marks(const struct rootfs *fs, enum rootfs_layer layer, size_t *count)
 }
 
 size_t
-layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out)
+layer_entries(const struct rootfs *fs, rootfs_layer layer, size_t **out)
 {
   size_t n, k = 0;
   cleanup_free bool *marks = layer_marks(fs, layer, &n);
@@ -358,7 +358,7 @@ compress_failed(const struct layer_options *opt, const struct derror *said, stru
 }
 
 int
-layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
+layer_write(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt, int fd,
             struct layer_blob *out, struct derror *err)
 {
   struct derror said = DERROR_INIT;
@@ -422,7 +422,7 @@ out:
 }
 
 int
-layer_diff_id(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+layer_diff_id(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt,
               char out[DIGEST_STR_LEN], struct derror *err)
 {
   struct layer_options o = *opt;

@@ -22,7 +22,7 @@ struct layer_blob {
 };
 
 /* True when no entry of the image belongs to `layer`. */
-bool layer_is_empty(const struct rootfs *fs, enum rootfs_layer layer);
+bool layer_is_empty(const struct rootfs *fs, rootfs_layer layer);
 
 struct layer_options {
   int64_t epoch;         /* every entry's mtime */
@@ -60,17 +60,17 @@ struct layer_options {
 /* Write layer `layer` of `fs` (its entries and, before them, the entries of
  * their parent directories) to `fd`, at its offset when the blob begins.
  * `fs` must be finished. */
-int layer_write(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, int fd,
+int layer_write(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt, int fd,
                 struct layer_blob *out, struct derror *err);
 
 /* The indexes in `fs` of the entries layer_write writes, in order. */
-size_t layer_entries(const struct rootfs *fs, enum rootfs_layer layer, size_t **out);
+size_t layer_entries(const struct rootfs *fs, rootfs_layer layer, size_t **out);
 
 /* The diff_id of layer `layer`: its tar written as layer_write writes it
  * and hashed, nothing kept, nothing compressed; scanned only when
  * opt->written is given, which is told of each entry as layer_write tells
  * it. */
-int layer_diff_id(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+int layer_diff_id(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt,
                   char out[DIGEST_STR_LEN], struct derror *err);
 
 /* The cache's keys of a layer (layer_key.c), each a digest of what its
@@ -84,9 +84,9 @@ int layer_diff_id(const struct rootfs *fs, enum rootfs_layer layer, const struct
  *                 of its source file (only its size): the same in a fresh
  *                 clone of the same sources, anywhere.
  *   layer_content_key  the layer's diff_id: what determines the blob. */
-int layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+int layer_key(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt,
               char out[DIGEST_STR_LEN]);
-void layer_shape_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+void layer_shape_key(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt,
                      char out[DIGEST_STR_LEN]);
 void layer_content_key(const struct layer_options *opt, const char *diff_id, char out[DIGEST_STR_LEN]);
 

@@ -40,7 +40,7 @@ key_entry(struct buf *b, const struct rootfs_entry *e)
  * and times (`identity`), or with neither (the shape: where the sources
  * are does not matter). */
 static int
-entries_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt, bool identity,
+entries_key(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt, bool identity,
             char out[DIGEST_STR_LEN])
 {
   cleanup_free size_t *idx = NULL;
@@ -79,14 +79,14 @@ entries_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer
 }
 
 int
-layer_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+layer_key(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt,
           char out[DIGEST_STR_LEN])
 {
   return entries_key(fs, layer, opt, true, out);
 }
 
 void
-layer_shape_key(const struct rootfs *fs, enum rootfs_layer layer, const struct layer_options *opt,
+layer_shape_key(const struct rootfs *fs, rootfs_layer layer, const struct layer_options *opt,
                 char out[DIGEST_STR_LEN])
 {
   entries_key(fs, layer, opt, false, out);

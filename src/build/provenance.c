@@ -66,19 +66,38 @@ platforms(const struct build_result *res)
   return list;
 }
 
+/* A recipe file as a resource: {path, digest}. */
 static json_t *
-external_parameters(const struct build_request *req, const struct build_result *res, struct derror *err)
+recipe_resource(const char *file, struct derror *err)
 {
   struct buf recipe = { 0 };
   char digest[DIGEST_STR_LEN];
 
-  if (read_file(req->recipe->file, RECIPE_MAX, &recipe, err) < 0)
+  if (read_file(file, RECIPE_MAX, &recipe, err) < 0)
     return NULL;
   digest_buffer(recipe.data, recipe.len, digest);
   buf_free(&recipe);
-  return json_pack("{s:{s:s, s:{s:s}}, s:o, s:s, s:I, s:s, s:s}", "recipe", "path", req->recipe->file, "digest",
-                   "sha256", digest + 7, "platforms", platforms(res), "compression", compression_name(req->comp),
-                   "sourceDateEpoch", (json_int_t) req->epoch, "name", res->name, "tag", res->tag);
+  return json_pack("{s:s, s:{s:s}}", "path", file, "digest", "sha256", digest + 7);
+}
+
+static json_t *
+external_parameters(const struct build_request *req, const struct build_result *res, struct derror *err)
+{
+  json_t *recipe = recipe_resource(req->recipe->file, err), *base = NULL;
+
+  if (recipe == NULL)
+    return NULL;
+  /* the base recipe (from-recipe), whose files are in the image too */
+  if (req->recipe->from_recipe && (base = recipe_resource(req->recipe->from_recipe, err)) == NULL) {
+    json_decref(recipe);
+    return NULL;
+  }
+  json_t *j = json_pack("{s:o, s:o, s:s, s:I, s:s, s:s}", "recipe", recipe, "platforms", platforms(res),
+                        "compression", compression_name(req->comp), "sourceDateEpoch", (json_int_t) req->epoch,
+                        "name", res->name, "tag", res->tag);
+  if (base)
+    json_object_set_new(j, "fromRecipe", base);
+  return j;
 }
 
 static json_t *

@@ -51,7 +51,7 @@ record_marks(void *ctx, const struct rootfs_entry *e, const struct scan *content
 /* A layer from the cache: its entries told to the record as if written,
  * with the marks the cache kept. -1 when they do not match the layer. */
 int
-record_replay(struct record *rec, const struct rootfs *fs, enum rootfs_layer layer, const struct cache_hit *hit)
+record_replay(struct record *rec, const struct rootfs *fs, rootfs_layer layer, const struct cache_hit *hit)
 {
   cleanup_free size_t *idx = NULL;
   size_t n = layer_entries(fs, layer, &idx);

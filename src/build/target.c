@@ -20,7 +20,7 @@ target_init(struct target *t, const char *platform, const char *sysroot)
 {
   t->platform = platform ? xstrdup(platform) : NULL;
   t->sysroot = xstrdup(sysroot);
-  for (size_t k = 0; k < LAYER_COUNT; k++)
+  for (size_t k = 0; k < LAYER_MAX; k++)
     t->pend[k].tmp = -1;
 }
 
@@ -131,10 +131,11 @@ targets_free(struct target *targets, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     struct target *t = &targets[i];
-    for (size_t k = 0; k < LAYER_COUNT; k++) {
+    for (size_t k = 0; k < LAYER_MAX; k++) {
       if (t->pend[k].tmp >= 0)
         cache_discard(t->pend[k].tmp, t->pend[k].tmp_name);
       strv_free(&t->pend[k].marks);
+      free(t->comment_text[k]);
     }
     image_free(&t->rec.img);
     sysroot_close(&t->root);

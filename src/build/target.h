@@ -54,8 +54,9 @@ struct target {
   struct sysroot root;
   struct built_image *out; /* in the result: the plan, the layers, the manifest digest */
   struct oci_image img;
-  const char *comments[LAYER_COUNT];
-  struct pending pend[LAYER_COUNT];
+  const char *comments[LAYER_MAX]; /* the history's, by layer of the image */
+  char *comment_text[LAYER_MAX];
+  struct pending pend[LAYER_MAX];
   struct record rec;
 };
 
@@ -78,7 +79,7 @@ void record_entry(void *ctx, const struct rootfs_entry *e, const struct scan *co
 /* What the scan found of an entry, as the cache keeps it ("MARKS WHAT
  * SECRET"), onto the strv `ctx`: a layer_options.written. */
 void record_marks(void *ctx, const struct rootfs_entry *e, const struct scan *content);
-int record_replay(struct record *rec, const struct rootfs *fs, enum rootfs_layer layer, const struct cache_hit *hit);
+int record_replay(struct record *rec, const struct rootfs *fs, rootfs_layer layer, const struct cache_hit *hit);
 void record_forget(struct record *rec, size_t from);
 int self_check(int fd, const struct oci_image *img, const char *manifest_digest, struct record *rec,
                struct derror *err);

@@ -25,11 +25,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const layer_comments[LAYER_COUNT] = {
-  "distill: base (accounts, name service, os-release, certificates)",
-  "distill: libraries (the loader and the shared-library closure)",
-  "distill: application (binaries, files, directories, symlinks, paths)",
-};
+/* The history's created_by of a layer, which `docker history` shows and
+ * `distill inspect` reads the layer's name from ("distill: NAME ..."). */
+static char *
+layer_comment(const char *name)
+{
+  if (strcmp(name, "base") == 0)
+    return xstrdup("distill: base (accounts, name service, os-release, certificates)");
+  if (strcmp(name, "libraries") == 0)
+    return xstrdup("distill: libraries (the loader and the shared-library closure)");
+  if (strcmp(name, "app") == 0)
+    return xstrdup("distill: application (binaries, files, directories, symlinks, paths)");
+  return xasprintf("distill: %s (a layer of the recipe)", name);
+}
 
 /* How far the layers are, told to the observer. */
 struct progress {
@@ -76,7 +84,7 @@ progress_done(struct progress *p)
 
 /* The entries and content bytes a layer holds. */
 static size_t
-layer_size(const struct rootfs *fs, enum rootfs_layer layer, uint64_t *bytes)
+layer_size(const struct rootfs *fs, rootfs_layer layer, uint64_t *bytes)
 {
   cleanup_free size_t *idx = NULL;
   size_t n = layer_entries(fs, layer, &idx);
@@ -93,12 +101,12 @@ static void
 progress_start(struct progress *p, const struct target *targets, size_t n)
 {
   for (size_t i = 0; i < n; i++)
-    for (int l = 0; l < LAYER_COUNT; l++) {
+    for (int l = 0; l < LAYER_MAX; l++) {
       uint64_t bytes;
-      if (layer_is_empty(&targets[i].out->plan.fs, (enum rootfs_layer) l))
+      if (layer_is_empty(&targets[i].out->plan.fs, (rootfs_layer) l))
         continue;
       p->pg.n_layers++;
-      p->pg.total_entries += layer_size(&targets[i].out->plan.fs, (enum rootfs_layer) l, &bytes);
+      p->pg.total_entries += layer_size(&targets[i].out->plan.fs, (rootfs_layer) l, &bytes);
       p->pg.total_bytes += bytes;
     }
   progress_tell(p);
@@ -143,7 +151,7 @@ pending_done(void *ctx, struct layer_blob *b, struct derror *err)
  * as if written.  0 also when the cache's copy is unusable: said,
  * forgotten, and pl->from_cache false, for the layer to be written anew. */
 static int
-put_cached(struct writer *w, const struct plan *p, enum rootfs_layer l, struct record *rec, struct pending *pl,
+put_cached(struct writer *w, const struct plan *p, rootfs_layer l, struct record *rec, struct pending *pl,
            const struct cache_hit *hit, struct layer_blob *b, struct derror *err)
 {
   const struct build_observer *obs = &w->req->observer;
@@ -270,7 +278,7 @@ prefetched(struct writer *w, struct pending *pl, struct prefetch *f, const char 
  * what was fetched from there meanwhile.  1 and `hit` filled, or 0 (what
  * went wrong said, the layer to be written anew). */
 static int
-content_hit(struct writer *w, const struct plan *p, enum rootfs_layer l, const struct layer_options *lo,
+content_hit(struct writer *w, const struct plan *p, rootfs_layer l, const struct layer_options *lo,
             struct pending *pl, struct cache_hit *hit)
 {
   const struct build_observer *obs = &w->req->observer;
@@ -339,7 +347,7 @@ content_hit(struct writer *w, const struct plan *p, enum rootfs_layer l, const s
  * (or its content, content_hit), else written by the shared compressor
  * and kept in the cache once out (pending_done). */
 static int
-put_layer(struct writer *w, const struct plan *p, enum rootfs_layer l, struct record *rec, struct pending *pl,
+put_layer(struct writer *w, const struct plan *p, rootfs_layer l, struct record *rec, struct pending *pl,
           struct layer_blob *b, struct derror *err)
 {
   const struct build_request *req = w->req;
@@ -404,8 +412,8 @@ put_layers(struct writer *w, struct target *t, struct derror *err)
 {
   const struct plan *p = &t->out->plan;
 
-  for (int l = 0; l < LAYER_COUNT; l++) {
-    if (layer_is_empty(&p->fs, (enum rootfs_layer) l))
+  for (int l = 0; l < (int) p->fs.layers.n; l++) {
+    if (layer_is_empty(&p->fs, (rootfs_layer) l))
       continue;
     struct pending *pl = &t->pend[t->img.n_layers];
     pl->arc = &w->arc;
@@ -413,9 +421,11 @@ put_layers(struct writer *w, struct target *t, struct derror *err)
     pl->comp = w->req->comp;
     t->rec.layer = (int) t->img.n_layers;
     w->progress.pg.layer++;
-    if (put_layer(w, p, (enum rootfs_layer) l, &t->rec, pl, &t->out->layers[t->img.n_layers], err) < 0)
+    if (put_layer(w, p, (rootfs_layer) l, &t->rec, pl, &t->out->layers[t->img.n_layers], err) < 0)
       return -1;
-    t->comments[t->img.n_layers++] = layer_comments[l];
+    t->comment_text[t->img.n_layers] = layer_comment(p->fs.layers.names[l]);
+    t->comments[t->img.n_layers] = t->comment_text[t->img.n_layers];
+    t->img.n_layers++;
   }
   return 0;
 }

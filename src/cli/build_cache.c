@@ -92,18 +92,18 @@ build_cache_mount(struct remote_cache *rc, const char *push)
 static struct remote_entry *
 entries_of(const struct build_request *req, const struct build_result *res, size_t *n)
 {
-  struct remote_entry *all = xcalloc(res->n_images * LAYER_COUNT + 1, sizeof *all);
+  struct remote_entry *all = xcalloc(res->n_images * LAYER_MAX + 1, sizeof *all);
   struct layer_options lo = { .comp = req->comp, .epoch = req->epoch };
 
   *n = 0;
   for (size_t i = 0; i < res->n_images; i++) {
     const struct built_image *img = &res->images[i];
-    for (int l = 0, k = 0; l < LAYER_COUNT && (size_t) k < img->n_layers; l++) {
-      if (layer_is_empty(&img->plan.fs, (enum rootfs_layer) l))
+    for (int l = 0, k = 0; l < LAYER_MAX && (size_t) k < img->n_layers; l++) {
+      if (layer_is_empty(&img->plan.fs, (rootfs_layer) l))
         continue;
       struct remote_entry *e = &all[(*n)++];
       const struct layer_blob *b = &img->layers[k++];
-      layer_shape_key(&img->plan.fs, (enum rootfs_layer) l, &lo, e->shape_key);
+      layer_shape_key(&img->plan.fs, (rootfs_layer) l, &lo, e->shape_key);
       layer_content_key(&lo, b->diff_id, e->content_key);
       memcpy(e->diff_id, b->diff_id, DIGEST_STR_LEN);
       memcpy(e->digest, b->digest, DIGEST_STR_LEN);

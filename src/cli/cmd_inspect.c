@@ -15,11 +15,12 @@ static const char usage_text[] =
   "usage: distill inspect IMAGE.tar|docker://HOST[:PORT]/REPO[:TAG|@DIGEST] [--json] [OPTIONS]\n"
   "\n"
   "Show an image archive (distill's, docker save, skopeo oci-archive, podman)\n"
-  "or a registry's image: its name, platform, config, layers and every file\n"
-  "with mode, owner and size. Digests and diff_ids are verified; nothing is\n"
-  "extracted. The waivers of checks the image records are shown. Names from\n"
-  "the image are escaped (a control character or a byte that is not UTF-8 as\n"
-  "\\xHH, a backslash as \\\\).\n"
+  "or a registry's image: its name, platform, config, layers (named when the\n"
+  "image records their names) and every file with mode, owner and size, layer\n"
+  "by layer. Digests and diff_ids are verified; nothing is extracted. The\n"
+  "waivers of checks the image records are shown. Names from the image are\n"
+  "escaped (a control character or a byte that is not UTF-8 as \\xHH, a\n"
+  "backslash as \\\\).\n"
   "\n"
   "  --json               one JSON document\n"
   "  --packages           the Debian packages instead (its status.d), each with\n"
@@ -44,12 +45,41 @@ mode_string(const struct image_file *f, char out[11])
 }
 
 
+/* The name of layer `i` (from 0) as distill records it in the history's
+ * created_by ("distill: NAME (...)", "application" for app), or NULL: the
+ * history's entries that are not empty_layer are the layers, in order. */
+static char *
+layer_name(const struct image *img, size_t i)
+{
+  json_t *history = json_object_get(img->config, "history"), *h;
+  size_t k = 0, idx;
+
+  json_array_foreach(history, idx, h) {
+    if (json_is_true(json_object_get(h, "empty_layer")))
+      continue;
+    if (k++ != i)
+      continue;
+    const char *by = json_string_value(json_object_get(h, "created_by"));
+    if (by == NULL || strncmp(by, "distill: ", 9) != 0)
+      return NULL;
+    by += 9;
+    size_t n = strcspn(by, " ");
+    if (n == 11 && strncmp(by, "application", 11) == 0)
+      return xstrdup("app");
+    return n ? xstrndup(by, n) : NULL;
+  }
+  return NULL;
+}
+
 /* A value of the image made safe for one line of a terminal. */
 static char *
 text(const char *s)
 {
   return escape_text(s ? s : "(null)");
 }
+
+static void print_files(const struct image *img);
+static void print_layer_files(const struct image *img, int layer);
 
 static void
 print_text(const struct image *img, const struct check_waiver *waivers, size_t n_waivers)
@@ -79,16 +109,40 @@ print_text(const struct image *img, const struct check_waiver *waivers, size_t n
     cleanup_free char *safe = escape_controls(s ? s : "?");
     printf("%-12s %s\n", keys[i], safe);
   }
-  for (size_t i = 0; i < img->n_layers; i++)
-    printf("layer %zu:     %s %llu bytes, %zu entries (diff_id %s)\n", i + 1, img->layers[i].digest,
-           (unsigned long long) img->layers[i].size, img->layers[i].n_entries, img->layers[i].diff_id);
+  for (size_t i = 0; i < img->n_layers; i++) {
+    cleanup_free char *lname = layer_name(img, i);
+    cleanup_free char *safe = lname ? text(lname) : NULL;
+    printf("layer %zu:     %s %llu bytes, %zu entries (diff_id %s)%s%s\n", i + 1, img->layers[i].digest,
+           (unsigned long long) img->layers[i].size, img->layers[i].n_entries, img->layers[i].diff_id,
+           safe ? " " : "", safe ? safe : "");
+  }
   for (size_t i = 0; i < n_waivers; i++) {
     cleanup_free char *id = text(waivers[i].id), *path = text(waivers[i].path), *reason = text(waivers[i].reason);
     printf("waiver:      %s %s: %s\n", id, path, reason);
   }
+  print_files(img);
+}
+
+/* The files by layer, each after a line naming its layer. */
+static void
+print_files(const struct image *img)
+{
+  for (size_t l = 0; l < img->n_layers; l++) {
+    cleanup_free char *lname = layer_name(img, l);
+    cleanup_free char *safe = lname ? text(lname) : NULL;
+    printf("files of layer %zu%s%s%s:\n", l + 1, safe ? " (" : "", safe ? safe : "", safe ? ")" : "");
+    print_layer_files(img, (int) l);
+  }
+}
+
+static void
+print_layer_files(const struct image *img, int layer)
+{
   for (size_t i = 0; i < img->n_files; i++) {
     const struct image_file *f = &img->files[i];
     char mode[11];
+    if (f->layer != layer)
+      continue;
     mode_string(f, mode);
     cleanup_free char *path = text(f->path);
     cleanup_free char *target = f->target ? text(f->target) : NULL;
@@ -102,11 +156,19 @@ print_json(const struct image *img, const struct check_waiver *waivers, size_t n
 {
   json_t *layers = json_array(), *files = json_array(), *waived = json_array();
 
-  for (size_t i = 0; i < img->n_layers; i++)
-    json_array_append_new(layers, json_pack("{s:s, s:s, s:s, s:I, s:I}", "digest", img->layers[i].digest,
-                                            "diff_id", img->layers[i].diff_id, "media_type",
-                                            img->layers[i].media_type, "size", (json_int_t) img->layers[i].size,
-                                            "entries", (json_int_t) img->layers[i].n_entries));
+  char **names = xcalloc(img->n_layers + 1, sizeof *names);
+
+  for (size_t i = 0; i < img->n_layers; i++) {
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I}", "digest", img->layers[i].digest, "diff_id",
+                          img->layers[i].diff_id, "media_type", img->layers[i].media_type, "size",
+                          (json_int_t) img->layers[i].size, "entries", (json_int_t) img->layers[i].n_entries);
+    char *lname = layer_name(img, i);
+    names[i] = lname ? escape_json(lname) : NULL;
+    free(lname);
+    if (names[i])
+      json_object_set_new(j, "name", json_string(names[i]));
+    json_array_append_new(layers, j);
+  }
   /* names as escape_json makes them: jansson refuses bytes that are not
    * UTF-8, and a file left out would be a lie */
   for (size_t i = 0; i < img->n_files; i++) {
@@ -116,6 +178,8 @@ print_json(const struct image *img, const struct check_waiver *waivers, size_t n
     json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:i}", "path", path, "type", type, "mode",
                           (int) f->mode, "uid", (int) f->uid, "gid", (int) f->gid, "size", (json_int_t) f->size,
                           "layer", f->layer + 1);
+    if (f->layer >= 0 && (size_t) f->layer < img->n_layers && names[f->layer])
+      json_object_set_new(j, "layer_name", json_string(names[f->layer]));
     if (f->target) {
       cleanup_free char *target = escape_json(f->target);
       json_object_set_new(j, "target", json_string(target));
@@ -127,6 +191,9 @@ print_json(const struct image *img, const struct check_waiver *waivers, size_t n
     cleanup_free char *reason = escape_json(waivers[i].reason);
     json_array_append_new(waived, json_pack("{s:s, s:s, s:s}", "id", id, "path", path, "reason", reason));
   }
+  for (size_t i = 0; i < img->n_layers; i++)
+    free(names[i]);
+  free(names);
   json_t *doc = json_pack("{s:o, s:s, s:s, s:O, s:o, s:o, s:o}", "name", img->name ? json_string(img->name) : json_null(),
                           "manifest_digest", img->manifest_digest, "config_digest", img->config_digest, "config",
                           img->config, "layers", layers, "files", files, "waivers", waived);

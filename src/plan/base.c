@@ -126,7 +126,7 @@ add_certificates(struct rootfs *fs, const struct recipe *r, const struct sysroot
     buf_free(&b);
     return derror_wrap(err, "ca-certificates");
   }
-  rootfs_add_data(fs, BASE_CA_BUNDLE, LAYER_BASE, b.data, b.len, 0644, "ca-certificates");
+  rootfs_add_data(fs, BASE_CA_BUNDLE, fs->layers.base, b.data, b.len, 0644, "ca-certificates");
   buf_free(&b);
   return 0;
 }
@@ -150,7 +150,7 @@ add_os_release(struct rootfs *fs, const struct sysroot *root, struct derror *err
   }
   text = base_os_release(b.data ? b.data : "");
   buf_free(&b);
-  rootfs_add_data(fs, "/etc/os-release", LAYER_BASE, text, strlen(text), 0644, "os-release");
+  rootfs_add_data(fs, "/etc/os-release", fs->layers.base, text, strlen(text), 0644, "os-release");
   return 0;
 }
 
@@ -162,13 +162,13 @@ add_tzdata(struct rootfs *fs, const struct sysroot *root, struct derror *err)
 
   if (sysroot_locate(root, "/", "/usr/share/zoneinfo", &st, &host, err) < 0)
     return derror_wrap(err, "tzdata: true, but no time zone data (install tzdata in the sysroot)");
-  return rootfs_add_tree(fs, host, "/usr/share/zoneinfo", NULL, LAYER_BASE, "tzdata", err);
+  return rootfs_add_tree(fs, host, "/usr/share/zoneinfo", NULL, fs->layers.base, "tzdata", err);
 }
 
 static void
 add_home(struct rootfs *fs, const char *path, uint32_t uid, uint32_t gid)
 {
-  struct rootfs_entry *e = rootfs_add_dir(fs, path, LAYER_BASE, 0700, "accounts");
+  struct rootfs_entry *e = rootfs_add_dir(fs, path, fs->layers.base, 0700, "accounts");
   e->uid = uid;
   e->gid = gid;
   e->fixed = true;
@@ -180,10 +180,10 @@ base_add(struct rootfs *fs, const struct recipe *r, const struct sysroot *root, 
   cleanup_free char *passwd = base_passwd(r);
   cleanup_free char *group = base_group(r);
 
-  rootfs_add_data(fs, "/etc/passwd", LAYER_BASE, passwd, strlen(passwd), 0644, "accounts");
-  rootfs_add_data(fs, "/etc/group", LAYER_BASE, group, strlen(group), 0644, "accounts");
-  rootfs_add_data(fs, "/etc/nsswitch.conf", LAYER_BASE, nsswitch, sizeof nsswitch - 1, 0644, "base");
-  struct rootfs_entry *tmp = rootfs_add_dir(fs, "/tmp", LAYER_BASE, 01777, "base");
+  rootfs_add_data(fs, "/etc/passwd", fs->layers.base, passwd, strlen(passwd), 0644, "accounts");
+  rootfs_add_data(fs, "/etc/group", fs->layers.base, group, strlen(group), 0644, "accounts");
+  rootfs_add_data(fs, "/etc/nsswitch.conf", fs->layers.base, nsswitch, sizeof nsswitch - 1, 0644, "base");
+  struct rootfs_entry *tmp = rootfs_add_dir(fs, "/tmp", fs->layers.base, 01777, "base");
   tmp->fixed = true;
   add_home(fs, "/root", 0, 0);
   add_home(fs, "/home/nonroot", 65532, 65532);

@@ -37,7 +37,7 @@ closure_how_name(enum closure_how how)
 
 void
 closure_init(struct closure *c, const struct view *view, const struct sysroot *root, struct rootfs *fs,
-             enum rootfs_layer layer)
+             rootfs_layer layer)
 {
   memset(c, 0, sizeof *c);
   c->view = view;

@@ -54,7 +54,7 @@ struct closure {
   const struct view *view;
   const struct sysroot *root; /* or NULL: the view is an image, whose loader reads no ld.so.conf */
   struct rootfs *fs;
-  enum rootfs_layer layer;
+  rootfs_layer layer;
   struct elf_info ref; /* class and machine every object must match */
   bool have_ref;
   const char *cwd;     /* the process's directory: empty or relative elements */
@@ -74,7 +74,7 @@ struct closure {
 
 /* `root` is the sysroot under `view` (or NULL); it and `view` must outlive the closure. */
 void closure_init(struct closure *c, const struct view *view, const struct sysroot *root, struct rootfs *fs,
-                  enum rootfs_layer layer);
+                  rootfs_layer layer);
 void closure_free(struct closure *c);
 
 /* A program or library placed in the image (not searched for), the root of

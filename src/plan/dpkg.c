@@ -116,7 +116,7 @@ read_status(const char *host, struct buf *out, struct dpkg_packages *db, struct 
       pk->version = steal_pointer(&version);
       pk->at = (size_t) (p - b.data);
       pk->len = len;
-      pk->layer = LAYER_COUNT;
+      pk->layer = LAYER_MAX;
     }
     p += len;
     while (*p == '\n')

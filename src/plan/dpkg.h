@@ -23,7 +23,7 @@ struct dpkg_package {
                         two architectures of one package are there) */
   struct strv files; /* the image paths of its files, in the order they were added */
   struct strv canonical; /* and their names in the sysroot, every directory resolved */
-  enum rootfs_layer layer; /* the lowest layer holding one of its files */
+  rootfs_layer layer; /* the lowest layer holding one of its files */
   size_t at, len; /* where its stanza is in the status file */
   char *origin; /* who publishes it, by dpkg_origins(), or NULL: unknown */
 };

@@ -23,11 +23,10 @@
  * library's tools), which changes with the sysroot, not with each build of
  * the application: it goes with the shared-library closure, below the
  * application's own files, so that a change to those re-ships no package. */
-enum rootfs_layer
+rootfs_layer
 packages_layer(const struct recipe_package *pkg)
 {
-  (void) pkg;
-  return LAYER_LIBRARIES;
+  return pkg->layer.index; /* the libraries layer, unless it names one (recipe/layers.c) */
 }
 
 /* Why each is left out (the man page says the same):
@@ -129,7 +128,7 @@ struct unit {
   const struct sysroot *root;
   struct dpkg_dirs dirs;
   struct rootfs *fs;
-  enum rootfs_layer layer;
+  rootfs_layer layer;
   const struct recipe_package *pkg;
   const char *what;
   struct strv *warnings;

@@ -20,7 +20,7 @@
 
 /* The layer of a package's files: one place, so that a `layer:` key can
  * route them later. */
-enum rootfs_layer packages_layer(const struct recipe_package *pkg);
+rootfs_layer packages_layer(const struct recipe_package *pkg);
 
 /* Add the files of r->packages[i] to `fs`.  Refused, naming the item: a
  * package that is not installed ("ok installed") in the sysroot, one

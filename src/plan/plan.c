@@ -91,7 +91,7 @@ roots_free(struct roots *rs)
 /* A placed ELF program or library: its architecture must be the image's. */
 static int
 place_elf(const struct recipe *r, const char *what, const struct recipe_source *src, const char *path,
-          enum rootfs_layer layer, const struct sysroot *root, struct roots *roots, struct plan *p,
+          rootfs_layer layer, const struct sysroot *root, struct roots *roots, struct plan *p,
           struct derror *err)
 {
   cleanup_free char *host = NULL;
@@ -138,7 +138,7 @@ add_binary(const struct recipe *r, size_t i, const struct sysroot *root, struct 
   const struct recipe_binary *b = &r->binaries[i];
   cleanup_free char *what = xasprintf("%s:%u:%u: contents.binaries[%zu]", r->file, b->pos.line, b->pos.column, i);
 
-  return place_elf(r, what, &b->src, b->path, LAYER_APP, root, roots, p, err);
+  return place_elf(r, what, &b->src, b->path, b->layer.index, root, roots, p, err);
 }
 
 /* `libraries: [{source, path}]`: placed, in the libraries layer. */
@@ -149,7 +149,7 @@ add_placed_library(const struct recipe *r, size_t i, const struct sysroot *root,
   const struct recipe_library *l = &r->libraries[i];
   cleanup_free char *what = xasprintf("%s:%u:%u: contents.libraries[%zu]", r->file, l->pos.line, l->pos.column, i);
 
-  return place_elf(r, what, &l->src, l->path, LAYER_LIBRARIES, root, roots, p, err);
+  return place_elf(r, what, &l->src, l->path, l->layer.index, root, roots, p, err);
 }
 
 static int add_tree_objects(struct plan *p, struct roots *roots, size_t from, bool outside, const char *what,
@@ -170,7 +170,7 @@ add_file(const struct recipe *r, size_t i, const struct sysroot *root, struct ro
   if (check_source_file(what, f->src.source, f->path, &st, err) < 0)
     return -1;
   size_t from = p->fs.n;
-  struct rootfs_entry *e = rootfs_add_file(&p->fs, f->path, LAYER_APP, host, (uint64_t) st.st_size,
+  struct rootfs_entry *e = rootfs_add_file(&p->fs, f->path, f->layer.index, host, (uint64_t) st.st_size,
                                            f->mode >= 0 ? (mode_t) f->mode : st.st_mode & 07777, what);
   e->mode_set = f->mode >= 0;
   return add_tree_objects(p, roots, from, !f->src.in_sysroot, what, err);
@@ -225,7 +225,7 @@ add_directory(const struct recipe *r, size_t i, const struct sysroot *root, stru
     return derror_wrap(err, "%s", what);
   if (!S_ISDIR(st.st_mode))
     return derror_set(err, "%s: `%s` is not a directory", what, d->src.source);
-  if (rootfs_add_tree(&p->fs, host, d->path, &d->exclude, LAYER_APP, what, err) < 0)
+  if (rootfs_add_tree(&p->fs, host, d->path, &d->exclude, d->layer.index, what, err) < 0)
     return -1;
   return add_tree_objects(p, roots, from, !d->src.in_sysroot, what, err);
 }
@@ -269,14 +269,14 @@ add_symlinks_and_paths(const struct recipe *r, struct plan *p)
   for (size_t i = 0; i < r->n_symlinks; i++) {
     const struct recipe_symlink *s = &r->symlinks[i];
     cleanup_free char *what = xasprintf("%s:%u:%u: contents.symlinks[%zu]", r->file, s->pos.line, s->pos.column, i);
-    rootfs_add_symlink(&p->fs, s->path, LAYER_APP, s->target, what);
+    rootfs_add_symlink(&p->fs, s->path, s->layer.index, s->target, what);
   }
   for (size_t i = 0; i < r->n_paths; i++) {
     const struct recipe_path *rp = &r->paths[i];
     cleanup_free char *what = xasprintf("%s:%u:%u: paths[%zu]", r->file, rp->pos.line, rp->pos.column, i);
     struct rootfs_entry *e = rp->type == RECIPE_PATH_DIRECTORY
-                               ? rootfs_add_dir(&p->fs, rp->path, LAYER_APP, (mode_t) rp->mode, what)
-                               : rootfs_add_data(&p->fs, rp->path, LAYER_APP, "", 0, (mode_t) rp->mode, what);
+                               ? rootfs_add_dir(&p->fs, rp->path, r->layer_app, (mode_t) rp->mode, what)
+                               : rootfs_add_data(&p->fs, rp->path, r->layer_app, "", 0, (mode_t) rp->mode, what);
     e->uid = rp->uid;
     e->gid = rp->gid;
     e->fixed = true;
@@ -359,9 +359,10 @@ closure_for(const struct recipe *r, const char *arch, const struct sysroot *root
   struct roots roots = { 0 };
   int ret = -1;
 
+  rootfs_set_layers(&p->fs, r->layers.items, r->layers.n);
   view_host(&pc->lower, root->root);
   rootfs_view_init(&pc->view, &p->fs, &pc->lower);
-  closure_init(&pc->closure, &pc->view.view, root, &p->fs, LAYER_LIBRARIES);
+  closure_init(&pc->closure, &pc->view.view, root, &p->fs, p->fs.layers.libraries);
   /* An empty RPATH element is the process's directory: the image's. */
   pc->closure.cwd = r->work_dir ? r->work_dir : "/";
   if (base_add(&p->fs, r, root, err) < 0 || place_contents(r, root, &roots, p, err) < 0)
@@ -417,7 +418,7 @@ image_ldcache(const struct closure *cl, struct plan *p, struct derror *err)
     needed |= hw == NULL && !strv_contains(&sys, dir);
   }
   if (needed && (ret = ldcache_build(e, n, cl->ref.data == ELFDATA2MSB, &b, err)) == 0)
-    rootfs_add_data(&p->fs, "/etc/ld.so.cache", LAYER_LIBRARIES, b.data, b.len, 0644,
+    rootfs_add_data(&p->fs, "/etc/ld.so.cache", p->fs.layers.libraries, b.data, b.len, 0644,
                     "the loader's cache (libraries outside its own directories)");
   buf_free(&b);
   strv_free(&sys);
@@ -427,8 +428,8 @@ image_ldcache(const struct closure *cl, struct plan *p, struct derror *err)
 
 /* The image must start: the same rule as `distill check`'s can-start,
  * over the finished tree alone, as the runtime will see it. */
-static int
-check_can_start(const struct recipe *r, struct plan *p, struct derror *err)
+int
+plan_check_start(const struct recipe *r, struct plan *p, struct derror *err)
 {
   const struct image_config *c = &p->config;
   struct start_config cfg = { c->has_entrypoint ? &c->entrypoint : NULL, c->has_cmd ? &c->cmd : NULL, &c->env,
@@ -484,9 +485,24 @@ image_arch(const struct recipe *r, const char *name, const char *arch, const cha
   return 0;
 }
 
+/* A layer of `layers:` that nothing went in is left out of the image, as
+ * an empty built-in one is: said, since the recipe named it. */
+static void
+empty_layers(const struct recipe *r, struct plan *p)
+{
+  for (size_t l = 0; l < r->layers.n; l++) {
+    bool used = l == r->layer_base || l == r->layer_libraries || l == r->layer_app;
+    for (size_t i = 0; !used && i < p->fs.n; i++)
+      used = p->fs.items[i].layer == l;
+    if (!used)
+      strv_push_take(&p->warnings, xasprintf("%s: layer \"%s\" has nothing in it: it is left out of the image",
+                                             r->file, r->layers.items[l]));
+  }
+}
+
 int
-plan_build(const struct recipe *r, const char *platform, const struct sysroot *root, struct cache *cache,
-           struct plan *p, struct derror *err)
+plan_recipe(const struct recipe *r, const char *platform, const struct sysroot *root, struct cache *cache,
+            struct plan *p, struct derror *err)
 {
   const char *arch = r->platform_arch, *variant = r->platform_variant;
   struct plan_closure pc;
@@ -518,7 +534,9 @@ plan_build(const struct recipe *r, const char *platform, const struct sysroot *r
   if (rootfs_finish(&p->fs, err) < 0)
     goto out;
   policy_normalize(&p->fs);
-  if (policy_check(&p->fs, err) < 0 || check_can_start(r, p, err) < 0)
+  empty_layers(r, p);
+  /* on a base recipe, the image with its base must start (from_recipe.c) */
+  if (policy_check(&p->fs, err) < 0 || (r->from_recipe == NULL && plan_check_start(r, p, err) < 0))
     goto out;
   ret = 0;
 out:

@@ -40,9 +40,16 @@ void plan_closure_free(struct plan_closure *pc);
 /* The image of `r` for `platform` ("linux/arm64"; NULL: the recipe's
  * own, if it states one), whose programs must be for it; the recipe is
  * only read, so one recipe plans the image of each platform in turn.
- * `cache` (or NULL) keeps what slow lookups found (dpkg_annotate). */
+ * `cache` (or NULL) keeps what slow lookups found (dpkg_annotate).
+ * With `from-recipe`, the base recipe's image (from its own sysroot)
+ * first, then this recipe's own layers (from_recipe.c). */
 int plan_build(const struct recipe *r, const char *platform, const struct sysroot *root, struct cache *cache,
                struct plan *out, struct derror *err);
+/* The image of `r` alone, as plan_build() has it, but for `from-recipe`. */
+int plan_recipe(const struct recipe *r, const char *platform, const struct sysroot *root, struct cache *cache,
+                struct plan *out, struct derror *err);
 void plan_free(struct plan *p);
+/* The planned image must start: the rule of `distill check`'s can-start. */
+int plan_check_start(const struct recipe *r, struct plan *p, struct derror *err);
 
 #endif

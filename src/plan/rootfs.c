@@ -14,7 +14,7 @@
 #define TREE_MAX_DEPTH 128
 
 static struct rootfs_entry *
-add_entry(struct rootfs *fs, const char *path, enum rootfs_type type, enum rootfs_layer layer,
+add_entry(struct rootfs *fs, const char *path, enum rootfs_type type, rootfs_layer layer,
           const char *origin)
 {
   if (fs->n == fs->cap) {
@@ -31,7 +31,7 @@ add_entry(struct rootfs *fs, const char *path, enum rootfs_type type, enum rootf
 }
 
 struct rootfs_entry *
-rootfs_add_dir(struct rootfs *fs, const char *path, enum rootfs_layer layer, mode_t mode, const char *origin)
+rootfs_add_dir(struct rootfs *fs, const char *path, rootfs_layer layer, mode_t mode, const char *origin)
 {
   struct rootfs_entry *e = add_entry(fs, path, ROOTFS_DIR, layer, origin);
   e->mode = mode;
@@ -39,7 +39,7 @@ rootfs_add_dir(struct rootfs *fs, const char *path, enum rootfs_layer layer, mod
 }
 
 struct rootfs_entry *
-rootfs_add_file(struct rootfs *fs, const char *path, enum rootfs_layer layer, const char *source, uint64_t size,
+rootfs_add_file(struct rootfs *fs, const char *path, rootfs_layer layer, const char *source, uint64_t size,
                 mode_t mode, const char *origin)
 {
   struct rootfs_entry *e = add_entry(fs, path, ROOTFS_FILE, layer, origin);
@@ -50,7 +50,7 @@ rootfs_add_file(struct rootfs *fs, const char *path, enum rootfs_layer layer, co
 }
 
 struct rootfs_entry *
-rootfs_add_data(struct rootfs *fs, const char *path, enum rootfs_layer layer, const char *data, size_t size,
+rootfs_add_data(struct rootfs *fs, const char *path, rootfs_layer layer, const char *data, size_t size,
                 mode_t mode, const char *origin)
 {
   struct rootfs_entry *e = add_entry(fs, path, ROOTFS_FILE, layer, origin);
@@ -62,7 +62,7 @@ rootfs_add_data(struct rootfs *fs, const char *path, enum rootfs_layer layer, co
 }
 
 struct rootfs_entry *
-rootfs_add_symlink(struct rootfs *fs, const char *path, enum rootfs_layer layer, const char *target,
+rootfs_add_symlink(struct rootfs *fs, const char *path, rootfs_layer layer, const char *target,
                    const char *origin)
 {
   struct rootfs_entry *e = add_entry(fs, path, ROOTFS_SYMLINK, layer, origin);
@@ -83,12 +83,12 @@ excluded(const struct strv *exclude, const char *name, const char *rel)
 }
 
 static int add_tree_at(struct rootfs *fs, const char *host, const char *image, const char *rel,
-                       const struct strv *exclude, enum rootfs_layer layer, const char *origin, int depth,
+                       const struct strv *exclude, rootfs_layer layer, const char *origin, int depth,
                        struct derror *err);
 
 static int
 add_tree_node(struct rootfs *fs, const char *host, const char *image, const char *rel, const struct strv *exclude,
-              enum rootfs_layer layer, const char *origin, int depth, struct derror *err)
+              rootfs_layer layer, const char *origin, int depth, struct derror *err)
 {
   struct stat st;
 
@@ -120,7 +120,7 @@ add_tree_node(struct rootfs *fs, const char *host, const char *image, const char
 
 static int
 add_tree_at(struct rootfs *fs, const char *host, const char *image, const char *rel, const struct strv *exclude,
-            enum rootfs_layer layer, const char *origin, int depth, struct derror *err)
+            rootfs_layer layer, const char *origin, int depth, struct derror *err)
 {
   struct strv names = { 0 };
   DIR *d;
@@ -155,7 +155,7 @@ add_tree_at(struct rootfs *fs, const char *host, const char *image, const char *
 
 int
 rootfs_add_tree(struct rootfs *fs, const char *host_dir, const char *image_dir, const struct strv *exclude,
-                enum rootfs_layer layer, const char *origin, struct derror *err)
+                rootfs_layer layer, const char *origin, struct derror *err)
 {
   struct stat st;
 
@@ -521,7 +521,7 @@ rootfs_finish(struct rootfs *fs, struct derror *err)
   n_before = fs->n;
   for (size_t i = 0; i < n_before; i++) {
     cleanup_free char *parent = path_dirname(fs->items[i].path);
-    enum rootfs_layer layer = fs->items[i].layer;
+    rootfs_layer layer = fs->items[i].layer;
     cleanup_free char *child = xstrdup(fs->items[i].path);
     cleanup_free char *origin = xstrdup(fs->items[i].origin);
     while (strcmp(parent, "/") != 0) {
@@ -551,6 +551,8 @@ rootfs_free(struct rootfs *fs)
 {
   for (size_t i = 0; i < fs->n; i++)
     entry_free(&fs->items[i]);
+  for (size_t i = 0; i < fs->layers.n; i++)
+    free(fs->layers.names[i]);
   free(fs->items);
   memset(fs, 0, sizeof *fs);
 }

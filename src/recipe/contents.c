@@ -31,6 +31,8 @@ binary_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const
     return parse_source(c, v, kp, &b->src);
   case BINARY_PATH:
     return parse_image_path(c, v, kp, &b->path);
+  case BINARY_LAYER:
+    return parse_layer_ref(c, v, kp, &b->layer);
   }
   return parse_unhandled(c, v, kp);
 }
@@ -65,6 +67,8 @@ library_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, cons
     return parse_source(c, v, kp, &l->src);
   case LIBRARY_PATH:
     return parse_image_path(c, v, kp, &l->path);
+  case LIBRARY_LAYER:
+    return parse_layer_ref(c, v, kp, &l->layer);
   }
   return parse_unhandled(c, v, kp);
 }
@@ -112,6 +116,8 @@ file_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const c
     return parse_image_path(c, v, kp, &f->path);
   case FILE_MODE:
     return parse_mode(c, v, kp, &f->mode);
+  case FILE_LAYER:
+    return parse_layer_ref(c, v, kp, &f->layer);
   }
   return parse_unhandled(c, v, kp);
 }
@@ -152,6 +158,8 @@ directory_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, co
     return parse_image_path(c, v, kp, &d->path);
   case DIRECTORY_EXCLUDE:
     return exclude_value(c, v, kp, &d->exclude);
+  case DIRECTORY_LAYER:
+    return parse_layer_ref(c, v, kp, &d->layer);
   }
   return parse_unhandled(c, v, kp);
 }
@@ -177,6 +185,8 @@ symlink_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, cons
     return parse_image_path(c, v, kp, &s->path);
   case SYMLINK_TARGET:
     return parse_nonempty(c, v, kp, &s->target);
+  case SYMLINK_LAYER:
+    return parse_layer_ref(c, v, kp, &s->layer);
   }
   return parse_unhandled(c, v, kp);
 }
@@ -239,6 +249,8 @@ package_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, cons
     return package_name(c, v, kp, p);
   case PACKAGE_EXCLUDE:
     return exclude_value(c, v, kp, &p->exclude);
+  case PACKAGE_LAYER:
+    return parse_layer_ref(c, v, kp, &p->layer);
   }
   return parse_unhandled(c, v, kp);
 }

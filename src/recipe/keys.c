@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-const struct recipe_key top_keys[TOP_CHECKS + 1] = {
+const struct recipe_key top_keys[TOP_FROM_RECIPE + 1] = {
   [TOP_NAME] = { "name", true },
   [TOP_TAG] = { "tag", false },
   [TOP_SYSROOT] = { "sysroot", false },
@@ -28,6 +28,8 @@ const struct recipe_key top_keys[TOP_CHECKS + 1] = {
   [TOP_SBOM] = { "sbom", false },
   [TOP_HEALTHCHECK] = { "healthcheck", false },
   [TOP_CHECKS] = { "checks", false },
+  [TOP_LAYERS] = { "layers", false },
+  [TOP_FROM_RECIPE] = { "from-recipe", false },
 };
 
 const struct recipe_key contents_keys[CONTENTS_PACKAGES + 1] = {
@@ -41,37 +43,43 @@ const struct recipe_key contents_keys[CONTENTS_PACKAGES + 1] = {
 
 /* A binary's or a library's path may be left out when its source is in the
  * sysroot (the same path in the image): contents.c decides. */
-const struct recipe_key binary_keys[BINARY_PATH + 1] = {
+const struct recipe_key binary_keys[BINARY_LAYER + 1] = {
   [BINARY_SOURCE] = { "source", true },
   [BINARY_PATH] = { "path", false },
+  [BINARY_LAYER] = { "layer", false },
 };
 
-const struct recipe_key library_keys[LIBRARY_PATH + 1] = {
+const struct recipe_key library_keys[LIBRARY_LAYER + 1] = {
   [LIBRARY_SOURCE] = { "source", true },
   [LIBRARY_PATH] = { "path", false },
+  [LIBRARY_LAYER] = { "layer", false },
 };
 
-const struct recipe_key file_keys[FILE_MODE + 1] = {
+const struct recipe_key file_keys[FILE_LAYER + 1] = {
   [FILE_SOURCE] = { "source", true },
   [FILE_PATH] = { "path", true },
   [FILE_MODE] = { "mode", false },
+  [FILE_LAYER] = { "layer", false },
 };
 
-const struct recipe_key directory_keys[DIRECTORY_EXCLUDE + 1] = {
+const struct recipe_key directory_keys[DIRECTORY_LAYER + 1] = {
   [DIRECTORY_SOURCE] = { "source", true },
   [DIRECTORY_PATH] = { "path", true },
   [DIRECTORY_EXCLUDE] = { "exclude", false },
+  [DIRECTORY_LAYER] = { "layer", false },
 };
 
-const struct recipe_key symlink_keys[SYMLINK_TARGET + 1] = {
+const struct recipe_key symlink_keys[SYMLINK_LAYER + 1] = {
   [SYMLINK_PATH] = { "path", true },
   [SYMLINK_TARGET] = { "target", true },
+  [SYMLINK_LAYER] = { "layer", false },
 };
 
 /* A Debian package taken whole: "NAME[:ARCH]", or this mapping. */
-const struct recipe_key package_keys[PACKAGE_EXCLUDE + 1] = {
+const struct recipe_key package_keys[PACKAGE_LAYER + 1] = {
   [PACKAGE_NAME] = { "name", true },
   [PACKAGE_EXCLUDE] = { "exclude", false },
+  [PACKAGE_LAYER] = { "layer", false },
 };
 
 const struct recipe_key accounts_keys[ACCOUNTS_GROUPS + 1] = {

@@ -43,8 +43,10 @@ enum top_key {
   TOP_SBOM,
   TOP_HEALTHCHECK,
   TOP_CHECKS,
+  TOP_LAYERS,
+  TOP_FROM_RECIPE,
 };
-extern const struct recipe_key top_keys[TOP_CHECKS + 1];
+extern const struct recipe_key top_keys[TOP_FROM_RECIPE + 1];
 
 enum contents_key {
   CONTENTS_BINARIES,
@@ -56,23 +58,23 @@ enum contents_key {
 };
 extern const struct recipe_key contents_keys[CONTENTS_PACKAGES + 1];
 
-enum binary_key { BINARY_SOURCE, BINARY_PATH };
-extern const struct recipe_key binary_keys[BINARY_PATH + 1];
+enum binary_key { BINARY_SOURCE, BINARY_PATH, BINARY_LAYER };
+extern const struct recipe_key binary_keys[BINARY_LAYER + 1];
 
-enum library_key { LIBRARY_SOURCE, LIBRARY_PATH };
-extern const struct recipe_key library_keys[LIBRARY_PATH + 1];
+enum library_key { LIBRARY_SOURCE, LIBRARY_PATH, LIBRARY_LAYER };
+extern const struct recipe_key library_keys[LIBRARY_LAYER + 1];
 
-enum file_key { FILE_SOURCE, FILE_PATH, FILE_MODE };
-extern const struct recipe_key file_keys[FILE_MODE + 1];
+enum file_key { FILE_SOURCE, FILE_PATH, FILE_MODE, FILE_LAYER };
+extern const struct recipe_key file_keys[FILE_LAYER + 1];
 
-enum directory_key { DIRECTORY_SOURCE, DIRECTORY_PATH, DIRECTORY_EXCLUDE };
-extern const struct recipe_key directory_keys[DIRECTORY_EXCLUDE + 1];
+enum directory_key { DIRECTORY_SOURCE, DIRECTORY_PATH, DIRECTORY_EXCLUDE, DIRECTORY_LAYER };
+extern const struct recipe_key directory_keys[DIRECTORY_LAYER + 1];
 
-enum symlink_key { SYMLINK_PATH, SYMLINK_TARGET };
-extern const struct recipe_key symlink_keys[SYMLINK_TARGET + 1];
+enum symlink_key { SYMLINK_PATH, SYMLINK_TARGET, SYMLINK_LAYER };
+extern const struct recipe_key symlink_keys[SYMLINK_LAYER + 1];
 
-enum package_key { PACKAGE_NAME, PACKAGE_EXCLUDE };
-extern const struct recipe_key package_keys[PACKAGE_EXCLUDE + 1];
+enum package_key { PACKAGE_NAME, PACKAGE_EXCLUDE, PACKAGE_LAYER };
+extern const struct recipe_key package_keys[PACKAGE_LAYER + 1];
 
 enum accounts_key { ACCOUNTS_RUN_AS, ACCOUNTS_USERS, ACCOUNTS_GROUPS };
 extern const struct recipe_key accounts_keys[ACCOUNTS_GROUPS + 1];

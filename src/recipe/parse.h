@@ -90,6 +90,12 @@ int accounts_path_item(struct parse_ctx *c, void *item, yaml_node_t *n, const ch
 int accounts_check(struct parse_ctx *c);
 /* checks.c */
 int checks_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const char *kp);
+/* layers.c: `layer:` of an item, `layers:` and `from-recipe:`; then each
+ * item's layer chosen (after accounts_check). */
+int parse_layer_ref(struct parse_ctx *c, yaml_node_t *v, const char *kp, struct recipe_layer_ref *out);
+int layers_value(struct parse_ctx *c, yaml_node_t *v, const char *kp);
+int from_recipe_value(struct parse_ctx *c, yaml_node_t *v, const char *kp);
+int layers_check(struct parse_ctx *c, yaml_node_t *root);
 /* credentials.c */
 int credentials_check(struct parse_ctx *c, yaml_node_t *root);
 

@@ -152,7 +152,7 @@ recipe_parse(const char *file, const char *data, size_t len, struct recipe *out,
   if (root->type != YAML_MAPPING_NODE)
     return parse_error(&c, root, NULL, "a recipe must be a mapping of keys");
   if (parse_mapping(&c, root, "", KEYS(top_keys), top_value, out) < 0 || top_check(&c, root) < 0
-      || accounts_check(&c) < 0 || credentials_check(&c, root) < 0)
+      || accounts_check(&c) < 0 || layers_check(&c, root) < 0 || credentials_check(&c, root) < 0)
     return -1;
   if (out->sysroot == NULL)
     out->sysroot = xstrdup("/");
@@ -183,36 +183,55 @@ map_free(struct recipe_map *m)
   free(m->items);
 }
 
-void
-recipe_free(struct recipe *r)
+/* contents: every item and its strings */
+static void
+contents_free(struct recipe *r)
 {
   for (size_t i = 0; i < r->n_binaries; i++) {
+    free(r->binaries[i].layer.name);
     free(r->binaries[i].src.source);
     free(r->binaries[i].path);
   }
   for (size_t i = 0; i < r->n_libraries; i++) {
     free(r->libraries[i].name);
+    free(r->libraries[i].layer.name);
     free(r->libraries[i].src.source);
     free(r->libraries[i].path);
   }
   for (size_t i = 0; i < r->n_files; i++) {
     free(r->files[i].src.source);
+    free(r->files[i].layer.name);
     free(r->files[i].path);
   }
   for (size_t i = 0; i < r->n_directories; i++) {
     free(r->directories[i].src.source);
+    free(r->directories[i].layer.name);
     free(r->directories[i].path);
     strv_free(&r->directories[i].exclude);
   }
   for (size_t i = 0; i < r->n_symlinks; i++) {
     free(r->symlinks[i].path);
+    free(r->symlinks[i].layer.name);
     free(r->symlinks[i].target);
   }
   for (size_t i = 0; i < r->n_packages; i++) {
     free(r->packages[i].name);
     free(r->packages[i].arch);
     strv_free(&r->packages[i].exclude);
+    free(r->packages[i].layer.name);
   }
+  free(r->binaries);
+  free(r->libraries);
+  free(r->files);
+  free(r->directories);
+  free(r->symlinks);
+  free(r->packages);
+}
+
+void
+recipe_free(struct recipe *r)
+{
+  contents_free(r);
   for (size_t i = 0; i < r->n_users; i++) {
     free(r->users[i].name);
     free(r->users[i].home);
@@ -227,12 +246,6 @@ recipe_free(struct recipe *r)
     free(r->waivers[i].reason);
   }
   free(r->waivers);
-  free(r->binaries);
-  free(r->libraries);
-  free(r->files);
-  free(r->directories);
-  free(r->symlinks);
-  free(r->packages);
   free(r->users);
   free(r->groups);
   free(r->paths);
@@ -256,6 +269,8 @@ recipe_free(struct recipe *r)
   free(r->healthcheck.probe_url);
   free(r->sbom);
   free(r->platform);
+  free(r->from_recipe);
+  strv_free(&r->layers);
   map_free(&r->platforms);
   memset(r, 0, sizeof *r);
 }

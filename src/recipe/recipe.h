@@ -21,9 +21,26 @@ struct recipe_source {
   bool in_sysroot;
 };
 
+/* `layer: NAME` of a content item: the name as written (NULL: none given)
+ * and, once the recipe is read, the index in recipe.layers of the layer
+ * it goes in.  layers.c is the one place an item's layer is chosen: the
+ * one named, else its kind's built-in layer (a library's is `libraries`,
+ * anything else's `app`). */
+struct recipe_layer_ref {
+  char *name;
+  struct recipe_pos pos;
+  unsigned index;
+};
+
+/* At most this many layers (plan/rootfs.h's LAYER_MAX, with a base
+ * recipe's), and base recipes on base recipes at most this deep. */
+#define RECIPE_MAX_LAYERS 32
+#define RECIPE_MAX_BASES 4
+
 struct recipe_binary {
   struct recipe_source src;
   char *path; /* in the image */
+  struct recipe_layer_ref layer;
   struct recipe_pos pos;
 };
 
@@ -31,6 +48,7 @@ struct recipe_library {
   char *name; /* a soname or an absolute path in the sysroot; NULL for {source, path} */
   struct recipe_source src; /* {source, path}: placed like a binary, in the libraries layer */
   char *path;
+  struct recipe_layer_ref layer;
   struct recipe_pos pos;
 };
 
@@ -38,6 +56,7 @@ struct recipe_file {
   struct recipe_source src;
   char *path;
   int mode; /* -1: from the source */
+  struct recipe_layer_ref layer;
   struct recipe_pos pos;
 };
 
@@ -45,12 +64,14 @@ struct recipe_directory {
   struct recipe_source src;
   char *path;
   struct strv exclude;
+  struct recipe_layer_ref layer;
   struct recipe_pos pos;
 };
 
 struct recipe_symlink {
   char *path;
   char *target;
+  struct recipe_layer_ref layer;
   struct recipe_pos pos;
 };
 
@@ -59,6 +80,7 @@ struct recipe_package {
   char *name;          /* a Debian package name */
   char *arch;          /* from "NAME:ARCH", or NULL: the only one installed */
   struct strv exclude; /* fnmatch patterns, as contents.directories' */
+  struct recipe_layer_ref layer;
   struct recipe_pos pos;
 };
 
@@ -128,6 +150,12 @@ struct recipe {
   char *tag;
   char *sysroot;
   char *platform;       /* "linux/ARCH[/VARIANT]" as written, or NULL */
+  char *from_recipe;    /* the base recipe (absolute), or NULL */
+  struct recipe_pos from_recipe_pos;
+  /* The layers in image order: as `layers:` gives them, else base,
+   * libraries, app; and where the built-in ones are among them. */
+  struct strv layers;
+  unsigned layer_base, layer_libraries, layer_app;
   const char *platform_arch, *platform_variant;
   struct recipe_map platforms; /* platform -> its sysroot (absolute), for multi-platform images */
   RECIPE_ARRAY(struct recipe_binary, binaries);

@@ -346,6 +346,10 @@ top_value(struct parse_ctx *c, void *obj, unsigned key, yaml_node_t *v, const ch
     return recipe_healthcheck(c, v, kp, &r->healthcheck);
   case TOP_CHECKS:
     return parse_mapping(c, v, kp, KEYS(checks_keys), checks_value, r);
+  case TOP_LAYERS:
+    return layers_value(c, v, kp);
+  case TOP_FROM_RECIPE:
+    return from_recipe_value(c, v, kp);
   }
   return parse_unhandled(c, v, kp);
 }

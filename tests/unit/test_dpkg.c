@@ -83,7 +83,7 @@ struct fixture {
 };
 
 static void
-add(struct fixture *f, const char *path, enum rootfs_layer layer)
+add(struct fixture *f, const char *path, rootfs_layer layer)
 {
   cleanup_free char *source = xasprintf("%s%s", f->root.root, path);
 

@@ -86,7 +86,7 @@ read_back(const char *path, const struct expect *exp, size_t n_exp)
 
 /* Write one layer of `fs` to `path` (or nowhere, for NULL). */
 static void
-write_layer(const struct rootfs *fs, enum rootfs_layer layer, enum compression comp, const char *path,
+write_layer(const struct rootfs *fs, rootfs_layer layer, enum compression comp, const char *path,
             struct layer_blob *blob)
 {
   struct derror err = DERROR_INIT;
@@ -209,7 +209,7 @@ test_changed_source_is_an_error(void **state)
   cleanup_free char *msg = xasprintf("`%s` changed while the image was being built", source);
   assert_string_equal(err.msg, msg);
   derror_clear(&err);
-  assert_true(layer_is_empty(&fs, LAYER_COUNT));
+  assert_true(layer_is_empty(&fs, LAYER_MAX));
   assert_false(layer_is_empty(&fs, LAYER_BASE));
   rootfs_free(&fs);
   tl_rmtree(dir);

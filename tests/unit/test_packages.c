@@ -140,6 +140,7 @@ setup(void **state)
   f->r.packages = &f->pkg;
   f->r.n_packages = 1;
   f->pkg.pos = (struct recipe_pos) { 4, 7 };
+  f->pkg.layer.index = LAYER_LIBRARIES; /* as recipe/layers.c chooses it without a layer: key */
   *state = f;
   return 0;
 }

@@ -48,7 +48,7 @@ entry(const struct plan *p, const char *path)
 
 static void
 assert_entry(const struct plan *p, const char *path, enum rootfs_type type, mode_t mode, uint32_t uid,
-             uint32_t gid, enum rootfs_layer layer)
+             uint32_t gid, rootfs_layer layer)
 {
   const struct rootfs_entry *e = entry(p, path);
   assert_int_equal(e->type, type);

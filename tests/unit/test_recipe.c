@@ -334,10 +334,67 @@ static const struct bad bad_recipes[] = {
     "day)" },
   { "name: x\nhealthcheck: {test: [/a], retries: 0}\n",
     "t.yaml:2:36: healthcheck.retries: \"0\" is not a number of retries from 1 to 1000" },
+  /* layers */
+  { "name: x\nlayers: [base, libraries, app, base]\n", "t.yaml:2:32: layers[3]: \"base\": duplicate layer" },
+  { "name: x\nlayers: [base, libraries, Run_time, app]\n",
+    "t.yaml:2:27: layers[2]: \"Run_time\" is not a layer name (lower case letters, digits and '-', at most 64)" },
+  { "name: x\nlayers: [base, app]\n",
+    "t.yaml:2:9: layers: must name the built-in layer \"libraries\" (base, libraries and app hold what distill adds "
+    "itself: accounts and certificates, the libraries, what has no layer: key)" },
+  { "name: x\nlayers: base\n",
+    "t.yaml:2:9: layers: must be a list of layer names, such as [base, libraries, runtime, app]" },
+  { "name: x\ncontents:\n  files: [{source: a, path: /a, layer: runtime}]\n",
+    "t.yaml:3:40: contents.files[0].layer: \"runtime\" is not a layer of the recipe (layers: base, libraries, app)" },
+  { "name: x\nlayers: [base, libraries, runtime, app]\ncontents:\n  binaries: [{source: a, path: /a, layer: rt}]\n",
+    "t.yaml:4:43: contents.binaries[0].layer: \"rt\" is not a layer of the recipe (layers: base, libraries, runtime, "
+    "app)" },
+  { "name: x\ncontents:\n  symlinks: [{path: /a, target: b, layer: \"\"}]\n",
+    "t.yaml:3:43: contents.symlinks[0].layer: must not be empty" },
+  { "name: x\nfrom-recipe: \"\"\n", "t.yaml:2:14: from-recipe: must not be empty" },
+  { "name: x\ncontents:\n  packages: [{name: tzdata, layer: rt}]\n",
+    "t.yaml:3:36: contents.packages[0].layer: \"rt\" is not a layer of the recipe (layers: base, libraries, app)" },
   { "name: x\nhealthcheck: /a\n",
     "t.yaml:2:14: healthcheck: a mapping with test (the exec form: a list), http or tcp (distill's probe) and, if "
     "you like, interval, timeout, start-period and retries" },
 };
+
+/* layers: the order given, each item in the one it names, else its
+ * kind's built-in one; from-recipe relative to the recipe. */
+static void
+test_layers(void **state)
+{
+  static const char y[] = "name: x\nfrom-recipe: ../base.yaml\nlayers: [runtime, base, libraries, app]\n"
+                          "contents:\n  binaries: [{source: a, path: /a, layer: runtime}, /usr/bin/b]\n"
+                          "  libraries: [{source: l.so, path: /l.so}]\n"
+                          "  files: [{source: f, path: /f, layer: base}]\n"
+                          "  directories: [{source: d, path: /d, layer: libraries}]\n"
+                          "  packages: [{name: nodejs, layer: runtime}, tzdata]\n";
+  struct recipe r;
+  struct derror err = DERROR_INIT;
+
+  assert_int_equal(recipe_parse("/srv/app/app.yaml", y, strlen(y), &r, &err), 0);
+  assert_int_equal(r.layers.n, 4);
+  assert_string_equal(r.layers.items[0], "runtime");
+  assert_int_equal(r.layer_base, 1);
+  assert_int_equal(r.layer_libraries, 2);
+  assert_int_equal(r.layer_app, 3);
+  assert_int_equal(r.binaries[0].layer.index, 0);
+  assert_int_equal(r.binaries[1].layer.index, 3);
+  assert_int_equal(r.libraries[0].layer.index, 2);
+  assert_int_equal(r.files[0].layer.index, 1);
+  assert_int_equal(r.directories[0].layer.index, 2);
+  assert_int_equal(r.packages[0].layer.index, 0);
+  assert_int_equal(r.packages[1].layer.index, 2);
+  assert_string_equal(r.from_recipe, "/srv/app/../base.yaml");
+  recipe_free(&r);
+
+  static const char d[] = "name: x\n";
+  assert_int_equal(recipe_parse("/srv/app/app.yaml", d, strlen(d), &r, &err), 0);
+  assert_int_equal(r.layers.n, 3);
+  assert_string_equal(r.layers.items[2], "app");
+  assert_null(r.from_recipe);
+  recipe_free(&r);
+}
 
 static void
 test_errors(void **state)
@@ -552,7 +609,7 @@ main(void)
     cmocka_unit_test(test_normalised_values), cmocka_unit_test(test_errors),
     cmocka_unit_test(test_depth_bounded),  cmocka_unit_test(test_load_from_file),
     cmocka_unit_test(test_size_bounded),     cmocka_unit_test(test_secrets_in_values),
-    cmocka_unit_test(test_key_tables),
+    cmocka_unit_test(test_key_tables),     cmocka_unit_test(test_layers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
