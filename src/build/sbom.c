@@ -1,7 +1,7 @@
 #include "config.h"
 #include "build/sbom.h"
-#include "build/sbom_ecosystem.h"
-#include "build/sbom_license.h"
+#include "plan/ecosystem.h"
+#include "plan/license.h"
 #include "lib/alloc.h"
 #include "lib/digest.h"
 #include "lib/error.h"
@@ -113,22 +113,6 @@ verification_code(struct strv *sha1s)
   return xstrdup(out);
 }
 
-char *
-sbom_purl_escape(const char *s)
-{
-  struct buf b = { 0 };
-
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-    if (isalnum(*p) || *p == '.' || *p == '-' || *p == '_' || *p == '~')
-      buf_append(&b, p, 1);
-    else
-      buf_printf(&b, "%%%02X", *p);
-  }
-  if (b.data == NULL)
-    buf_append(&b, "", 0);
-  return b.data;
-}
-
 /* "Name <mail>" (a Maintainer field) as an SPDX agent: "Name (mail)". */
 static json_t *
 supplier(const char *maintainer)
@@ -209,7 +193,7 @@ sum_files(const struct plan *p, struct file_sums *sums, ssize_t *owner, struct d
 static void
 package_id(const struct dpkg_packages *pkgs, size_t k, char id[PACKAGE_ID_MAX])
 {
-  cleanup_free char *name_id = sbom_idstring(pkgs->items[k].name);
+  cleanup_free char *name_id = license_idstring(pkgs->items[k].name);
 
   snprintf(id, PACKAGE_ID_MAX, "SPDXRef-Package-%zu-%s", k + 1, name_id);
 }
@@ -247,8 +231,8 @@ static json_t *
 image_package(const struct sbom_image *r, const struct plan *p, const char *manifest_digest, struct strv *sha1s)
 {
   cleanup_free char *base = xstrdup(path_basename(r->name));
-  cleanup_free char *tag = sbom_purl_escape(r->tag);
-  cleanup_free char *arch = sbom_purl_escape(p->arch);
+  cleanup_free char *tag = eco_purl_escape(r->tag);
+  cleanup_free char *arch = eco_purl_escape(p->arch);
   cleanup_free char *code = verification_code(sha1s);
 
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:o}]}", "SPDXID", "SPDXRef-Image",
@@ -263,7 +247,7 @@ image_package(const struct sbom_image *r, const struct plan *p, const char *mani
  * adds to `refs` are noted as the package's.  An unreadable file declares
  * nothing: the license is then NOASSERTION, as for any other package. */
 static char *
-package_license(const struct dpkg_package *pk, struct sbom_refs *refs)
+package_license(const struct dpkg_package *pk, struct license_refs *refs)
 {
   struct buf text = { 0 };
   struct derror ignored = DERROR_INIT;
@@ -273,7 +257,7 @@ package_license(const struct dpkg_package *pk, struct sbom_refs *refs)
   if (pk->copyright == NULL)
     return NULL;
   if (read_file(pk->copyright, 16u << 20, &text, &ignored) == 0)
-    license = sbom_declared_license(text.data, text.len, refs);
+    license = license_declared(text.data, text.len, refs);
   for (size_t i = before; i < refs->ids.n; i++)
     strv_push(&refs->owners, pk->name);
   derror_clear(&ignored);
@@ -304,8 +288,8 @@ deb_namespace(const struct dpkg_package *pk, const char *distro)
 char *
 sbom_purl(const struct dpkg_package *pk, const char *distro)
 {
-  cleanup_free char *version = sbom_purl_escape(pk->version);
-  cleanup_free char *parch = sbom_purl_escape(pk->arch);
+  cleanup_free char *version = eco_purl_escape(pk->version);
+  cleanup_free char *parch = eco_purl_escape(pk->arch);
   cleanup_free char *ns = deb_namespace(pk, distro);
 
   return xasprintf("pkg:deb/%s/%s@%s?arch=%s", ns, pk->name, version, parch);
@@ -314,7 +298,7 @@ sbom_purl(const struct dpkg_package *pk, const char *distro)
 /* A Debian package of the image; `sha1s` are its files'. */
 static json_t *
 deb_package(const struct dpkg_package *pk, const char *id, const char *distro, struct strv *sha1s,
-            struct sbom_refs *refs)
+            struct license_refs *refs)
 {
   cleanup_free char *code = verification_code(sha1s);
   cleanup_free char *license = package_license(pk, refs);
@@ -407,7 +391,7 @@ eco_package(const struct plan *p, const struct eco_package *pk, const char *id, 
 
 /* The licenses of `refs`, which no SPDX identifier names. */
 static json_t *
-extracted_licenses(const struct sbom_refs *refs)
+extracted_licenses(const struct license_refs *refs)
 {
   json_t *a = json_array();
 
@@ -425,7 +409,7 @@ extracted_licenses(const struct sbom_refs *refs)
 static json_t *
 document_head(const struct sbom_image *r, const char *manifest_digest, int64_t epoch)
 {
-  cleanup_free char *ns_name = sbom_idstring(r->name);
+  cleanup_free char *ns_name = license_idstring(r->name);
   char created[32];
 
   time_rfc3339(epoch, created);
@@ -443,7 +427,7 @@ compose(const struct sbom_image *r, const struct plan *p, const char *manifest_d
   const struct dpkg_packages *pkgs = &p->packages;
   struct strv *sha1s = xcalloc(pkgs->n + 1, sizeof *sha1s); /* the last: the image's */
   cleanup_free char *distro = sbom_distro_id(&p->fs);
-  struct sbom_refs refs = { 0 };
+  struct license_refs refs = { 0 };
   json_t *files = list_files(&p->fs, sums, owner, sha1s, pkgs->n);
   json_t *packages = json_array(), *rels = json_array();
 
@@ -462,7 +446,7 @@ compose(const struct sbom_image *r, const struct plan *p, const char *manifest_d
     number[i] = sums[i].sha1[0] ? ++n_files : 0;
   eco_scan(&p->fs, &eco);
   for (size_t k = 0; k < eco.n; k++) {
-    cleanup_free char *name_id = sbom_idstring(eco.items[k].name);
+    cleanup_free char *name_id = license_idstring(eco.items[k].name);
     cleanup_free char *id = xasprintf("SPDXRef-%s-%zu-%s", eco.items[k].kind, k + 1, name_id);
     json_array_append_new(packages, eco_package(p, &eco.items[k], id, sums, number, owner, rels, held));
   }
@@ -480,7 +464,7 @@ compose(const struct sbom_image *r, const struct plan *p, const char *manifest_d
   for (size_t k = 0; k <= pkgs->n; k++)
     strv_free(&sha1s[k]);
   free(sha1s);
-  sbom_refs_free(&refs);
+  license_refs_free(&refs);
   return doc;
 }
 

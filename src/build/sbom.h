@@ -34,9 +34,6 @@ json_t *sbom_document(const struct sbom_image *r, const struct plan *p, const ch
 char *sbom_distro_id(const struct rootfs *fs);
 /* A package's purl, as the document names it. */
 char *sbom_purl(const struct dpkg_package *pk, const char *distro);
-/* A purl's version or qualifier value: everything but unreserved
- * characters percent-encoded. */
-char *sbom_purl_escape(const char *s);
 /* The sha256 (hex) of an entry's content, read again from its source. */
 int sbom_entry_sha256(const struct rootfs_entry *e, char hex[65], struct derror *err);
 

@@ -2,7 +2,7 @@
  * of the object against this machine as the sysroot, and the SBOM's
  * readers of programs (.dep-v0, .go.buildinfo) and of package metadata
  * (the bytes as a section, a package.json, core metadata, a RECORD). */
-#include "build/sbom_ecosystem.h"
+#include "plan/ecosystem.h"
 #include "plan/closure.h"
 #include "plan/elf.h"
 #include "plan/rootfs.h"

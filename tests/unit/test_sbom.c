@@ -1,7 +1,7 @@
 #include "testlib.h"
 
 #include "build/sbom.h"
-#include "build/sbom_license.h"
+#include "plan/license.h"
 #include "plan/plan.h"
 #include "plan/rootfs.h"
 #include "recipe/recipe.h"
@@ -10,9 +10,9 @@
 #include <time.h>
 
 static char *
-declared(const char *text, struct sbom_refs *refs)
+declared(const char *text, struct license_refs *refs)
 {
-  return sbom_declared_license(text, strlen(text), refs);
+  return license_declared(text, strlen(text), refs);
 }
 
 #define HEADER "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: x\n\n"
@@ -23,7 +23,7 @@ declared(const char *text, struct sbom_refs *refs)
 static void
 test_short_names(void **state)
 {
-  struct sbom_refs refs = { 0 };
+  struct license_refs refs = { 0 };
   cleanup_free char *e = declared(HEADER "Files: *\nCopyright: 1999 A\nLicense: GPL-2+\n\n"
                                          "Files: lib/*\nCopyright: B\nLicense: Expat or LGPL-2.1+\n\n"
                                          "Files: doc/*\nLicense: GPL-2+\n\n"
@@ -32,18 +32,18 @@ test_short_names(void **state)
 
   assert_string_equal(e, "GPL-2.0-or-later AND (MIT OR LGPL-2.1-or-later)");
   assert_int_equal(refs.ids.n, 0);
-  sbom_refs_free(&refs);
+  license_refs_free(&refs);
 }
 
 /* Commas group: "A or B, and C" is (A or B) and C. */
 static void
 test_commas_group(void **state)
 {
-  struct sbom_refs refs = { 0 };
+  struct license_refs refs = { 0 };
   cleanup_free char *e = declared(HEADER "Files: *\nLicense: LGPL-3+ or GPL-2+, and BSD-3-clause\n", &refs);
 
   assert_string_equal(e, "((LGPL-3.0-or-later OR GPL-2.0-or-later) AND BSD-3-Clause)");
-  sbom_refs_free(&refs);
+  license_refs_free(&refs);
 }
 
 /* Names SPDX does not know, exceptions included, are LicenseRef-s, each
@@ -51,7 +51,7 @@ test_commas_group(void **state)
 static void
 test_license_refs(void **state)
 {
-  struct sbom_refs refs = { 0 };
+  struct license_refs refs = { 0 };
   cleanup_free char *e = declared(HEADER "Files: *\nLicense: GPL-2+ with OpenSSL exception\n\n"
                                          "Files: a/*\nLicense: public-domain and Zlib\n\n"
                                          "Files: b/*\nLicense: public-domain\n",
@@ -63,19 +63,19 @@ test_license_refs(void **state)
   assert_string_equal(refs.ids.items[0], "LicenseRef-GPL-2plus-with-OpenSSL-exception");
   assert_string_equal(refs.names.items[0], "GPL-2+ with OpenSSL exception");
   assert_string_equal(refs.ids.items[1], "LicenseRef-public-domain");
-  sbom_refs_free(&refs);
+  license_refs_free(&refs);
 }
 
 /* A copyright file in free form declares nothing we can read. */
 static void
 test_free_form(void **state)
 {
-  struct sbom_refs refs = { 0 };
+  struct license_refs refs = { 0 };
 
   assert_null(declared("This is the Debian prepackaged version of x.\nLicense: GPL-2\n", &refs));
   assert_null(declared(HEADER "Files: *\nCopyright: nobody\n", &refs));
   assert_null(declared("", &refs));
-  sbom_refs_free(&refs);
+  license_refs_free(&refs);
 }
 
 /* A Debian package's purl namespace: the distribution's when its origin is

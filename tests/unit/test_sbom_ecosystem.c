@@ -1,7 +1,7 @@
 #include "testlib.h"
 
-#include "build/sbom_ecosystem.h"
-#include "build/sbom_license.h"
+#include "plan/ecosystem.h"
+#include "plan/license.h"
 #include "plan/rootfs.h"
 
 #include <string.h>
@@ -25,19 +25,19 @@ test_spdx_expression(void **state)
                                      "GPL-2.0-only WITH MIT", "((((((((((((((((((MIT))))))))))))))))))", "MIT,ISC" };
   char *e;
 
-  assert_string_equal(e = sbom_spdx_expression("mit"), "MIT");
+  assert_string_equal(e = license_spdx_expression("mit"), "MIT");
   free(e);
-  assert_string_equal(e = sbom_spdx_expression("(MIT OR Apache-2.0) and isc"), "(MIT OR Apache-2.0) AND ISC");
+  assert_string_equal(e = license_spdx_expression("(MIT OR Apache-2.0) and isc"), "(MIT OR Apache-2.0) AND ISC");
   free(e);
-  assert_string_equal(e = sbom_spdx_expression("GPL-2.0-or-later WITH Classpath-exception-2.0"),
+  assert_string_equal(e = license_spdx_expression("GPL-2.0-or-later WITH Classpath-exception-2.0"),
                       "GPL-2.0-or-later WITH Classpath-exception-2.0");
   free(e);
-  assert_string_equal(e = sbom_spdx_expression("Apache-1.1+"), "Apache-1.1+");
+  assert_string_equal(e = license_spdx_expression("Apache-1.1+"), "Apache-1.1+");
   free(e);
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-    if ((e = sbom_spdx_expression(bad[i])) != NULL)
+    if ((e = license_spdx_expression(bad[i])) != NULL)
       fail_msg("`%s` taken as `%s`", bad[i], e);
-  assert_null(sbom_spdx_expression(NULL));
+  assert_null(license_spdx_expression(NULL));
 }
 
 static bool

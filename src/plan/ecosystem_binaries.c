@@ -1,6 +1,6 @@
 /* The crates of Rust programs built with `cargo auditable` and the modules
- * of Go programs, from sections of their ELF files (sbom_ecosystem.h). */
-#include "build/sbom_ecosystem.h"
+ * of Go programs, from sections of their ELF files (ecosystem.h). */
+#include "plan/ecosystem.h"
 #include "lib/alloc.h"
 
 #include <errno.h>

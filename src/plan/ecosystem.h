@@ -1,11 +1,12 @@
-/* The packages of other ecosystems in an image, for its SBOM: npm packages
+/* The packages of other ecosystems among an image's files (for its SBOM,
+ * and for diff's packages; the SPDX document is build/sbom.c's): npm packages
  * (node_modules/.../package.json), Python distributions (*.dist-info and
  * *.egg-info), the crates a Rust program was built from (`cargo auditable`'s
  * .dep-v0 section) and the modules of a Go program (its build info).
  * Every metadata file is untrusted: sizes are bounded, and one that does
  * not parse gives no package rather than an error. */
-#ifndef DISTILL_SBOM_ECOSYSTEM_H
-#define DISTILL_SBOM_ECOSYSTEM_H
+#ifndef DISTILL_PLAN_ECOSYSTEM_H
+#define DISTILL_PLAN_ECOSYSTEM_H
 
 #include "lib/alloc.h"
 #include "plan/rootfs.h"
@@ -59,15 +60,18 @@ bool eco_go_buildinfo(const void *data, size_t len, const char *at, struct eco_p
 /* `pk` added to `pkgs`, which owns its fields from then on. */
 struct eco_package *eco_push(struct eco_packages *pkgs, const struct eco_package *pk);
 
-/* Internal to sbom_ecosystem.c and sbom_binaries.c. */
+/* Internal to ecosystem.c and ecosystem_binaries.c. */
 struct eco_package *eco_add(struct eco_packages *pkgs, const char *kind, const char *name, const char *version);
 /* The package's purl: pkg:KIND/NAME[@VERSION], NAME given already
  * escaped where it needs to be. */
 char *eco_purl(const char *kind, const char *escaped_name, const char *version);
+/* A purl's name, version or qualifier value: everything but unreserved
+ * characters percent-encoded. */
+char *eco_purl_escape(const char *s);
 /* The content of a file of the image, at most `max` bytes; false when
  * it cannot be read or is larger. */
 bool eco_read(const struct rootfs *fs, const struct rootfs_entry *e, size_t max, struct buf *out);
-/* The crates and modules of every ELF program of `fs` (sbom_binaries.c). */
+/* The crates and modules of every ELF program of `fs` (ecosystem_binaries.c). */
 void eco_scan_binaries(const struct rootfs *fs, struct eco_packages *out);
 
 #endif

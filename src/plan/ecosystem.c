@@ -1,8 +1,7 @@
-/* npm packages and Python distributions of the image (sbom_ecosystem.h),
+/* npm packages and Python distributions of the image (ecosystem.h),
  * and what every kind of package shares. */
-#include "build/sbom_ecosystem.h"
-#include "build/sbom.h"
-#include "build/sbom_license.h"
+#include "plan/ecosystem.h"
+#include "plan/license.h"
 #include "lib/alloc.h"
 #include "lib/error.h"
 #include "lib/file.h"
@@ -65,12 +64,12 @@ eco_purl(const char *kind, const char *name, const char *version)
   for (const char *seg = name; *seg;) {
     size_t n = strcspn(seg, "/");
     cleanup_free char *one = xstrndup(seg, n);
-    cleanup_free char *esc = sbom_purl_escape(one);
+    cleanup_free char *esc = eco_purl_escape(one);
     buf_printf(&b, "%s%s", esc, seg[n] ? "/" : "");
     seg += n + (seg[n] != '\0');
   }
   if (version) {
-    cleanup_free char *v = sbom_purl_escape(version);
+    cleanup_free char *v = eco_purl_escape(version);
     buf_printf(&b, "@%s", v);
   }
   return b.data;
@@ -139,7 +138,7 @@ eco_npm_manifest(const char *text, size_t len, struct eco_package *out)
   if (json_is_object(lic)) /* the old form, {"type": "MIT", "url": ...} */
     lic = json_object_get(lic, "type");
   *out = (struct eco_package){ .kind = "npm", .name = xstrdup(name), .version = version ? xstrdup(version) : NULL };
-  out->license = sbom_spdx_expression(json_string_value(lic));
+  out->license = license_spdx_expression(json_string_value(lic));
   out->purl = eco_purl("npm", name, version);
   ok = true;
 out:
@@ -189,7 +188,7 @@ eco_pypi_metadata(const char *text, size_t len, struct eco_package *out)
     if (!(isalnum((unsigned char) *p) || *p == '-' || *p == '_' || *p == '.'))
       return false;
   *out = (struct eco_package){ .kind = "pypi", .name = xstrdup(name), .version = steal_pointer(&version) };
-  out->license = sbom_spdx_expression(expr ? expr : lic);
+  out->license = license_spdx_expression(expr ? expr : lic);
   /* the purl spec's pypi name: lowercase, '_' as '-' */
   cleanup_free char *purl_name = xstrdup(name);
   for (char *p = purl_name; *p; p++)
@@ -424,4 +423,20 @@ eco_scan(const struct rootfs *fs, struct eco_packages *out)
   }
   if (out->n)
     qsort(out->items, out->n, sizeof *out->items, compare_packages);
+}
+
+char *
+eco_purl_escape(const char *s)
+{
+  struct buf b = { 0 };
+
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+    if (isalnum(*p) || *p == '.' || *p == '-' || *p == '_' || *p == '~')
+      buf_append(&b, p, 1);
+    else
+      buf_printf(&b, "%%%02X", *p);
+  }
+  if (b.data == NULL)
+    buf_append(&b, "", 0);
+  return b.data;
 }

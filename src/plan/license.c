@@ -1,6 +1,6 @@
 /* The declared license of a Debian package in SPDX terms, from its
  * machine-readable copyright file. */
-#include "build/sbom_license.h"
+#include "plan/license.h"
 #include "lib/alloc.h"
 
 #include <ctype.h>
@@ -61,7 +61,7 @@ static const struct {
 /* Letters, digits, '.' and '-': what SPDX identifiers are made of; '+'
  * becomes "plus", runs of anything else one '-'. */
 char *
-sbom_idstring(const char *s)
+license_idstring(const char *s)
 {
   struct buf b = { 0 };
 
@@ -82,12 +82,12 @@ sbom_idstring(const char *s)
  * exception") as an SPDX identifier: the SPDX license list's when Debian's
  * short name has one, else LicenseRef-<name> (remembered in `refs`). */
 static char *
-spdx_license(const char *name, struct sbom_refs *refs)
+spdx_license(const char *name, struct license_refs *refs)
 {
   for (size_t i = 0; i < sizeof licenses / sizeof *licenses; i++)
     if (strcmp(name, licenses[i].debian) == 0 || strcmp(name, licenses[i].spdx) == 0)
       return xstrdup(licenses[i].spdx);
-  cleanup_free char *id = sbom_idstring(name);
+  cleanup_free char *id = license_idstring(name);
   char *ref = xasprintf("LicenseRef-%s", id);
   if (!strv_contains(&refs->ids, ref)) {
     strv_push(&refs->ids, ref);
@@ -100,7 +100,7 @@ spdx_license(const char *name, struct sbom_refs *refs)
  * expression: the words between "and" and "or" are one license each, an
  * exception ("with ... exception") included. */
 static char *
-spdx_terms(const char *line, struct sbom_refs *refs)
+spdx_terms(const char *line, struct license_refs *refs)
 {
   cleanup_free char *copy = xstrdup(line);
   struct buf out = { 0 }, term = { 0 };
@@ -150,7 +150,7 @@ spdx_terms(const char *line, struct sbom_refs *refs)
 /* The first line of a License field as an SPDX expression.  Debian groups
  * with commas: "A or B, and C" is (A or B) and C. */
 static char *
-spdx_expression(const char *line, struct sbom_refs *refs)
+spdx_expression(const char *line, struct license_refs *refs)
 {
   cleanup_free char *copy = xstrdup(line);
   char *save = NULL, *seg = strtok_r(copy, ",", &save);
@@ -173,7 +173,7 @@ spdx_expression(const char *line, struct sbom_refs *refs)
 }
 
 char *
-sbom_declared_license(const char *copyright, size_t len, struct sbom_refs *refs)
+license_declared(const char *copyright, size_t len, struct license_refs *refs)
 {
   struct strv exprs = { 0 };
   struct buf all = { 0 };
@@ -210,7 +210,7 @@ sbom_declared_license(const char *copyright, size_t len, struct sbom_refs *refs)
 }
 
 void
-sbom_refs_free(struct sbom_refs *refs)
+license_refs_free(struct license_refs *refs)
 {
   strv_free(&refs->ids);
   strv_free(&refs->names);
@@ -342,7 +342,7 @@ expr_or(struct expr_parser *x)
 }
 
 char *
-sbom_spdx_expression(const char *s)
+license_spdx_expression(const char *s)
 {
   struct expr_parser x = { .p = s };
 
