@@ -214,14 +214,23 @@ print_packages(const char *archive, const struct image *img, bool json, struct d
   for (int layer = 0; layer < (int) img->n_layers; layer++)
     for (size_t i = 0; i < pk.n; i++) {
       const struct image_package *p = &pk.items[i];
-      cleanup_free char *name = escape_json(p->name), *arch = escape_json(p->arch), *v = escape_json(p->version);
       if (p->layer != layer)
         continue;
-      if (json)
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i}", "name", name, "arch", arch, "version", v,
-                                              "layer", layer + 1));
-      else
-        printf("layer %d: %s:%s %s\n", layer + 1, name, arch, v);
+      cleanup_free char *name = escape_json(p->name), *arch = escape_json(p->arch), *v = escape_json(p->version);
+      /* escape_json leaves control characters to JSON's own escapes */
+      cleanup_free char *label = image_package_label(p), *ej = escape_json(label), *shown = escape_controls(ej);
+      if (json) {
+        json_t *item = json_pack("{s:s, s:s, s:s, s:i, s:s}", "name", name, "arch", arch, "version", v, "layer",
+                                 layer + 1, "ecosystem", p->kind ? p->kind : "deb");
+        if (p->at) {
+          cleanup_free char *at = escape_json(p->at);
+          json_object_set_new(item, "path", json_string(at));
+        }
+        json_array_append_new(list, item);
+      } else {
+        cleanup_free char *sv = escape_controls(v);
+        printf("layer %d: %s %s\n", layer + 1, shown, sv);
+      }
     }
   if (json) {
     json_t *doc = json_pack("{s:o}", "packages", list);

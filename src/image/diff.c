@@ -205,7 +205,9 @@ set_group(struct image_diff *d, size_t from, const struct image_packages *pa, co
   if (pk == NULL)
     pk = image_package_of(pa, path);
   if (pk) {
-    group = json_pack("{s:s++}", "package", pk->name, ":", pk->arch);
+    cleanup_free char *label = image_package_label(pk);
+    cleanup_free char *safe = escape_json(label);
+    group = json_pack("{s:s}", "package", safe);
   } else {
     const char *slash = strrchr(path, '/');
     cleanup_free char *dir = slash && slash > path ? xstrndup(path, (size_t) (slash - path)) : xstrdup("/");
@@ -351,7 +353,7 @@ diff_packages(struct image_diff *d, const struct image_packages *pa, const struc
 
   for (size_t i = 0; i < n; i++) {
     const struct package_diff *c = &changes[i];
-    cleanup_free char *where = xasprintf("%s:%s", c->name, c->arch);
+    cleanup_free char *where = image_package_label(c->pkg);
     if (c->old_version && c->new_version)
       add(d, "package", where, "%s -> %s (%s)", c->old_version, c->new_version, package_change_name(c->change));
     else
@@ -361,6 +363,9 @@ diff_packages(struct image_diff *d, const struct image_packages *pa, const struc
     json_object_set_new(item, "old", c->old_version ? json_string(c->old_version) : json_null());
     json_object_set_new(item, "new", c->new_version ? json_string(c->new_version) : json_null());
     json_object_set_new(item, "change", json_string(package_change_name(c->change)));
+    json_object_set_new(item, "ecosystem", json_string(c->pkg->kind ? c->pkg->kind : "deb"));
+    if (c->pkg->at)
+      json_object_set_new(item, "path", json_string(c->pkg->at));
   }
   free(changes);
 }

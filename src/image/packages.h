@@ -13,7 +13,9 @@
 #include <stddef.h>
 
 struct image_package {
-  char *name, *arch, *version;
+  const char *kind; /* "deb", "npm" or "pypi" (NULL: "deb") */
+  char *name, *arch, *version; /* arch: "" but for Debian's */
+  char *at; /* npm: its directory; pypi: its site (the dist-info's directory) */
   int layer; /* the layer that wrote its stanza */
   struct strv files; /* its stanza, its md5sums and the files that lists */
 };
@@ -30,11 +32,19 @@ struct image_packages {
   size_t n_owned;
 };
 
-/* Each stanza's Package, Architecture and Version (a stanza without a
- * Package or a Version is left out), and its files as the stanza's
- * md5sums beside it names them; none when the image has no status.d. */
+/* Each status.d stanza's Package, Architecture and Version (a stanza
+ * without a Package or a Version is left out), and its files as the
+ * stanza's md5sums beside it names them; then each npm package of a
+ * node_modules (its package.json; its files those below it but in a
+ * nested node_modules) and Python distribution (a dist-info, whose RECORD
+ * lists its files, or an egg-info), read with plan/ecosystem.h's rules.
+ * Sorted by kind, name, architecture and place. */
 int image_packages(const char *archive, const struct image *img, struct image_packages *out, struct derror *err);
 void image_packages_free(struct image_packages *p);
+
+/* "name:arch" for Debian's, "name (npm, /app/node_modules/name)" for
+ * the others. */
+char *image_package_label(const struct image_package *p);
 
 /* The package whose files (by its status.d md5sums) include the image path
  * `path`, or NULL. */
@@ -43,7 +53,7 @@ const struct image_package *image_package_of(const struct image_packages *p, con
 enum package_change { PACKAGE_ADDED, PACKAGE_REMOVED, PACKAGE_UPGRADED, PACKAGE_DOWNGRADED };
 
 struct package_diff {
-  const char *name, *arch;
+  const struct image_package *pkg; /* a's, or b's when a has none */
   const char *old_version, *new_version; /* NULL: absent on that side */
   enum package_change change;
 };

@@ -33,7 +33,7 @@ eco_add(struct eco_packages *pkgs, const char *kind, const char *name, const cha
   return eco_push(pkgs, &pk);
 }
 
-static void
+void
 eco_package_free(struct eco_package *pk)
 {
   free(pk->name);
@@ -292,6 +292,24 @@ npm_package_dir(const char *dir)
   return scope && scope[1] == '@' && scope - dir >= 13 && strncmp(scope - 13, "/node_modules", 13) == 0;
 }
 
+enum eco_metadata
+eco_metadata_of(const char *path)
+{
+  const char *base = path_basename(path);
+  size_t dl = (size_t) (base - path), n = strlen(base);
+  cleanup_free char *dir = dl > 1 ? xstrndup(path, dl - 1) : NULL;
+
+  if (strcmp(base, "package.json") == 0 && dir && npm_package_dir(dir))
+    return ECO_NPM;
+  if (strcmp(base, "METADATA") == 0 && dl > 11 && strncmp(base - 11, ".dist-info/", 11) == 0)
+    return ECO_DIST_INFO;
+  if (strcmp(base, "PKG-INFO") == 0 && dl > 10 && strncmp(base - 10, ".egg-info/", 10) == 0)
+    return ECO_EGG_INFO_DIR;
+  if (n > 9 && strcmp(base + n - 9, ".egg-info") == 0)
+    return ECO_EGG_INFO_FILE;
+  return ECO_NONE;
+}
+
 /* The package.json at `e`, when it is a package's: one in a node_modules,
  * or the application's own (a directory not in a node_modules that holds
  * one). */
@@ -346,12 +364,10 @@ listed_files(const struct rootfs *fs, const char *meta_dir, const char *list, co
   return ok;
 }
 
-enum pypi_form { DIST_INFO, EGG_INFO_DIR, EGG_INFO_FILE };
-
 /* A Python distribution: `e` is a dist-info's METADATA, an egg-info's
  * PKG-INFO, or an egg-info that is one file (distutils' form). */
 static void
-pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, enum pypi_form form, struct eco_packages *out)
+pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, enum eco_metadata form, struct eco_packages *out)
 {
   cleanup_free char *dir = path_dirname(e->path);
   cleanup_free char *site = path_dirname(dir);
@@ -361,9 +377,9 @@ pypi_package(const struct rootfs *fs, const struct rootfs_entry *e, enum pypi_fo
   if (eco_read(fs, e, META_MAX, &text) && eco_pypi_metadata(text.data, text.len, &pk)) {
     struct eco_package *to = eco_push(out, &pk);
     to->at = xstrdup(e->path);
-    if (form == EGG_INFO_FILE) {
+    if (form == ECO_EGG_INFO_FILE) {
       strv_push(&to->files, e->path);
-    } else if (form == DIST_INFO) {
+    } else if (form == ECO_DIST_INFO) {
       if (!listed_files(fs, dir, "RECORD", site, true, &to->files))
         files_below(fs, dir, false, &to->files);
     } else {
@@ -395,16 +411,11 @@ eco_scan(const struct rootfs *fs, struct eco_packages *out)
     const struct rootfs_entry *e = &fs->items[i];
     if (!has_content(e))
       continue;
-    const char *base = path_basename(e->path);
-    size_t dl = (size_t) (base - e->path);
-    if (strcmp(base, "package.json") == 0)
+    enum eco_metadata form = eco_metadata_of(e->path);
+    if (strcmp(path_basename(e->path), "package.json") == 0)
       npm_package(fs, e, out);
-    else if (strcmp(base, "METADATA") == 0 && dl > 11 && strncmp(base - 11, ".dist-info/", 11) == 0)
-      pypi_package(fs, e, DIST_INFO, out);
-    else if (strcmp(base, "PKG-INFO") == 0 && dl > 10 && strncmp(base - 10, ".egg-info/", 10) == 0)
-      pypi_package(fs, e, EGG_INFO_DIR, out);
-    else if (strlen(base) > 9 && strcmp(base + strlen(base) - 9, ".egg-info") == 0)
-      pypi_package(fs, e, EGG_INFO_FILE, out);
+    else if (form != ECO_NONE)
+      pypi_package(fs, e, form, out);
   }
   eco_scan_binaries(fs, out);
   for (size_t i = 0; i < out->n; i++) {

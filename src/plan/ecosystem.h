@@ -33,10 +33,18 @@ struct eco_packages {
   size_t n, cap;
 };
 
+/* The metadata file an image path is, by its name alone: a package.json
+ * of a package in a node_modules (the application's own, beside a
+ * node_modules, needs the tree: eco_scan's), a dist-info's METADATA, an
+ * egg-info's PKG-INFO, or an egg-info that is one file. */
+enum eco_metadata { ECO_NONE, ECO_NPM, ECO_DIST_INFO, ECO_EGG_INFO_DIR, ECO_EGG_INFO_FILE };
+enum eco_metadata eco_metadata_of(const char *path);
+
 /* Every package of `fs` (after rootfs_finish()), sorted by kind, name,
  * version, then place. */
 void eco_scan(const struct rootfs *fs, struct eco_packages *out);
 void eco_packages_free(struct eco_packages *pkgs);
+void eco_package_free(struct eco_package *pk);
 
 /* The parsers, on metadata already read (for the tests). */
 /* package.json: name, version, license, purl; false when it names no

@@ -155,16 +155,50 @@ static void test_diff(void **state) {
 
   (void) state;
   assert_int_equal(n, 4);
-  assert_string_equal(d[0].name, "gone");
+  assert_string_equal(d[0].pkg->name, "gone");
   assert_int_equal(d[0].change, PACKAGE_REMOVED);
   assert_null(d[0].new_version);
-  assert_string_equal(d[1].name, "libssl3");
+  assert_string_equal(d[1].pkg->name, "libssl3");
   assert_int_equal(d[1].change, PACKAGE_DOWNGRADED);
   assert_string_equal(package_change_name(d[1].change), "downgrade");
-  assert_string_equal(d[2].name, "new");
+  assert_string_equal(d[2].pkg->name, "new");
   assert_int_equal(d[2].change, PACKAGE_ADDED);
-  assert_string_equal(d[3].name, "zlib1g");
+  assert_string_equal(d[3].pkg->name, "zlib1g");
   assert_int_equal(d[3].change, PACKAGE_UPGRADED);
+  free(d);
+}
+
+/* npm's and Python's packages, each by its own order: Debian's would call
+ * both of these a downgrade */
+static void
+test_diff_ecosystems(void **state)
+{
+  struct image_package pa[] = {
+    { .name = "libssl3", .arch = "amd64", .version = "3.0.11-1" },
+    { .kind = "npm", .name = "left-pad", .arch = "", .version = "1.0.0-rc.1", .at = "/app/node_modules/left-pad" },
+    { .kind = "pypi", .name = "requests", .arch = "", .version = "2.0rc1", .at = "/usr/lib/python3/dist-packages/r" },
+  };
+  struct image_package pb[] = {
+    { .name = "libssl3", .arch = "amd64", .version = "3.0.11-1" },
+    { .kind = "npm", .name = "left-pad", .arch = "", .version = "1.0.0", .at = "/app/node_modules/left-pad" },
+    { .kind = "npm", .name = "left-pad", .arch = "", .version = "0.9.0", .at = "/app/node_modules/x/node_modules/left-pad" },
+    { .kind = "pypi", .name = "requests", .arch = "", .version = "2.0", .at = "/usr/lib/python3/dist-packages/r" },
+  };
+  struct image_packages a = { .items = pa, .n = 3 }, b = { .items = pb, .n = 4 };
+  struct package_diff *d = NULL;
+  size_t n = packages_diff(&a, &b, &d);
+
+  (void) state;
+  assert_int_equal(n, 3);
+  assert_string_equal(d[0].pkg->at, "/app/node_modules/left-pad");
+  assert_int_equal(d[0].change, PACKAGE_UPGRADED);
+  assert_string_equal(d[1].pkg->at, "/app/node_modules/x/node_modules/left-pad"); /* another copy: its own */
+  assert_int_equal(d[1].change, PACKAGE_ADDED);
+  assert_string_equal(d[2].pkg->name, "requests");
+  assert_int_equal(d[2].change, PACKAGE_UPGRADED);
+  char *label = image_package_label(d[0].pkg);
+  assert_string_equal(label, "left-pad (npm, /app/node_modules/left-pad)");
+  free(label);
   free(d);
 }
 
@@ -175,6 +209,7 @@ main(void)
     cmocka_unit_test(test_order),
     cmocka_unit_test(test_semver),
     cmocka_unit_test(test_pep440),
+    cmocka_unit_test(test_diff_ecosystems),
     cmocka_unit_test(test_diff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
