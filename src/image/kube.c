@@ -93,13 +93,13 @@ port_of(const char *key, struct kube_port *p, struct derror *err)
 
   if (end == key || key[0] < '0' || key[0] > '9' || n == 0 || n > 65535 || proto == NULL)
     return derror_set(err, "ExposedPorts \"%s\": not PORT[/PROTOCOL] with a port from 1 to 65535", key);
+  static const char *const names[][2] = { { "tcp", "TCP" }, { "udp", "UDP" }, { "sctp", "SCTP" } };
   p->port = (unsigned) n;
-  if (strcmp(proto, "tcp") == 0 || strcmp(proto, "udp") == 0 || strcmp(proto, "sctp") == 0) {
-    for (size_t i = 0; proto[i]; i++)
-      p->protocol[i] = (char) (proto[i] - 'a' + 'A');
-    p->protocol[strlen(proto)] = '\0';
-    return 0;
-  }
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (strcmp(proto, names[i][0]) == 0) {
+      snprintf(p->protocol, sizeof p->protocol, "%s", names[i][1]);
+      return 0;
+    }
   return derror_set(err, "ExposedPorts \"%s\": the protocol is not tcp, udp or sctp", key);
 }
 
