@@ -194,7 +194,8 @@ print_json(const struct image *img, const struct check_waiver *waivers, size_t n
   for (size_t i = 0; i < img->n_layers; i++)
     free(names[i]);
   free(names);
-  json_t *doc = json_pack("{s:o, s:s, s:s, s:O, s:o, s:o, s:o}", "name", img->name ? json_string(img->name) : json_null(),
+  json_t *doc = json_pack("{s:o, s:s, s:s, s:O, s:o, s:o, s:o}", "name",
+                          img->name ? json_string(img->name) : json_null(),
                           "manifest_digest", img->manifest_digest, "config_digest", img->config_digest, "config",
                           img->config, "layers", layers, "files", files, "waivers", waived);
   json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);

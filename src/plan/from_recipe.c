@@ -103,25 +103,6 @@ md5sums_union(struct rootfs_entry *e, const struct rootfs_entry *b)
   e->size = u.len;
 }
 
-/* The entry at `path` among the first `n` of `fs`, which are sorted. */
-static const struct rootfs_entry *
-find_first(const struct rootfs *fs, size_t n, const char *path)
-{
-  size_t lo = 0, hi = n;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(fs->items[mid].path, path);
-    if (c == 0)
-      return &fs->items[mid];
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
-}
-
 /* The recipe's own entries onto the base's image in `out`, their layers
  * after the base's. */
 static int
@@ -131,7 +112,7 @@ add_own(const struct recipe *r, const struct recipe *base, const struct plan *ow
   size_t nb = out->fs.layers.n, n_base = out->fs.n;
 
   for (size_t i = 0; i < own->fs.n; i++) {
-    const struct rootfs_entry *a = &own->fs.items[i], *b = find_first(&out->fs, n_base, a->path);
+    const struct rootfs_entry *a = &own->fs.items[i], *b = rootfs_find_in(&out->fs, n_base, a->path);
     int keep = b ? against_base(r->file, base->file, a, b, err) : 0;
     if (keep < 0)
       return -1;
@@ -141,7 +122,7 @@ add_own(const struct recipe *r, const struct recipe *base, const struct plan *ow
     if (b)
       md5sums_union(e, b);
     /* a hardlink to a file the base has: the file itself, in this layer */
-    const struct rootfs_entry *t = a->type == ROOTFS_HARDLINK ? find_first(&out->fs, n_base, a->target) : NULL;
+    const struct rootfs_entry *t = a->type == ROOTFS_HARDLINK ? rootfs_find_in(&out->fs, n_base, a->target) : NULL;
     if (t) {
       free(e->target);
       e->target = NULL;

@@ -438,9 +438,8 @@ sort_entries(struct rootfs *fs)
     qsort(fs->items, fs->n, sizeof(*fs->items), entry_cmp);
 }
 
-/* Binary search over the first `n` entries, which are sorted. */
-static struct rootfs_entry *
-find_in(const struct rootfs *fs, size_t n, const char *path)
+struct rootfs_entry *
+rootfs_find_in(const struct rootfs *fs, size_t n, const char *path)
 {
   size_t lo = 0, hi = n;
 
@@ -460,7 +459,7 @@ find_in(const struct rootfs *fs, size_t n, const char *path)
 struct rootfs_entry *
 rootfs_find(const struct rootfs *fs, const char *path)
 {
-  return find_in(fs, fs->n, path);
+  return rootfs_find_in(fs, fs->n, path);
 }
 
 static int
@@ -525,7 +524,7 @@ rootfs_finish(struct rootfs *fs, struct derror *err)
     cleanup_free char *child = xstrdup(fs->items[i].path);
     cleanup_free char *origin = xstrdup(fs->items[i].origin);
     while (strcmp(parent, "/") != 0) {
-      struct rootfs_entry *p = find_in(fs, n_before, parent);
+      struct rootfs_entry *p = rootfs_find_in(fs, n_before, parent);
       /* Parents are only appended: the table is whole on this return. */
       if (p && p->type != ROOTFS_DIR)
         return derror_set(err, "`%s` (from %s) is below `%s`, which is %s (from %s)", child, origin, parent,

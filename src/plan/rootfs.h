@@ -92,6 +92,9 @@ int rootfs_add_tree(struct rootfs *fs, const char *host_dir, const char *image_d
 int rootfs_finish(struct rootfs *fs, struct derror *err);
 /* After rootfs_finish(): the entry at `path`, or NULL. */
 struct rootfs_entry *rootfs_find(const struct rootfs *fs, const char *path);
+/* The entry at `path` among the first `n` of `fs`, which are sorted by
+ * path, or NULL. */
+struct rootfs_entry *rootfs_find_in(const struct rootfs *fs, size_t n, const char *path);
 void rootfs_free(struct rootfs *fs);
 
 #endif

@@ -181,7 +181,11 @@ test_diff_ecosystems(void **state)
   struct image_package pb[] = {
     { .name = "libssl3", .arch = "amd64", .version = "3.0.11-1" },
     { .kind = "npm", .name = "left-pad", .arch = "", .version = "1.0.0", .at = "/app/node_modules/left-pad" },
-    { .kind = "npm", .name = "left-pad", .arch = "", .version = "0.9.0", .at = "/app/node_modules/x/node_modules/left-pad" },
+    { .kind = "npm",
+      .name = "left-pad",
+      .arch = "",
+      .version = "0.9.0",
+      .at = "/app/node_modules/x/node_modules/left-pad" },
     { .kind = "pypi", .name = "requests", .arch = "", .version = "2.0", .at = "/usr/lib/python3/dist-packages/r" },
   };
   struct image_packages a = { .items = pa, .n = 3 }, b = { .items = pb, .n = 4 };
