@@ -96,11 +96,17 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 user=$(ps -o user= -p "$(cat "$WORK/nginx.pid")" | tr -d ' ')
+# the image's own health check, run in the container as an engine runs it
+mapfile -t health < <("$DISTILL" inspect --json "$WORK/nginx.tar" | jq -r '.config.config.Healthcheck.Test[1:][]')
+[ "${health[0]:-}" = /usr/libexec/distill/probe ] || fail "nginx's health check is not distill's probe: ${health[*]}"
+health_rc=0
+runc exec "$id" "${health[@]}" || health_rc=$?
 runc kill "$id" KILL >/dev/null 2>&1 || true
 sleep 0.2
 runc delete -f "$id" >/dev/null 2>&1 || true
 case "$page" in *"Welcome to nginx"*) ;; *) fail "nginx did not serve its page on 8080: $page $(cat "$WORK/nginx.log")" ;; esac
 [ "$user" = 65532 ] || fail "nginx ran as $user"
+[ "$health_rc" = 0 ] || fail "nginx's health check failed in the container (exit $health_rc): ${health[*]}"
 
 cp -r "$SOURCE_DIR/examples/hello" "$WORK/hello"
 make -C "$WORK/hello" DISTILL="$DISTILL" hello.tar >/dev/null
