@@ -16,7 +16,7 @@ _distill_options() {
 	attest) echo "--key --passphrase-file --sbom --provenance --authfile --cert-dir --tls-verify -h --help" ;;
 	verify) echo "--key --attestations --json --authfile --cert-dir --tls-verify -h --help" ;;
 	key) echo "--output-key-prefix --passphrase-file --no-passphrase -h --help" ;;
-	kube) echo "--name --image --pod --docker -h --help" ;;
+	kube) echo "--name --image --pod --docker --authfile --cert-dir --tls-verify --platform -h --help" ;;
 	esac
 }
 

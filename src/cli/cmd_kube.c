@@ -11,8 +11,9 @@
 #include <string.h>
 
 static const char usage_text[] =
-  "usage: distill kube IMAGE.tar [--name NAME] [--image REF] [--pod | --docker]\n"
+  "usage: distill kube IMAGE [--name NAME] [--image REF] [--pod | --docker] [REGISTRY OPTIONS]\n"
   "\n"
+  "IMAGE is an image archive or a registry's image, docker://HOST[:PORT]/REPO[:TAG].\n"
   "Print a Kubernetes Deployment (apps/v1) as YAML whose settings are the least\n"
   "the image needs, from the image's own facts: it runs as the config's user\n"
   "(runAsNonRoot, runAsUser, runAsGroup; root is refused), with a read-only\n"
@@ -24,11 +25,13 @@ static const char usage_text[] =
   "\n"
   "  --name NAME          metadata.name and the app label, a DNS-1123 label\n"
   "                       (default: from the image's name)\n"
-  "  --image REF          the container's image (default: the name the archive\n"
-  "                       gives it; an archive that names none needs it)\n"
+  "  --image REF          the container's image (default: the reference, or the\n"
+  "                       name the archive gives it; an archive that names none\n"
+  "                       needs it)\n"
   "  --pod                a v1 Pod instead of a Deployment\n"
   "  --docker             the same settings as one docker run command line\n"
   "                       (podman run takes it too)\n"
+  REGISTRY_READ_HELP
   "  -h, --help           show this help\n";
 
 enum { OPT_NAME = 256, OPT_IMAGE, OPT_POD, OPT_DOCKER };
@@ -36,6 +39,8 @@ enum { OPT_NAME = 256, OPT_IMAGE, OPT_POD, OPT_DOCKER };
 struct kube_args {
   const char *archive;
   struct kube_options o;
+  struct registry_args reg;
+  const char *platform;
   bool docker, help;
 };
 
@@ -52,12 +57,22 @@ parse_args(int argc, char **argv, struct kube_args *a)
   static const struct option longopts[] = {
     { "name", required_argument, NULL, OPT_NAME }, { "image", required_argument, NULL, OPT_IMAGE },
     { "pod", no_argument, NULL, OPT_POD },         { "docker", no_argument, NULL, OPT_DOCKER },
-    { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+    { "help", no_argument, NULL, 'h' },            { "platform", required_argument, NULL, OPT_IMAGE_PLATFORM },
+    REGISTRY_READ_LONGOPTS,                        { NULL, 0, NULL, 0 },
   };
-  int opt;
+  int opt, r;
 
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    if ((r = registry_option("kube", opt, optarg, &a->reg)) != 1) {
+      if (r != 0)
+        return r;
+      continue;
+    }
+    if (opt == OPT_IMAGE_PLATFORM) {
+      a->platform = optarg;
+      continue;
+    }
     if (opt == 'h') {
       fputs(usage_text, stdout);
       a->help = true;
@@ -77,8 +92,10 @@ parse_args(int argc, char **argv, struct kube_args *a)
     }
   }
   if (optind != argc - 1)
-    return usage_error("one image archive is required");
+    return usage_error("one image is required");
   a->archive = argv[optind];
+  if ((r = image_source_options_check("kube", &a->reg, a->platform, (const char *const *) argv + optind, 1)) != 0)
+    return r;
   if (a->o.pod && a->docker)
     return usage_error("--pod and --docker exclude each other");
   if (a->o.name && !kube_label_valid(a->o.name)) {
@@ -96,7 +113,8 @@ int
 cmd_kube(int argc, char **argv)
 {
   struct kube_args a = { 0 };
-  struct image img;
+  struct image_source src = { 0 };
+  struct image img = { 0 };
   struct kube_facts f = { 0 };
   struct derror err = DERROR_INIT;
   struct buf out = { 0 };
@@ -104,11 +122,21 @@ cmd_kube(int argc, char **argv)
 
   if (r != 0 || a.help)
     return r;
-  if (image_read(a.archive, &img, &err) < 0)
+  if ((r = image_source_open("kube", a.archive, &a.reg, a.platform, &src)) != 0)
+    return r;
+  /* a registry's image runs as its reference names it */
+  cleanup_free char *ref = src.tmp && !a.o.image ? xstrdup(a.archive + strlen("docker://")) : NULL;
+  if (ref)
+    a.o.image = ref;
+  if (image_read(src.path, &img, &err) < 0) {
+    /* the reader's messages name the image's paths as they are */
+    cleanup_free char *msg = image_source_message(&src, err.msg);
+    fprintf(stderr, "distill: %s\n", msg);
+    derror_clear(&err);
     goto out;
-  if (kube_facts(a.archive, &img, &a.o, &f, &err) < 0) {
-    cleanup_free char *name = escape_text(a.archive);
-    derror_wrap(&err, "kube: %s", name);
+  }
+  if (kube_facts(src.path, &img, &a.o, &f, &err) < 0) {
+    derror_wrap(&err, "kube: %s", a.archive); /* escaped once, when said */
     goto out;
   }
   for (size_t i = 0; i < f.warnings.n; i++)
@@ -134,5 +162,6 @@ out:
   buf_free(&out);
   kube_facts_free(&f);
   image_free(&img);
+  image_source_close(&src);
   return ret;
 }

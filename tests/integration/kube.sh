@@ -5,7 +5,9 @@
 # only, as 65532, no new privileges, no capabilities) and the service
 # answers; the --docker flags run the service under podman run, and
 # NET_BIND_SERVICE is there exactly when a port below 1024 needs it; a
-# root image, a user the image does not have and a bad --name are refused.
+# root image, a user the image does not have and a bad --name are refused;
+# a registry's image (docker://) gives the same document, its reference as
+# the container's image.
 . "$(dirname "$0")/lib.sh"
 need gcc podman runc jq curl umoci
 need_root
@@ -208,6 +210,23 @@ refused "an archive that names no image" 'names no image.*--image REF'
 run kube "$WORK/noname.tar" --image registry.example/app:2
 ok "--image"
 grep -q 'image: "registry.example/app:2"' "$WORK/out" || fail "--image is not the container's image"
+# a registry's image: the same document, its image the reference
+if command -v docker-registry >/dev/null; then
+	start_registry
+	"$DISTILL" push "$WORK/noname.tar" "docker://127.0.0.1:$port/distill/kube:1" --tls-verify=false -q ||
+		fail "push to the registry on 127.0.0.1:$port"
+	run kube "docker://127.0.0.1:$port/distill/kube:1" --tls-verify=false
+	ok "kube of a registry's image"
+	grep -qx '          image: "127.0.0.1:'"$port"'/distill/kube:1"' "$WORK/out" ||
+		fail "kube of a registry's image: the image is not the reference: $(grep 'image:' "$WORK/out")"
+	run kube "$WORK/noname.tar" --image "127.0.0.1:$port/distill/kube:1"
+	cmp -s "$WORK/out" <("$DISTILL" kube "docker://127.0.0.1:$port/distill/kube:1" --tls-verify=false 2>/dev/null) ||
+		fail "kube of the registry's image differs from kube of its archive"
+	run kube "$WORK/high.tar" --tls-verify=false
+	[ "$rc" = 2 ] || fail "a registry option without a docker:// reference exited $rc, not 2"
+else
+	echo "SKIP (one case): docker-registry is not installed (.ci/run installs it)"
+fi
 
 # --docker: the flags, run by podman
 run kube "$WORK/high.tar" --docker
