@@ -1,4 +1,6 @@
-/* libFuzzer: the image reader and the checks, as `distill check` runs them.
+/* libFuzzer: the image reader and the checks, as `distill check` runs them,
+ * and the packages it says it has, as `diff` and `inspect --packages` read
+ * them (status.d stanzas and md5sums, package.json, METADATA, RECORD).
  *
  * An input is an image archive, or "LAYERS\n", a mode byte and layer blobs
  * separated by "\n--LAYER--\n": the blobs are wrapped here into an archive
@@ -9,6 +11,7 @@
  * (plain, gzip, zstd; the diff_id is then the blob's own, wrong unless the
  * blob is plain after all: the filters are fuzzed all the same). */
 #include "image/check.h"
+#include "image/packages.h"
 #include "memfile.h"
 
 #include <archive.h>
@@ -148,8 +151,12 @@ read_image(const char *path)
   struct check_report rep;
 
   if (image_read(path, &img, &err) == 0) {
+    struct image_packages pk;
     if (check_image(path, &img, true, NULL, &rep, &err) == 0)
       check_report_free(&rep);
+    derror_clear(&err);
+    if (image_packages(path, &img, &pk, &err) == 0)
+      image_packages_free(&pk);
     image_free(&img);
   }
   derror_clear(&err);

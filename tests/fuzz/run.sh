@@ -76,6 +76,19 @@ second = [("etc/.wh.passwd", "f", b"", 0o644), ("srv/.wh..wh..opq", "f", b"", 0o
 hostile.archive(f"{out}/two-layers.tar", [hostile.GOOD_LAYER, second])
 # plain layers let mutations reach the tar headers and the whiteouts
 hostile.archive(f"{out}/plain-layers.tar", [hostile.GOOD_LAYER, second], compress=False)
+# the packages diff and inspect --packages read: a status.d stanza and its
+# md5sums, an npm package, a Python distribution and its RECORD
+packages = [("var/", "d", None, 0o755), ("var/lib/", "d", None, 0o755), ("var/lib/dpkg/", "d", None, 0o755),
+            ("var/lib/dpkg/status.d/", "d", None, 0o755),
+            ("var/lib/dpkg/status.d/zlib1g", "f", b"Package: zlib1g\nVersion: 1:1.2.13\nArchitecture: amd64\n", 0o644),
+            ("var/lib/dpkg/status.d/zlib1g.md5sums", "f", b"0" * 32 + b"  usr/lib/libz.so.1\n", 0o644),
+            ("app/", "d", None, 0o755), ("app/node_modules/", "d", None, 0o755),
+            ("app/node_modules/a/", "d", None, 0o755),
+            ("app/node_modules/a/package.json", "f", b'{"name": "a", "version": "1.0.0-rc.1"}', 0o644),
+            ("site/", "d", None, 0o755), ("site/b-2.0.dist-info/", "d", None, 0o755),
+            ("site/b-2.0.dist-info/METADATA", "f", b"Name: b\nVersion: 2.0.post1\n\n", 0o644),
+            ("site/b-2.0.dist-info/RECORD", "f", b"b/__init__.py,,\n../x,,\n", 0o644)]
+hostile.archive(f"{out}/packages.tar", [hostile.GOOD_LAYER + packages], compress=False)
 # what hostile.py refuses or applies with care: hardlinks whose target is
 # whited out or written again, whiteouts of their own layer, nested filters,
 # sparse entries of each kind, names at PATH_MAX; whole archives, and layers
