@@ -86,10 +86,10 @@ count_changes(json_t *items, struct counts *c)
         continue;
       const char *what = json_string_value(json_object_get(v, "what"));
       json_t *n = json_object_get(c->by_what, what);
-      cleanup_free char *group = group_of(v);
       if (pass == 0)
         json_object_set_new(c->by_what, what, json_integer(n ? json_integer_value(n) + 1 : 1));
       else if (json_integer_value(n) <= GROUP_MIN) {
+        cleanup_free char *group = group_of(v);
         json_t *g = json_object_get(c->by_group, group);
         json_object_set_new(c->by_group, group, json_integer(g ? json_integer_value(g) + 1 : 1));
       }

@@ -106,9 +106,8 @@ image_find(const struct image *img, const char *path)
   return NULL;
 }
 
-/* Whether names of the tree lie below `path`. */
-static bool
-names_below(const struct image *img, const char *path)
+size_t
+image_first_below(const struct image *img, const char *path)
 {
   cleanup_free char *prefix = xasprintf("%s/", path);
   size_t len = strlen(prefix), lo = 0, hi = img->n_files;
@@ -120,7 +119,14 @@ names_below(const struct image *img, const char *path)
     else
       hi = mid;
   }
-  return lo < img->n_files && strncmp(img->files[lo].path, prefix, len) == 0;
+  return lo < img->n_files && strncmp(img->files[lo].path, prefix, len) == 0 ? lo : img->n_files;
+}
+
+/* Whether names of the tree lie below `path`. */
+static bool
+names_below(const struct image *img, const char *path)
+{
+  return image_first_below(img, path) < img->n_files;
 }
 
 /* The merged tree as the walker of view.c sees it.  A name with names

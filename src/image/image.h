@@ -101,6 +101,9 @@ void image_free(struct image *img);
 /* The entry at exactly `path` in the merged tree (no symlink followed),
  * or NULL. */
 const struct image_file *image_find(const struct image *img, const char *path);
+/* The index of the first name of the merged tree below the directory
+ * `path` (the names below it follow it, in order), or n_files. */
+size_t image_first_below(const struct image *img, const char *path);
 
 /* The file at `path` in the merged tree, symlinks followed in its parents
  * and, when `follow`, at its end, by the one walker of view.h: a target's

@@ -171,7 +171,7 @@ read_files(const struct image *img, const char *dir, size_t stanza, struct strv 
 static int
 by_path(const void *pa, const void *pb)
 {
-  const struct image_owned *a = pa, *b = pb;
+  const struct dpkg_owned *a = pa, *b = pb;
   return strcmp(a->path, b->path);
 }
 
@@ -182,7 +182,7 @@ index_files(struct image_packages *out)
   for (size_t i = 0; i < out->n; i++)
     for (size_t k = 0; k < out->items[i].files.n; k++) {
       out->owned = xreallocarray(out->owned, out->n_owned + 1, sizeof *out->owned);
-      out->owned[out->n_owned++] = (struct image_owned){ out->items[i].files.items[k], i };
+      out->owned[out->n_owned++] = (struct dpkg_owned){ out->items[i].files.items[k], i };
     }
   if (out->n_owned)
     qsort(out->owned, out->n_owned, sizeof *out->owned, by_path);
@@ -207,9 +207,11 @@ files_below(const struct image *img, const char *dir, bool npm, struct strv *fil
 {
   size_t n = strlen(dir);
 
-  for (size_t i = 0; i < img->n_files; i++) {
+  for (size_t i = image_first_below(img, dir); i < img->n_files; i++) {
     const char *p = img->files[i].path;
-    if (strncmp(p, dir, n) == 0 && p[n] == '/' && !(npm && strstr(p + n, "/node_modules/")))
+    if (strncmp(p, dir, n) != 0 || p[n] != '/')
+      break;
+    if (!(npm && strstr(p + n, "/node_modules/")))
       strv_push(files, p);
   }
 }
@@ -309,8 +311,8 @@ read_stanzas(const struct image *img, const char *dir, struct image_packages *ou
 const struct image_package *
 image_package_of(const struct image_packages *p, const char *path)
 {
-  struct image_owned key = { path, 0 };
-  const struct image_owned *o = p->n_owned ? bsearch(&key, p->owned, p->n_owned, sizeof key, by_path) : NULL;
+  struct dpkg_owned key = { path, 0 };
+  const struct dpkg_owned *o = p->n_owned ? bsearch(&key, p->owned, p->n_owned, sizeof key, by_path) : NULL;
 
   return o ? &p->items[o->package] : NULL;
 }

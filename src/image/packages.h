@@ -7,6 +7,7 @@
 
 #include "lib/error.h"
 #include "image/image.h"
+#include "plan/dpkg.h"
 #include "image/versions.h"
 #include "lib/alloc.h"
 
@@ -20,15 +21,10 @@ struct image_package {
   struct strv files; /* its stanza, its md5sums and the files that lists */
 };
 
-struct image_owned {
-  const char *path; /* into a package's files */
-  size_t package;
-};
-
 struct image_packages {
   struct image_package *items; /* by name, then architecture */
   size_t n;
-  struct image_owned *owned; /* every package's files, by path */
+  struct dpkg_owned *owned; /* every package's files, by path */
   size_t n_owned;
 };
 
