@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHUNKED_FROM (64ull << 20) /* larger blobs go in chunks */
@@ -252,9 +253,8 @@ struct blob_sink {
   off_t start;
   uint64_t want, got;
   struct digest d;
-  bool over;    /* more bytes than the descriptor's size */
-  bool written; /* bytes went into fd since start */
-  int errnum;   /* a write failed */
+  bool over;  /* more bytes than the descriptor's size */
+  int errnum; /* a write failed */
 };
 
 static int
@@ -272,7 +272,6 @@ sink_write(void *data, const void *bytes, size_t n)
   }
   digest_update(&s->d, bytes, n);
   s->got += n;
-  s->written = true;
   return 0;
 }
 
@@ -285,12 +284,14 @@ sink_reset(void *data)
   digest_init(&s->d);
   s->got = 0;
   s->over = false;
-  /* only after bytes went in: ext4 takes a cut to size 0 as a file being
-   * replaced, and then writes all its pages out when it is closed, a
-   * stall of a tenth of a second for a layer of 80 MB */
-  if (s->written && (ftruncate(s->fd, s->start) < 0 || lseek(s->fd, s->start, SEEK_SET) < 0))
+  /* only when there is something to cut: ext4 takes a cut to size 0 as
+   * a file being replaced, and writes all its pages out when it is
+   * closed, a stall of a tenth of a second after a layer of 80 MB */
+  struct stat st;
+  if (fstat(s->fd, &st) < 0)
     s->errnum = errno;
-  s->written = false;
+  else if (st.st_size > s->start && (ftruncate(s->fd, s->start) < 0 || lseek(s->fd, s->start, SEEK_SET) < 0))
+    s->errnum = errno;
 }
 
 /* Why a download is not the blob, or 0. */

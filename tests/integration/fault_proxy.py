@@ -32,11 +32,15 @@ what happens to it. F is one of:
                               saw part of an upload)
   {"slow": S}                 forward, then send the answer in small
                               pieces spread over S seconds
+  {"cut": N}                  forward, then send the answer's headers
+                              (its whole Content-Length) and the first N
+                              bytes of its body, then close the connection
+                              with a TCP RST (a download broken midway)
 Every request is logged to --log as one line, written before the client
 gets an answer (so a client that has finished has all its lines there):
   SEQ CONN METHOD TARGET ACTION STATUS
 CONN names the client connection (c1, c2, ...: a new one each accept).
-ACTION is "forward", "status", "reset", "reset-upstream" or "slow" (with
+ACTION is "forward", "status", "reset", "reset-upstream", "slow" or "cut" (with
 the rule's number and the match count, e.g. "status#0.1"); STATUS the
 status sent to the client, or "-" when none was. Only the Python standard
 library is used.
@@ -282,7 +286,14 @@ class Handler(socketserver.StreamRequestHandler):
             out.append(f"Content-Length: {len(rbody)}")
         if not keep:
             out.append("Connection: close")
-        raw = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + (b"" if method == "HEAD" else rbody)
+        head = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+        raw = head + (b"" if method == "HEAD" else rbody)
+        if "cut" in fault:
+            st.record(seq, self.conn_id, method, target, "cut" + tag, status)
+            self.wfile.write(raw[:len(head) + fault["cut"]])
+            self.wfile.flush()
+            reset(self.connection)
+            return False
         if "slow" in fault:
             st.record(seq, self.conn_id, method, target, "slow" + tag, status)
             pieces = 16

@@ -1,5 +1,5 @@
 #!/bin/bash
-# distill push through fault_proxy.py, a proxy in front of a plain-HTTP
+# distill push (and downloads) through fault_proxy.py, a proxy in front of a plain-HTTP
 # distribution registry on 127.0.0.1 that breaks the requests its rules
 # name (registry.h: 5xx, 429 and a connection reset are tried again, 5
 # attempts in all; an upload that still fails starts once more; the tag
@@ -27,6 +27,14 @@
 #   i. every PUT of a blob upload answered 500: exit 1, the registry and
 #      500 named, 5 attempts in each of 2 upload sessions of the first
 #      blob, no other blob tried, no manifest PUT, no tag
+#   j. build --cache-from through the proxy, the download of the cache's
+#      biggest layer cut by an RST 1 MB into its body: sent again, the
+#      layer used (nothing said), the archive the same bytes as the build
+#      that filled the cache, the local cache's copy of the layer exactly
+#      its bytes (the broken try's bytes gone)
+#   k. inspect docker:// through the proxy, a layer's download cut 300 KB
+#      in (written into an archive at an offset, not a file of its own):
+#      sent again, and the files and layers those of the archive pushed
 # The proxy logs every request (method, URL, what it did, the status);
 # the registry itself is read directly, not through the proxy. The
 # scenarios run at once, each with a proxy and a repository of its own
@@ -106,24 +114,28 @@ start_proxy() {
 	PROXY_DIR=$dir
 }
 
-# push ARCHIVE REPO:TAG [ARGS...]: distill push through the proxy; sets rc,
-# and $PROXY_DIR/out and err. Only the test's settings: no auth.json of
-# the user running the tests is read. A push that hangs is ended after
-# 120 s (rc 124): no scenario needs half that.
-push() {
-	local archive="$1" ref="$2"
-	shift 2
+# run_distill ARGS...: distill ARGS; sets rc, and $PROXY_DIR/out and err.
+# Only the test's settings: no auth.json of the user running the tests is
+# read, and the default cache is the scenario's own. A distill that hangs
+# is ended after 120 s (rc 124): no scenario needs half that.
+run_distill() {
 	mkdir -p "$WORK/home"
 	rc=0
 	env -u REGISTRY_AUTH_FILE -u DOCKER_CONFIG -u XDG_RUNTIME_DIR HOME="$WORK/home" \
-		XDG_CONFIG_HOME="$WORK/home/.config" \
-		timeout 120 "$DISTILL" push "$archive" "docker://127.0.0.1:$PROXY_PORT/$ref" --tls-verify=false "$@" \
-		>"$PROXY_DIR/out" 2>"$PROXY_DIR/err" || rc=$?
+		XDG_CONFIG_HOME="$WORK/home/.config" XDG_CACHE_HOME="$PROXY_DIR/xdg" \
+		timeout 120 "$DISTILL" "$@" >"$PROXY_DIR/out" 2>"$PROXY_DIR/err" || rc=$?
+}
+
+# push ARCHIVE REPO:TAG [ARGS...]: distill push through the proxy
+push() {
+	local archive="$1" ref="$2"
+	shift 2
+	run_distill push "$archive" "docker://127.0.0.1:$PROXY_PORT/$ref" --tls-verify=false "$@"
 }
 
 # show: what the proxy saw (a failed scenario's evidence)
 show() {
-	echo "--- distill push stderr:" >&2
+	echo "--- distill's stderr:" >&2
 	cat "$PROXY_DIR/err" >&2
 	echo "--- the proxy's requests (SEQ CONN METHOD URL ACTION STATUS), upload state elided:" >&2
 	sed -E 's/_state=[^& ]*/_state=…/' "$PROXY_LOG" >&2
@@ -336,6 +348,45 @@ i_uploads_down() {
 	untagged i faults/i 1
 }
 
+j_cut_cache_layer() {
+	local layer f found=""
+	# the registry's layer cache, filled by a build that does not go
+	# through the proxy
+	mkdir -p "$WORK/j"
+	"$DISTILL" build "$SOURCE_DIR/recipes/curl.yaml" -o "$WORK/j/seed.tar" --cache "$WORK/j/seed-cache" -q \
+		--cache-to "docker://127.0.0.1:$port/faults/jcache:main" --tls-verify=false >"$WORK/j/seed.log" 2>&1 ||
+		{ cat "$WORK/j/seed.log"; fail "j: the build that fills the registry's cache"; }
+	layer=$(biggest_layer "$WORK/j/seed.tar")
+	start_proxy j '[{"method": "GET", "path": "/blobs/'"$layer"'$", "times": [1], "fault": {"cut": 1000000}}]'
+	run_distill build "$SOURCE_DIR/recipes/curl.yaml" -o "$PROXY_DIR/j.tar" --cache "$PROXY_DIR/cache" -q \
+		--cache-from "docker://127.0.0.1:$PROXY_PORT/faults/jcache:main" --tls-verify=false
+	[ "$rc" = 0 ] || bad j "distill build exited $rc, not 0"
+	broke j 1 GET "/blobs/$layer\$" cut
+	sent_again j GET "/blobs/$layer\$" cut
+	cmp -s "$PROXY_DIR/j.tar" "$WORK/j/seed.tar" || bad j "the archive is not the one the build that filled the cache made"
+	[ ! -s "$PROXY_DIR/err" ] || bad j "the build said something: the registry's layer was not used as it is"
+	# the download again from its first byte: the local cache's copy of
+	# the layer is its bytes, none of the broken try's before them
+	for f in "$PROXY_DIR/cache"/layers/*; do
+		[ "sha256:$(sha256sum <"$f" | cut -d' ' -f1)" != "$layer" ] || found=$f
+	done
+	[ -n "$found" ] || bad j "no file of the local cache holds exactly the layer $layer"
+}
+
+k_cut_fetch() {
+	start_proxy k '[{"method": "GET", "path": "/blobs/'"$LAYER"'$", "times": [1], "fault": {"cut": 300000}}]'
+	run_distill push "$WORK/curl.tar" "docker://127.0.0.1:$port/faults/k:1" --tls-verify=false
+	[ "$rc" = 0 ] || bad k "distill push to the registry itself exited $rc"
+	run_distill inspect "docker://127.0.0.1:$PROXY_PORT/faults/k:1" --tls-verify=false --json
+	[ "$rc" = 0 ] || bad k "distill inspect exited $rc, not 0"
+	broke k 1 GET "/blobs/$LAYER\$" cut
+	sent_again k GET "/blobs/$LAYER\$" cut
+	jq -S '{manifest_digest, layers, files}' "$PROXY_DIR/out" >"$PROXY_DIR/got.json"
+	"$DISTILL" inspect "$WORK/curl.tar" --json | jq -S '{manifest_digest, layers, files}' >"$PROXY_DIR/want.json"
+	cmp -s "$PROXY_DIR/got.json" "$PROXY_DIR/want.json" ||
+		bad k "inspect of the registry's image is not that of the archive: $(diff "$PROXY_DIR/want.json" "$PROXY_DIR/got.json" | head -5)"
+}
+
 start=$SECONDS
 scenario "a. 502/503/504 once" a_errors_once
 scenario "b. 429 Retry-After: 1" b_too_many
@@ -346,6 +397,8 @@ scenario "f. a slow answer" f_slow
 scenario "g. GET /v2/ 503 once" g_ping
 scenario "h. manifest PUT 503 always" h_manifest_down
 scenario "i. blob PUT 500 always" i_uploads_down
+scenario "j. a cache layer's download cut" j_cut_cache_layer
+scenario "k. an image layer's download cut" k_cut_fetch
 failed=()
 for n in "${!names[@]}"; do
 	rc=0
@@ -356,4 +409,4 @@ for n in "${!names[@]}"; do
 done
 echo "(all in $((SECONDS - start)) s)"
 [ "${#failed[@]}" = 0 ] || fail "${#failed[@]} scenarios failed: $(printf '%s; ' "${failed[@]}")"
-echo "PASS: distill push rides out 5xx, 429, resets and a slow answer, and fails cleanly when they last"
+echo "PASS: distill push rides out 5xx, 429, resets and a slow answer, and fails cleanly when they last; a download cut midway is fetched again from its first byte"
