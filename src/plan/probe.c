@@ -32,7 +32,11 @@ probe_add(struct rootfs *fs, const char *file, const char *arch, const char *var
   const struct probe_binary *p = probe_for(arch);
   const char *compiler = NULL;
 
-  if (p == NULL || (variant && strcmp(arch, "arm") == 0 && strcmp(variant, "v7") != 0)) {
+  /* ARMv7 code, which an ARMv8 CPU runs as well, an older one not */
+  if (p && variant && strcmp(arch, "arm") == 0 && strcmp(variant, "v7") != 0 && strcmp(variant, "v8") != 0)
+    return derror_set(err, "%s: healthcheck: this distill has no probe for linux/arm/%s: distill's is built for "
+                      "linux/arm/v7; use test: a program of the image", file, variant);
+  if (p == NULL) {
     for (size_t i = 0; i < sizeof compilers / sizeof *compilers; i++)
       if (strcmp(compilers[i].arch, arch) == 0)
         compiler = compilers[i].compiler;

@@ -6,9 +6,9 @@
 # same container: exit 0 on a 200, 1 on a 500, 1 when nothing listens, 1
 # when the server accepts but never answers (the probe's own timeout ends
 # it). podman's `healthcheck run` finds the container healthy, then
-# unhealthy once the server stops listening. The arm64 probe when the
-# cross compiler is here, and the i386 one run; the recipe errors; check's
-# healthcheck warning.
+# unhealthy once the server stops listening. The i386 probe runs here; the
+# arm64 and arm/v7 ones when their cross compilers are here, under
+# qemu-user-static; the recipe errors; check's healthcheck warning.
 . "$(dirname "$0")/lib.sh"
 need gcc umoci runc jq readelf file
 need_root
@@ -183,9 +183,35 @@ refused '{http: "http://db.internal:8080/"}' '21: healthcheck.http: "http://db.i
 refused '{tcp: 70000}' '20: healthcheck.tcp: "70000": the port is not a number from 1 to 65535'
 echo "recipe errors: test and http, https, a host name, a bad port"
 
-# Another platform: the arm64 probe is embedded when its cross compiler was
-# found when distill was configured (.ci/run installs it); a platform with
-# none is refused naming the compiler to install.
+# qemu_probe NAME PROBE QEMU MODE ADDR URL WANT: a foreign probe run here by
+# qemu's user emulation, so that its own system calls go to this kernel,
+# against the server fixture in MODE on ADDR and a free port (PORT in URL)
+qemu_probe() {
+	local q port out
+	q=$(command -v "$3") || fail "$3 is not installed"
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	out=$(timeout 60 "$WORK/server" "$4" "$5" "$port" "$q" "$2" -t 3000 "${6/PORT/$port}" 2>"$WORK/qemu-$1-$4.err") ||
+		fail "$1 probe under $3, server in mode $4: $(cat "$WORK/qemu-$1-$4.err")"
+	[ "$out" = "probe=$7" ] ||
+		fail "$1 probe under $3, server in mode $4, ${6/PORT/$port}: $out, expected probe=$7 ($(cat "$WORK/qemu-$1-$4.err"))"
+	echo "$1 $4 ${6/PORT/$port} (under $3): probe=$7"
+}
+
+# qemu_probes NAME PROBE QEMU: the same answers as the host's probe gives
+qemu_probes() {
+	qemu_probe "$1" "$2" "$3" ok 127.0.0.1 http://127.0.0.1:PORT/healthz 0
+	grep -q "^request: GET /healthz HTTP/1.0" "$WORK/qemu-$1-ok.err" || fail "$1's request: $(cat "$WORK/qemu-$1-ok.err")"
+	qemu_probe "$1" "$2" "$3" err 127.0.0.1 http://127.0.0.1:PORT/healthz 1
+	qemu_probe "$1" "$2" "$3" none 127.0.0.1 http://127.0.0.1:PORT/healthz 1
+	qemu_probe "$1" "$2" "$3" hang 127.0.0.1 http://127.0.0.1:PORT/healthz 1
+	grep -q "no answer within the timeout" "$WORK/qemu-$1-hang.err" || fail "$1 hang: $(cat "$WORK/qemu-$1-hang.err")"
+	qemu_probe "$1" "$2" "$3" ok ::1 "tcp://[::1]:PORT" 0
+}
+
+# Other platforms: a probe is embedded for each whose cross compiler was
+# found when distill was configured (.ci/run installs them) and runs under
+# qemu-user-static; a platform with none is refused naming the compiler to
+# install.
 if command -v aarch64-linux-gnu-gcc >/dev/null && [ -f /usr/aarch64-linux-gnu/lib/libc.a ]; then
 	aarch64-linux-gnu-gcc -static -O2 -o "$WORK/server-arm64" "$WORK/server.c" || fail "cross-compile the server"
 	sed -e 's/source: server,/source: server-arm64,/' -e 's/^tag: "1"/tag: "1"\nplatform: linux\/arm64/' \
@@ -199,6 +225,11 @@ if command -v aarch64-linux-gnu-gcc >/dev/null && [ -f /usr/aarch64-linux-gnu/li
 	! readelf -lW "$A" | grep -q INTERP || fail "the arm64 probe has a PT_INTERP"
 	[ "$(stat -c %s "$A")" -lt 65536 ] || fail "the arm64 probe is $(stat -c %s "$A") bytes"
 	echo "arm64: the image has an aarch64 probe, static, $(stat -c %s "$A") bytes"
+	if command -v qemu-aarch64-static >/dev/null; then
+		qemu_probes arm64 "$A" qemu-aarch64-static
+	else
+		echo "arm64: qemu-aarch64-static is not installed: its probe not run"
+	fi
 else
 	echo "arm64: aarch64-linux-gnu-gcc or its libc.a is not installed: not tested"
 fi
@@ -215,13 +246,35 @@ if command -v i686-linux-gnu-gcc >/dev/null && [ -f /usr/i686-linux-gnu/lib/libc
 else
 	echo "386: i686-linux-gnu-gcc or its libc.a is not installed: not tested"
 fi
+printf 'name: x\nplatform: linux/arm/v7\nhealthcheck: {tcp: 80}\n' >"$WORK/armv7.yaml"
 if ! command -v arm-linux-gnueabihf-gcc >/dev/null; then
-	printf 'name: x\nplatform: linux/arm/v7\nhealthcheck: {tcp: 80}\n' >"$WORK/armv7.yaml"
 	if "$DISTILL" build "$WORK/armv7.yaml" -o "$WORK/armv7.tar" -q 2>"$WORK/armv7.err"; then
 		fail "built a linux/arm/v7 probe image without a probe for it"
 	fi
 	grep -q "no probe for linux/arm/v7: build distill where arm-linux-gnueabihf-gcc is installed" "$WORK/armv7.err" ||
 		fail "the refusal of linux/arm/v7: $(cat "$WORK/armv7.err")"
+	echo "arm: arm-linux-gnueabihf-gcc is not installed: linux/arm/v7 refused, naming it"
+else
+	"$DISTILL" build "$WORK/armv7.yaml" -o "$WORK/armv7.tar" -q 2>"$WORK/armv7.err" ||
+		fail "build of a linux/arm/v7 image with a probe: $(cat "$WORK/armv7.err")"
+	mkdir "$WORK/armv7"
+	"$DISTILL" export "$WORK/armv7.tar" "$WORK/armv7" >/dev/null 2>&1 || fail "export the arm/v7 image"
+	A="$WORK/armv7/usr/libexec/distill/probe"
+	readelf -hW "$A" | grep -q "Machine: *ARM$" || fail "the arm/v7 image's probe: $(readelf -hW "$A")"
+	! readelf -lW "$A" | grep -q INTERP || fail "the arm/v7 probe has a PT_INTERP"
+	echo "arm/v7: the image has an ARM probe, static, $(stat -c %s "$A") bytes"
+	if command -v qemu-arm-static >/dev/null; then
+		qemu_probes arm "$A" qemu-arm-static
+	else
+		echo "arm: qemu-arm-static is not installed: its probe not run"
+	fi
+	# the probe is ARMv7 code: an older ARM is refused, and says so
+	sed 's|linux/arm/v7|linux/arm/v6|' "$WORK/armv7.yaml" >"$WORK/armv6.yaml"
+	if "$DISTILL" build "$WORK/armv6.yaml" -o "$WORK/armv6.tar" -q 2>"$WORK/armv6.err"; then
+		fail "built a linux/arm/v6 image with the ARMv7 probe"
+	fi
+	grep -q "no probe for linux/arm/v6: distill's is built for linux/arm/v7" "$WORK/armv6.err" ||
+		fail "the refusal of linux/arm/v6: $(cat "$WORK/armv6.err")"
 fi
 
 # podman: it reads Healthcheck only from a Docker-format config (podman 4.3
