@@ -98,22 +98,62 @@ sys5(long n, long a, long b, long c, long d, long e)
 }
 __asm__(".text\n.arm\n.global _start\n.type _start, %function\n_start:\n\tmov fp, #0\n\tmov lr, #0\n"
         "\tmov r0, sp\n\tbic sp, sp, #7\n\tbl start_c\n");
-/* gcc for 32-bit ARM zeroes a struct of the probe's with a call to
- * memset, which no libc brings here; through a volatile pointer, so that
- * the loop is not taken for a memset and turned into a call to itself. */
-void *memset(void *to, int c, size_t n);
-void *
-memset(void *to, int c, size_t n)
-{
-  volatile unsigned char *p = to;
-
-  while (n--)
-    *p++ = (unsigned char) c;
-  return to;
-}
 #else
 #error "the probe has no system calls for this architecture (x86_64, aarch64, i386, arm)"
 #endif
+
+/* A freestanding program must bring the four functions the compiler may
+ * call for its own block moves, fills and compares, whatever the code
+ * says (gcc for 32-bit ARM zeroes a struct of the probe's with memset;
+ * another compiler or version may copy one with memcpy).  Each goes
+ * through volatile pointers, so that its loop is not taken for the very
+ * function and turned into a call to itself. */
+void *memset(void *to, int c, size_t n);
+void *memcpy(void *restrict to, const void *restrict from, size_t n);
+void *memmove(void *to, const void *from, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+
+void *
+memset(void *to, int c, size_t n)
+{
+  volatile unsigned char *d = to;
+
+  while (n--)
+    *d++ = (unsigned char) c;
+  return to;
+}
+
+void *
+memmove(void *to, const void *from, size_t n)
+{
+  volatile unsigned char *d = to;
+  const volatile unsigned char *f = from;
+
+  if ((unsigned long) d < (unsigned long) f)
+    while (n--)
+      *d++ = *f++;
+  else
+    while (n--)
+      d[n] = f[n];
+  return to;
+}
+
+void *
+memcpy(void *restrict to, const void *restrict from, size_t n)
+{
+  return memmove(to, from, n);
+}
+
+int
+memcmp(const void *a, const void *b, size_t n)
+{
+  const volatile unsigned char *x = a, *y = b;
+
+  for (; n; n--, x++, y++)
+    if (*x != *y)
+      return *x < *y ? -1 : 1;
+  return 0;
+}
 
 #define sys1(n, a) sys5(n, (long) (a), 0, 0, 0, 0)
 #define sys3(n, a, b, c) sys5(n, (long) (a), (long) (b), (long) (c), 0, 0)
