@@ -208,6 +208,24 @@ qemu_probes() {
 	qemu_probe "$1" "$2" "$3" ok ::1 "tcp://[::1]:PORT" 0
 }
 
+# foreign_probe NAME MACHINE QEMU: the image $WORK/NAME.tar has a probe of
+# that ELF machine, static and small, and it answers under QEMU as the
+# host's does
+foreign_probe() {
+	local a="$WORK/$1/usr/libexec/distill/probe"
+	mkdir "$WORK/$1"
+	"$DISTILL" export "$WORK/$1.tar" "$WORK/$1" >/dev/null 2>&1 || fail "export the $1 image"
+	readelf -hW "$a" | grep -q "Machine: *$2\$" || fail "the $1 image's probe: $(readelf -hW "$a")"
+	! readelf -lW "$a" | grep -q INTERP || fail "the $1 probe has a PT_INTERP"
+	[ "$(stat -c %s "$a")" -lt 65536 ] || fail "the $1 probe is $(stat -c %s "$a") bytes"
+	echo "$1: the image has a static $2 probe of $(stat -c %s "$a") bytes"
+	if command -v "$3" >/dev/null; then
+		qemu_probes "$1" "$a" "$3"
+	else
+		echo "$1: $3 is not installed: its probe not run"
+	fi
+}
+
 # Other platforms: a probe is embedded for each whose cross compiler was
 # found when distill was configured (.ci/run installs them) and runs under
 # qemu-user-static; a platform with none is refused naming the compiler to
@@ -218,18 +236,7 @@ if command -v aarch64-linux-gnu-gcc >/dev/null && [ -f /usr/aarch64-linux-gnu/li
 		"$WORK/http.yaml" >"$WORK/arm64.yaml"
 	"$DISTILL" build "$WORK/arm64.yaml" -o "$WORK/arm64.tar" -q 2>"$WORK/arm64.err" ||
 		fail "build of a linux/arm64 image with a probe (was aarch64-linux-gnu-gcc installed when distill was configured?): $(cat "$WORK/arm64.err")"
-	mkdir "$WORK/arm64"
-	"$DISTILL" export "$WORK/arm64.tar" "$WORK/arm64" >/dev/null 2>&1 || fail "export the arm64 image"
-	A="$WORK/arm64/usr/libexec/distill/probe"
-	readelf -hW "$A" | grep -q "Machine: *AArch64" || fail "the arm64 image's probe: $(readelf -hW "$A")"
-	! readelf -lW "$A" | grep -q INTERP || fail "the arm64 probe has a PT_INTERP"
-	[ "$(stat -c %s "$A")" -lt 65536 ] || fail "the arm64 probe is $(stat -c %s "$A") bytes"
-	echo "arm64: the image has an aarch64 probe, static, $(stat -c %s "$A") bytes"
-	if command -v qemu-aarch64-static >/dev/null; then
-		qemu_probes arm64 "$A" qemu-aarch64-static
-	else
-		echo "arm64: qemu-aarch64-static is not installed: its probe not run"
-	fi
+	foreign_probe arm64 AArch64 qemu-aarch64-static
 else
 	echo "arm64: aarch64-linux-gnu-gcc or its libc.a is not installed: not tested"
 fi
@@ -257,17 +264,7 @@ if ! command -v arm-linux-gnueabihf-gcc >/dev/null; then
 else
 	"$DISTILL" build "$WORK/armv7.yaml" -o "$WORK/armv7.tar" -q 2>"$WORK/armv7.err" ||
 		fail "build of a linux/arm/v7 image with a probe: $(cat "$WORK/armv7.err")"
-	mkdir "$WORK/armv7"
-	"$DISTILL" export "$WORK/armv7.tar" "$WORK/armv7" >/dev/null 2>&1 || fail "export the arm/v7 image"
-	A="$WORK/armv7/usr/libexec/distill/probe"
-	readelf -hW "$A" | grep -q "Machine: *ARM$" || fail "the arm/v7 image's probe: $(readelf -hW "$A")"
-	! readelf -lW "$A" | grep -q INTERP || fail "the arm/v7 probe has a PT_INTERP"
-	echo "arm/v7: the image has an ARM probe, static, $(stat -c %s "$A") bytes"
-	if command -v qemu-arm-static >/dev/null; then
-		qemu_probes arm "$A" qemu-arm-static
-	else
-		echo "arm: qemu-arm-static is not installed: its probe not run"
-	fi
+	foreign_probe armv7 ARM qemu-arm-static
 	# the probe is ARMv7 code: an older ARM is refused, and says so
 	sed 's|linux/arm/v7|linux/arm/v6|' "$WORK/armv7.yaml" >"$WORK/armv6.yaml"
 	if "$DISTILL" build "$WORK/armv6.yaml" -o "$WORK/armv6.tar" -q 2>"$WORK/armv6.err"; then
