@@ -125,9 +125,8 @@ cmd_kube(int argc, char **argv)
   if ((r = image_source_open("kube", a.archive, &a.reg, a.platform, &src)) != 0)
     return r;
   /* a registry's image runs as its reference names it */
-  cleanup_free char *ref = src.tmp && !a.o.image ? xstrdup(a.archive + strlen("docker://")) : NULL;
-  if (ref)
-    a.o.image = ref;
+  if (image_source_is_ref(a.archive) && !a.o.image)
+    a.o.image = a.archive + strlen("docker://");
   if (image_read(src.path, &img, &err) < 0) {
     /* the reader's messages name the image's paths as they are */
     cleanup_free char *msg = image_source_message(&src, err.msg);
